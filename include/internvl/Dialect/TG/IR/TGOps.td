@@ -1,0 +1,795 @@
+//===- TGOps.td - training-graph operations ----------------*- tablegen -*-===//
+//
+// Forward ops, the gradient ops that are not expressible with forward ops, and
+// the optimizer ops of an InternVL training step. Shapes are static; every op
+// verifies the shape relation between its operands and results.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef INTERNVL_DIALECT_TG_IR_TGOPS_TD
+#define INTERNVL_DIALECT_TG_IR_TGOPS_TD
+
+include "internvl/Dialect/TG/IR/TGDialect.td"
+include "internvl/Dialect/TG/IR/TGInterfaces.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/IR/OpBase.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Enums
+//===----------------------------------------------------------------------===//
+
+def TG_GeluApproximation : I32EnumAttr<"GeluApproximation",
+    "how GELU is evaluated", [
+      I32EnumAttrCase<"None", 0, "none">,
+      I32EnumAttrCase<"Tanh", 1, "tanh">
+    ]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::tg";
+}
+def TG_GeluApproximationAttr :
+    EnumAttr<TG_Dialect, TG_GeluApproximation, "gelu_approximation">;
+
+def TG_PixelShuffleVersion : I32EnumAttr<"PixelShuffleVersion",
+    "InternVL's ps_version", [
+      I32EnumAttrCase<"V1", 1, "v1">,
+      I32EnumAttrCase<"V2", 2, "v2">
+    ]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::tg";
+}
+def TG_PixelShuffleVersionAttr :
+    EnumAttr<TG_Dialect, TG_PixelShuffleVersion, "ps_version">;
+
+//===----------------------------------------------------------------------===//
+// Base classes
+//===----------------------------------------------------------------------===//
+
+/// Every tg op is pure (random ops take their randomness from attributes and
+/// the step counter) and has a cost. `costMethods` names the cost methods the
+/// op computes itself instead of taking the elementwise default.
+class TG_Op<string mnemonic, list<Trait> traits = [],
+            list<string> costMethods = []> :
+    Op<TG_Dialect, mnemonic,
+       !listconcat([Pure,
+                    DeclareOpInterfaceMethods<TG_CostOpInterface, costMethods>],
+                   traits)>;
+
+/// Elementwise binary op with numpy-style broadcasting of either operand.
+class TG_BinaryOp<string mnemonic, string formula> :
+    TG_Op<mnemonic, []> {
+  let summary = "elementwise " # formula # " with broadcasting";
+  let description = [{
+    Computes `}] # formula # [{` element by element. The operands broadcast
+    against each other with numpy rules (shapes aligned on the right, a
+    dimension of size 1 stretches); the result has the broadcast shape. All
+    element types are the same float type.
+
+    Example:
+    ```mlir
+    %y = tg.}] # mnemonic # [{ %a, %b : tensor<2x8x64xbf16>, tensor<64xbf16> -> tensor<2x8x64xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$lhs, TG_FloatTensor:$rhs);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+/// Elementwise unary op on floats whose result has the operand's type.
+class TG_UnaryOp<string mnemonic, list<string> costMethods = []> :
+    TG_Op<mnemonic, [SameOperandsAndResultType], costMethods> {
+  let arguments = (ins TG_FloatTensor:$input);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Constants and elementwise ops
+//===----------------------------------------------------------------------===//
+
+def TG_FillOp : TG_Op<"fill", [], ["getFlops"]> {
+  let summary = "tensor filled with one value";
+  let description = [{
+    Produces a tensor whose every element is `value` (rounded to the element
+    type). Used for the seed of backpropagation and for zero tensors.
+
+    Example:
+    ```mlir
+    %one = tg.fill 1.000000e+00 : tensor<f32>
+    ```
+  }];
+  let arguments = (ins F64Attr:$value);
+  let results = (outs TG_Tensor:$result);
+  let assemblyFormat = "$value attr-dict `:` type($result)";
+}
+
+def TG_AddOp : TG_BinaryOp<"add", "lhs + rhs">;
+def TG_SubOp : TG_BinaryOp<"sub", "lhs - rhs">;
+def TG_MulOp : TG_BinaryOp<"mul", "lhs * rhs">;
+def TG_DivOp : TG_BinaryOp<"div", "lhs / rhs">;
+
+def TG_NegOp : TG_UnaryOp<"neg"> {
+  let summary = "elementwise negation";
+  let description = [{
+    Example:
+    ```mlir
+    %y = tg.neg %x : tensor<4x8xf32>
+    ```
+  }];
+}
+
+def TG_ScaleOp : TG_UnaryOp<"scale"> {
+  let summary = "multiplication by a constant";
+  let description = [{
+    Multiplies every element by the constant `factor`.
+
+    Example:
+    ```mlir
+    %y = tg.scale %x {factor = 5.000000e-01 : f64} : tensor<4x8xf32>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$input, F64Attr:$factor);
+}
+
+def TG_CastOp : TG_Op<"cast", [SameOperandsAndResultShape]> {
+  let summary = "element type conversion between float types";
+  let description = [{
+    Converts each element to the result's float type with round-to-nearest-even.
+
+    Example:
+    ```mlir
+    %y = tg.cast %x : tensor<4x8xbf16> -> tensor<4x8xf32>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$input);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def TG_GeluOp : TG_UnaryOp<"gelu", ["getFlops"]> {
+  let summary = "Gaussian error linear unit";
+  let description = [{
+    `x * Phi(x)`, with the error function (`approximate = none`, as
+    `nn.GELU()` in InternViT and mlp1) or its tanh approximation.
+
+    Example:
+    ```mlir
+    %y = tg.gelu %x : tensor<2x1025x4096xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$input,
+      DefaultValuedAttr<TG_GeluApproximationAttr,
+                        "::mlir::tg::GeluApproximation::None">:$approximate);
+  let assemblyFormat = "$input (`approximate` `=` $approximate^)? attr-dict `:` type($result)";
+}
+
+def TG_SiluOp : TG_UnaryOp<"silu", ["getFlops"]> {
+  let summary = "sigmoid linear unit, x * sigmoid(x)";
+  let description = [{
+    Example:
+    ```mlir
+    %y = tg.silu %gate : tensor<2x128x4864xbf16>
+    ```
+  }];
+}
+
+def TG_GeluGradOp : TG_Op<"gelu_grad", [SameOperandsAndResultType], ["getFlops"]> {
+  let summary = "gradient of gelu";
+  let description = [{
+    `grad * d gelu(x) / dx`, with the same approximation as the forward op.
+
+    Example:
+    ```mlir
+    %dx = tg.gelu_grad %dy, %x : tensor<2x1025x4096xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$grad, TG_FloatTensor:$input,
+      DefaultValuedAttr<TG_GeluApproximationAttr,
+                        "::mlir::tg::GeluApproximation::None">:$approximate);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = [{
+    $grad `,` $input (`approximate` `=` $approximate^)? attr-dict `:` type($result)
+  }];
+}
+
+def TG_SiluGradOp : TG_Op<"silu_grad", [SameOperandsAndResultType], ["getFlops"]> {
+  let summary = "gradient of silu";
+  let description = [{
+    `grad * s * (1 + x * (1 - s))` with `s = sigmoid(x)`.
+
+    Example:
+    ```mlir
+    %dx = tg.silu_grad %dy, %x : tensor<2x128x4864xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$grad, TG_FloatTensor:$input);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $input attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Matrix products
+//===----------------------------------------------------------------------===//
+
+def TG_LinearOp : TG_Op<"linear", [], ["getFlops"]> {
+  let summary = "affine map x * W^T + b in Hugging Face weight layout";
+  let description = [{
+    `input` is `[..., K]`, `weight` is `[N, K]` (the `nn.Linear` layout),
+    the optional `bias` is `[N]`; the result is `[..., N]`. Accumulation is in
+    f32; all element types are the same.
+
+    Example:
+    ```mlir
+    %y = tg.linear %x, %w, %b : (tensor<2x1025x1024xbf16>, tensor<3072x1024xbf16>, tensor<3072xbf16>) -> tensor<2x1025x3072xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$input, TG_FloatTensor:$weight,
+                       Optional<TG_FloatTensor>:$bias);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_MatmulOp : TG_Op<"matmul", [], ["getFlops"]> {
+  let summary = "(batched) matrix product";
+  let description = [{
+    `lhs` is `[batch..., M, K]` (`[batch..., K, M]` with `transpose_lhs`),
+    `rhs` is `[batch..., K, N]` (`[batch..., N, K]` with `transpose_rhs`); the
+    result is `[batch..., M, N]`. The batch dimensions of both operands are
+    equal, or `rhs` is a matrix shared by every batch (then `lhs` may not be
+    transposed and its leading dimensions all act as rows). Accumulation in f32.
+
+    Example (the input gradient of a linear layer):
+    ```mlir
+    %dx = tg.matmul %dy, %w : (tensor<2x16x64xbf16>, tensor<64x32xbf16>) -> tensor<2x16x32xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$lhs, TG_FloatTensor:$rhs,
+                       UnitAttr:$transpose_lhs, UnitAttr:$transpose_rhs);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement
+//===----------------------------------------------------------------------===//
+
+def TG_ReshapeOp : TG_Op<"reshape", [SameOperandsAndResultElementType],
+                         ["getFlops", "getBytesRead", "getBytesWritten"]> {
+  let summary = "new shape for the same elements in row-major order";
+  let description = [{
+    A view: it moves no data, and the memory plan lets the result share the
+    operand's buffer.
+
+    Example:
+    ```mlir
+    %y = tg.reshape %x : tensor<2x1025x3072xbf16> -> tensor<2x1025x3x16x64xbf16>
+    ```
+  }];
+  let arguments = (ins TG_Tensor:$input);
+  let results = (outs TG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def TG_TransposeOp : TG_Op<"transpose", [SameOperandsAndResultElementType],
+                           ["getFlops"]> {
+  let summary = "permutation of dimensions";
+  let description = [{
+    Result dimension `i` is operand dimension `permutation[i]`.
+
+    Example:
+    ```mlir
+    %y = tg.transpose %x {permutation = array<i64: 0, 2, 1, 3>} : tensor<2x16x8x4xbf16> -> tensor<2x8x16x4xbf16>
+    ```
+  }];
+  let arguments = (ins TG_Tensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs TG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def TG_BroadcastOp : TG_Op<"broadcast", [SameOperandsAndResultElementType],
+                           ["getFlops"]> {
+  let summary = "numpy-style broadcast to a larger shape";
+  let description = [{
+    Shapes are aligned on the right; each operand dimension is 1 or equal to
+    the result dimension.
+
+    Example (the class token for every tile):
+    ```mlir
+    %y = tg.broadcast %cls : tensor<1x1x1024xbf16> -> tensor<7x1x1024xbf16>
+    ```
+  }];
+  let arguments = (ins TG_Tensor:$input);
+  let results = (outs TG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def TG_ConcatOp : TG_Op<"concat", [SameOperandsAndResultElementType],
+                        ["getFlops"]> {
+  let summary = "concatenation along one dimension";
+  let description = [{
+    Example (class token before the patch embeddings):
+    ```mlir
+    %y = tg.concat %cls, %patches {dim = 1 : i64} : (tensor<7x1x1024xbf16>, tensor<7x1024x1024xbf16>) -> tensor<7x1025x1024xbf16>
+    ```
+  }];
+  let arguments = (ins Variadic<TG_Tensor>:$inputs, I64Attr:$dim);
+  let results = (outs TG_Tensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, results)";
+  let hasVerifier = 1;
+}
+
+def TG_SliceOp : TG_Op<"slice", [SameOperandsAndResultElementType],
+                       ["getFlops", "getBytesRead"]> {
+  let summary = "static box of a tensor";
+  let description = [{
+    Takes the elements from `offsets` with the result's shape (stride 1).
+
+    Example (drop the class token):
+    ```mlir
+    %y = tg.slice %x {offsets = array<i64: 0, 1, 0>} : tensor<7x1025x1024xbf16> -> tensor<7x1024x1024xbf16>
+    ```
+  }];
+  let arguments = (ins TG_Tensor:$input, DenseI64ArrayAttr:$offsets);
+  let results = (outs TG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def TG_PadOp : TG_Op<"pad", [SameOperandsAndResultElementType], ["getFlops"]> {
+  let summary = "zero padding (the gradient of slice)";
+  let description = [{
+    Surrounds the operand with `low[i]` zeros before and `high[i]` zeros after
+    it in dimension `i`.
+
+    Example:
+    ```mlir
+    %y = tg.pad %x {low = array<i64: 0, 1, 0>, high = array<i64: 0, 0, 0>} : tensor<7x1024x1024xbf16> -> tensor<7x1025x1024xbf16>
+    ```
+  }];
+  let arguments = (ins TG_Tensor:$input, DenseI64ArrayAttr:$low,
+                       DenseI64ArrayAttr:$high);
+  let results = (outs TG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def TG_ReduceSumOp : TG_Op<"reduce_sum", [], ["getFlops"]> {
+  let summary = "sum over dimensions (bias and broadcast gradients)";
+  let description = [{
+    Sums over `dims` with f32 accumulation. The reduced dimensions are removed,
+    or kept with size 1 under `keep_dims`. The result may be of another float
+    type than the operand.
+
+    Example (bias gradient of a linear layer):
+    ```mlir
+    %db = tg.reduce_sum %dy {dims = array<i64: 0, 1>} : tensor<2x16x64xbf16> -> tensor<64xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$input, DenseI64ArrayAttr:$dims,
+                       UnitAttr:$keep_dims);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Normalisation
+//===----------------------------------------------------------------------===//
+
+def TG_LayerNormOp : TG_Op<"layer_norm", [], ["getFlops"]> {
+  let summary = "layer normalisation over the last dimension";
+  let description = [{
+    `y = (x - mean) * rstd * weight + bias` over the last dimension `D`. Also
+    returns the per-row `mean` and `rstd = 1/sqrt(var + epsilon)` in f32, which
+    `tg.layer_norm_grad` needs.
+
+    Example:
+    ```mlir
+    %y, %mean, %rstd = tg.layer_norm %x, %w, %b {epsilon = 1.000000e-06 : f64} : (tensor<2x1025x1024xbf16>, tensor<1024xbf16>, tensor<1024xbf16>) -> (tensor<2x1025x1024xbf16>, tensor<2x1025xf32>, tensor<2x1025xf32>)
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$input, TG_FloatTensor:$weight,
+                       TG_FloatTensor:$bias, F64Attr:$epsilon);
+  let results = (outs TG_FloatTensor:$result, TG_F32Tensor:$mean,
+                      TG_F32Tensor:$rstd);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_LayerNormGradOp : TG_Op<"layer_norm_grad", [], ["getFlops"]> {
+  let summary = "gradient of layer_norm";
+  let description = [{
+    From the output gradient, the forward input, the weight and the saved
+    statistics, computes the input, weight and bias gradients (weight and bias
+    gradients accumulate over all rows in f32).
+
+    Example:
+    ```mlir
+    %dx, %dw, %db = tg.layer_norm_grad %dy, %x, %w, %mean, %rstd : (tensor<2x8x64xbf16>, tensor<2x8x64xbf16>, tensor<64xbf16>, tensor<2x8xf32>, tensor<2x8xf32>) -> (tensor<2x8x64xbf16>, tensor<64xbf16>, tensor<64xbf16>)
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$grad, TG_FloatTensor:$input,
+                       TG_FloatTensor:$weight, TG_F32Tensor:$mean,
+                       TG_F32Tensor:$rstd);
+  let results = (outs TG_FloatTensor:$input_grad, TG_FloatTensor:$weight_grad,
+                      TG_FloatTensor:$bias_grad);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_RmsNormOp : TG_Op<"rms_norm", [], ["getFlops"]> {
+  let summary = "RMS normalisation over the last dimension";
+  let description = [{
+    `y = x * rstd * weight` with `rstd = 1/sqrt(mean(x^2) + epsilon)` over the
+    last dimension, computed in f32. Also returns `rstd` per row.
+
+    Example:
+    ```mlir
+    %y, %rstd = tg.rms_norm %x, %w {epsilon = 1.000000e-06 : f64} : (tensor<2x128x896xbf16>, tensor<896xbf16>) -> (tensor<2x128x896xbf16>, tensor<2x128xf32>)
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$input, TG_FloatTensor:$weight,
+                       F64Attr:$epsilon);
+  let results = (outs TG_FloatTensor:$result, TG_F32Tensor:$rstd);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_RmsNormGradOp : TG_Op<"rms_norm_grad", [], ["getFlops"]> {
+  let summary = "gradient of rms_norm";
+  let description = [{
+    Example:
+    ```mlir
+    %dx, %dw = tg.rms_norm_grad %dy, %x, %w, %rstd : (tensor<2x8x64xbf16>, tensor<2x8x64xbf16>, tensor<64xbf16>, tensor<2x8xf32>) -> (tensor<2x8x64xbf16>, tensor<64xbf16>)
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$grad, TG_FloatTensor:$input,
+                       TG_FloatTensor:$weight, TG_F32Tensor:$rstd);
+  let results = (outs TG_FloatTensor:$input_grad, TG_FloatTensor:$weight_grad);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+def TG_AttentionOp : TG_Op<"attention", [], ["getFlops"]> {
+  let summary = "scaled dot-product attention with flash semantics";
+  let description = [{
+    `query` is `[B, S, Hq, D]`, `key` `[B, Skv, Hkv, D]` and `value`
+    `[B, Skv, Hkv, Dv]` (the layout of a reshaped projection, no transpose).
+    Grouped KV heads: `Hq` is a multiple of `Hkv` and query head `h` reads KV
+    head `h / (Hq / Hkv)`. Returns `softmax(scale * Q K^T [+ causal mask]) V`
+    as `[B, S, Hq, Dv]` and the row logsumexp of the scaled scores as
+    `[B, Hq, S]` in f32. The S x Skv score matrix is never materialised.
+
+    Example:
+    ```mlir
+    %o, %lse = tg.attention %q, %k, %v {causal, scale = 1.250000e-01 : f64} : (tensor<2x128x14x64xbf16>, tensor<2x128x2x64xbf16>, tensor<2x128x2x64xbf16>) -> (tensor<2x128x14x64xbf16>, tensor<2x14x128xf32>)
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$query, TG_FloatTensor:$key,
+                       TG_FloatTensor:$value, UnitAttr:$causal, F64Attr:$scale);
+  let results = (outs TG_FloatTensor:$output, TG_F32Tensor:$logsumexp);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_AttentionGradOp : TG_Op<"attention_grad", [], ["getFlops"]> {
+  let summary = "gradient of attention from the saved logsumexp";
+  let description = [{
+    Recomputes the attention probabilities block by block from `query`, `key`
+    and the saved `logsumexp` and returns the query, key and value gradients.
+    Needs the forward `output` for the softmax correction term
+    `rowsum(dO * O)`.
+
+    Example:
+    ```mlir
+    %dq, %dk, %dv = tg.attention_grad %do, %q, %k, %v, %o, %lse {causal, scale = 1.250000e-01 : f64} : (tensor<2x128x14x64xbf16>, tensor<2x128x14x64xbf16>, tensor<2x128x2x64xbf16>, tensor<2x128x2x64xbf16>, tensor<2x128x14x64xbf16>, tensor<2x14x128xf32>) -> (tensor<2x128x14x64xbf16>, tensor<2x128x2x64xbf16>, tensor<2x128x2x64xbf16>)
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$grad, TG_FloatTensor:$query,
+                       TG_FloatTensor:$key, TG_FloatTensor:$value,
+                       TG_FloatTensor:$output, TG_F32Tensor:$logsumexp,
+                       UnitAttr:$causal, F64Attr:$scale);
+  let results = (outs TG_FloatTensor:$query_grad, TG_FloatTensor:$key_grad,
+                      TG_FloatTensor:$value_grad);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_RopeOp : TG_Op<"rope", [SameOperandsAndResultType], ["getFlops"]> {
+  let summary = "rotary position embedding (rotate-half convention)";
+  let description = [{
+    Rotates `[B, S, H, D]` by position `s` (0 to S-1) with Hugging Face's
+    rotate-half pairing `(i, i + D/2)`. Frequency `i` is
+    `theta^(-2i/D) / freq_factors[i]` (factors default to 1; they express
+    linear, Llama-3 and LongRoPE scaling), and cos/sin are multiplied by
+    `attention_factor`. `inverse` applies the transposed rotation with the same
+    factor, which is exactly the gradient of the forward op.
+
+    Example:
+    ```mlir
+    %y = tg.rope %q {theta = 1.000000e+06 : f64} : tensor<2x128x14x64xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$input, F64Attr:$theta, UnitAttr:$inverse,
+                       OptionalAttr<DenseF64ArrayAttr>:$freq_factors,
+                       DefaultValuedAttr<F64Attr, "1.0">:$attention_factor);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Embeddings and multimodal plumbing
+//===----------------------------------------------------------------------===//
+
+def TG_EmbeddingOp : TG_Op<"embedding", [],
+                           ["getFlops", "getBytesRead"]> {
+  let summary = "row lookup in an embedding table";
+  let description = [{
+    `table` is `[V, H]`, `indices` any shape of i64 in `[0, V)`; the result is
+    `indices.shape + [H]`.
+
+    Example:
+    ```mlir
+    %e = tg.embedding %table, %ids : (tensor<151655x896xbf16>, tensor<2x128xi64>) -> tensor<2x128x896xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$table, TG_I64Tensor:$indices);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_EmbeddingGradOp : TG_Op<"embedding_grad", [], ["getFlops"]> {
+  let summary = "gradient of embedding: scatter-add of rows";
+  let description = [{
+    Adds row `grad[i]` into row `indices[i]` of a zero table of the result's
+    shape `[V, H]` (f32 accumulation, in index order so the sum is
+    deterministic).
+
+    Example:
+    ```mlir
+    %dtable = tg.embedding_grad %dy, %ids : (tensor<2x128x896xbf16>, tensor<2x128xi64>) -> tensor<151655x896xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$grad, TG_I64Tensor:$indices);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_ScatterImageEmbedsOp : TG_Op<"scatter_image_embeds", [], ["getFlops"]> {
+  let summary = "image embeddings into the IMG_CONTEXT token positions";
+  let description = [{
+    `embeds` is `[B, S, H]`, `input_ids` `[B, S]`, `image_embeds` `[N, H]`. The
+    result equals `embeds` except that the k-th position (in row-major order)
+    whose id is `image_token_id` holds row k of `image_embeds`. The number of
+    such positions must be N; a run-time check enforces it.
+
+    Example:
+    ```mlir
+    %e2 = tg.scatter_image_embeds %e, %ids, %img {image_token_id = 151667 : i64} : (tensor<2x600x896xbf16>, tensor<2x600xi64>, tensor<512x896xbf16>) -> tensor<2x600x896xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$embeds, TG_I64Tensor:$input_ids,
+                       TG_FloatTensor:$image_embeds, I64Attr:$image_token_id);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_GatherImageEmbedsOp : TG_Op<"gather_image_embeds", [], ["getFlops"]> {
+  let summary = "rows at the IMG_CONTEXT positions (gradient of the image side)";
+  let description = [{
+    The inverse of `tg.scatter_image_embeds` for its `image_embeds` operand:
+    row k of the `[N, H]` result is `grad` at the k-th image token position.
+
+    Example:
+    ```mlir
+    %dimg = tg.gather_image_embeds %dy, %ids {image_token_id = 151667 : i64} : (tensor<2x600x896xbf16>, tensor<2x600xi64>) -> tensor<512x896xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$grad, TG_I64Tensor:$input_ids,
+                       I64Attr:$image_token_id);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_MaskImagePositionsOp : TG_Op<"mask_image_positions",
+                                    [AllTypesMatch<["grad", "result"]>],
+                                    ["getFlops"]> {
+  let summary = "zero the IMG_CONTEXT positions (gradient of the text side)";
+  let description = [{
+    `grad` with every position whose id is `image_token_id` set to zero: the
+    gradient that reaches the token embeddings through
+    `tg.scatter_image_embeds`.
+
+    Example:
+    ```mlir
+    %de = tg.mask_image_positions %dy, %ids {image_token_id = 151667 : i64} : (tensor<2x600x896xbf16>, tensor<2x600xi64>) -> tensor<2x600x896xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$grad, TG_I64Tensor:$input_ids,
+                       I64Attr:$image_token_id);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_PixelShuffleOp : TG_Op<"pixel_shuffle", [SameOperandsAndResultElementType],
+                              ["getFlops"]> {
+  let summary = "InternVL's pixel shuffle (space-to-depth for scale < 1)";
+  let description = [{
+    `input` is `[N, W, H, C]` (the patch grid of each tile). With
+    `scale_factor` s (0.5 in InternVL) the result is
+    `[N, W*s, H*s, C/(s*s)]`; `ps_version = v2` applies InternVL's final
+    transpose of the two spatial dimensions, `v1` does not (both give the same
+    shape on square grids).
+
+    Example:
+    ```mlir
+    %y = tg.pixel_shuffle %x {scale_factor = 5.000000e-01 : f64, version = #tg<ps_version v2>} : tensor<7x32x32x1024xbf16> -> tensor<7x16x16x4096xbf16>
+    ```
+  }];
+  let arguments = (ins TG_Tensor:$input, F64Attr:$scale_factor,
+                       TG_PixelShuffleVersionAttr:$version);
+  let results = (outs TG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Regularisation
+//===----------------------------------------------------------------------===//
+
+def TG_DropPathOp : TG_Op<"drop_path", [AllTypesMatch<["input", "result"]>]> {
+  let summary = "stochastic depth: per-sample random keep mask";
+  let description = [{
+    Sample `b` (dimension 0) is kept with probability `1 - rate` and then scaled
+    by `1 / (1 - rate)`, or zeroed. The keep decision is a pure function of
+    (`seed`, `offset`, `step`, `b`) through Philox-4x32-10, so a recomputed
+    op with the same attributes reproduces the same mask bit for bit, and
+    the step counter gives every step a fresh mask. Since the op is linear in
+    its input with that mask, it is also its own gradient.
+
+    Example:
+    ```mlir
+    %y = tg.drop_path %x, %step {offset = 3 : i64, rate = 1.000000e-01 : f64, seed = 0 : i64} : (tensor<7x1025x1024xbf16>, tensor<i64>) -> tensor<7x1025x1024xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$input, TG_I64Scalar:$step,
+                       F64Attr:$rate, I64Attr:$seed, I64Attr:$offset);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Loss
+//===----------------------------------------------------------------------===//
+
+def TG_CrossEntropyOp : TG_Op<"cross_entropy", [], ["getFlops"]> {
+  let summary = "softmax cross-entropy, mean over tokens with a label";
+  let description = [{
+    `logits` is `[T, V]`, `labels` `[T]`. Tokens whose label is
+    `ignore_index` do not count; the loss is the mean of
+    `logsumexp(logits_t) - logits_t[label_t]` over the others (NaN when there
+    is none, as in PyTorch). Also returns the per-token logsumexp, which
+    `tg.cross_entropy_grad` reuses. Labels outside `[0, V)` other than
+    `ignore_index` are a run-time error.
+
+    Example:
+    ```mlir
+    %loss, %lse = tg.cross_entropy %logits, %labels : (tensor<254x151655xbf16>, tensor<254xi64>) -> (tensor<f32>, tensor<254xf32>)
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$logits, TG_I64Tensor:$labels,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+  let results = (outs TG_F32Scalar:$loss, TG_F32Tensor:$logsumexp);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_CrossEntropyGradOp : TG_Op<"cross_entropy_grad",
+                                  [AllTypesMatch<["logits", "result"]>],
+                                  ["getFlops"]> {
+  let summary = "gradient of cross_entropy with respect to the logits";
+  let description = [{
+    `grad * (softmax(logits_t) - onehot(label_t)) / n_valid` for tokens with a
+    label, zero for ignored tokens.
+
+    Example:
+    ```mlir
+    %dlogits = tg.cross_entropy_grad %dloss, %logits, %labels, %lse : (tensor<f32>, tensor<254x151655xbf16>, tensor<254xi64>, tensor<254xf32>) -> tensor<254x151655xbf16>
+    ```
+  }];
+  let arguments = (ins TG_F32Scalar:$grad, TG_FloatTensor:$logits,
+                       TG_I64Tensor:$labels, TG_F32Tensor:$logsumexp,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Optimizer
+//===----------------------------------------------------------------------===//
+
+def TG_GlobalNormOp : TG_Op<"global_norm", [], ["getFlops"]> {
+  let summary = "L2 norm over all gradients together";
+  let description = [{
+    `sqrt(sum over every operand and element of g^2)`, accumulated in f32 in
+    operand order.
+
+    Example:
+    ```mlir
+    %norm = tg.global_norm %g0, %g1 : (tensor<64x32xbf16>, tensor<64xbf16>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Variadic<TG_FloatTensor>:$grads);
+  let results = (outs TG_F32Scalar:$result);
+  let assemblyFormat = "$grads attr-dict `:` functional-type($grads, results)";
+  let hasVerifier = 1;
+}
+
+def TG_ClipScaleOp : TG_Op<"clip_scale", [AllTypesMatch<["norm", "result"]>], []> {
+  let summary = "gradient scale factor of global-norm clipping";
+  let description = [{
+    `min(1, max_norm / (norm + 1e-6))`, the factor `torch.nn.utils.clip_grad_norm_`
+    multiplies every gradient by.
+
+    Example:
+    ```mlir
+    %s = tg.clip_scale %norm {max_norm = 1.000000e+00 : f64} : tensor<f32>
+    ```
+  }];
+  let arguments = (ins TG_F32Scalar:$norm, F64Attr:$max_norm);
+  let results = (outs TG_F32Scalar:$result);
+  let assemblyFormat = "$norm attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def TG_AdamWOp : TG_Op<"adamw", [], ["getFlops"]> {
+  let summary = "AdamW update of one parameter";
+  let description = [{
+    `torch.optim.AdamW` (decoupled weight decay) on the f32 master copy, with
+    `g = grad * grad_scale` and `t = step` (1 for the first update):
+    ```
+    master *= 1 - lr * weight_decay
+    m' = beta1 m + (1 - beta1) g          v' = beta2 v + (1 - beta2) g^2
+    master' = master - (lr / (1 - beta1^t)) * m' / (sqrt(v') / sqrt(1 - beta2^t) + epsilon)
+    ```
+    `new_param` is `master'` rounded to the working element type (bf16 in
+    mixed-precision training).
+
+    Example:
+    ```mlir
+    %w1, %m1, %v1, %p1 = tg.adamw %w, %m, %v, %g, %s, %step {beta1 = 9.000000e-01 : f64, beta2 = 9.990000e-01 : f64, epsilon = 1.000000e-08 : f64, lr = 1.000000e-05 : f64, weight_decay = 5.000000e-02 : f64} : (tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x32xbf16>, tensor<f32>, tensor<i64>) -> (tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x32xf32>, tensor<64x32xbf16>)
+    ```
+  }];
+  let arguments = (ins TG_F32Tensor:$master, TG_F32Tensor:$exp_avg,
+                       TG_F32Tensor:$exp_avg_sq, TG_FloatTensor:$grad,
+                       TG_F32Scalar:$grad_scale, TG_I64Scalar:$step,
+                       F64Attr:$lr, F64Attr:$beta1, F64Attr:$beta2,
+                       F64Attr:$epsilon, F64Attr:$weight_decay);
+  let results = (outs TG_F32Tensor:$new_master, TG_F32Tensor:$new_exp_avg,
+                      TG_F32Tensor:$new_exp_avg_sq, TG_FloatTensor:$new_param);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+#endif // INTERNVL_DIALECT_TG_IR_TGOPS_TD

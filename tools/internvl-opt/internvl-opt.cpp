@@ -1,0 +1,36 @@
+//===- internvl-opt.cpp - the tg pass driver ---------------------------------===//
+//
+// mlir-opt for training graphs: the tg, func and arith dialects with every
+// project pass (and the -test-* passes) registered.
+//
+//===----------------------------------------------------------------------===//
+
+#include "internvl/Dialect/TG/IR/TGDialect.h"
+#include "internvl/Version.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace internvl::test {
+void registerTestPasses();
+} // namespace internvl::test
+
+int main(int argc, char **argv) {
+  llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    os << "internvl-opt " << INTERNVL_VERSION_STRING << "\n"
+       << "MLIR/LLVM " << LLVM_VERSION_STRING << "\n";
+  });
+
+  mlir::DialectRegistry registry;
+  registry.insert<mlir::tg::TGDialect, mlir::func::FuncDialect,
+                  mlir::arith::ArithDialect>();
+  internvl::test::registerTestPasses();
+
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv, "internvl-opt: training-graph optimizer\n", registry));
+}
