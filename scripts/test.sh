@@ -12,7 +12,13 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=$root/build
 for arg in "$@"; do
-  [ "$arg" = --sanitize ] && build_dir=$root/build-asan
+  if [ "$arg" = --sanitize ]; then
+    build_dir=$root/build-asan
+    # LLVM's inline allocator code poisons memory that the uninstrumented
+    # Debian MLIR libraries then touch legitimately; ignore user poisoning.
+    export ASAN_OPTIONS=allow_user_poisoning=0:detect_leaks=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  fi
 done
 export BUILD_DIR=$build_dir
 
