@@ -70,6 +70,22 @@ else
 fi
 
 #===------------------------------------------------------------------------===#
+# Python reference environment (PyTorch, transformers) in .venv
+#===------------------------------------------------------------------------===#
+venv=$root/.venv
+requirements=$root/python/requirements.txt
+stamp=$venv/.requirements.sha256
+if [ ! -x "$venv/bin/python" ] || [ "$(sha256sum < "$requirements")" != "$(cat "$stamp" 2>/dev/null)" ]; then
+  say "installing the Python packages of python/requirements.txt into .venv (PyTorch brings a few GB)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q -r "$requirements"
+  sha256sum < "$requirements" > "$stamp"
+else
+  say "Python packages present in .venv"
+fi
+
+#===------------------------------------------------------------------------===#
 # Configure and build
 #===------------------------------------------------------------------------===#
 if [ "$sanitize" = ON ]; then

@@ -9,6 +9,8 @@ from lit.llvm.subst import ToolSubst
 
 config.name = "INTERNVL"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+# Long single-line functions make FileCheck's input dumps unreadable.
+config.environment["FILECHECK_OPTS"] = "--dump-input=fail --dump-input-context=2"
 config.suffixes = [".mlir", ".test"]
 config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "CMakeLists.txt", "lib", "unit", "inputs"]
 
@@ -26,5 +28,8 @@ llvm_config.use_default_substitutions()
 tool_dirs = [config.internvl_tools_dir, config.llvm_tools_dir]
 tools = [
     ToolSubst("internvl-opt", unresolved="fatal"),
+    ToolSubst("internvl-import", unresolved="fatal"),
+    ToolSubst("not", unresolved="fatal"),
+    ToolSubst("count", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

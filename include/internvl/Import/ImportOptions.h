@@ -1,0 +1,84 @@
+//===- ImportOptions.h - fine-tuning settings and derived shapes --*- C++ -*-===//
+//
+// The settings of InternVL's fine-tuning script that shape the training graph
+// (named as its command-line flags), and the sizes they imply for one
+// micro-batch: tiles, image tokens, sequence length, layers in use.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef INTERNVL_IMPORT_IMPORTOPTIONS_H
+#define INTERNVL_IMPORT_IMPORTOPTIONS_H
+
+#include "internvl/Import/ModelConfig.h"
+
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <optional>
+
+namespace internvl {
+
+/// Flags of internvl_chat_finetune.py with their defaults there (batch size:
+/// the HF TrainingArguments default).
+struct ImportOptions {
+  int64_t perDeviceTrainBatchSize = 8;
+  int64_t maxDynamicPatch = 12;
+  bool useThumbnail = false;
+  int64_t maxSeqLength = 8192;
+  /// Unset: the config's force_image_size.
+  std::optional<int64_t> forceImageSize;
+  /// Unset: the config's downsample_ratio.
+  std::optional<double> downSampleRatio;
+  /// Unset: the config's select_layer.
+  std::optional<int64_t> visionSelectLayer;
+  double dropPathRate = 0.0;
+  bool freezeBackbone = false;
+  bool freezeLlm = false;
+  bool freezeMlp = false;
+  /// Python slice start: layers[unfreeze_vit_layers:] become trainable again.
+  int64_t unfreezeVitLayers = 0;
+  bool unfreezeLmHead = false;
+  bool gradCheckpoint = true;
+  /// Working precision of parameters and activations: bf16 or f32.
+  bool bf16 = true;
+  /// Unset: the config's IMG_CONTEXT id, else the last id of the vocabulary.
+  std::optional<int64_t> imageTokenId;
+  /// Seed of the drop_path masks.
+  int64_t seed = 0;
+};
+
+/// Sizes of one micro-batch, derived and checked by `computeImportShape`.
+struct ImportShape {
+  int64_t batch = 0;
+  int64_t tilesPerSample = 0;
+  int64_t numTiles = 0;
+  int64_t imageSize = 0;
+  /// Patches per side of a tile (448 / 14 = 32).
+  int64_t patchGrid = 0;
+  /// Patch tokens per side after pixel shuffle (16 at ratio 0.5).
+  int64_t shuffledGrid = 0;
+  int64_t tokensPerTile = 0;
+  int64_t imageTokensPerSample = 0;
+  int64_t seqLen = 0;
+  double downsampleRatio = 0.5;
+  /// InternViT layers whose output reaches the projector.
+  int64_t vitLayersUsed = 0;
+  int64_t imageTokenId = 0;
+  /// drop_path rate of each ViT layer (linear schedule from 0).
+  llvm::SmallVector<double> dropPathRates;
+  /// The rotary setting for this sequence length (dynamic NTK and LongRoPE
+  /// depend on it): base and per-frequency divisors.
+  double ropeTheta = 10000.0;
+  llvm::SmallVector<double> ropeFreqFactors;
+  double ropeAttentionFactor = 1.0;
+};
+
+/// Checks the options against the model and derives the shapes; errors name
+/// the flag or config field and the allowed values.
+llvm::Expected<ImportShape> computeImportShape(const ModelConfig &config,
+                                               const ImportOptions &options);
+
+} // namespace internvl
+
+#endif // INTERNVL_IMPORT_IMPORTOPTIONS_H

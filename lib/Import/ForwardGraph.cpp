@@ -1,0 +1,547 @@
+//===- ForwardGraph.cpp - InternVL forward pass as a tg function ------------===//
+//
+// Mirrors InternVLChatModel.forward (and transformers' InternVL, which has the
+// same arithmetic under other names) op by op, so that the interpreter can be
+// checked against PyTorch and the memory plan sees every tensor the real
+// training step materialises.
+//
+//===----------------------------------------------------------------------===//
+
+#include "internvl/Import/ForwardGraph.h"
+#include "internvl/Dialect/TG/IR/TGOps.h"
+#include "internvl/Import/ParamNames.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace internvl;
+
+namespace {
+
+/// Builds @forward. Arguments are appended to the entry block as the graph
+/// needs them (inputs first, then parameters in module order); the function
+/// type is fixed at the end.
+class ForwardBuilder {
+public:
+  ForwardBuilder(MLIRContext &context, const ModelConfig &config,
+                 const ImportOptions &options, const ImportShape &shape)
+      : context(context), b(&context), loc(UnknownLoc::get(&context)),
+        config(config), options(options), shape(shape),
+        names(ParamNames::get(config.format, config.llm.family)) {
+    act = options.bf16 ? Type(b.getBF16Type()) : Type(b.getF32Type());
+  }
+
+  OwningOpRef<ModuleOp> build();
+
+private:
+  //===--------------------------------------------------------------------===//
+  // Arguments
+  //===--------------------------------------------------------------------===//
+
+  RankedTensorType tensor(ArrayRef<int64_t> dims, Type element) {
+    return RankedTensorType::get(dims, element);
+  }
+  RankedTensorType tensor(ArrayRef<int64_t> dims) { return tensor(dims, act); }
+
+  Value addArgument(StringRef name, StringRef kind, RankedTensorType type,
+                    bool trainable) {
+    SmallVector<NamedAttribute> attrs = {
+        b.getNamedAttr(tg::TGDialect::getNameAttrName(), b.getStringAttr(name)),
+        b.getNamedAttr(tg::TGDialect::getKindAttrName(),
+                       b.getStringAttr(kind))};
+    if (trainable)
+      attrs.push_back(b.getNamedAttr(tg::TGDialect::getTrainableAttrName(),
+                                     b.getUnitAttr()));
+    argAttrs.push_back(b.getDictionaryAttr(attrs));
+    return entry->addArgument(type, loc);
+  }
+
+  Value input(StringRef name, RankedTensorType type) {
+    return addArgument(name, "input", type, /*trainable=*/false);
+  }
+
+  Value param(const std::string &name, ArrayRef<int64_t> dims,
+              bool trainable) {
+    return addArgument(name, "param", tensor(dims), trainable);
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Ops
+  //===--------------------------------------------------------------------===//
+
+  template <typename OpTy, typename... Args>
+  OpTy create(StringRef scope, Args &&...args) {
+    auto op = b.create<OpTy>(loc, std::forward<Args>(args)...);
+    op->setAttr(tg::TGDialect::getScopeAttrName(), b.getStringAttr(scope));
+    return op;
+  }
+
+  ArrayRef<int64_t> dims(Value v) {
+    return cast<RankedTensorType>(v.getType()).getShape();
+  }
+
+  Value reshape(StringRef scope, Value v, ArrayRef<int64_t> to) {
+    return create<tg::ReshapeOp>(
+        scope, tensor(to, cast<RankedTensorType>(v.getType()).getElementType()),
+        v);
+  }
+
+  /// `x · Wᵀ + b` with a new [out, in] weight (and [out] bias) named after
+  /// `module`.
+  Value linear(const std::string &module, Value x, int64_t out, bool bias,
+               bool trainable) {
+    int64_t in = dims(x).back();
+    Value w = param(module + ".weight", {out, in}, trainable);
+    Value bv = bias ? param(module + ".bias", {out}, trainable) : Value();
+    SmallVector<int64_t> resultDims(dims(x).drop_back());
+    resultDims.push_back(out);
+    return create<tg::LinearOp>(module, tensor(resultDims), x, w, bv);
+  }
+
+  /// Slice of `v` along `dim` from `start` with `size` entries.
+  Value sliceDim(StringRef scope, Value v, int64_t dim, int64_t start,
+                 int64_t size) {
+    SmallVector<int64_t> offsets(dims(v).size(), 0);
+    offsets[dim] = start;
+    SmallVector<int64_t> resultDims(dims(v));
+    resultDims[dim] = size;
+    auto type = cast<RankedTensorType>(v.getType());
+    return create<tg::SliceOp>(scope, tensor(resultDims, type.getElementType()),
+                               v, b.getDenseI64ArrayAttr(offsets));
+  }
+
+  Value add(StringRef scope, Value lhs, Value rhs) {
+    return create<tg::AddOp>(scope, lhs.getType(), lhs, rhs);
+  }
+  Value mul(StringRef scope, Value lhs, Value rhs) {
+    return create<tg::MulOp>(scope, lhs.getType(), lhs, rhs);
+  }
+
+  Value layerNorm(const std::string &module, Value x, double eps,
+                  bool trainable) {
+    int64_t d = dims(x).back();
+    Value w = param(module + ".weight", {d}, trainable);
+    Value bias = param(module + ".bias", {d}, trainable);
+    auto stats = tensor(dims(x).drop_back(), b.getF32Type());
+    return create<tg::LayerNormOp>(module, x.getType(), stats, stats, x, w,
+                                   bias, b.getF64FloatAttr(eps))
+        .getResult();
+  }
+
+  Value rmsNorm(const std::string &module, Value x, double eps,
+                bool trainable) {
+    int64_t d = dims(x).back();
+    Value w = param(module + ".weight", {d}, trainable);
+    auto stats = tensor(dims(x).drop_back(), b.getF32Type());
+    return create<tg::RmsNormOp>(module, x.getType(), stats, x, w,
+                                 b.getF64FloatAttr(eps))
+        .getResult();
+  }
+
+  Value visionNorm(const std::string &module, Value x, bool trainable) {
+    return config.vision.norm == VisionNorm::LayerNorm
+               ? layerNorm(module, x, config.vision.normEps, trainable)
+               : rmsNorm(module, x, config.vision.normEps, trainable);
+  }
+
+  /// Per-sample stochastic depth; a rate of 0 is the identity.
+  Value dropPath(StringRef scope, Value x, double rate, int64_t offset) {
+    if (rate <= 0.0)
+      return x;
+    if (!step)
+      step = input("step", tensor({}, b.getI64Type()));
+    return create<tg::DropPathOp>(scope, x.getType(), x, step,
+                                  b.getF64FloatAttr(rate),
+                                  b.getI64IntegerAttr(options.seed),
+                                  b.getI64IntegerAttr(offset));
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Model parts
+  //===--------------------------------------------------------------------===//
+
+  bool visionLayerTrainable(int64_t layer) const;
+  Value visionEmbeddings(Value pixels);
+  Value visionLayer(int64_t layer, Value x);
+  void unusedVisionLayer(int64_t layer);
+  Value projector(Value vit);
+  Value llmAttention(const std::string &layer, Value h, bool trainable);
+  Value llmMlp(const std::string &layer, Value h, bool trainable);
+  Value llmLayer(int64_t layer, Value x);
+  Value loss(Value hidden, Value labels);
+
+  std::string visionLayerPath(int64_t layer) const {
+    return llvm::formatv(names.visionLayer.c_str(), layer).str();
+  }
+  std::string llmLayerPath(int64_t layer) const {
+    return llvm::formatv(names.llmLayer.c_str(), layer).str();
+  }
+
+  MLIRContext &context;
+  OpBuilder b;
+  Location loc;
+  const ModelConfig &config;
+  const ImportOptions &options;
+  const ImportShape &shape;
+  ParamNames names;
+  Type act;
+  Block *entry = nullptr;
+  SmallVector<Attribute> argAttrs;
+  Value step;
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// InternViT
+//===----------------------------------------------------------------------===//
+
+/// freeze_backbone freezes the whole encoder; unfreeze_vit_layers then makes
+/// `layers[unfreeze_vit_layers:]` trainable again (a Python slice, as in
+/// internvl_chat_finetune.py).
+bool ForwardBuilder::visionLayerTrainable(int64_t layer) const {
+  if (!options.freezeBackbone)
+    return true;
+  int64_t k = options.unfreezeVitLayers;
+  if (k == 0)
+    return false;
+  int64_t layers = config.vision.numLayers;
+  int64_t start = k >= 0 ? k : std::max<int64_t>(0, layers + k);
+  return layer >= start;
+}
+
+Value ForwardBuilder::visionEmbeddings(Value pixels) {
+  const VisionConfig &v = config.vision;
+  bool trainable = !options.freezeBackbone;
+  int64_t n = shape.numTiles, c = v.numChannels, p = v.patchSize,
+          g = shape.patchGrid, d = v.hiddenSize;
+  std::string patchScope = names.patchEmbedding;
+
+  // The stride-14 convolution is a patchify (pure data movement) and a linear
+  // over the C·P·P values of each patch.
+  Value grid = reshape(patchScope, pixels, {n, c, g, p, g, p});
+  Value patches = create<tg::TransposeOp>(
+      patchScope, tensor({n, g, g, c, p, p}), grid,
+      b.getDenseI64ArrayAttr({0, 2, 4, 1, 3, 5}));
+  patches = reshape(patchScope, patches, {n, g * g, c * p * p});
+  Value w = param(names.patchEmbedding + ".weight", {d, c, p, p}, trainable);
+  Value bias = param(names.patchEmbedding + ".bias", {d}, trainable);
+  Value w2 = reshape(patchScope, w, {d, c * p * p});
+  Value embeds = create<tg::LinearOp>(patchScope, tensor({n, g * g, d}),
+                                      patches, w2, bias);
+
+  StringRef scope = names.visionEmbeddings;
+  Value cls = param(names.classEmbedding, {1, 1, d}, trainable);
+  Value clsTiles = create<tg::BroadcastOp>(scope, tensor({n, 1, d}), cls);
+  Value tokens = create<tg::ConcatOp>(scope, tensor({n, 1 + g * g, d}),
+                                      ValueRange{clsTiles, embeds},
+                                      b.getI64IntegerAttr(1));
+  Value pos = param(names.positionEmbedding, {1, 1 + g * g, d}, trainable);
+  return add(scope, tokens, pos);
+}
+
+Value ForwardBuilder::visionLayer(int64_t layer, Value x) {
+  const VisionConfig &v = config.vision;
+  bool trainable = visionLayerTrainable(layer);
+  std::string path = visionLayerPath(layer);
+  auto sub = [&](const std::string &rel) { return path + "." + rel; };
+  int64_t n = dims(x)[0], t = dims(x)[1], d = v.hiddenSize, h = v.numHeads,
+          hd = d / h;
+  std::string attn = sub(names.visionAttn);
+
+  // Attention branch.
+  Value normed = visionNorm(sub(names.visionNorm1), x, trainable);
+  Value q, k, val;
+  if (names.visionQkvLayout == QkvLayout::Stacked) {
+    Value qkv = linear(sub(names.visionQkv), normed, 3 * d, v.qkvBias, trainable);
+    Value split = reshape(attn, qkv, {n, t, 3, h, hd});
+    auto part = [&](int64_t i) {
+      return reshape(attn, sliceDim(attn, split, 2, i, 1), {n, t, d});
+    };
+    q = part(0);
+    k = part(1);
+    val = part(2);
+  } else {
+    q = linear(sub(names.visionQ), normed, d, v.qkvBias, trainable);
+    k = linear(sub(names.visionK), normed, d, v.qkvBias, trainable);
+    val = linear(sub(names.visionV), normed, d, v.qkvBias, trainable);
+  }
+  if (v.qkNorm) {
+    // RMSNorm over all heads together, as InternViT-6B does.
+    q = rmsNorm(sub(names.visionQNorm), q, v.normEps, trainable);
+    k = rmsNorm(sub(names.visionKNorm), k, v.normEps, trainable);
+  }
+  q = reshape(attn, q, {n, t, h, hd});
+  k = reshape(attn, k, {n, t, h, hd});
+  val = reshape(attn, val, {n, t, h, hd});
+  auto attention = create<tg::AttentionOp>(
+      attn, tensor({n, t, h, hd}), tensor({n, h, t}, b.getF32Type()), q, k,
+      val, /*causal=*/UnitAttr(),
+      b.getF64FloatAttr(1.0 / std::sqrt(double(hd))));
+  Value o = reshape(attn, attention.getOutput(), {n, t, d});
+  o = linear(sub(names.visionProj), o, d, /*bias=*/true, trainable);
+  Value ls1 = param(sub(names.visionLs1), {d}, trainable);
+  o = mul(sub(names.visionLs1), o, ls1);
+  o = dropPath(path, o, shape.dropPathRates[layer], 2 * layer);
+  x = add(path, x, o);
+
+  // MLP branch.
+  normed = visionNorm(sub(names.visionNorm2), x, trainable);
+  Value f = linear(sub(names.visionFc1), normed, v.intermediateSize,
+                   /*bias=*/true, trainable);
+  f = create<tg::GeluOp>(sub(names.visionMlp) + ".act", f);
+  f = linear(sub(names.visionFc2), f, d, /*bias=*/true, trainable);
+  Value ls2 = param(sub(names.visionLs2), {d}, trainable);
+  f = mul(sub(names.visionLs2), f, ls2);
+  f = dropPath(path, f, shape.dropPathRates[layer], 2 * layer + 1);
+  return add(path, x, f);
+}
+
+/// Layers after the selected one do not influence the loss, but their
+/// parameters exist in the checkpoint (and in the parameter count).
+void ForwardBuilder::unusedVisionLayer(int64_t layer) {
+  const VisionConfig &v = config.vision;
+  bool trainable = visionLayerTrainable(layer);
+  std::string path = visionLayerPath(layer);
+  auto sub = [&](const std::string &rel) { return path + "." + rel; };
+  int64_t d = v.hiddenSize, i = v.intermediateSize;
+  auto norm = [&](const std::string &module) {
+    param(module + ".weight", {d}, trainable);
+    if (v.norm == VisionNorm::LayerNorm)
+      param(module + ".bias", {d}, trainable);
+  };
+  auto linearParams = [&](const std::string &module, int64_t out, int64_t in,
+                          bool bias) {
+    param(module + ".weight", {out, in}, trainable);
+    if (bias)
+      param(module + ".bias", {out}, trainable);
+  };
+  norm(sub(names.visionNorm1));
+  if (names.visionQkvLayout == QkvLayout::Stacked) {
+    linearParams(sub(names.visionQkv), 3 * d, d, v.qkvBias);
+  } else {
+    linearParams(sub(names.visionQ), d, d, v.qkvBias);
+    linearParams(sub(names.visionK), d, d, v.qkvBias);
+    linearParams(sub(names.visionV), d, d, v.qkvBias);
+  }
+  if (v.qkNorm) {
+    param(sub(names.visionQNorm) + ".weight", {d}, trainable);
+    param(sub(names.visionKNorm) + ".weight", {d}, trainable);
+  }
+  linearParams(sub(names.visionProj), d, d, true);
+  param(sub(names.visionLs1), {d}, trainable);
+  norm(sub(names.visionNorm2));
+  linearParams(sub(names.visionFc1), i, d, true);
+  linearParams(sub(names.visionFc2), d, i, true);
+  param(sub(names.visionLs2), {d}, trainable);
+}
+
+//===----------------------------------------------------------------------===//
+// Projector
+//===----------------------------------------------------------------------===//
+
+Value ForwardBuilder::projector(Value vit) {
+  int64_t n = shape.numTiles, g = shape.patchGrid, s = shape.shuffledGrid,
+          d = config.vision.hiddenSize;
+  int64_t c = d * (g / s) * (g / s);
+  bool trainable = !options.freezeMlp;
+  StringRef scope = names.projector;
+
+  // Drop the class token, lay the patches out as a grid, shuffle space into
+  // channels.
+  Value patches = sliceDim(scope, vit, 1, 1, g * g);
+  Value grid = reshape(scope, patches, {n, g, g, d});
+  auto version = config.psVersion == 1 ? tg::PixelShuffleVersion::V1
+                                       : tg::PixelShuffleVersion::V2;
+  Value shuffled = create<tg::PixelShuffleOp>(
+      scope, tensor({n, s, s, c}), grid,
+      b.getF64FloatAttr(shape.downsampleRatio),
+      tg::PixelShuffleVersionAttr::get(&context, version));
+  Value tokens = reshape(scope, shuffled, {n * s * s, c});
+
+  // mlp1: LayerNorm (PyTorch's default eps) -> Linear -> GELU -> Linear.
+  Value x = layerNorm(names.projectorNorm, tokens, 1e-5, trainable);
+  x = linear(names.projectorFc1, x, config.llm.hiddenSize, true, trainable);
+  x = create<tg::GeluOp>(names.projectorAct, x);
+  return linear(names.projectorFc2, x, config.llm.hiddenSize, true, trainable);
+}
+
+//===----------------------------------------------------------------------===//
+// LLM
+//===----------------------------------------------------------------------===//
+
+Value ForwardBuilder::llmAttention(const std::string &path, Value h,
+                                   bool trainable) {
+  const LlmConfig &l = config.llm;
+  auto sub = [&](const std::string &rel) { return path + "." + rel; };
+  int64_t bsz = dims(h)[0], s = dims(h)[1], hq = l.numHeads,
+          hkv = l.numKvHeads, hd = l.headDim, groups = hq / hkv;
+  std::string attn = sub(names.llmAttn);
+
+  Value q, k, v;
+  switch (names.llmQkvLayout) {
+  case QkvLayout::Separate:
+    q = linear(sub(names.llmQ), h, hq * hd, l.qkvBias, trainable);
+    k = linear(sub(names.llmK), h, hkv * hd, l.qkvBias, trainable);
+    v = linear(sub(names.llmV), h, hkv * hd, l.qkvBias, trainable);
+    break;
+  case QkvLayout::Concatenated: {
+    Value qkv = linear(sub(names.llmQkv), h, (hq + 2 * hkv) * hd, l.qkvBias,
+                       trainable);
+    q = sliceDim(attn, qkv, 2, 0, hq * hd);
+    k = sliceDim(attn, qkv, 2, hq * hd, hkv * hd);
+    v = sliceDim(attn, qkv, 2, (hq + hkv) * hd, hkv * hd);
+    break;
+  }
+  case QkvLayout::GroupedInterleaved: {
+    Value qkv = linear(sub(names.llmQkv), h, hkv * (groups + 2) * hd, l.qkvBias,
+                       trainable);
+    Value split = reshape(attn, qkv, {bsz, s, hkv, groups + 2, hd});
+    q = sliceDim(attn, split, 3, 0, groups);
+    k = sliceDim(attn, split, 3, groups, 1);
+    v = sliceDim(attn, split, 3, groups + 1, 1);
+    break;
+  }
+  case QkvLayout::Stacked:
+    llvm_unreachable("no LLM stores q, k and v stacked");
+  }
+  q = reshape(attn, q, {bsz, s, hq, hd});
+  k = reshape(attn, k, {bsz, s, hkv, hd});
+  v = reshape(attn, v, {bsz, s, hkv, hd});
+
+  DenseF64ArrayAttr factors;
+  if (!shape.ropeFreqFactors.empty())
+    factors = b.getDenseF64ArrayAttr(shape.ropeFreqFactors);
+  auto rope = [&](Value x) {
+    return create<tg::RopeOp>(attn, x.getType(), x,
+                              b.getF64FloatAttr(shape.ropeTheta),
+                              /*inverse=*/UnitAttr(), factors,
+                              b.getF64FloatAttr(shape.ropeAttentionFactor));
+  };
+  q = rope(q);
+  k = rope(k);
+  auto attention = create<tg::AttentionOp>(
+      attn, q.getType(), tensor({bsz, hq, s}, b.getF32Type()), q, k, v,
+      /*causal=*/b.getUnitAttr(),
+      b.getF64FloatAttr(1.0 / std::sqrt(double(hd))));
+  Value o = reshape(attn, attention.getOutput(), {bsz, s, hq * hd});
+  return linear(sub(names.llmO), o, l.hiddenSize, l.outputBias, trainable);
+}
+
+Value ForwardBuilder::llmMlp(const std::string &path, Value h, bool trainable) {
+  const LlmConfig &l = config.llm;
+  auto sub = [&](const std::string &rel) { return path + "." + rel; };
+  std::string mlp = sub(names.llmMlp);
+  int64_t inter = l.intermediateSize;
+  Value gate, up;
+  if (names.llmFusedGateUp) {
+    Value gateUp = linear(sub(names.llmGateUp), h, 2 * inter, false, trainable);
+    gate = sliceDim(mlp, gateUp, 2, 0, inter);
+    up = sliceDim(mlp, gateUp, 2, inter, inter);
+  } else {
+    gate = linear(sub(names.llmGate), h, inter, false, trainable);
+    up = linear(sub(names.llmUp), h, inter, false, trainable);
+  }
+  Value act = create<tg::SiluOp>(mlp + ".act_fn", gate);
+  Value product = mul(mlp, act, up);
+  return linear(sub(names.llmDown), product, l.hiddenSize, false, trainable);
+}
+
+Value ForwardBuilder::llmLayer(int64_t layer, Value x) {
+  bool trainable = !options.freezeLlm;
+  std::string path = llmLayerPath(layer);
+  double eps = config.llm.rmsNormEps;
+  Value h = rmsNorm(path + "." + names.llmInputNorm, x, eps, trainable);
+  x = add(path, x, llmAttention(path, h, trainable));
+  h = rmsNorm(path + "." + names.llmPostNorm, x, eps, trainable);
+  return add(path, x, llmMlp(path, h, trainable));
+}
+
+/// Final norm, untied lm_head, and the next-token cross-entropy: logits at
+/// position t predict the label at t + 1.
+Value ForwardBuilder::loss(Value hidden, Value labels) {
+  const LlmConfig &l = config.llm;
+  int64_t bsz = shape.batch, s = shape.seqLen, vocab = l.vocabSize;
+  Value h = rmsNorm(names.llmFinalNorm, hidden, l.rmsNormEps, !options.freezeLlm);
+  Value logits = linear(names.lmHead, h, vocab, /*bias=*/false,
+                        !options.freezeLlm || options.unfreezeLmHead);
+  StringRef scope = "loss";
+  Value shiftedLogits = sliceDim(scope, logits, 1, 0, s - 1);
+  shiftedLogits = reshape(scope, shiftedLogits, {bsz * (s - 1), vocab});
+  Value shiftedLabels = sliceDim(scope, labels, 1, 1, s - 1);
+  shiftedLabels = reshape(scope, shiftedLabels, {bsz * (s - 1)});
+  auto ce = create<tg::CrossEntropyOp>(
+      scope, tensor({}, b.getF32Type()),
+      tensor({bsz * (s - 1)}, b.getF32Type()), shiftedLogits, shiftedLabels,
+      b.getI64IntegerAttr(-100));
+  return ce.getLoss();
+}
+
+//===----------------------------------------------------------------------===//
+// Whole model
+//===----------------------------------------------------------------------===//
+
+OwningOpRef<ModuleOp> ForwardBuilder::build() {
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  module->getOperation()->setAttr(
+      "tg.model",
+      b.getStringAttr(llvm::sys::path::stem(config.path)));
+  module->getOperation()->setAttr("tg.grad_checkpoint",
+                                  b.getBoolAttr(options.gradCheckpoint));
+  b.setInsertionPointToEnd(module->getBody());
+  auto func = b.create<func::FuncOp>(loc, "forward", b.getFunctionType({}, {}));
+  entry = func.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+
+  const VisionConfig &v = config.vision;
+  int64_t bsz = shape.batch, s = shape.seqLen;
+  Value pixels = input("pixel_values", tensor({shape.numTiles, v.numChannels,
+                                               shape.imageSize,
+                                               shape.imageSize}));
+  Value ids = input("input_ids", tensor({bsz, s}, b.getI64Type()));
+  Value labels = input("labels", tensor({bsz, s}, b.getI64Type()));
+
+  Value x = visionEmbeddings(pixels);
+  for (int64_t i = 0; i < shape.vitLayersUsed; ++i)
+    x = visionLayer(i, x);
+  for (int64_t i = shape.vitLayersUsed; i < v.numLayers; ++i)
+    unusedVisionLayer(i);
+  Value image = projector(x);
+
+  const LlmConfig &l = config.llm;
+  Value table = param(names.llmEmbedTokens + ".weight",
+                      {l.vocabSize, l.hiddenSize}, !options.freezeLlm);
+  Value h = create<tg::EmbeddingOp>(names.llmEmbedTokens,
+                                    tensor({bsz, s, l.hiddenSize}), table, ids);
+  h = create<tg::ScatterImageEmbedsOp>(
+      names.llmEmbedTokens, h.getType(), h, ids, image,
+      b.getI64IntegerAttr(shape.imageTokenId));
+  for (int64_t i = 0; i < l.numLayers; ++i)
+    h = llmLayer(i, h);
+  Value lossValue = loss(h, labels);
+  b.create<func::ReturnOp>(loc, lossValue);
+
+  func.setType(b.getFunctionType(entry->getArgumentTypes(),
+                                 {lossValue.getType()}));
+  func.setAllArgAttrs(argAttrs);
+  func.setResultAttrs(
+      0, b.getDictionaryAttr(
+             {b.getNamedAttr(tg::TGDialect::getNameAttrName(),
+                             b.getStringAttr("loss")),
+              b.getNamedAttr(tg::TGDialect::getKindAttrName(),
+                             b.getStringAttr("loss"))}));
+  return module;
+}
+
+OwningOpRef<ModuleOp> internvl::buildForwardModule(MLIRContext &context,
+                                                   const ModelConfig &config,
+                                                   const ImportOptions &options,
+                                                   const ImportShape &shape) {
+  context.loadDialect<tg::TGDialect, func::FuncDialect>();
+  return ForwardBuilder(context, config, options, shape).build();
+}

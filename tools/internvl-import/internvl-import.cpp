@@ -1,0 +1,248 @@
+//===- internvl-import.cpp - InternVL config.json to a tg forward graph -----===//
+//
+//   internvl-import MODEL.json [InternVL finetune flags] [-o out.mlir] [--summary]
+//
+// Flags carry the names of internvl_chat_finetune.py so a user can paste them;
+// boolean flags take `--flag`, `--flag=True` or `--flag True`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "internvl/Dialect/TG/IR/TGDialect.h"
+#include "internvl/Import/ForwardGraph.h"
+#include "internvl/Support/Region.h"
+#include "internvl/Version.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+
+using namespace internvl;
+namespace cl = llvm::cl;
+
+namespace {
+cl::OptionCategory category("InternVL fine-tuning flags");
+
+cl::opt<std::string> inputPath(cl::Positional, cl::Required,
+                               cl::desc("<model config.json>"));
+cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdout, "
+                                              "or none with --summary)"),
+                                cl::value_desc("file"), cl::init(""));
+cl::opt<bool> summary("summary",
+                      cl::desc("Print parameter counts per region and the "
+                               "tile and token counts"),
+                      cl::init(false));
+
+cl::opt<int64_t> batchSize("per_device_train_batch_size",
+                           cl::desc("Samples per device and step"),
+                           cl::init(8), cl::cat(category));
+cl::opt<int64_t> maxDynamicPatch("max_dynamic_patch",
+                                 cl::desc("Tiles per image (the bucket's "
+                                          "upper bound)"),
+                                 cl::init(12), cl::cat(category));
+cl::opt<bool> useThumbnail("use_thumbnail",
+                           cl::desc("Add a thumbnail tile to split images"),
+                           cl::init(false), cl::cat(category));
+cl::opt<int64_t> maxSeqLength("max_seq_length",
+                              cl::desc("Tokens per sample (padded)"),
+                              cl::init(8192), cl::cat(category));
+cl::opt<int64_t> forceImageSize("force_image_size",
+                                cl::desc("Tile size in pixels (default: the "
+                                         "config's)"),
+                                cl::init(0), cl::cat(category));
+cl::opt<double> downSampleRatio("down_sample_ratio",
+                                cl::desc("Pixel-shuffle ratio (default: the "
+                                         "config's)"),
+                                cl::init(0.0), cl::cat(category));
+cl::opt<int64_t> visionSelectLayer("vision_select_layer",
+                                   cl::desc("InternViT layer whose output "
+                                            "feeds the projector (default: "
+                                            "the config's select_layer)"),
+                                   cl::init(INT64_MIN), cl::cat(category));
+cl::opt<double> dropPathRate("drop_path_rate",
+                             cl::desc("Stochastic depth of the last ViT layer"),
+                             cl::init(0.0), cl::cat(category));
+cl::opt<bool> freezeBackbone("freeze_backbone", cl::desc("Freeze InternViT"),
+                             cl::init(false), cl::cat(category));
+cl::opt<bool> freezeLlm("freeze_llm", cl::desc("Freeze the LLM"),
+                        cl::init(false), cl::cat(category));
+cl::opt<bool> freezeMlp("freeze_mlp", cl::desc("Freeze the projector (mlp1)"),
+                        cl::init(false), cl::cat(category));
+cl::opt<int64_t> unfreezeVitLayers(
+    "unfreeze_vit_layers",
+    cl::desc("Train layers[n:] of a frozen InternViT (a Python slice)"),
+    cl::init(0), cl::cat(category));
+cl::opt<bool> unfreezeLmHead("unfreeze_lm_head",
+                             cl::desc("Train lm_head of a frozen LLM"),
+                             cl::init(false), cl::cat(category));
+cl::opt<bool> gradCheckpoint("grad_checkpoint",
+                             cl::desc("Checkpoint every LLM decoder layer "
+                                      "(recorded for --tg-remat)"),
+                             cl::init(true), cl::cat(category));
+cl::opt<std::string> dtype("dtype",
+                           cl::desc("Working precision: bf16 or f32"),
+                           cl::init("bf16"), cl::cat(category));
+cl::opt<int64_t> imageTokenId("img_context_token_id",
+                              cl::desc("Token id of <IMG_CONTEXT> (default: "
+                                       "the config's, else the last id)"),
+                              cl::init(-1), cl::cat(category));
+cl::opt<int64_t> seed("seed", cl::desc("Seed of the drop_path masks"),
+                      cl::init(0), cl::cat(category));
+
+/// The boolean flags, which InternVL's script also accepts as `--flag True`.
+const llvm::StringSet<> boolFlags = {
+    "use_thumbnail",   "freeze_backbone",  "freeze_llm",     "freeze_mlp",
+    "unfreeze_lm_head", "grad_checkpoint", "summary"};
+
+/// Rewrites `--flag True` into `--flag=True` for the boolean flags so that
+/// llvm::cl (which takes boolean values only after '=') reads them.
+std::vector<std::string> joinBoolValues(int argc, char **argv) {
+  std::vector<std::string> args;
+  for (int i = 0; i < argc; ++i) {
+    llvm::StringRef arg = argv[i];
+    llvm::StringRef name = arg.ltrim('-');
+    bool isFlag = arg.starts_with("-") && !name.contains('=');
+    if (isFlag && boolFlags.contains(name) && i + 1 < argc) {
+      llvm::StringRef next = argv[i + 1];
+      if (next == "True" || next == "False" || next == "true" ||
+          next == "false" || next == "1" || next == "0") {
+        args.push_back((arg + "=" + next).str());
+        ++i;
+        continue;
+      }
+    }
+    args.push_back(arg.str());
+  }
+  return args;
+}
+
+int fail(const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "internvl-import") << message << "\n";
+  return 1;
+}
+
+/// Parameter element counts per region, read off the function's arguments.
+void printSummary(mlir::func::FuncOp forward, const ModelConfig &config,
+                  const ImportShape &shape, llvm::raw_ostream &os) {
+  std::map<ModelRegion, int64_t> perRegion;
+  int64_t total = 0, trainable = 0;
+  for (unsigned i = 0; i < forward.getNumArguments(); ++i) {
+    auto kind = forward.getArgAttrOfType<mlir::StringAttr>(
+        i, mlir::tg::TGDialect::getKindAttrName());
+    if (!kind || kind.getValue() != "param")
+      continue;
+    auto name = forward.getArgAttrOfType<mlir::StringAttr>(
+        i, mlir::tg::TGDialect::getNameAttrName());
+    int64_t n = llvm::cast<mlir::RankedTensorType>(
+                    forward.getArgument(i).getType())
+                    .getNumElements();
+    perRegion[regionOf(name.getValue())] += n;
+    total += n;
+    if (forward.getArgAttr(i, mlir::tg::TGDialect::getTrainableAttrName()))
+      trainable += n;
+  }
+  os << "model " << llvm::sys::path::stem(config.path) << " ("
+     << config.llm.architecture << ", InternViT " << config.vision.numLayers
+     << " layers x " << config.vision.hiddenSize << ")\n";
+  for (ModelRegion r :
+       {ModelRegion::Vision, ModelRegion::Projector, ModelRegion::Llm})
+    os << "params " << stringifyRegion(r) << " " << perRegion[r] << "\n";
+  os << "params total " << total << "\n";
+  os << "params trainable " << trainable << "\n";
+  os << "tiles per_sample " << shape.tilesPerSample << " micro_batch "
+     << shape.numTiles << "\n";
+  os << "tokens per_sample " << shape.seqLen << " image "
+     << shape.imageTokensPerSample << " micro_batch "
+     << shape.batch * shape.seqLen << "\n";
+  os << "vit_layers used " << shape.vitLayersUsed << " of "
+     << config.vision.numLayers << "\n";
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    os << "internvl-import " << INTERNVL_VERSION_STRING << "\n"
+       << "MLIR/LLVM " << LLVM_VERSION_STRING << "\n";
+  });
+  std::vector<std::string> args = joinBoolValues(argc, argv);
+  std::vector<const char *> cargs;
+  for (const std::string &a : args)
+    cargs.push_back(a.c_str());
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      cargs.size(), cargs.data(),
+      "internvl-import: InternVL config.json -> tg forward graph\n");
+
+  llvm::Expected<ModelConfig> config = loadModelConfig(inputPath);
+  if (!config)
+    return fail(llvm::toString(config.takeError()));
+
+  ImportOptions options;
+  options.perDeviceTrainBatchSize = batchSize;
+  options.maxDynamicPatch = maxDynamicPatch;
+  options.useThumbnail = useThumbnail;
+  options.maxSeqLength = maxSeqLength;
+  if (forceImageSize.getNumOccurrences())
+    options.forceImageSize = forceImageSize;
+  if (downSampleRatio.getNumOccurrences())
+    options.downSampleRatio = downSampleRatio;
+  if (visionSelectLayer.getNumOccurrences())
+    options.visionSelectLayer = visionSelectLayer;
+  options.dropPathRate = dropPathRate;
+  options.freezeBackbone = freezeBackbone;
+  options.freezeLlm = freezeLlm;
+  options.freezeMlp = freezeMlp;
+  options.unfreezeVitLayers = unfreezeVitLayers;
+  options.unfreezeLmHead = unfreezeLmHead;
+  options.gradCheckpoint = gradCheckpoint;
+  if (imageTokenId.getNumOccurrences())
+    options.imageTokenId = imageTokenId;
+  options.seed = seed;
+  if (dtype != "bf16" && dtype != "f32")
+    return fail("--dtype must be bf16 or f32, got '" + dtype + "'");
+  options.bf16 = dtype == "bf16";
+
+  llvm::Expected<ImportShape> shape = computeImportShape(*config, options);
+  if (!shape)
+    return fail(llvm::toString(shape.takeError()));
+
+  mlir::MLIRContext context;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      buildForwardModule(context, *config, options, *shape);
+  if (mlir::failed(mlir::verify(*module)))
+    return fail("the imported graph does not verify (a bug in the importer)");
+
+  if (summary)
+    printSummary(*module->getBody()->getOps<mlir::func::FuncOp>().begin(),
+                 *config, *shape, llvm::outs());
+
+  std::string out = outputPath;
+  if (out.empty() && !summary)
+    out = "-";
+  if (out.empty())
+    return 0;
+  std::string error;
+  std::unique_ptr<llvm::ToolOutputFile> file =
+      mlir::openOutputFile(out, &error);
+  if (!file)
+    return fail(error);
+  module->print(file->os());
+  file->os().flush();
+  if (file->os().has_error())
+    return fail("cannot write '" + out + "'");
+  // Only now does the file survive: an error above leaves none behind.
+  file->keep();
+  return 0;
+}
