@@ -18,4 +18,7 @@ flags=(--per_device_train_batch_size 4 --max_dynamic_patch 6 --use_thumbnail Tru
 
 echo "== import $(basename "$model") ${flags[*]}"
 "$bin/internvl-import" "$model" "${flags[@]}" --summary -o "$out/forward.mlir"
-echo "== wrote $out/forward.mlir"
+echo "== --tg-autodiff (InternVL's optimizer settings: lr 4e-5, weight decay 0.05)"
+"$bin/internvl-opt" "$out/forward.mlir" --tg-autodiff="lr=4e-5 weight-decay=0.05" \
+  -o "$out/train_step.mlir"
+echo "== wrote $out/forward.mlir and $out/train_step.mlir ($(grep -c 'tg.phase = "backward"' "$out/train_step.mlir") backward ops)"

@@ -29,6 +29,7 @@ tool_dirs = [config.internvl_tools_dir, config.llvm_tools_dir]
 tools = [
     ToolSubst("internvl-opt", unresolved="fatal"),
     ToolSubst("internvl-import", unresolved="fatal"),
+    ToolSubst("internvl-run", unresolved="fatal"),
     ToolSubst("not", unresolved="fatal"),
     ToolSubst("count", unresolved="fatal"),
 ]

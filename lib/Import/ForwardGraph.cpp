@@ -10,6 +10,7 @@
 #include "internvl/Import/ForwardGraph.h"
 #include "internvl/Dialect/TG/IR/TGOps.h"
 #include "internvl/Import/ParamNames.h"
+#include "internvl/Support/Region.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -49,11 +50,14 @@ private:
   RankedTensorType tensor(ArrayRef<int64_t> dims) { return tensor(dims, act); }
 
   Value addArgument(StringRef name, StringRef kind, RankedTensorType type,
-                    bool trainable) {
+                    bool trainable, StringRef init = {}) {
     SmallVector<NamedAttribute> attrs = {
         b.getNamedAttr(tg::TGDialect::getNameAttrName(), b.getStringAttr(name)),
         b.getNamedAttr(tg::TGDialect::getKindAttrName(),
                        b.getStringAttr(kind))};
+    if (!init.empty())
+      attrs.push_back(b.getNamedAttr(tg::TGDialect::getInitAttrName(),
+                                     b.getStringAttr(init)));
     if (trainable)
       attrs.push_back(b.getNamedAttr(tg::TGDialect::getTrainableAttrName(),
                                      b.getUnitAttr()));
@@ -65,9 +69,20 @@ private:
     return addArgument(name, "input", type, /*trainable=*/false);
   }
 
-  Value param(const std::string &name, ArrayRef<int64_t> dims,
-              bool trainable) {
-    return addArgument(name, "param", tensor(dims), trainable);
+  /// A parameter argument; `init` says how internvl-run initialises it when
+  /// no checkpoint is given (the model's own initialisation).
+  Value param(const std::string &name, ArrayRef<int64_t> dims, bool trainable,
+              StringRef init) {
+    return addArgument(name, "param", tensor(dims), trainable, init);
+  }
+
+  /// Linear weights are drawn from N(0, initializer_range) of their part of
+  /// the model; the projector uses the LLM's range.
+  std::string normalInit(const std::string &module) const {
+    double range = regionOf(module) == ModelRegion::Vision
+                       ? config.vision.initializerRange
+                       : config.llm.initializerRange;
+    return "normal:" + std::to_string(range);
   }
 
   //===--------------------------------------------------------------------===//
@@ -96,8 +111,8 @@ private:
   Value linear(const std::string &module, Value x, int64_t out, bool bias,
                bool trainable) {
     int64_t in = dims(x).back();
-    Value w = param(module + ".weight", {out, in}, trainable);
-    Value bv = bias ? param(module + ".bias", {out}, trainable) : Value();
+    Value w = param(module + ".weight", {out, in}, trainable, normalInit(module));
+    Value bv = bias ? param(module + ".bias", {out}, trainable, "zeros") : Value();
     SmallVector<int64_t> resultDims(dims(x).drop_back());
     resultDims.push_back(out);
     return create<tg::LinearOp>(module, tensor(resultDims), x, w, bv);
@@ -125,8 +140,8 @@ private:
   Value layerNorm(const std::string &module, Value x, double eps,
                   bool trainable) {
     int64_t d = dims(x).back();
-    Value w = param(module + ".weight", {d}, trainable);
-    Value bias = param(module + ".bias", {d}, trainable);
+    Value w = param(module + ".weight", {d}, trainable, "ones");
+    Value bias = param(module + ".bias", {d}, trainable, "zeros");
     auto stats = tensor(dims(x).drop_back(), b.getF32Type());
     return create<tg::LayerNormOp>(module, x.getType(), stats, stats, x, w,
                                    bias, b.getF64FloatAttr(eps))
@@ -136,7 +151,7 @@ private:
   Value rmsNorm(const std::string &module, Value x, double eps,
                 bool trainable) {
     int64_t d = dims(x).back();
-    Value w = param(module + ".weight", {d}, trainable);
+    Value w = param(module + ".weight", {d}, trainable, "ones");
     auto stats = tensor(dims(x).drop_back(), b.getF32Type());
     return create<tg::RmsNormOp>(module, x.getType(), stats, x, w,
                                  b.getF64FloatAttr(eps))
@@ -174,6 +189,10 @@ private:
   Value llmMlp(const std::string &layer, Value h, bool trainable);
   Value llmLayer(int64_t layer, Value x);
   Value loss(Value hidden, Value labels);
+
+  std::string layerScaleInit() const {
+    return "constant:" + std::to_string(config.vision.layerScaleInit);
+  }
 
   std::string visionLayerPath(int64_t layer) const {
     return llvm::formatv(names.visionLayer.c_str(), layer).str();
@@ -229,19 +248,22 @@ Value ForwardBuilder::visionEmbeddings(Value pixels) {
       patchScope, tensor({n, g, g, c, p, p}), grid,
       b.getDenseI64ArrayAttr({0, 2, 4, 1, 3, 5}));
   patches = reshape(patchScope, patches, {n, g * g, c * p * p});
-  Value w = param(names.patchEmbedding + ".weight", {d, c, p, p}, trainable);
-  Value bias = param(names.patchEmbedding + ".bias", {d}, trainable);
+  Value w = param(names.patchEmbedding + ".weight", {d, c, p, p}, trainable,
+                  normalInit(names.patchEmbedding));
+  Value bias = param(names.patchEmbedding + ".bias", {d}, trainable, "zeros");
   Value w2 = reshape(patchScope, w, {d, c * p * p});
   Value embeds = create<tg::LinearOp>(patchScope, tensor({n, g * g, d}),
                                       patches, w2, bias);
 
   StringRef scope = names.visionEmbeddings;
-  Value cls = param(names.classEmbedding, {1, 1, d}, trainable);
+  // InternViT draws the class and position embeddings from N(0, 1).
+  Value cls = param(names.classEmbedding, {1, 1, d}, trainable, "normal:1");
   Value clsTiles = create<tg::BroadcastOp>(scope, tensor({n, 1, d}), cls);
   Value tokens = create<tg::ConcatOp>(scope, tensor({n, 1 + g * g, d}),
                                       ValueRange{clsTiles, embeds},
                                       b.getI64IntegerAttr(1));
-  Value pos = param(names.positionEmbedding, {1, 1 + g * g, d}, trainable);
+  Value pos = param(names.positionEmbedding, {1, 1 + g * g, d}, trainable,
+                    "normal:1");
   return add(scope, tokens, pos);
 }
 
@@ -285,7 +307,7 @@ Value ForwardBuilder::visionLayer(int64_t layer, Value x) {
       b.getF64FloatAttr(1.0 / std::sqrt(double(hd))));
   Value o = reshape(attn, attention.getOutput(), {n, t, d});
   o = linear(sub(names.visionProj), o, d, /*bias=*/true, trainable);
-  Value ls1 = param(sub(names.visionLs1), {d}, trainable);
+  Value ls1 = param(sub(names.visionLs1), {d}, trainable, layerScaleInit());
   o = mul(sub(names.visionLs1), o, ls1);
   o = dropPath(path, o, shape.dropPathRates[layer], 2 * layer);
   x = add(path, x, o);
@@ -296,7 +318,7 @@ Value ForwardBuilder::visionLayer(int64_t layer, Value x) {
                    /*bias=*/true, trainable);
   f = create<tg::GeluOp>(sub(names.visionMlp) + ".act", f);
   f = linear(sub(names.visionFc2), f, d, /*bias=*/true, trainable);
-  Value ls2 = param(sub(names.visionLs2), {d}, trainable);
+  Value ls2 = param(sub(names.visionLs2), {d}, trainable, layerScaleInit());
   f = mul(sub(names.visionLs2), f, ls2);
   f = dropPath(path, f, shape.dropPathRates[layer], 2 * layer + 1);
   return add(path, x, f);
@@ -311,15 +333,15 @@ void ForwardBuilder::unusedVisionLayer(int64_t layer) {
   auto sub = [&](const std::string &rel) { return path + "." + rel; };
   int64_t d = v.hiddenSize, i = v.intermediateSize;
   auto norm = [&](const std::string &module) {
-    param(module + ".weight", {d}, trainable);
+    param(module + ".weight", {d}, trainable, "ones");
     if (v.norm == VisionNorm::LayerNorm)
-      param(module + ".bias", {d}, trainable);
+      param(module + ".bias", {d}, trainable, "zeros");
   };
   auto linearParams = [&](const std::string &module, int64_t out, int64_t in,
                           bool bias) {
-    param(module + ".weight", {out, in}, trainable);
+    param(module + ".weight", {out, in}, trainable, normalInit(module));
     if (bias)
-      param(module + ".bias", {out}, trainable);
+      param(module + ".bias", {out}, trainable, "zeros");
   };
   norm(sub(names.visionNorm1));
   if (names.visionQkvLayout == QkvLayout::Stacked) {
@@ -330,15 +352,15 @@ void ForwardBuilder::unusedVisionLayer(int64_t layer) {
     linearParams(sub(names.visionV), d, d, v.qkvBias);
   }
   if (v.qkNorm) {
-    param(sub(names.visionQNorm) + ".weight", {d}, trainable);
-    param(sub(names.visionKNorm) + ".weight", {d}, trainable);
+    param(sub(names.visionQNorm) + ".weight", {d}, trainable, "ones");
+    param(sub(names.visionKNorm) + ".weight", {d}, trainable, "ones");
   }
   linearParams(sub(names.visionProj), d, d, true);
-  param(sub(names.visionLs1), {d}, trainable);
+  param(sub(names.visionLs1), {d}, trainable, layerScaleInit());
   norm(sub(names.visionNorm2));
   linearParams(sub(names.visionFc1), i, d, true);
   linearParams(sub(names.visionFc2), d, i, true);
-  param(sub(names.visionLs2), {d}, trainable);
+  param(sub(names.visionLs2), {d}, trainable, layerScaleInit());
 }
 
 //===----------------------------------------------------------------------===//
@@ -515,7 +537,8 @@ OwningOpRef<ModuleOp> ForwardBuilder::build() {
 
   const LlmConfig &l = config.llm;
   Value table = param(names.llmEmbedTokens + ".weight",
-                      {l.vocabSize, l.hiddenSize}, !options.freezeLlm);
+                      {l.vocabSize, l.hiddenSize}, !options.freezeLlm,
+                      normalInit(names.llmEmbedTokens));
   Value h = create<tg::EmbeddingOp>(names.llmEmbedTokens,
                                     tensor({bsz, s, l.hiddenSize}), table, ids);
   h = create<tg::ScatterImageEmbedsOp>(

@@ -17,7 +17,6 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/ADT/StringSet.h"
-#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
@@ -172,10 +171,8 @@ void printSummary(mlir::func::FuncOp forward, const ModelConfig &config,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  cl::SetVersionPrinter([](llvm::raw_ostream &os) {
-    os << "internvl-import " << INTERNVL_VERSION_STRING << "\n"
-       << "MLIR/LLVM " << LLVM_VERSION_STRING << "\n";
-  });
+  cl::SetVersionPrinter(
+      [](llvm::raw_ostream &os) { internvl::printVersion(os, "internvl-import"); });
   std::vector<std::string> args = joinBoolValues(argc, argv);
   std::vector<const char *> cargs;
   for (const std::string &a : args)

@@ -6,13 +6,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "internvl/Dialect/TG/IR/TGDialect.h"
+#include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Version.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
-#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -21,14 +21,13 @@ void registerTestPasses();
 } // namespace internvl::test
 
 int main(int argc, char **argv) {
-  llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
-    os << "internvl-opt " << INTERNVL_VERSION_STRING << "\n"
-       << "MLIR/LLVM " << LLVM_VERSION_STRING << "\n";
-  });
+  llvm::cl::SetVersionPrinter(
+      [](llvm::raw_ostream &os) { internvl::printVersion(os, "internvl-opt"); });
 
   mlir::DialectRegistry registry;
   registry.insert<mlir::tg::TGDialect, mlir::func::FuncDialect,
                   mlir::arith::ArithDialect>();
+  mlir::tg::registerTGPasses();
   internvl::test::registerTestPasses();
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(

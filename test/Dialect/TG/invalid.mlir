@@ -668,14 +668,14 @@ func.func @scope_not_string(%a: tensor<4xf32>) {
 // -----
 
 func.func @unknown_op_attribute(%a: tensor<4xf32>) {
-  // expected-error @+1 {{unknown attribute 'tg.scop' on an operation; allowed: tg.scope}}
+  // expected-error @+1 {{unknown attribute 'tg.scop' on an operation; allowed: tg.scope, tg.phase}}
   %0 = tg.neg %a {tg.scop = "x"} : tensor<4xf32>
   return
 }
 
 // -----
 
-// expected-error @+1 {{'tg.kind' must be one of "param", "input", "master", "exp_avg", "exp_avg_sq", "step", "loss"; got "weights"}}
+// expected-error @+1 {{'tg.kind' must be one of "param", "input", "master", "exp_avg", "exp_avg_sq", "step", "loss", "grad"; got "weights"}}
 func.func @bad_kind(%a: tensor<4xf32> {tg.kind = "weights"}) {
   return
 }
@@ -712,4 +712,19 @@ module attributes {tg.grad_checkpoint = "yes"} {
 
 // expected-error @+1 {{unknown module attribute 'tg.grad_ckpt'; allowed: tg.model, tg.grad_checkpoint}}
 module attributes {tg.grad_ckpt = true} {
+}
+
+// -----
+
+func.func @bad_phase(%a: tensor<4xf32>) {
+  // expected-error @+1 {{'tg.phase' must be "backward", "optimizer" or "recompute" (forward ops carry none), got "forward"}}
+  %0 = tg.neg %a {tg.phase = "forward"} : tensor<4xf32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'tg.init' must be "zeros", "ones", "normal:<std>" or "constant:<value>", got "uniform:1"}}
+func.func @bad_init(%a: tensor<4xf32> {tg.init = "uniform:1"}) {
+  return
 }

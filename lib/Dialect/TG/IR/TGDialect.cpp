@@ -13,6 +13,32 @@
 using namespace mlir;
 using namespace mlir::tg;
 
+FailureOr<Initializer> mlir::tg::parseInitializer(StringRef spec) {
+  Initializer init;
+  if (spec == "zeros") {
+    init.kind = Initializer::Constant;
+    init.value = 0.0;
+    return init;
+  }
+  if (spec == "ones") {
+    init.kind = Initializer::Constant;
+    init.value = 1.0;
+    return init;
+  }
+  auto [kind, number] = spec.split(':');
+  if (number.empty() || number.getAsDouble(init.value))
+    return failure();
+  if (kind == "normal" && init.value >= 0) {
+    init.kind = Initializer::Normal;
+    return init;
+  }
+  if (kind == "constant") {
+    init.kind = Initializer::Constant;
+    return init;
+  }
+  return failure();
+}
+
 #include "internvl/Dialect/TG/IR/TGOpsDialect.cpp.inc"
 
 #define GET_ATTRDEF_CLASSES
@@ -62,10 +88,20 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
                              << attr.getValue();
     return success();
   }
+  if (name == getPhaseAttrName()) {
+    auto phase = dyn_cast<StringAttr>(attr.getValue());
+    if (!phase || !llvm::is_contained({"backward", "optimizer", "recompute"},
+                                      phase.getValue()))
+      return op->emitError() << "'" << name
+                             << "' must be \"backward\", \"optimizer\" or "
+                                "\"recompute\" (forward ops carry none), got "
+                             << attr.getValue();
+    return success();
+  }
   if (isa<ModuleOp>(op))
     return verifyModuleAttribute(op, attr);
   return op->emitError() << "unknown attribute '" << name
-                         << "' on an operation; allowed: tg.scope";
+                         << "' on an operation; allowed: tg.scope, tg.phase";
 }
 
 /// Shared by arguments and results: both carry a name and a kind, arguments
@@ -85,13 +121,22 @@ static LogicalResult verifyValueAttribute(Operation *op, NamedAttribute attr,
     bool known =
         str && llvm::StringSwitch<bool>(str.getValue())
                    .Cases("param", "input", "master", "exp_avg", "exp_avg_sq",
-                          "step", "loss", true)
+                          "step", "loss", "grad", true)
                    .Default(false);
     if (!known)
       return op->emitError()
              << "'" << name << "' must be one of \"param\", \"input\", "
-             << "\"master\", \"exp_avg\", \"exp_avg_sq\", \"step\", \"loss\"; "
+             << "\"master\", \"exp_avg\", \"exp_avg_sq\", \"step\", \"loss\", "
+             << "\"grad\"; "
              << "got " << value;
+    return success();
+  }
+  if (isArgument && name == TGDialect::getInitAttrName()) {
+    auto str = dyn_cast<StringAttr>(value);
+    if (!str || failed(parseInitializer(str.getValue())))
+      return op->emitError()
+             << "'" << name << "' must be \"zeros\", \"ones\", "
+             << "\"normal:<std>\" or \"constant:<value>\", got " << value;
     return success();
   }
   if (isArgument && name == TGDialect::getTrainableAttrName()) {
@@ -101,7 +146,7 @@ static LogicalResult verifyValueAttribute(Operation *op, NamedAttribute attr,
   }
   return op->emitError() << "unknown " << (isArgument ? "argument" : "result")
                          << " attribute '" << name << "'; allowed: tg.name, "
-                         << "tg.kind" << (isArgument ? ", tg.trainable" : "");
+                         << "tg.kind" << (isArgument ? ", tg.trainable, tg.init" : "");
 }
 
 LogicalResult TGDialect::verifyRegionArgAttribute(Operation *op,

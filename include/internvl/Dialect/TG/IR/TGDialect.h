@@ -7,4 +7,15 @@
 
 #include "internvl/Dialect/TG/IR/TGOpsDialect.h.inc"
 
+namespace mlir::tg {
+/// A parameter initialiser as `tg.init` spells it.
+struct Initializer {
+  enum Kind { Constant, Normal } kind = Constant;
+  /// The constant, or the standard deviation of a zero-mean normal.
+  double value = 0.0;
+};
+/// Parses "zeros", "ones", "normal:<std>" or "constant:<value>".
+FailureOr<Initializer> parseInitializer(StringRef spec);
+} // namespace mlir::tg
+
 #endif // INTERNVL_DIALECT_TG_IR_TGDIALECT_H

@@ -48,8 +48,19 @@ def TG_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getTrainableAttrName() {
       return ::llvm::StringLiteral("tg.trainable");
     }
+    /// Name of the discardable attribute that marks ops autodiff and remat
+    /// create: "backward", "optimizer" or "recompute".
+    static constexpr ::llvm::StringLiteral getPhaseAttrName() {
+      return ::llvm::StringLiteral("tg.phase");
+    }
+    /// Name of the argument attribute that says how a parameter is
+    /// initialised: "zeros", "ones", "normal:<std>", "constant:<value>".
+    static constexpr ::llvm::StringLiteral getInitAttrName() {
+      return ::llvm::StringLiteral("tg.init");
+    }
     /// Name of the argument attribute that says what an argument is
-    /// ("param", "input", "master", "adam_m", "adam_v", "step").
+    /// ("param", "input", "master", "exp_avg", "exp_avg_sq", "step"; results
+    /// also "loss" and "grad").
     static constexpr ::llvm::StringLiteral getKindAttrName() {
       return ::llvm::StringLiteral("tg.kind");
     }

@@ -37,4 +37,26 @@ def TG_CostOpInterface : OpInterface<"CostOpInterface"> {
   ];
 }
 
+def TG_GradientOpInterface : OpInterface<"GradientOpInterface"> {
+  let cppNamespace = "::mlir::tg";
+  let description = [{
+    Reverse-mode differentiation rule of a forward op. `--tg-autodiff` calls
+    it with the gradient of each result (a null value where a result has no
+    gradient) and asks for the gradients of the operands marked in `needed`;
+    the op emits the ops that compute them at the builder's insertion point
+    and returns one value per operand (null where not needed). The rules use
+    only values the forward pass already has, so activations cross from
+    forward to backward as plain SSA values.
+  }];
+  let methods = [
+    InterfaceMethod<
+      "Emits the operand gradients of this op.",
+      "::mlir::LogicalResult", "buildGradient",
+      (ins "::mlir::OpBuilder &":$builder,
+           "::mlir::ValueRange":$resultGrads,
+           "::llvm::ArrayRef<bool>":$needed,
+           "::llvm::SmallVectorImpl<::mlir::Value> &":$operandGrads)>,
+  ];
+}
+
 #endif // INTERNVL_DIALECT_TG_IR_TGINTERFACES_TD

@@ -46,6 +46,9 @@ def TG_PixelShuffleVersionAttr :
 // Base classes
 //===----------------------------------------------------------------------===//
 
+/// Forward ops that --tg-autodiff differentiates (TGGradients.cpp).
+def TG_Differentiable : DeclareOpInterfaceMethods<TG_GradientOpInterface>;
+
 /// Every tg op is pure (random ops take their randomness from attributes and
 /// the step counter) and has a cost. `costMethods` names the cost methods the
 /// op computes itself instead of taking the elementwise default.
@@ -58,7 +61,7 @@ class TG_Op<string mnemonic, list<Trait> traits = [],
 
 /// Elementwise binary op with numpy-style broadcasting of either operand.
 class TG_BinaryOp<string mnemonic, string formula> :
-    TG_Op<mnemonic, []> {
+    TG_Op<mnemonic, [TG_Differentiable]> {
   let summary = "elementwise " # formula # " with broadcasting";
   let description = [{
     Computes `}] # formula # [{` element by element. The operands broadcast
@@ -81,7 +84,8 @@ class TG_BinaryOp<string mnemonic, string formula> :
 
 /// Elementwise unary op on floats whose result has the operand's type.
 class TG_UnaryOp<string mnemonic, list<string> costMethods = []> :
-    TG_Op<mnemonic, [SameOperandsAndResultType], costMethods> {
+    TG_Op<mnemonic, [SameOperandsAndResultType, TG_Differentiable],
+          costMethods> {
   let arguments = (ins TG_FloatTensor:$input);
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
@@ -135,7 +139,7 @@ def TG_ScaleOp : TG_UnaryOp<"scale"> {
   let arguments = (ins TG_FloatTensor:$input, F64Attr:$factor);
 }
 
-def TG_CastOp : TG_Op<"cast", [SameOperandsAndResultShape]> {
+def TG_CastOp : TG_Op<"cast", [TG_Differentiable, SameOperandsAndResultShape]> {
   let summary = "element type conversion between float types";
   let description = [{
     Converts each element to the result's float type with round-to-nearest-even.
@@ -215,7 +219,7 @@ def TG_SiluGradOp : TG_Op<"silu_grad", [SameOperandsAndResultType], ["getFlops"]
 // Matrix products
 //===----------------------------------------------------------------------===//
 
-def TG_LinearOp : TG_Op<"linear", [], ["getFlops"]> {
+def TG_LinearOp : TG_Op<"linear", [TG_Differentiable], ["getFlops"]> {
   let summary = "affine map x * W^T + b in Hugging Face weight layout";
   let description = [{
     `input` is `[..., K]`, `weight` is `[N, K]` (the `nn.Linear` layout),
@@ -234,7 +238,7 @@ def TG_LinearOp : TG_Op<"linear", [], ["getFlops"]> {
   let hasVerifier = 1;
 }
 
-def TG_MatmulOp : TG_Op<"matmul", [], ["getFlops"]> {
+def TG_MatmulOp : TG_Op<"matmul", [TG_Differentiable], ["getFlops"]> {
   let summary = "(batched) matrix product";
   let description = [{
     `lhs` is `[batch..., M, K]` (`[batch..., K, M]` with `transpose_lhs`),
@@ -259,7 +263,7 @@ def TG_MatmulOp : TG_Op<"matmul", [], ["getFlops"]> {
 // Data movement
 //===----------------------------------------------------------------------===//
 
-def TG_ReshapeOp : TG_Op<"reshape", [SameOperandsAndResultElementType],
+def TG_ReshapeOp : TG_Op<"reshape", [TG_Differentiable, SameOperandsAndResultElementType],
                          ["getFlops", "getBytesRead", "getBytesWritten"]> {
   let summary = "new shape for the same elements in row-major order";
   let description = [{
@@ -277,7 +281,7 @@ def TG_ReshapeOp : TG_Op<"reshape", [SameOperandsAndResultElementType],
   let hasVerifier = 1;
 }
 
-def TG_TransposeOp : TG_Op<"transpose", [SameOperandsAndResultElementType],
+def TG_TransposeOp : TG_Op<"transpose", [TG_Differentiable, SameOperandsAndResultElementType],
                            ["getFlops"]> {
   let summary = "permutation of dimensions";
   let description = [{
@@ -294,7 +298,7 @@ def TG_TransposeOp : TG_Op<"transpose", [SameOperandsAndResultElementType],
   let hasVerifier = 1;
 }
 
-def TG_BroadcastOp : TG_Op<"broadcast", [SameOperandsAndResultElementType],
+def TG_BroadcastOp : TG_Op<"broadcast", [TG_Differentiable, SameOperandsAndResultElementType],
                            ["getFlops"]> {
   let summary = "numpy-style broadcast to a larger shape";
   let description = [{
@@ -312,7 +316,7 @@ def TG_BroadcastOp : TG_Op<"broadcast", [SameOperandsAndResultElementType],
   let hasVerifier = 1;
 }
 
-def TG_ConcatOp : TG_Op<"concat", [SameOperandsAndResultElementType],
+def TG_ConcatOp : TG_Op<"concat", [TG_Differentiable, SameOperandsAndResultElementType],
                         ["getFlops"]> {
   let summary = "concatenation along one dimension";
   let description = [{
@@ -327,7 +331,7 @@ def TG_ConcatOp : TG_Op<"concat", [SameOperandsAndResultElementType],
   let hasVerifier = 1;
 }
 
-def TG_SliceOp : TG_Op<"slice", [SameOperandsAndResultElementType],
+def TG_SliceOp : TG_Op<"slice", [TG_Differentiable, SameOperandsAndResultElementType],
                        ["getFlops", "getBytesRead"]> {
   let summary = "static box of a tensor";
   let description = [{
@@ -344,7 +348,7 @@ def TG_SliceOp : TG_Op<"slice", [SameOperandsAndResultElementType],
   let hasVerifier = 1;
 }
 
-def TG_PadOp : TG_Op<"pad", [SameOperandsAndResultElementType], ["getFlops"]> {
+def TG_PadOp : TG_Op<"pad", [TG_Differentiable, SameOperandsAndResultElementType], ["getFlops"]> {
   let summary = "zero padding (the gradient of slice)";
   let description = [{
     Surrounds the operand with `low[i]` zeros before and `high[i]` zeros after
@@ -362,7 +366,7 @@ def TG_PadOp : TG_Op<"pad", [SameOperandsAndResultElementType], ["getFlops"]> {
   let hasVerifier = 1;
 }
 
-def TG_ReduceSumOp : TG_Op<"reduce_sum", [], ["getFlops"]> {
+def TG_ReduceSumOp : TG_Op<"reduce_sum", [TG_Differentiable], ["getFlops"]> {
   let summary = "sum over dimensions (bias and broadcast gradients)";
   let description = [{
     Sums over `dims` with f32 accumulation. The reduced dimensions are removed,
@@ -385,7 +389,7 @@ def TG_ReduceSumOp : TG_Op<"reduce_sum", [], ["getFlops"]> {
 // Normalisation
 //===----------------------------------------------------------------------===//
 
-def TG_LayerNormOp : TG_Op<"layer_norm", [], ["getFlops"]> {
+def TG_LayerNormOp : TG_Op<"layer_norm", [TG_Differentiable], ["getFlops"]> {
   let summary = "layer normalisation over the last dimension";
   let description = [{
     `y = (x - mean) * rstd * weight + bias` over the last dimension `D`. Also
@@ -426,7 +430,7 @@ def TG_LayerNormGradOp : TG_Op<"layer_norm_grad", [], ["getFlops"]> {
   let hasVerifier = 1;
 }
 
-def TG_RmsNormOp : TG_Op<"rms_norm", [], ["getFlops"]> {
+def TG_RmsNormOp : TG_Op<"rms_norm", [TG_Differentiable], ["getFlops"]> {
   let summary = "RMS normalisation over the last dimension";
   let description = [{
     `y = x * rstd * weight` with `rstd = 1/sqrt(mean(x^2) + epsilon)` over the
@@ -463,7 +467,7 @@ def TG_RmsNormGradOp : TG_Op<"rms_norm_grad", [], ["getFlops"]> {
 // Attention
 //===----------------------------------------------------------------------===//
 
-def TG_AttentionOp : TG_Op<"attention", [], ["getFlops"]> {
+def TG_AttentionOp : TG_Op<"attention", [TG_Differentiable], ["getFlops"]> {
   let summary = "scaled dot-product attention with flash semantics";
   let description = [{
     `query` is `[B, S, Hq, D]`, `key` `[B, Skv, Hkv, D]` and `value`
@@ -508,7 +512,7 @@ def TG_AttentionGradOp : TG_Op<"attention_grad", [], ["getFlops"]> {
   let hasVerifier = 1;
 }
 
-def TG_RopeOp : TG_Op<"rope", [SameOperandsAndResultType], ["getFlops"]> {
+def TG_RopeOp : TG_Op<"rope", [TG_Differentiable, SameOperandsAndResultType], ["getFlops"]> {
   let summary = "rotary position embedding (rotate-half convention)";
   let description = [{
     Rotates `[B, S, H, D]` by position `s` (0 to S-1) with Hugging Face's
@@ -535,7 +539,7 @@ def TG_RopeOp : TG_Op<"rope", [SameOperandsAndResultType], ["getFlops"]> {
 // Embeddings and multimodal plumbing
 //===----------------------------------------------------------------------===//
 
-def TG_EmbeddingOp : TG_Op<"embedding", [],
+def TG_EmbeddingOp : TG_Op<"embedding", [TG_Differentiable],
                            ["getFlops", "getBytesRead"]> {
   let summary = "row lookup in an embedding table";
   let description = [{
@@ -571,7 +575,7 @@ def TG_EmbeddingGradOp : TG_Op<"embedding_grad", [], ["getFlops"]> {
   let hasVerifier = 1;
 }
 
-def TG_ScatterImageEmbedsOp : TG_Op<"scatter_image_embeds", [], ["getFlops"]> {
+def TG_ScatterImageEmbedsOp : TG_Op<"scatter_image_embeds", [TG_Differentiable], ["getFlops"]> {
   let summary = "image embeddings into the IMG_CONTEXT token positions";
   let description = [{
     `embeds` is `[B, S, H]`, `input_ids` `[B, S]`, `image_embeds` `[N, H]`. The
@@ -630,7 +634,7 @@ def TG_MaskImagePositionsOp : TG_Op<"mask_image_positions",
   let hasVerifier = 1;
 }
 
-def TG_PixelShuffleOp : TG_Op<"pixel_shuffle", [SameOperandsAndResultElementType],
+def TG_PixelShuffleOp : TG_Op<"pixel_shuffle", [TG_Differentiable, SameOperandsAndResultElementType],
                               ["getFlops"]> {
   let summary = "InternVL's pixel shuffle (space-to-depth for scale < 1)";
   let description = [{
@@ -656,7 +660,7 @@ def TG_PixelShuffleOp : TG_Op<"pixel_shuffle", [SameOperandsAndResultElementType
 // Regularisation
 //===----------------------------------------------------------------------===//
 
-def TG_DropPathOp : TG_Op<"drop_path", [AllTypesMatch<["input", "result"]>]> {
+def TG_DropPathOp : TG_Op<"drop_path", [TG_Differentiable, AllTypesMatch<["input", "result"]>]> {
   let summary = "stochastic depth: per-sample random keep mask";
   let description = [{
     Sample `b` (dimension 0) is kept with probability `1 - rate` and then scaled
@@ -682,7 +686,7 @@ def TG_DropPathOp : TG_Op<"drop_path", [AllTypesMatch<["input", "result"]>]> {
 // Loss
 //===----------------------------------------------------------------------===//
 
-def TG_CrossEntropyOp : TG_Op<"cross_entropy", [], ["getFlops"]> {
+def TG_CrossEntropyOp : TG_Op<"cross_entropy", [TG_Differentiable], ["getFlops"]> {
   let summary = "softmax cross-entropy, mean over tokens with a label";
   let description = [{
     `logits` is `[T, V]`, `labels` `[T]`. Tokens whose label is

@@ -1,0 +1,119 @@
+"""Hugging Face's InternVL in PyTorch as the reference for internvl-run.
+
+Builds transformers' InternVLForConditionalGeneration from a tiny native
+config, draws weights and a batch (images and IMG_CONTEXT tokens), writes
+them as the .safetensors/.npy files internvl-run reads, and computes the
+reference loss, gradients and one AdamW step.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from transformers import InternVLConfig, InternVLForConditionalGeneration
+
+
+@dataclass
+class Batch:
+    pixel_values: torch.Tensor
+    input_ids: torch.Tensor
+    labels: torch.Tensor
+
+
+def load_config(raw: dict) -> InternVLConfig:
+    raw = {k: v for k, v in raw.items() if k not in ("architectures", "model_type")}
+    config = InternVLConfig(**raw)
+    # The eager path is the plain math; it is what the tg ops define.
+    config._attn_implementation = "eager"
+    config.vision_config._attn_implementation = "eager"
+    config.text_config._attn_implementation = "eager"
+    return config
+
+
+def build_model(config: InternVLConfig, seed: int) -> InternVLForConditionalGeneration:
+    torch.manual_seed(seed)
+    model = InternVLForConditionalGeneration(config).float()
+    # Move every parameter off its special initial value (ones, zeros, 0.1)
+    # so each gradient is exercised with generic numbers.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+def make_batch(config: InternVLConfig, samples: int, tiles_per_sample: int,
+               seq_len: int, seed: int) -> Batch:
+    """Samples laid out as InternVL's: one text token, the IMG_CONTEXT run of
+    all tiles, then text; loss on the second half of the text."""
+    gen = torch.Generator().manual_seed(seed)
+    vision = config.vision_config
+    size = vision.image_size[0] if isinstance(vision.image_size, list) else vision.image_size
+    patch = vision.patch_size[0] if isinstance(vision.patch_size, list) else vision.patch_size
+    grid = size // patch
+    tokens_per_tile = int(grid * config.downsample_ratio) ** 2
+    image_tokens = tiles_per_sample * tokens_per_tile
+    vocab = config.text_config.vocab_size
+    image_id = config.image_token_id
+
+    pixel_values = torch.randn(samples * tiles_per_sample, vision.num_channels,
+                               size, size, generator=gen)
+    ids = torch.randint(0, vocab, (samples, seq_len), generator=gen)
+    ids[ids == image_id] = (image_id + 1) % vocab
+    ids[:, 1:1 + image_tokens] = image_id
+    labels = ids.clone()
+    answer = 1 + image_tokens + (seq_len - 1 - image_tokens) // 2
+    labels[:, :answer] = -100
+    return Batch(pixel_values, ids, labels)
+
+
+def write_inputs(directory: Path, model: InternVLForConditionalGeneration, batch: Batch):
+    """Weights as one .safetensors file under their HF names, the batch as
+    .npy files named after @forward's inputs."""
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = {n: p.detach().contiguous() for n, p in model.named_parameters()}
+    save_file(weights, str(directory / "weights.safetensors"))
+    np.save(directory / "pixel_values.npy", batch.pixel_values.numpy())
+    np.save(directory / "input_ids.npy", batch.input_ids.numpy())
+    np.save(directory / "labels.npy", batch.labels.numpy())
+
+
+def reference_step(model, batch: Batch, trainable: set, lr: float,
+                   weight_decay: float, max_grad_norm: float):
+    """Loss, gradients (before clipping) and parameters after one AdamW step,
+    with decay on parameters of rank >= 2 as --tg-autodiff applies it."""
+    params = dict(model.named_parameters())
+    for name, p in params.items():
+        p.requires_grad_(name in trainable)
+    model.train()
+    out = model(pixel_values=batch.pixel_values, input_ids=batch.input_ids,
+                labels=batch.labels)
+    out.loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in params.items()
+             if p.grad is not None}
+    updated = [p for n, p in params.items() if n in grads]
+    torch.nn.utils.clip_grad_norm_(updated, max_grad_norm)
+    decay = [p for p in updated if p.dim() >= 2]
+    no_decay = [p for p in updated if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr, betas=(0.9, 0.999), eps=1e-8)
+    optimizer.step()
+    new_params = {n: params[n].detach().clone() for n in grads}
+    return out.loss.item(), grads, new_params
+
+
+def relative_error(ours: np.ndarray, theirs: np.ndarray, floor: float = 0.0) -> float:
+    """||ours - theirs|| / max(||theirs||, floor)."""
+    denom = max(float(np.linalg.norm(theirs.astype(np.float64))), floor)
+    diff = float(np.linalg.norm(ours.astype(np.float64) - theirs.astype(np.float64)))
+    return diff / denom if denom > 0 else diff
+
+
+def native_config(path: Path, **vision_overrides) -> dict:
+    raw = json.loads(path.read_text())
+    raw["vision_config"].update(vision_overrides)
+    return raw

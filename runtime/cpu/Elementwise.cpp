@@ -1,0 +1,187 @@
+//===- Elementwise.cpp - fill, arithmetic, activations, drop_path -----------===//
+
+#include "Tensor.h"
+
+#include <cmath>
+
+using namespace ivl;
+using namespace ivl::cpu;
+
+namespace {
+
+/// For each element of `out`, the element of `in` a numpy broadcast reads.
+std::vector<int64_t> broadcastIndex(const ivl_tensor &in, const ivl_tensor &out) {
+  int64_t n = numel(out);
+  std::vector<int64_t> index(n);
+  std::vector<int64_t> inStrides = strides(in);
+  int32_t lead = out.rank - in.rank;
+  std::vector<int64_t> coord(out.rank, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t offset = 0;
+    for (int32_t d = 0; d < in.rank; ++d)
+      if (in.shape[d] != 1)
+        offset += coord[d + lead] * inStrides[d];
+    index[i] = offset;
+    for (int32_t d = out.rank - 1; d >= 0; --d) {
+      if (++coord[d] < out.shape[d])
+        break;
+      coord[d] = 0;
+    }
+  }
+  return index;
+}
+
+bool sameShape(const ivl_tensor &a, const ivl_tensor &b) {
+  if (a.rank != b.rank)
+    return false;
+  for (int32_t i = 0; i < a.rank; ++i)
+    if (a.shape[i] != b.shape[i])
+      return false;
+  return true;
+}
+
+float gelu(float x, bool tanhApprox) {
+  if (tanhApprox) {
+    const float k = 0.7978845608028654f; // sqrt(2 / pi)
+    return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
+  }
+  return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
+}
+
+float geluGrad(float x, bool tanhApprox) {
+  if (tanhApprox) {
+    const float k = 0.7978845608028654f;
+    float x2 = x * x;
+    float t = std::tanh(k * (x + 0.044715f * x2 * x));
+    return 0.5f * (1.0f + t) +
+           0.5f * x * (1.0f - t * t) * k * (1.0f + 3.0f * 0.044715f * x2);
+  }
+  float cdf = 0.5f * (1.0f + std::erf(x * 0.7071067811865476f));
+  float pdf = std::exp(-0.5f * x * x) * 0.3989422804014327f; // 1/sqrt(2 pi)
+  return cdf + x * pdf;
+}
+
+float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+} // namespace
+
+extern "C" {
+
+ivl_status ivl_fill(ivl_context *, ivl_tensor *out, double value) {
+  int64_t n = numel(*out);
+  if (out->dtype == IVL_I64) {
+    for (int64_t i = 0; i < n; ++i)
+      static_cast<int64_t *>(out->data)[i] = static_cast<int64_t>(value);
+    return IVL_OK;
+  }
+  for (int64_t i = 0; i < n; ++i)
+    store(*out, i, static_cast<float>(value));
+  return IVL_OK;
+}
+
+ivl_status ivl_binary(ivl_context *ctx, ivl_binary_kind kind,
+                      const ivl_tensor *lhs, const ivl_tensor *rhs,
+                      ivl_tensor *out) {
+  if (lhs->rank > out->rank || rhs->rank > out->rank)
+    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
+                "binary: operands %s and %s do not broadcast to %s",
+                describe(*lhs).c_str(), describe(*rhs).c_str(),
+                describe(*out).c_str());
+  std::vector<float> a = toFloat(*lhs), b = toFloat(*rhs);
+  int64_t n = numel(*out);
+  std::vector<int64_t> ia, ib;
+  bool directA = sameShape(*lhs, *out), directB = sameShape(*rhs, *out);
+  if (!directA)
+    ia = broadcastIndex(*lhs, *out);
+  if (!directB)
+    ib = broadcastIndex(*rhs, *out);
+  std::vector<float> result(n);
+  for (int64_t i = 0; i < n; ++i) {
+    float x = a[directA ? i : ia[i]], y = b[directB ? i : ib[i]];
+    switch (kind) {
+    case IVL_ADD:
+      result[i] = x + y;
+      break;
+    case IVL_SUB:
+      result[i] = x - y;
+      break;
+    case IVL_MUL:
+      result[i] = x * y;
+      break;
+    case IVL_DIV:
+      result[i] = x / y;
+      break;
+    }
+  }
+  fromFloat(*out, result.data());
+  return IVL_OK;
+}
+
+ivl_status ivl_unary(ivl_context *ctx, ivl_unary_kind kind,
+                     const ivl_tensor *in, double param, ivl_tensor *out) {
+  if (ivl_status s = expectNumel(ctx, "unary", "output", *out, numel(*in)))
+    return s;
+  std::vector<float> x = toFloat(*in);
+  float p = static_cast<float>(param);
+  for (float &v : x) {
+    switch (kind) {
+    case IVL_NEG:
+      v = -v;
+      break;
+    case IVL_SCALE:
+      v = v * p;
+      break;
+    case IVL_CAST:
+      break;
+    case IVL_GELU:
+      v = gelu(v, param != 0.0);
+      break;
+    case IVL_SILU:
+      v = v * sigmoid(v);
+      break;
+    }
+  }
+  fromFloat(*out, x.data());
+  return IVL_OK;
+}
+
+ivl_status ivl_activation_grad(ivl_context *ctx, ivl_unary_kind kind,
+                               const ivl_tensor *grad, const ivl_tensor *x,
+                               double param, ivl_tensor *out) {
+  if (kind != IVL_GELU && kind != IVL_SILU)
+    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
+                "activation_grad: only gelu and silu have a gradient kernel");
+  std::vector<float> g = toFloat(*grad), v = toFloat(*x);
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (kind == IVL_GELU) {
+      g[i] = g[i] * geluGrad(v[i], param != 0.0);
+    } else {
+      float s = sigmoid(v[i]);
+      g[i] = g[i] * (s * (1.0f + v[i] * (1.0f - s)));
+    }
+  }
+  fromFloat(*out, g.data());
+  return IVL_OK;
+}
+
+ivl_status ivl_drop_path(ivl_context *ctx, const ivl_tensor *in,
+                         const ivl_tensor *step, double rate, int64_t seed,
+                         int64_t offset, ivl_tensor *out) {
+  if (in->rank < 1)
+    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
+                "drop_path: input needs a batch dimension");
+  int64_t samples = in->shape[0];
+  int64_t per = samples ? numel(*in) / samples : 0;
+  int64_t t = ids(*step)[0];
+  float keepScale = static_cast<float>(1.0 / (1.0 - rate));
+  std::vector<float> x = toFloat(*in);
+  for (int64_t b = 0; b < samples; ++b) {
+    float factor = dropPathKeeps(seed, offset, t, b, rate) ? keepScale : 0.0f;
+    for (int64_t i = 0; i < per; ++i)
+      x[b * per + i] *= factor;
+  }
+  fromFloat(*out, x.data());
+  return IVL_OK;
+}
+
+} // extern "C"

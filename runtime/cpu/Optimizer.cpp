@@ -1,0 +1,82 @@
+//===- Optimizer.cpp - global norm, clipping, AdamW -------------------------===//
+//
+// AdamW follows torch.optim.AdamW's single-tensor path operation by
+// operation (decoupled decay, lerp for the first moment, bias corrections in
+// f64 as Python computes them).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Tensor.h"
+
+#include <cmath>
+
+using namespace ivl;
+using namespace ivl::cpu;
+
+extern "C" {
+
+ivl_status ivl_global_norm(ivl_context *, const ivl_tensor *const *grads,
+                           int32_t count, ivl_tensor *norm) {
+  double sum = 0.0;
+  for (int32_t k = 0; k < count; ++k) {
+    int64_t n = numel(*grads[k]);
+    for (int64_t i = 0; i < n; ++i) {
+      double v = load(*grads[k], i);
+      sum += v * v;
+    }
+  }
+  float result = static_cast<float>(std::sqrt(sum));
+  fromFloat(*norm, &result);
+  return IVL_OK;
+}
+
+ivl_status ivl_clip_scale(ivl_context *, const ivl_tensor *norm,
+                          double maxNorm, ivl_tensor *scale) {
+  // torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6), clamped to 1.
+  float n = load(*norm, 0);
+  float coef = static_cast<float>(maxNorm) / (n + 1e-6f);
+  float result = coef < 1.0f ? coef : 1.0f;
+  fromFloat(*scale, &result);
+  return IVL_OK;
+}
+
+ivl_status ivl_adamw(ivl_context *ctx, const ivl_tensor *master,
+                     const ivl_tensor *expAvg, const ivl_tensor *expAvgSq,
+                     const ivl_tensor *grad, const ivl_tensor *gradScale,
+                     const ivl_tensor *step, double lr, double beta1,
+                     double beta2, double epsilon, double weightDecay,
+                     ivl_tensor *newMaster, ivl_tensor *newExpAvg,
+                     ivl_tensor *newExpAvgSq, ivl_tensor *newParam) {
+  int64_t t = ids(*step)[0];
+  if (t < 1)
+    return fail(ctx, IVL_ERROR_INVALID_INPUT,
+                "adamw: step must be >= 1 (the first update is step 1), got "
+                "%lld",
+                static_cast<long long>(t));
+  std::vector<float> p = toFloat(*master), m = toFloat(*expAvg),
+                     v = toFloat(*expAvgSq), g = toFloat(*grad);
+  float gs = load(*gradScale, 0);
+  double bc1 = 1.0 - std::pow(beta1, static_cast<double>(t));
+  double bc2 = 1.0 - std::pow(beta2, static_cast<double>(t));
+  float stepSize = static_cast<float>(lr / bc1);
+  float bc2Sqrt = static_cast<float>(std::sqrt(bc2));
+  float decay = static_cast<float>(1.0 - lr * weightDecay);
+  float oneMinusBeta1 = static_cast<float>(1.0 - beta1);
+  float b2 = static_cast<float>(beta2), oneMinusBeta2 = static_cast<float>(1.0 - beta2);
+  float eps = static_cast<float>(epsilon);
+  for (size_t i = 0; i < p.size(); ++i) {
+    float gi = g[i] * gs;
+    p[i] = p[i] * decay;
+    m[i] = m[i] + oneMinusBeta1 * (gi - m[i]);
+    v[i] = v[i] * b2 + oneMinusBeta2 * gi * gi;
+    float denom = std::sqrt(v[i]) / bc2Sqrt + eps;
+    p[i] = p[i] - stepSize * (m[i] / denom);
+  }
+  fromFloat(*newMaster, p.data());
+  fromFloat(*newExpAvg, m.data());
+  fromFloat(*newExpAvgSq, v.data());
+  fromFloat(*newParam, p.data());
+  return IVL_OK;
+}
+
+} // extern "C"

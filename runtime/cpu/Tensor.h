@@ -1,0 +1,57 @@
+//===- Tensor.h - internal helpers of the CPU runtime -------------*- C++ -*-===//
+//
+// Kernels convert whole operands to f32 vectors, compute, and round the
+// results back on store; this keeps every kernel's arithmetic in one place
+// and in one precision.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef INTERNVL_RUNTIME_CPU_TENSOR_H
+#define INTERNVL_RUNTIME_CPU_TENSOR_H
+
+#include "internvl/runtime/Numeric.h"
+#include "internvl/runtime/Runtime.h"
+
+#include <cstdarg>
+#include <string>
+#include <vector>
+
+struct ivl_context {
+  std::string error;
+};
+
+namespace ivl::cpu {
+
+/// Records a printf-style message and returns `status`.
+ivl_status fail(ivl_context *ctx, ivl_status status, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+int64_t numel(const ivl_tensor &t);
+std::string describe(const ivl_tensor &t);
+
+bool isFloat(ivl_dtype dtype);
+
+/// Reads element i as f32 (i64 and i1 convert exactly where they can).
+float load(const ivl_tensor &t, int64_t i);
+void store(ivl_tensor &t, int64_t i, float v);
+
+/// The whole tensor as f32.
+std::vector<float> toFloat(const ivl_tensor &t);
+/// Rounds `values` into `t` (numel(t) entries).
+void fromFloat(ivl_tensor &t, const float *values);
+
+inline const int64_t *ids(const ivl_tensor &t) {
+  return static_cast<const int64_t *>(t.data);
+}
+
+/// Row-major strides of a shape.
+std::vector<int64_t> strides(const ivl_tensor &t);
+
+/// Checks that the tensor has exactly `expected` elements, else fails with a
+/// message naming `what`.
+ivl_status expectNumel(ivl_context *ctx, const char *kernel, const char *what,
+                       const ivl_tensor &t, int64_t expected);
+
+} // namespace ivl::cpu
+
+#endif // INTERNVL_RUNTIME_CPU_TENSOR_H

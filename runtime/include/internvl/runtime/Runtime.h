@@ -1,0 +1,219 @@
+/*===- Runtime.h - the kernel API of a tg training step -----------*- C -*-===*\
+|*                                                                            *|
+|* One C API, two implementations: runtime/cpu (used by internvl-run and the  *|
+|* compiled CPU step) and runtime/cuda. Tensors are dense row-major views of  *|
+|* memory the caller owns; kernels never allocate output memory.              *|
+|*                                                                            *|
+|* Numerics (the reference semantics of the tg dialect): every kernel reads   *|
+|* its inputs as f32, computes in f32 (row reductions such as norms, sums     *|
+|* and the loss accumulate in f64 on the CPU) and rounds its outputs to their *|
+|* element type with round-to-nearest-even.                                   *|
+|*                                                                            *|
+|* Every function returns IVL_OK or an error code; ivl_last_error() says what *|
+|* went wrong (for example a label outside the vocabulary).                   *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef INTERNVL_RUNTIME_RUNTIME_H
+#define INTERNVL_RUNTIME_RUNTIME_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ivl_dtype {
+  IVL_F32 = 0,
+  IVL_BF16 = 1,
+  IVL_F16 = 2,
+  IVL_I64 = 3,
+  IVL_I1 = 4, /* one byte per element */
+} ivl_dtype;
+
+#define IVL_MAX_RANK 8
+
+typedef struct ivl_tensor {
+  void *data;
+  ivl_dtype dtype;
+  int32_t rank;
+  int64_t shape[IVL_MAX_RANK];
+} ivl_tensor;
+
+typedef enum ivl_status {
+  IVL_OK = 0,
+  IVL_ERROR_INVALID_ARGUMENT = 1, /* shapes or types the kernel cannot take */
+  IVL_ERROR_INVALID_INPUT = 2,    /* data out of range (labels, token ids) */
+  IVL_ERROR_RUNTIME = 3,          /* the device failed */
+} ivl_status;
+
+typedef struct ivl_context ivl_context;
+
+ivl_context *ivl_context_create(void);
+void ivl_context_destroy(ivl_context *ctx);
+/* The message of the last failed call on this context. */
+const char *ivl_last_error(const ivl_context *ctx);
+
+/* Bytes one element of `dtype` occupies. */
+int64_t ivl_dtype_size(ivl_dtype dtype);
+int64_t ivl_numel(const ivl_tensor *t);
+
+/*===--- Constants and elementwise ---------------------------------------===*/
+
+ivl_status ivl_fill(ivl_context *ctx, ivl_tensor *out, double value);
+
+typedef enum ivl_binary_kind {
+  IVL_ADD = 0,
+  IVL_SUB = 1,
+  IVL_MUL = 2,
+  IVL_DIV = 3,
+} ivl_binary_kind;
+
+/* out = lhs (op) rhs with numpy broadcasting of both operands. */
+ivl_status ivl_binary(ivl_context *ctx, ivl_binary_kind kind,
+                      const ivl_tensor *lhs, const ivl_tensor *rhs,
+                      ivl_tensor *out);
+
+typedef enum ivl_unary_kind {
+  IVL_NEG = 0,
+  IVL_SCALE = 1,     /* x * param */
+  IVL_CAST = 2,      /* to the output's element type */
+  IVL_GELU = 3,      /* param: 0 = erf, 1 = tanh approximation */
+  IVL_SILU = 4,
+} ivl_unary_kind;
+
+ivl_status ivl_unary(ivl_context *ctx, ivl_unary_kind kind,
+                     const ivl_tensor *in, double param, ivl_tensor *out);
+
+/* out = grad * d act(x) / dx for IVL_GELU (param as above) or IVL_SILU. */
+ivl_status ivl_activation_grad(ivl_context *ctx, ivl_unary_kind kind,
+                               const ivl_tensor *grad, const ivl_tensor *x,
+                               double param, ivl_tensor *out);
+
+/*===--- Matrix products -------------------------------------------------===*/
+
+/* y[..., N] = x[..., K] . w[N, K]^T (+ b[N]); b may be null. */
+ivl_status ivl_linear(ivl_context *ctx, const ivl_tensor *x,
+                      const ivl_tensor *w, const ivl_tensor *b, ivl_tensor *y);
+
+/* out = op(lhs) . op(rhs), batched over leading dimensions, or with a
+   matrix rhs shared by all rows of lhs (tg.matmul semantics). */
+ivl_status ivl_matmul(ivl_context *ctx, const ivl_tensor *lhs,
+                      const ivl_tensor *rhs, int transpose_lhs,
+                      int transpose_rhs, ivl_tensor *out);
+
+/*===--- Data movement ---------------------------------------------------===*/
+
+/* Copies the elements in row-major order (a reshape into a new buffer). */
+ivl_status ivl_copy(ivl_context *ctx, const ivl_tensor *in, ivl_tensor *out);
+ivl_status ivl_transpose(ivl_context *ctx, const ivl_tensor *in,
+                         const int64_t *permutation, ivl_tensor *out);
+ivl_status ivl_broadcast(ivl_context *ctx, const ivl_tensor *in,
+                         ivl_tensor *out);
+ivl_status ivl_concat(ivl_context *ctx, const ivl_tensor *const *inputs,
+                      int32_t count, int32_t dim, ivl_tensor *out);
+ivl_status ivl_slice(ivl_context *ctx, const ivl_tensor *in,
+                     const int64_t *offsets, ivl_tensor *out);
+/* Zero padding with `low[i]` zeros before dimension i (the rest after). */
+ivl_status ivl_pad(ivl_context *ctx, const ivl_tensor *in, const int64_t *low,
+                   ivl_tensor *out);
+/* Sum over `dims` (out has them removed or of size 1). */
+ivl_status ivl_reduce_sum(ivl_context *ctx, const ivl_tensor *in,
+                          const int64_t *dims, int32_t num_dims,
+                          ivl_tensor *out);
+/* InternVL's pixel shuffle of [N, W, H, C]; version 1 or 2. */
+ivl_status ivl_pixel_shuffle(ivl_context *ctx, const ivl_tensor *in,
+                             double scale_factor, int32_t version,
+                             ivl_tensor *out);
+
+/*===--- Normalisation ---------------------------------------------------===*/
+
+ivl_status ivl_layer_norm(ivl_context *ctx, const ivl_tensor *x,
+                          const ivl_tensor *weight, const ivl_tensor *bias,
+                          double epsilon, ivl_tensor *y, ivl_tensor *mean,
+                          ivl_tensor *rstd);
+ivl_status ivl_layer_norm_grad(ivl_context *ctx, const ivl_tensor *dy,
+                               const ivl_tensor *x, const ivl_tensor *weight,
+                               const ivl_tensor *mean, const ivl_tensor *rstd,
+                               ivl_tensor *dx, ivl_tensor *dweight,
+                               ivl_tensor *dbias);
+ivl_status ivl_rms_norm(ivl_context *ctx, const ivl_tensor *x,
+                        const ivl_tensor *weight, double epsilon,
+                        ivl_tensor *y, ivl_tensor *rstd);
+ivl_status ivl_rms_norm_grad(ivl_context *ctx, const ivl_tensor *dy,
+                             const ivl_tensor *x, const ivl_tensor *weight,
+                             const ivl_tensor *rstd, ivl_tensor *dx,
+                             ivl_tensor *dweight);
+
+/*===--- Attention -------------------------------------------------------===*/
+
+/* q [B,S,Hq,D], k [B,Skv,Hkv,D], v [B,Skv,Hkv,Dv] -> o [B,S,Hq,Dv],
+   lse [B,Hq,S]; no S x Skv buffer. */
+ivl_status ivl_attention(ivl_context *ctx, const ivl_tensor *q,
+                         const ivl_tensor *k, const ivl_tensor *v,
+                         int32_t causal, double scale, ivl_tensor *o,
+                         ivl_tensor *lse);
+ivl_status ivl_attention_grad(ivl_context *ctx, const ivl_tensor *dout,
+                              const ivl_tensor *q, const ivl_tensor *k,
+                              const ivl_tensor *v, const ivl_tensor *o,
+                              const ivl_tensor *lse, int32_t causal,
+                              double scale, ivl_tensor *dq, ivl_tensor *dk,
+                              ivl_tensor *dv);
+
+/* Rotary embedding of [B,S,H,D] (rotate-half pairs (i, i + D/2)); position s
+   rotates pair i by s * theta^(-2i/D) / freq_factors[i] (factors may be
+   null), cos/sin scaled by attention_factor; `inverse` rotates backwards. */
+ivl_status ivl_rope(ivl_context *ctx, const ivl_tensor *in, double theta,
+                    const double *freq_factors, double attention_factor,
+                    int32_t inverse, ivl_tensor *out);
+
+/*===--- Embeddings and the image scatter --------------------------------===*/
+
+ivl_status ivl_embedding(ivl_context *ctx, const ivl_tensor *table,
+                         const ivl_tensor *ids, ivl_tensor *out);
+ivl_status ivl_embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
+                              const ivl_tensor *ids, ivl_tensor *out);
+ivl_status ivl_scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
+                                    const ivl_tensor *ids,
+                                    const ivl_tensor *image, int64_t token,
+                                    ivl_tensor *out);
+ivl_status ivl_gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
+                                   const ivl_tensor *ids, int64_t token,
+                                   ivl_tensor *out);
+ivl_status ivl_mask_image_positions(ivl_context *ctx, const ivl_tensor *grad,
+                                    const ivl_tensor *ids, int64_t token,
+                                    ivl_tensor *out);
+
+/*===--- Regularisation and loss -----------------------------------------===*/
+
+/* Per-sample keep mask from Philox-4x32-10 (see Philox.h). */
+ivl_status ivl_drop_path(ivl_context *ctx, const ivl_tensor *in,
+                         const ivl_tensor *step, double rate, int64_t seed,
+                         int64_t offset, ivl_tensor *out);
+ivl_status ivl_cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
+                             const ivl_tensor *labels, int64_t ignore_index,
+                             ivl_tensor *loss, ivl_tensor *lse);
+ivl_status ivl_cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
+                                  const ivl_tensor *logits,
+                                  const ivl_tensor *labels,
+                                  const ivl_tensor *lse, int64_t ignore_index,
+                                  ivl_tensor *dlogits);
+
+/*===--- Optimizer -------------------------------------------------------===*/
+
+ivl_status ivl_global_norm(ivl_context *ctx, const ivl_tensor *const *grads,
+                           int32_t count, ivl_tensor *norm);
+ivl_status ivl_clip_scale(ivl_context *ctx, const ivl_tensor *norm,
+                          double max_norm, ivl_tensor *scale);
+ivl_status ivl_adamw(ivl_context *ctx, const ivl_tensor *master,
+                     const ivl_tensor *exp_avg, const ivl_tensor *exp_avg_sq,
+                     const ivl_tensor *grad, const ivl_tensor *grad_scale,
+                     const ivl_tensor *step, double lr, double beta1,
+                     double beta2, double epsilon, double weight_decay,
+                     ivl_tensor *new_master, ivl_tensor *new_exp_avg,
+                     ivl_tensor *new_exp_avg_sq, ivl_tensor *new_param);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* INTERNVL_RUNTIME_RUNTIME_H */

@@ -1,0 +1,203 @@
+//===- internvl-run.cpp - execute a tg function on the CPU ------------------===//
+//
+//   internvl-run FILE.mlir [--entry NAME] [--seed N] [--inputs DIR] [--dump DIR]
+//
+// Arguments not found in --inputs are generated from the seed. Prints one
+// `output ...` line per result; --dump writes each result as <name>.npy.
+//
+//===----------------------------------------------------------------------===//
+
+#include "internvl/Dialect/TG/IR/TGDialect.h"
+#include "internvl/Interpreter/Interpreter.h"
+#include "internvl/Version.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/WithColor.h"
+
+#include <chrono>
+#include <cmath>
+
+using namespace internvl;
+namespace cl = llvm::cl;
+
+namespace {
+cl::opt<std::string> inputFile(cl::Positional, cl::Required,
+                               cl::desc("<tg module .mlir>"));
+cl::opt<std::string> entry("entry",
+                           cl::desc("Function to run (default: train_step, "
+                                    "else forward, else the only one)"),
+                           cl::init(""));
+cl::opt<uint64_t> seed("seed", cl::desc("Seed of generated inputs"),
+                       cl::init(0));
+cl::opt<std::string> inputsDir("inputs",
+                               cl::desc("Directory of .npy / .safetensors "
+                                        "files named after the arguments"),
+                               cl::init(""));
+cl::opt<std::string> dumpDir("dump",
+                             cl::desc("Write every output as <name>.npy here"),
+                             cl::init(""));
+
+int fail(const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "internvl-run") << message << "\n";
+  return 1;
+}
+
+/// Every tensor in `dir`: <name>.npy files and all tensors of .safetensors.
+llvm::Expected<llvm::StringMap<HostTensor>> readInputs(llvm::StringRef dir) {
+  llvm::StringMap<HostTensor> tensors;
+  std::error_code ec;
+  if (!llvm::sys::fs::is_directory(dir))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "--inputs " + dir + " is not a directory");
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec;
+       it.increment(ec)) {
+    llvm::StringRef path = it->path();
+    if (path.ends_with(".npy")) {
+      llvm::Expected<HostTensor> t = readNpy(path);
+      if (!t)
+        return t.takeError();
+      tensors[llvm::sys::path::stem(path)] = *t;
+    } else if (path.ends_with(".safetensors")) {
+      llvm::Expected<llvm::StringMap<HostTensor>> all = readSafetensors(path);
+      if (!all)
+        return all.takeError();
+      for (auto &entry : *all)
+        tensors[entry.getKey()] = entry.getValue();
+    }
+  }
+  if (ec)
+    return llvm::createStringError(ec, "cannot list " + dir);
+  return tensors;
+}
+
+std::string shapeText(const std::vector<int64_t> &shape, ivl_dtype dtype) {
+  std::string s;
+  for (int64_t d : shape)
+    s += std::to_string(d) + "x";
+  return s + dtypeName(dtype).str();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::SetVersionPrinter(
+      [](llvm::raw_ostream &os) { internvl::printVersion(os, "internvl-run"); });
+  cl::ParseCommandLineOptions(argc, argv,
+                              "internvl-run: execute a tg function on the CPU\n");
+
+  mlir::MLIRContext context;
+  context.loadDialect<mlir::tg::TGDialect, mlir::func::FuncDialect>();
+  llvm::SourceMgr sources;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceFile<mlir::ModuleOp>(inputFile, sources, &context);
+  if (!module)
+    return fail("cannot parse " + inputFile);
+
+  mlir::func::FuncOp func;
+  if (!entry.empty()) {
+    func = module->lookupSymbol<mlir::func::FuncOp>(entry);
+    if (!func)
+      return fail("no function @" + entry + " in " + inputFile);
+  } else {
+    for (llvm::StringRef name : {"train_step", "forward"})
+      if (!func)
+        func = module->lookupSymbol<mlir::func::FuncOp>(name);
+    auto funcs = module->getOps<mlir::func::FuncOp>();
+    if (!func && std::distance(funcs.begin(), funcs.end()) == 1)
+      func = *funcs.begin();
+    if (!func)
+      return fail("no @train_step or @forward in " + inputFile +
+                  "; name the function with --entry");
+  }
+
+  llvm::StringMap<HostTensor> provided;
+  if (!inputsDir.empty()) {
+    llvm::Expected<llvm::StringMap<HostTensor>> read = readInputs(inputsDir);
+    if (!read)
+      return fail(llvm::toString(read.takeError()));
+    provided = std::move(*read);
+  }
+
+  // Parameters first, so that master copies can start from them.
+  std::vector<ArgSpec> specs = argumentSpecs(func);
+  BatchSpec batch = batchSpec(func);
+  std::vector<HostTensor> args(specs.size());
+  llvm::StringMap<HostTensor> params;
+  llvm::StringSet<> used;
+  for (int pass = 0; pass < 2; ++pass)
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const ArgSpec &spec = specs[i];
+      if ((spec.kind == "param") != (pass == 0))
+        continue;
+      auto it = provided.find(spec.name);
+      if (it != provided.end()) {
+        used.insert(spec.name);
+        if (it->second.shape != spec.shape)
+          return fail("--inputs: '" + spec.name + "' has shape " +
+                      shapeText(it->second.shape, it->second.dtype) +
+                      ", the argument is " + shapeText(spec.shape, spec.dtype));
+        llvm::Expected<HostTensor> converted =
+            convertTensor(it->second, spec.dtype);
+        if (!converted)
+          return fail("--inputs: '" + spec.name +
+                      "': " + llvm::toString(converted.takeError()));
+        args[i] = *converted;
+      } else {
+        llvm::Expected<HostTensor> generated =
+            generateArgument(spec, batch, seed, params);
+        if (!generated)
+          return fail(llvm::toString(generated.takeError()));
+        args[i] = *generated;
+      }
+      if (spec.kind == "param")
+        params[spec.name] = args[i];
+    }
+  for (auto &entry : provided)
+    if (!used.contains(entry.getKey()))
+      llvm::errs() << "internvl-run: note: input '" << entry.getKey()
+                   << "' matches no argument of @" << func.getName() << "\n";
+
+  auto start = std::chrono::steady_clock::now();
+  llvm::Expected<std::vector<HostTensor>> results = interpret(func, args);
+  if (!results)
+    return fail(llvm::toString(results.takeError()));
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+
+  if (!dumpDir.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(dumpDir))
+      return fail("cannot create --dump " + dumpDir + ": " + ec.message());
+  for (auto [i, result] : llvm::enumerate(*results)) {
+    auto nameAttr = func.getResultAttrOfType<mlir::StringAttr>(
+        i, mlir::tg::TGDialect::getNameAttrName());
+    std::string name =
+        nameAttr ? nameAttr.getValue().str() : "result" + std::to_string(i);
+    llvm::outs() << formatOutputLine(i, name, result) << "\n";
+    if (!dumpDir.empty()) {
+      llvm::SmallString<256> path(dumpDir);
+      llvm::sys::path::append(path, name + ".npy");
+      if (llvm::Error e = writeNpy(path, result))
+        return fail(llvm::toString(std::move(e)));
+    }
+    if (name == "loss" && batch.vocabSize > 0)
+      llvm::outs() << "loss " << llvm::format("%.6f", result.floatAt(0))
+                   << " ln(vocab_size)="
+                   << llvm::format("%.6f", std::log(double(batch.vocabSize)))
+                   << "\n";
+  }
+  llvm::errs() << "internvl-run: @" << func.getName() << " ran in "
+               << llvm::format("%.3f", seconds) << " s\n";
+  return 0;
+}
