@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the default model: InternVL2-8B at the settings of
-# InternVL's published full fine-tune script (shell/internvl2.0/2nd_finetune/
-# internvl2_8b_internlm2_7b_dynamic_res_2nd_finetune_full.sh). Run
+# InternVL's published full fine-tune script (models/finetune-settings.json:
+# batch 4, 6 tiles + thumbnail, 4096 tokens, frozen ViT, ZeRO-1 on 8 GPUs):
+# import, training step, memory plan with its reports. Any model of
+# models/finetune-settings.json can be named instead. Run
 # scripts/bootstrap.sh first. Writes its outputs to out/ (git-ignored).
 #
 #   scripts/run-default.sh [MODEL.json]
@@ -12,13 +14,19 @@ model=${1:-$root/models/InternVL2-8B.json}
 out=$root/out
 mkdir -p "$out"
 
-flags=(--per_device_train_batch_size 4 --max_dynamic_patch 6 --use_thumbnail True
-       --max_seq_length 4096 --freeze_backbone True --freeze_llm False
-       --freeze_mlp False --drop_path_rate 0.1 --grad_checkpoint True)
+settings=$(python3 -c "
+import sys; sys.path.insert(0, '$root/python')
+from internvl_opt.settings import import_flags, published_settings
+import os
+name = os.path.basename('$model')[:-5]
+print(' '.join(import_flags(published_settings()[name])))")
+read -r -a flags <<< "$settings"
 
 echo "== import $(basename "$model") ${flags[*]}"
 "$bin/internvl-import" "$model" "${flags[@]}" --summary -o "$out/forward.mlir"
-echo "== --tg-autodiff (InternVL's optimizer settings: lr 4e-5, weight decay 0.05)"
+echo "== --tg-autodiff (InternVL's optimizer settings: lr 4e-5, weight decay 0.05), --tg-plan-memory"
 "$bin/internvl-opt" "$out/forward.mlir" --tg-autodiff="lr=4e-5 weight-decay=0.05" \
+  --tg-plan-memory --tg-verify-memory-plan --tg-print-memory-plan \
+  --tg-export-memory-plan="$out/plan.json" --tg-memory-timeline="$out/plan.svg" \
   -o "$out/train_step.mlir"
-echo "== wrote $out/forward.mlir and $out/train_step.mlir ($(grep -c 'tg.phase = "backward"' "$out/train_step.mlir") backward ops)"
+echo "== wrote $out/forward.mlir, $out/train_step.mlir, $out/plan.json, $out/plan.svg"

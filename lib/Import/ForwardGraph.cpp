@@ -1,4 +1,5 @@
-//===- ForwardGraph.cpp - InternVL forward pass as a tg function ------------===//
+//===- ForwardGraph.cpp - InternVL forward pass as a tg function
+//------------===//
 //
 // Mirrors InternVLChatModel.forward (and transformers' InternVL, which has the
 // same arithmetic under other names) op by op, so that the interpreter can be
@@ -111,8 +112,10 @@ private:
   Value linear(const std::string &module, Value x, int64_t out, bool bias,
                bool trainable) {
     int64_t in = dims(x).back();
-    Value w = param(module + ".weight", {out, in}, trainable, normalInit(module));
-    Value bv = bias ? param(module + ".bias", {out}, trainable, "zeros") : Value();
+    Value w =
+        param(module + ".weight", {out, in}, trainable, normalInit(module));
+    Value bv =
+        bias ? param(module + ".bias", {out}, trainable, "zeros") : Value();
     SmallVector<int64_t> resultDims(dims(x).drop_back());
     resultDims.push_back(out);
     return create<tg::LinearOp>(module, tensor(resultDims), x, w, bv);
@@ -170,10 +173,9 @@ private:
       return x;
     if (!step)
       step = input("step", tensor({}, b.getI64Type()));
-    return create<tg::DropPathOp>(scope, x.getType(), x, step,
-                                  b.getF64FloatAttr(rate),
-                                  b.getI64IntegerAttr(options.seed),
-                                  b.getI64IntegerAttr(offset));
+    return create<tg::DropPathOp>(
+        scope, x.getType(), x, step, b.getF64FloatAttr(rate),
+        b.getI64IntegerAttr(options.seed), b.getI64IntegerAttr(offset));
   }
 
   //===--------------------------------------------------------------------===//
@@ -244,9 +246,9 @@ Value ForwardBuilder::visionEmbeddings(Value pixels) {
   // The stride-14 convolution is a patchify (pure data movement) and a linear
   // over the C·P·P values of each patch.
   Value grid = reshape(patchScope, pixels, {n, c, g, p, g, p});
-  Value patches = create<tg::TransposeOp>(
-      patchScope, tensor({n, g, g, c, p, p}), grid,
-      b.getDenseI64ArrayAttr({0, 2, 4, 1, 3, 5}));
+  Value patches =
+      create<tg::TransposeOp>(patchScope, tensor({n, g, g, c, p, p}), grid,
+                              b.getDenseI64ArrayAttr({0, 2, 4, 1, 3, 5}));
   patches = reshape(patchScope, patches, {n, g * g, c * p * p});
   Value w = param(names.patchEmbedding + ".weight", {d, c, p, p}, trainable,
                   normalInit(names.patchEmbedding));
@@ -262,8 +264,8 @@ Value ForwardBuilder::visionEmbeddings(Value pixels) {
   Value tokens = create<tg::ConcatOp>(scope, tensor({n, 1 + g * g, d}),
                                       ValueRange{clsTiles, embeds},
                                       b.getI64IntegerAttr(1));
-  Value pos = param(names.positionEmbedding, {1, 1 + g * g, d}, trainable,
-                    "normal:1");
+  Value pos =
+      param(names.positionEmbedding, {1, 1 + g * g, d}, trainable, "normal:1");
   return add(scope, tokens, pos);
 }
 
@@ -280,7 +282,8 @@ Value ForwardBuilder::visionLayer(int64_t layer, Value x) {
   Value normed = visionNorm(sub(names.visionNorm1), x, trainable);
   Value q, k, val;
   if (names.visionQkvLayout == QkvLayout::Stacked) {
-    Value qkv = linear(sub(names.visionQkv), normed, 3 * d, v.qkvBias, trainable);
+    Value qkv =
+        linear(sub(names.visionQkv), normed, 3 * d, v.qkvBias, trainable);
     Value split = reshape(attn, qkv, {n, t, 3, h, hd});
     auto part = [&](int64_t i) {
       return reshape(attn, sliceDim(attn, split, 2, i, 1), {n, t, d});
@@ -302,9 +305,8 @@ Value ForwardBuilder::visionLayer(int64_t layer, Value x) {
   k = reshape(attn, k, {n, t, h, hd});
   val = reshape(attn, val, {n, t, h, hd});
   auto attention = create<tg::AttentionOp>(
-      attn, tensor({n, t, h, hd}), tensor({n, h, t}, b.getF32Type()), q, k,
-      val, /*causal=*/UnitAttr(),
-      b.getF64FloatAttr(1.0 / std::sqrt(double(hd))));
+      attn, tensor({n, t, h, hd}), tensor({n, h, t}, b.getF32Type()), q, k, val,
+      /*causal=*/UnitAttr(), b.getF64FloatAttr(1.0 / std::sqrt(double(hd))));
   Value o = reshape(attn, attention.getOutput(), {n, t, d});
   o = linear(sub(names.visionProj), o, d, /*bias=*/true, trainable);
   Value ls1 = param(sub(names.visionLs1), {d}, trainable, layerScaleInit());
@@ -401,8 +403,8 @@ Value ForwardBuilder::llmAttention(const std::string &path, Value h,
                                    bool trainable) {
   const LlmConfig &l = config.llm;
   auto sub = [&](const std::string &rel) { return path + "." + rel; };
-  int64_t bsz = dims(h)[0], s = dims(h)[1], hq = l.numHeads,
-          hkv = l.numKvHeads, hd = l.headDim, groups = hq / hkv;
+  int64_t bsz = dims(h)[0], s = dims(h)[1], hq = l.numHeads, hkv = l.numKvHeads,
+          hd = l.headDim, groups = hq / hkv;
   std::string attn = sub(names.llmAttn);
 
   Value q, k, v;
@@ -413,8 +415,8 @@ Value ForwardBuilder::llmAttention(const std::string &path, Value h,
     v = linear(sub(names.llmV), h, hkv * hd, l.qkvBias, trainable);
     break;
   case QkvLayout::Concatenated: {
-    Value qkv = linear(sub(names.llmQkv), h, (hq + 2 * hkv) * hd, l.qkvBias,
-                       trainable);
+    Value qkv =
+        linear(sub(names.llmQkv), h, (hq + 2 * hkv) * hd, l.qkvBias, trainable);
     q = sliceDim(attn, qkv, 2, 0, hq * hd);
     k = sliceDim(attn, qkv, 2, hq * hd, hkv * hd);
     v = sliceDim(attn, qkv, 2, (hq + hkv) * hd, hkv * hd);
@@ -489,7 +491,8 @@ Value ForwardBuilder::llmLayer(int64_t layer, Value x) {
 Value ForwardBuilder::loss(Value hidden, Value labels) {
   const LlmConfig &l = config.llm;
   int64_t bsz = shape.batch, s = shape.seqLen, vocab = l.vocabSize;
-  Value h = rmsNorm(names.llmFinalNorm, hidden, l.rmsNormEps, !options.freezeLlm);
+  Value h =
+      rmsNorm(names.llmFinalNorm, hidden, l.rmsNormEps, !options.freezeLlm);
   Value logits = linear(names.lmHead, h, vocab, /*bias=*/false,
                         !options.freezeLlm || options.unfreezeLmHead);
   StringRef scope = "loss";
@@ -497,10 +500,10 @@ Value ForwardBuilder::loss(Value hidden, Value labels) {
   shiftedLogits = reshape(scope, shiftedLogits, {bsz * (s - 1), vocab});
   Value shiftedLabels = sliceDim(scope, labels, 1, 1, s - 1);
   shiftedLabels = reshape(scope, shiftedLabels, {bsz * (s - 1)});
-  auto ce = create<tg::CrossEntropyOp>(
-      scope, tensor({}, b.getF32Type()),
-      tensor({bsz * (s - 1)}, b.getF32Type()), shiftedLogits, shiftedLabels,
-      b.getI64IntegerAttr(-100));
+  auto ce = create<tg::CrossEntropyOp>(scope, tensor({}, b.getF32Type()),
+                                       tensor({bsz * (s - 1)}, b.getF32Type()),
+                                       shiftedLogits, shiftedLabels,
+                                       b.getI64IntegerAttr(-100));
   return ce.getLoss();
 }
 
@@ -511,8 +514,7 @@ Value ForwardBuilder::loss(Value hidden, Value labels) {
 OwningOpRef<ModuleOp> ForwardBuilder::build() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   module->getOperation()->setAttr(
-      "tg.model",
-      b.getStringAttr(llvm::sys::path::stem(config.path)));
+      "tg.model", b.getStringAttr(llvm::sys::path::stem(config.path)));
   module->getOperation()->setAttr("tg.grad_checkpoint",
                                   b.getBoolAttr(options.gradCheckpoint));
   b.setInsertionPointToEnd(module->getBody());
@@ -522,9 +524,9 @@ OwningOpRef<ModuleOp> ForwardBuilder::build() {
 
   const VisionConfig &v = config.vision;
   int64_t bsz = shape.batch, s = shape.seqLen;
-  Value pixels = input("pixel_values", tensor({shape.numTiles, v.numChannels,
-                                               shape.imageSize,
-                                               shape.imageSize}));
+  Value pixels =
+      input("pixel_values", tensor({shape.numTiles, v.numChannels,
+                                    shape.imageSize, shape.imageSize}));
   Value ids = input("input_ids", tensor({bsz, s}, b.getI64Type()));
   Value labels = input("labels", tensor({bsz, s}, b.getI64Type()));
 
@@ -536,28 +538,27 @@ OwningOpRef<ModuleOp> ForwardBuilder::build() {
   Value image = projector(x);
 
   const LlmConfig &l = config.llm;
-  Value table = param(names.llmEmbedTokens + ".weight",
-                      {l.vocabSize, l.hiddenSize}, !options.freezeLlm,
-                      normalInit(names.llmEmbedTokens));
+  Value table =
+      param(names.llmEmbedTokens + ".weight", {l.vocabSize, l.hiddenSize},
+            !options.freezeLlm, normalInit(names.llmEmbedTokens));
   Value h = create<tg::EmbeddingOp>(names.llmEmbedTokens,
                                     tensor({bsz, s, l.hiddenSize}), table, ids);
-  h = create<tg::ScatterImageEmbedsOp>(
-      names.llmEmbedTokens, h.getType(), h, ids, image,
-      b.getI64IntegerAttr(shape.imageTokenId));
+  h = create<tg::ScatterImageEmbedsOp>(names.llmEmbedTokens, h.getType(), h,
+                                       ids, image,
+                                       b.getI64IntegerAttr(shape.imageTokenId));
   for (int64_t i = 0; i < l.numLayers; ++i)
     h = llmLayer(i, h);
   Value lossValue = loss(h, labels);
   b.create<func::ReturnOp>(loc, lossValue);
 
-  func.setType(b.getFunctionType(entry->getArgumentTypes(),
-                                 {lossValue.getType()}));
+  func.setType(
+      b.getFunctionType(entry->getArgumentTypes(), {lossValue.getType()}));
   func.setAllArgAttrs(argAttrs);
   func.setResultAttrs(
-      0, b.getDictionaryAttr(
-             {b.getNamedAttr(tg::TGDialect::getNameAttrName(),
-                             b.getStringAttr("loss")),
-              b.getNamedAttr(tg::TGDialect::getKindAttrName(),
-                             b.getStringAttr("loss"))}));
+      0, b.getDictionaryAttr({b.getNamedAttr(tg::TGDialect::getNameAttrName(),
+                                             b.getStringAttr("loss")),
+                              b.getNamedAttr(tg::TGDialect::getKindAttrName(),
+                                             b.getStringAttr("loss"))}));
   return module;
 }
 

@@ -1,4 +1,5 @@
-//===- ImportShape.cpp - check fine-tuning settings, derive the shapes ------===//
+//===- ImportShape.cpp - check fine-tuning settings, derive the shapes
+//------===//
 
 #include "internvl/Import/ImportOptions.h"
 
@@ -62,10 +63,9 @@ static void computeRope(const LlmConfig &llm, int64_t seqLen,
     double scale = static_cast<double>(llm.maxPositions) /
                    static_cast<double>(rope.originalMaxPositions);
     if (scale > 1.0)
-      shape.ropeAttentionFactor =
-          std::sqrt(1.0 + std::log(scale) /
-                              std::log(static_cast<double>(
-                                  rope.originalMaxPositions)));
+      shape.ropeAttentionFactor = std::sqrt(
+          1.0 + std::log(scale) /
+                    std::log(static_cast<double>(rope.originalMaxPositions)));
     return;
   }
   case RopeScaling::Llama3: {
@@ -106,8 +106,9 @@ internvl::computeImportShape(const ModelConfig &config,
                                       ">= 1, got {0}",
                                       options.perDeviceTrainBatchSize));
   if (options.maxDynamicPatch < 1)
-    return fail(config, llvm::formatv("--max_dynamic_patch must be >= 1, got {0}",
-                                      options.maxDynamicPatch));
+    return fail(config,
+                llvm::formatv("--max_dynamic_patch must be >= 1, got {0}",
+                              options.maxDynamicPatch));
   if (options.maxSeqLength < 2)
     return fail(config, llvm::formatv("--max_seq_length must be >= 2, got {0}",
                                       options.maxSeqLength));
@@ -122,9 +123,10 @@ internvl::computeImportShape(const ModelConfig &config,
                               "divide vision_config.hidden_size {1}",
                               vision.numHeads, vision.hiddenSize));
   if (vision.imageSize % vision.patchSize != 0)
-    return fail(config, llvm::formatv("vision_config.image_size {0} is not a "
-                                      "multiple of vision_config.patch_size {1}",
-                                      vision.imageSize, vision.patchSize));
+    return fail(config,
+                llvm::formatv("vision_config.image_size {0} is not a "
+                              "multiple of vision_config.patch_size {1}",
+                              vision.imageSize, vision.patchSize));
   int64_t imageSize = options.forceImageSize.value_or(config.forceImageSize);
   if (imageSize != vision.imageSize)
     return fail(config,
@@ -164,13 +166,12 @@ internvl::computeImportShape(const ModelConfig &config,
   // <img> + the IMG_CONTEXT tokens + </img>.
   int64_t needed = shape.imageTokensPerSample + 2;
   if (shape.seqLen < needed)
-    return fail(config,
-                llvm::formatv("--max_seq_length {0} is too short for {1} image "
-                              "tokens ({2} tiles x {3}) plus <img> and </img>; "
-                              "it must be at least {4}",
-                              shape.seqLen, shape.imageTokensPerSample,
-                              shape.tilesPerSample, shape.tokensPerTile,
-                              needed));
+    return fail(config, llvm::formatv(
+                            "--max_seq_length {0} is too short for {1} image "
+                            "tokens ({2} tiles x {3}) plus <img> and </img>; "
+                            "it must be at least {4}",
+                            shape.seqLen, shape.imageTokensPerSample,
+                            shape.tilesPerSample, shape.tokensPerTile, needed));
 
   int64_t select = options.visionSelectLayer.value_or(config.selectLayer);
   int64_t layers = vision.numLayers;

@@ -1,4 +1,5 @@
-//===- ModelConfig.cpp - read and check an InternVL config.json -------------===//
+//===- ModelConfig.cpp - read and check an InternVL config.json
+//-------------===//
 //
 // nlohmann/json does the parsing; this file is compiled with exceptions on and
 // turns every JSON exception into an llvm::Error before it can reach LLVM code
@@ -41,8 +42,8 @@ public:
 
   /// The member `key` of `obj` (whose dotted name is `prefix`), or null. A
   /// missing required member is an error.
-  const json *find(const json &obj, llvm::StringRef prefix,
-                   llvm::StringRef key, bool required) {
+  const json *find(const json &obj, llvm::StringRef prefix, llvm::StringRef key,
+                   bool required) {
     auto it = obj.find(key.str());
     if (it == obj.end() || (it->is_null() && required)) {
       if (required)
@@ -63,7 +64,8 @@ public:
   }
 
   int64_t positiveInt(const json &obj, llvm::StringRef prefix,
-                      llvm::StringRef key, std::optional<int64_t> fallback = {}) {
+                      llvm::StringRef key,
+                      std::optional<int64_t> fallback = {}) {
     const json *v = find(obj, prefix, key, !fallback.has_value());
     if (!v)
       return fallback.value_or(0);
@@ -227,8 +229,8 @@ static void readVision(FieldReader &r, const json &v, llvm::StringRef p,
   std::string act = r.string(v, p, "hidden_act", std::string("gelu"));
   if (act != "gelu")
     r.fail(FieldReader::join(p, "hidden_act"),
-           "only \"gelu\" (InternViT's activation) is supported, got \"" +
-               act + "\"");
+           "only \"gelu\" (InternViT's activation) is supported, got \"" + act +
+               "\"");
 
   if (format == ConfigFormat::InternVLChat) {
     out.qkvBias = r.boolean(v, p, "qkv_bias", true);
@@ -277,7 +279,8 @@ static void readRope(FieldReader &r, const json &l, llvm::StringRef p,
   if (type == "default" || type.empty())
     return;
   if (type == "linear" || type == "dynamic") {
-    rope.scaling = type == "linear" ? RopeScaling::Linear : RopeScaling::Dynamic;
+    rope.scaling =
+        type == "linear" ? RopeScaling::Linear : RopeScaling::Dynamic;
     rope.factor = r.positiveNumber(*s, sp, "factor", std::nullopt);
   } else if (type == "su" || type == "longrope") {
     rope.scaling = RopeScaling::LongRope;
@@ -344,8 +347,8 @@ static void readLlm(FieldReader &r, const json &l, llvm::StringRef p,
     r.fail(FieldReader::join(p, "num_attention_heads"),
            llvm::formatv("{0} heads do not divide hidden_size {1}",
                          out.numHeads, out.hiddenSize));
-  out.headDim = r.positiveInt(l, p, "head_dim",
-                              out.hiddenSize / std::max<int64_t>(1, out.numHeads));
+  out.headDim = r.positiveInt(
+      l, p, "head_dim", out.hiddenSize / std::max<int64_t>(1, out.numHeads));
   if (!r.failed() && out.numHeads % out.numKvHeads != 0)
     r.fail(FieldReader::join(p, "num_key_value_heads"),
            llvm::formatv("{0} key/value heads do not divide the {1} query "
@@ -390,7 +393,8 @@ static llvm::Expected<ModelConfig> readConfig(const json &root,
   }
   // The native format nests the LLM as text_config, the original as llm_config.
   bool native = root.contains("text_config") && !root.contains("llm_config");
-  config.format = native ? ConfigFormat::HuggingFace : ConfigFormat::InternVLChat;
+  config.format =
+      native ? ConfigFormat::HuggingFace : ConfigFormat::InternVLChat;
   llvm::StringRef llmKey = native ? "text_config" : "llm_config";
 
   if (const json *arch = r.find(root, "", "architectures", false)) {
@@ -401,9 +405,9 @@ static llvm::Expected<ModelConfig> readConfig(const json &root,
     llvm::StringRef expected =
         native ? "InternVLForConditionalGeneration" : "InternVLChatModel";
     if (name != expected)
-      r.fail("architectures",
-             "expected [\"" + expected.str() + "\"] for a config with " +
-                 llmKey.str() + ", got " + arch->dump());
+      r.fail("architectures", "expected [\"" + expected.str() +
+                                  "\"] for a config with " + llmKey.str() +
+                                  ", got " + arch->dump());
   }
 
   const json *vision = r.object(root, "", "vision_config");

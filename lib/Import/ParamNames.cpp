@@ -1,4 +1,5 @@
-//===- ParamNames.cpp - module paths of both checkpoint layouts -------------===//
+//===- ParamNames.cpp - module paths of both checkpoint layouts
+//-------------===//
 
 #include "internvl/Import/ParamNames.h"
 
@@ -80,7 +81,8 @@ static ParamNames huggingFaceNames(LlmFamily family) {
   ParamNames n;
   n.visionEmbeddings = "model.vision_tower.embeddings";
   n.classEmbedding = "model.vision_tower.embeddings.cls_token";
-  n.patchEmbedding = "model.vision_tower.embeddings.patch_embeddings.projection";
+  n.patchEmbedding =
+      "model.vision_tower.embeddings.patch_embeddings.projection";
   n.positionEmbedding = "model.vision_tower.embeddings.position_embeddings";
   n.visionLayer = "model.vision_tower.encoder.layer.{0}";
   n.visionNorm1 = "layernorm_before";

@@ -1,4 +1,5 @@
-//===- Interpreter.cpp - run a tg function on the CPU runtime ---------------===//
+//===- Interpreter.cpp - run a tg function on the CPU runtime
+//---------------===//
 //
 // A straight walk over the function body: each op allocates its results
 // from their types and calls the runtime kernel of the same C API the
@@ -38,7 +39,8 @@ namespace {
 
 class Executor {
 public:
-  explicit Executor(func::FuncOp func) : func(func), ctx(ivl_context_create()) {}
+  explicit Executor(func::FuncOp func)
+      : func(func), ctx(ivl_context_create()) {}
   ~Executor() { ivl_context_destroy(ctx); }
 
   llvm::Expected<std::vector<HostTensor>> run(ArrayRef<HostTensor> args);
@@ -55,9 +57,9 @@ private:
     llvm::Expected<ivl_dtype> dtype = runtimeType(type.getElementType());
     if (!dtype)
       return dtype.takeError();
-    return HostTensor::allocate(*dtype, std::vector<int64_t>(
-                                            type.getShape().begin(),
-                                            type.getShape().end()));
+    return HostTensor::allocate(
+        *dtype,
+        std::vector<int64_t>(type.getShape().begin(), type.getShape().end()));
   }
 
   /// Turns a kernel status into an llvm::Error naming the op.
@@ -67,8 +69,8 @@ private:
     std::string where;
     llvm::raw_string_ostream os(where);
     os << op->getName();
-    if (auto scope = op->getAttrOfType<StringAttr>(
-            tg::TGDialect::getScopeAttrName()))
+    if (auto scope =
+            op->getAttrOfType<StringAttr>(tg::TGDialect::getScopeAttrName()))
       os << " (" << scope.getValue() << ")";
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    where + ": " + ivl_last_error(ctx));
@@ -84,9 +86,8 @@ Executor::run(ArrayRef<HostTensor> args) {
   Block &body = func.getBody().front();
   if (args.size() != body.getNumArguments())
     return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "@%s takes %u arguments, got %zu", func.getName().str().c_str(),
-        body.getNumArguments(), args.size());
+        llvm::inconvertibleErrorCode(), "@%s takes %u arguments, got %zu",
+        func.getName().str().c_str(), body.getNumArguments(), args.size());
   for (auto [arg, value] : llvm::zip(body.getArguments(), args))
     values[arg] = value;
 
@@ -138,211 +139,218 @@ llvm::Error Executor::execute(Operation *op) {
     return ivl_unary(ctx, kind, &a, param, &o[0]);
   };
 
-  ivl_status status = llvm::TypeSwitch<Operation *, ivl_status>(op)
-    .Case([&](tg::FillOp f) {
-      return ivl_fill(ctx, &o[0], f.getValue().convertToDouble());
-    })
-    .Case([&](tg::AddOp) { return binary(IVL_ADD); })
-    .Case([&](tg::SubOp) { return binary(IVL_SUB); })
-    .Case([&](tg::MulOp) { return binary(IVL_MUL); })
-    .Case([&](tg::DivOp) { return binary(IVL_DIV); })
-    .Case([&](tg::NegOp) { return unary(IVL_NEG, 0); })
-    .Case([&](tg::ScaleOp s) {
-      return unary(IVL_SCALE, s.getFactor().convertToDouble());
-    })
-    .Case([&](tg::CastOp) { return unary(IVL_CAST, 0); })
-    .Case([&](tg::GeluOp g) {
-      return unary(IVL_GELU,
-                   g.getApproximate() == tg::GeluApproximation::Tanh ? 1 : 0);
-    })
-    .Case([&](tg::SiluOp) { return unary(IVL_SILU, 0); })
-    .Case([&](tg::GeluGradOp g) {
-      ivl_tensor dy = in(g.getGrad()), x = in(g.getInput());
-      return ivl_activation_grad(
-          ctx, IVL_GELU, &dy, &x,
-          g.getApproximate() == tg::GeluApproximation::Tanh ? 1 : 0, &o[0]);
-    })
-    .Case([&](tg::SiluGradOp g) {
-      ivl_tensor dy = in(g.getGrad()), x = in(g.getInput());
-      return ivl_activation_grad(ctx, IVL_SILU, &dy, &x, 0, &o[0]);
-    })
-    .Case([&](tg::LinearOp l) {
-      ivl_tensor x = in(l.getInput()), w = in(l.getWeight()), b;
-      if (l.getBias())
-        b = in(l.getBias());
-      return ivl_linear(ctx, &x, &w, l.getBias() ? &b : nullptr, &o[0]);
-    })
-    .Case([&](tg::MatmulOp m) {
-      ivl_tensor a = in(m.getLhs()), b = in(m.getRhs());
-      return ivl_matmul(ctx, &a, &b, m.getTransposeLhs(), m.getTransposeRhs(),
-                        &o[0]);
-    })
-    .Case([&](tg::ReshapeOp r) {
-      auto type = cast<RankedTensorType>(r.getType());
-      values[r.getResult()] = get(r.getInput()).reshaped(
-          std::vector<int64_t>(type.getShape().begin(), type.getShape().end()));
-      return IVL_OK;
-    })
-    .Case([&](tg::TransposeOp t) {
-      ivl_tensor x = in(t.getInput());
-      return ivl_transpose(ctx, &x, t.getPermutation().data(), &o[0]);
-    })
-    .Case([&](tg::BroadcastOp bc) {
-      ivl_tensor x = in(bc.getInput());
-      return ivl_broadcast(ctx, &x, &o[0]);
-    })
-    .Case([&](tg::ConcatOp c) {
-      SmallVector<ivl_tensor> inputs;
-      for (Value v : c.getInputs())
-        inputs.push_back(in(v));
-      SmallVector<const ivl_tensor *> ptrs;
-      for (ivl_tensor &t : inputs)
-        ptrs.push_back(&t);
-      return ivl_concat(ctx, ptrs.data(), ptrs.size(), c.getDim(), &o[0]);
-    })
-    .Case([&](tg::SliceOp s) {
-      ivl_tensor x = in(s.getInput());
-      return ivl_slice(ctx, &x, s.getOffsets().data(), &o[0]);
-    })
-    .Case([&](tg::PadOp p) {
-      ivl_tensor x = in(p.getInput());
-      return ivl_pad(ctx, &x, p.getLow().data(), &o[0]);
-    })
-    .Case([&](tg::ReduceSumOp r) {
-      ivl_tensor x = in(r.getInput());
-      return ivl_reduce_sum(ctx, &x, r.getDims().data(), r.getDims().size(),
-                            &o[0]);
-    })
-    .Case([&](tg::PixelShuffleOp p) {
-      ivl_tensor x = in(p.getInput());
-      return ivl_pixel_shuffle(
-          ctx, &x, p.getScaleFactor().convertToDouble(),
-          p.getVersion() == tg::PixelShuffleVersion::V1 ? 1 : 2, &o[0]);
-    })
-    .Case([&](tg::LayerNormOp n) {
-      ivl_tensor x = in(n.getInput()), w = in(n.getWeight()),
-                 b = in(n.getBias());
-      return ivl_layer_norm(ctx, &x, &w, &b, n.getEpsilon().convertToDouble(),
-                            &o[0], &o[1], &o[2]);
-    })
-    .Case([&](tg::LayerNormGradOp n) {
-      ivl_tensor dy = in(n.getGrad()), x = in(n.getInput()),
-                 w = in(n.getWeight()), m = in(n.getMean()),
-                 r = in(n.getRstd());
-      return ivl_layer_norm_grad(ctx, &dy, &x, &w, &m, &r, &o[0], &o[1],
-                                 &o[2]);
-    })
-    .Case([&](tg::RmsNormOp n) {
-      ivl_tensor x = in(n.getInput()), w = in(n.getWeight());
-      return ivl_rms_norm(ctx, &x, &w, n.getEpsilon().convertToDouble(),
-                          &o[0], &o[1]);
-    })
-    .Case([&](tg::RmsNormGradOp n) {
-      ivl_tensor dy = in(n.getGrad()), x = in(n.getInput()),
-                 w = in(n.getWeight()), r = in(n.getRstd());
-      return ivl_rms_norm_grad(ctx, &dy, &x, &w, &r, &o[0], &o[1]);
-    })
-    .Case([&](tg::AttentionOp a) {
-      ivl_tensor q = in(a.getQuery()), k = in(a.getKey()), v = in(a.getValue());
-      return ivl_attention(ctx, &q, &k, &v, a.getCausal(),
-                           a.getScale().convertToDouble(), &o[0], &o[1]);
-    })
-    .Case([&](tg::AttentionGradOp a) {
-      ivl_tensor g = in(a.getGrad()), q = in(a.getQuery()), k = in(a.getKey()),
-                 v = in(a.getValue()), out = in(a.getOutput()),
-                 l = in(a.getLogsumexp());
-      return ivl_attention_grad(ctx, &g, &q, &k, &v, &out, &l, a.getCausal(),
-                                a.getScale().convertToDouble(), &o[0], &o[1],
-                                &o[2]);
-    })
-    .Case([&](tg::RopeOp r) {
-      ivl_tensor x = in(r.getInput());
-      std::optional<ArrayRef<double>> factors = r.getFreqFactors();
-      return ivl_rope(ctx, &x, r.getTheta().convertToDouble(),
-                      factors ? factors->data() : nullptr,
-                      r.getAttentionFactor().convertToDouble(), r.getInverse(),
-                      &o[0]);
-    })
-    .Case([&](tg::EmbeddingOp e) {
-      ivl_tensor t = in(e.getTable()), ids = in(e.getIndices());
-      return ivl_embedding(ctx, &t, &ids, &o[0]);
-    })
-    .Case([&](tg::EmbeddingGradOp e) {
-      ivl_tensor g = in(e.getGrad()), ids = in(e.getIndices());
-      return ivl_embedding_grad(ctx, &g, &ids, &o[0]);
-    })
-    .Case([&](tg::ScatterImageEmbedsOp s) {
-      ivl_tensor e = in(s.getEmbeds()), ids = in(s.getInputIds()),
-                 img = in(s.getImageEmbeds());
-      return ivl_scatter_image_embeds(ctx, &e, &ids, &img,
-                                      static_cast<int64_t>(s.getImageTokenId()),
-                                      &o[0]);
-    })
-    .Case([&](tg::GatherImageEmbedsOp s) {
-      ivl_tensor g = in(s.getGrad()), ids = in(s.getInputIds());
-      return ivl_gather_image_embeds(ctx, &g, &ids,
-                                     static_cast<int64_t>(s.getImageTokenId()),
-                                     &o[0]);
-    })
-    .Case([&](tg::MaskImagePositionsOp s) {
-      ivl_tensor g = in(s.getGrad()), ids = in(s.getInputIds());
-      return ivl_mask_image_positions(
-          ctx, &g, &ids, static_cast<int64_t>(s.getImageTokenId()), &o[0]);
-    })
-    .Case([&](tg::DropPathOp d) {
-      ivl_tensor x = in(d.getInput()), step = in(d.getStep());
-      return ivl_drop_path(ctx, &x, &step, d.getRate().convertToDouble(),
-                           static_cast<int64_t>(d.getSeed()),
-                           static_cast<int64_t>(d.getOffset()), &o[0]);
-    })
-    .Case([&](tg::CrossEntropyOp c) {
-      ivl_tensor l = in(c.getLogits()), y = in(c.getLabels());
-      return ivl_cross_entropy(ctx, &l, &y,
-                               static_cast<int64_t>(c.getIgnoreIndex()), &o[0],
-                               &o[1]);
-    })
-    .Case([&](tg::CrossEntropyGradOp c) {
-      ivl_tensor g = in(c.getGrad()), l = in(c.getLogits()),
-                 y = in(c.getLabels()), lse = in(c.getLogsumexp());
-      return ivl_cross_entropy_grad(ctx, &g, &l, &y, &lse,
-                                    static_cast<int64_t>(c.getIgnoreIndex()),
-                                    &o[0]);
-    })
-    .Case([&](tg::GlobalNormOp n) {
-      SmallVector<ivl_tensor> grads;
-      for (Value v : n.getGrads())
-        grads.push_back(in(v));
-      SmallVector<const ivl_tensor *> ptrs;
-      for (ivl_tensor &t : grads)
-        ptrs.push_back(&t);
-      return ivl_global_norm(ctx, ptrs.data(), ptrs.size(), &o[0]);
-    })
-    .Case([&](tg::ClipScaleOp c) {
-      ivl_tensor n = in(c.getNorm());
-      return ivl_clip_scale(ctx, &n, c.getMaxNorm().convertToDouble(), &o[0]);
-    })
-    .Case([&](tg::AdamWOp a) {
-      ivl_tensor w = in(a.getMaster()), m = in(a.getExpAvg()),
-                 v = in(a.getExpAvgSq()), g = in(a.getGrad()),
-                 s = in(a.getGradScale()), t = in(a.getStep());
-      return ivl_adamw(ctx, &w, &m, &v, &g, &s, &t,
-                       a.getLr().convertToDouble(),
-                       a.getBeta1().convertToDouble(),
-                       a.getBeta2().convertToDouble(),
-                       a.getEpsilon().convertToDouble(),
-                       a.getWeightDecay().convertToDouble(), &o[0], &o[1],
-                       &o[2], &o[3]);
-    })
-    .Default([&](Operation *) {
-      unsupported = true;
-      return IVL_ERROR_INVALID_ARGUMENT;
-    });
+  ivl_status status =
+      llvm::TypeSwitch<Operation *, ivl_status>(op)
+          .Case([&](tg::FillOp f) {
+            return ivl_fill(ctx, &o[0], f.getValue().convertToDouble());
+          })
+          .Case([&](tg::AddOp) { return binary(IVL_ADD); })
+          .Case([&](tg::SubOp) { return binary(IVL_SUB); })
+          .Case([&](tg::MulOp) { return binary(IVL_MUL); })
+          .Case([&](tg::DivOp) { return binary(IVL_DIV); })
+          .Case([&](tg::NegOp) { return unary(IVL_NEG, 0); })
+          .Case([&](tg::ScaleOp s) {
+            return unary(IVL_SCALE, s.getFactor().convertToDouble());
+          })
+          .Case([&](tg::CastOp) { return unary(IVL_CAST, 0); })
+          .Case([&](tg::GeluOp g) {
+            return unary(IVL_GELU,
+                         g.getApproximate() == tg::GeluApproximation::Tanh ? 1
+                                                                           : 0);
+          })
+          .Case([&](tg::SiluOp) { return unary(IVL_SILU, 0); })
+          .Case([&](tg::GeluGradOp g) {
+            ivl_tensor dy = in(g.getGrad()), x = in(g.getInput());
+            return ivl_activation_grad(
+                ctx, IVL_GELU, &dy, &x,
+                g.getApproximate() == tg::GeluApproximation::Tanh ? 1 : 0,
+                &o[0]);
+          })
+          .Case([&](tg::SiluGradOp g) {
+            ivl_tensor dy = in(g.getGrad()), x = in(g.getInput());
+            return ivl_activation_grad(ctx, IVL_SILU, &dy, &x, 0, &o[0]);
+          })
+          .Case([&](tg::LinearOp l) {
+            ivl_tensor x = in(l.getInput()), w = in(l.getWeight()), b;
+            if (l.getBias())
+              b = in(l.getBias());
+            return ivl_linear(ctx, &x, &w, l.getBias() ? &b : nullptr, &o[0]);
+          })
+          .Case([&](tg::MatmulOp m) {
+            ivl_tensor a = in(m.getLhs()), b = in(m.getRhs());
+            return ivl_matmul(ctx, &a, &b, m.getTransposeLhs(),
+                              m.getTransposeRhs(), &o[0]);
+          })
+          .Case([&](tg::ReshapeOp r) {
+            auto type = cast<RankedTensorType>(r.getType());
+            values[r.getResult()] =
+                get(r.getInput())
+                    .reshaped(std::vector<int64_t>(type.getShape().begin(),
+                                                   type.getShape().end()));
+            return IVL_OK;
+          })
+          .Case([&](tg::TransposeOp t) {
+            ivl_tensor x = in(t.getInput());
+            return ivl_transpose(ctx, &x, t.getPermutation().data(), &o[0]);
+          })
+          .Case([&](tg::BroadcastOp bc) {
+            ivl_tensor x = in(bc.getInput());
+            return ivl_broadcast(ctx, &x, &o[0]);
+          })
+          .Case([&](tg::ConcatOp c) {
+            SmallVector<ivl_tensor> inputs;
+            for (Value v : c.getInputs())
+              inputs.push_back(in(v));
+            SmallVector<const ivl_tensor *> ptrs;
+            for (ivl_tensor &t : inputs)
+              ptrs.push_back(&t);
+            return ivl_concat(ctx, ptrs.data(), ptrs.size(), c.getDim(), &o[0]);
+          })
+          .Case([&](tg::SliceOp s) {
+            ivl_tensor x = in(s.getInput());
+            return ivl_slice(ctx, &x, s.getOffsets().data(), &o[0]);
+          })
+          .Case([&](tg::PadOp p) {
+            ivl_tensor x = in(p.getInput());
+            return ivl_pad(ctx, &x, p.getLow().data(), &o[0]);
+          })
+          .Case([&](tg::ReduceSumOp r) {
+            ivl_tensor x = in(r.getInput());
+            return ivl_reduce_sum(ctx, &x, r.getDims().data(),
+                                  r.getDims().size(), &o[0]);
+          })
+          .Case([&](tg::PixelShuffleOp p) {
+            ivl_tensor x = in(p.getInput());
+            return ivl_pixel_shuffle(
+                ctx, &x, p.getScaleFactor().convertToDouble(),
+                p.getVersion() == tg::PixelShuffleVersion::V1 ? 1 : 2, &o[0]);
+          })
+          .Case([&](tg::LayerNormOp n) {
+            ivl_tensor x = in(n.getInput()), w = in(n.getWeight()),
+                       b = in(n.getBias());
+            return ivl_layer_norm(ctx, &x, &w, &b,
+                                  n.getEpsilon().convertToDouble(), &o[0],
+                                  &o[1], &o[2]);
+          })
+          .Case([&](tg::LayerNormGradOp n) {
+            ivl_tensor dy = in(n.getGrad()), x = in(n.getInput()),
+                       w = in(n.getWeight()), m = in(n.getMean()),
+                       r = in(n.getRstd());
+            return ivl_layer_norm_grad(ctx, &dy, &x, &w, &m, &r, &o[0], &o[1],
+                                       &o[2]);
+          })
+          .Case([&](tg::RmsNormOp n) {
+            ivl_tensor x = in(n.getInput()), w = in(n.getWeight());
+            return ivl_rms_norm(ctx, &x, &w, n.getEpsilon().convertToDouble(),
+                                &o[0], &o[1]);
+          })
+          .Case([&](tg::RmsNormGradOp n) {
+            ivl_tensor dy = in(n.getGrad()), x = in(n.getInput()),
+                       w = in(n.getWeight()), r = in(n.getRstd());
+            return ivl_rms_norm_grad(ctx, &dy, &x, &w, &r, &o[0], &o[1]);
+          })
+          .Case([&](tg::AttentionOp a) {
+            ivl_tensor q = in(a.getQuery()), k = in(a.getKey()),
+                       v = in(a.getValue());
+            return ivl_attention(ctx, &q, &k, &v, a.getCausal(),
+                                 a.getScale().convertToDouble(), &o[0], &o[1]);
+          })
+          .Case([&](tg::AttentionGradOp a) {
+            ivl_tensor g = in(a.getGrad()), q = in(a.getQuery()),
+                       k = in(a.getKey()), v = in(a.getValue()),
+                       out = in(a.getOutput()), l = in(a.getLogsumexp());
+            return ivl_attention_grad(
+                ctx, &g, &q, &k, &v, &out, &l, a.getCausal(),
+                a.getScale().convertToDouble(), &o[0], &o[1], &o[2]);
+          })
+          .Case([&](tg::RopeOp r) {
+            ivl_tensor x = in(r.getInput());
+            std::optional<ArrayRef<double>> factors = r.getFreqFactors();
+            return ivl_rope(ctx, &x, r.getTheta().convertToDouble(),
+                            factors ? factors->data() : nullptr,
+                            r.getAttentionFactor().convertToDouble(),
+                            r.getInverse(), &o[0]);
+          })
+          .Case([&](tg::EmbeddingOp e) {
+            ivl_tensor t = in(e.getTable()), ids = in(e.getIndices());
+            return ivl_embedding(ctx, &t, &ids, &o[0]);
+          })
+          .Case([&](tg::EmbeddingGradOp e) {
+            ivl_tensor g = in(e.getGrad()), ids = in(e.getIndices());
+            return ivl_embedding_grad(ctx, &g, &ids, &o[0]);
+          })
+          .Case([&](tg::ScatterImageEmbedsOp s) {
+            ivl_tensor e = in(s.getEmbeds()), ids = in(s.getInputIds()),
+                       img = in(s.getImageEmbeds());
+            return ivl_scatter_image_embeds(
+                ctx, &e, &ids, &img, static_cast<int64_t>(s.getImageTokenId()),
+                &o[0]);
+          })
+          .Case([&](tg::GatherImageEmbedsOp s) {
+            ivl_tensor g = in(s.getGrad()), ids = in(s.getInputIds());
+            return ivl_gather_image_embeds(
+                ctx, &g, &ids, static_cast<int64_t>(s.getImageTokenId()),
+                &o[0]);
+          })
+          .Case([&](tg::MaskImagePositionsOp s) {
+            ivl_tensor g = in(s.getGrad()), ids = in(s.getInputIds());
+            return ivl_mask_image_positions(
+                ctx, &g, &ids, static_cast<int64_t>(s.getImageTokenId()),
+                &o[0]);
+          })
+          .Case([&](tg::DropPathOp d) {
+            ivl_tensor x = in(d.getInput()), step = in(d.getStep());
+            return ivl_drop_path(ctx, &x, &step, d.getRate().convertToDouble(),
+                                 static_cast<int64_t>(d.getSeed()),
+                                 static_cast<int64_t>(d.getOffset()), &o[0]);
+          })
+          .Case([&](tg::CrossEntropyOp c) {
+            ivl_tensor l = in(c.getLogits()), y = in(c.getLabels());
+            return ivl_cross_entropy(ctx, &l, &y,
+                                     static_cast<int64_t>(c.getIgnoreIndex()),
+                                     &o[0], &o[1]);
+          })
+          .Case([&](tg::CrossEntropyGradOp c) {
+            ivl_tensor g = in(c.getGrad()), l = in(c.getLogits()),
+                       y = in(c.getLabels()), lse = in(c.getLogsumexp());
+            return ivl_cross_entropy_grad(
+                ctx, &g, &l, &y, &lse, static_cast<int64_t>(c.getIgnoreIndex()),
+                &o[0]);
+          })
+          .Case([&](tg::GlobalNormOp n) {
+            SmallVector<ivl_tensor> grads;
+            for (Value v : n.getGrads())
+              grads.push_back(in(v));
+            SmallVector<const ivl_tensor *> ptrs;
+            for (ivl_tensor &t : grads)
+              ptrs.push_back(&t);
+            return ivl_global_norm(ctx, ptrs.data(), ptrs.size(), &o[0]);
+          })
+          .Case([&](tg::ClipScaleOp c) {
+            ivl_tensor n = in(c.getNorm());
+            return ivl_clip_scale(ctx, &n, c.getMaxNorm().convertToDouble(),
+                                  &o[0]);
+          })
+          .Case([&](tg::AdamWOp a) {
+            ivl_tensor w = in(a.getMaster()), m = in(a.getExpAvg()),
+                       v = in(a.getExpAvgSq()), g = in(a.getGrad()),
+                       s = in(a.getGradScale()), t = in(a.getStep());
+            return ivl_adamw(
+                ctx, &w, &m, &v, &g, &s, &t, a.getLr().convertToDouble(),
+                a.getBeta1().convertToDouble(), a.getBeta2().convertToDouble(),
+                a.getEpsilon().convertToDouble(),
+                a.getWeightDecay().convertToDouble(), &o[0], &o[1], &o[2],
+                &o[3]);
+          })
+          .Default([&](Operation *) {
+            unsupported = true;
+            return IVL_ERROR_INVALID_ARGUMENT;
+          });
   if (unsupported)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "internvl-run cannot execute '" +
-            op->getName().getStringRef().str() +
-            "': it has no CPU runtime kernel");
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "internvl-run cannot execute '" +
+                                       op->getName().getStringRef().str() +
+                                       "': it has no CPU runtime kernel");
   if (llvm::Error e = check(op, status))
     return e;
   if (!isa<tg::ReshapeOp>(op))

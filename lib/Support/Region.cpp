@@ -1,11 +1,13 @@
-//===- Region.cpp - regions and layers of module paths ----------------------===//
+//===- Region.cpp - regions and layers of module paths
+//----------------------===//
 
 #include "internvl/Support/Region.h"
 
 using namespace internvl;
 
 ModelRegion internvl::regionOf(llvm::StringRef path) {
-  if (path.starts_with("vision_model.") || path.starts_with("model.vision_tower."))
+  if (path.starts_with("vision_model.") ||
+      path.starts_with("model.vision_tower."))
     return ModelRegion::Vision;
   if (path == "mlp1" || path.starts_with("mlp1.") ||
       path.starts_with("model.multi_modal_projector"))
@@ -40,7 +42,8 @@ std::optional<LayerRef> internvl::layerOf(llvm::StringRef path) {
     if (!path.starts_with(prefix))
       continue;
     llvm::StringRef rest = path.drop_front(prefix.size());
-    llvm::StringRef digits = rest.take_while([](char c) { return c >= '0' && c <= '9'; });
+    llvm::StringRef digits =
+        rest.take_while([](char c) { return c >= '0' && c <= '9'; });
     int64_t index;
     if (digits.empty() || digits.getAsInteger(10, index))
       return std::nullopt;

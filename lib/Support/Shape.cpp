@@ -1,4 +1,5 @@
-//===- Shape.cpp - static shape arithmetic ---------------------------------===//
+//===- Shape.cpp - static shape arithmetic
+//---------------------------------===//
 
 #include "internvl/Support/Shape.h"
 

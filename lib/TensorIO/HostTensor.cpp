@@ -1,4 +1,5 @@
-//===- HostTensor.cpp - host tensors, .npy/.safetensors, output lines -------===//
+//===- HostTensor.cpp - host tensors, .npy/.safetensors, output lines
+//-------===//
 //
 // Compiled with exceptions on: nlohmann/json (the safetensors header) throws,
 // and every exception is caught here and returned as llvm::Error.
@@ -199,8 +200,8 @@ llvm::Expected<HostTensor> internvl::readNpy(llvm::StringRef path) {
   uint8_t major = data[6];
   size_t headerLen, headerStart;
   if (major == 1) {
-    headerLen = static_cast<uint8_t>(data[8]) |
-                (static_cast<uint8_t>(data[9]) << 8);
+    headerLen =
+        static_cast<uint8_t>(data[8]) | (static_cast<uint8_t>(data[9]) << 8);
     headerStart = 10;
   } else {
     if (data.size() < 12)
@@ -394,7 +395,8 @@ std::string internvl::formatOutputLine(int64_t index, llvm::StringRef name,
   os << "output " << index << " " << name << " ";
   for (int64_t d : t.shape)
     os << d << "x";
-  os << dtypeName(t.dtype) << " hash=" << llvm::format_hex_no_prefix(hashBytes(t), 16)
+  os << dtypeName(t.dtype)
+     << " hash=" << llvm::format_hex_no_prefix(hashBytes(t), 16)
      << " mean=" << llvm::format("%.6e", n ? sum / n : 0.0)
      << " absmax=" << llvm::format("%.6e", absmax);
   return line;

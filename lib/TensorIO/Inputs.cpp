@@ -1,4 +1,5 @@
-//===- Inputs.cpp - deterministic inputs of a training step -----------------===//
+//===- Inputs.cpp - deterministic inputs of a training step
+//-----------------===//
 //
 // splitmix64 streams keyed by (seed, argument name) and Box-Muller normals:
 // fully specified arithmetic, so every build and platform draws the same
@@ -74,8 +75,8 @@ std::vector<int64_t> sampleIds(Stream &stream, const BatchSpec &batch,
     return id == batch.imageTokenId ? (id + 1) % vocab : id;
   };
   for (int64_t t = 0; t < length; ++t) {
-    bool image = batch.imageTokenId >= 0 && t >= 1 &&
-                 t <= batch.imageTokensPerSample;
+    bool image =
+        batch.imageTokenId >= 0 && t >= 1 && t <= batch.imageTokensPerSample;
     ids[t] = image ? batch.imageTokenId : text();
   }
   return ids;
@@ -111,8 +112,8 @@ internvl::generateArgument(const ArgSpec &spec, const BatchSpec &batch,
     return t;
   }
   if (spec.kind == "master") {
-    llvm::StringRef param = llvm::StringRef(spec.name).drop_back(
-        llvm::StringRef(".master").size());
+    llvm::StringRef param =
+        llvm::StringRef(spec.name).drop_back(llvm::StringRef(".master").size());
     auto it = params.find(param);
     if (it == params.end())
       return failWith("no parameter '" + param + "' to copy");
@@ -135,8 +136,8 @@ internvl::generateArgument(const ArgSpec &spec, const BatchSpec &batch,
       int64_t start = answerStart(batch, length);
       for (int64_t i = 0; i < length; ++i)
         out[b * length + i] = spec.name == "input_ids" ? ids[i]
-                              : i >= start           ? ids[i]
-                                                     : -100;
+                              : i >= start             ? ids[i]
+                                                       : -100;
     }
     return t;
   }

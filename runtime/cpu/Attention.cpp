@@ -1,4 +1,5 @@
-//===- Attention.cpp - attention (flash semantics) and rotary embedding -----===//
+//===- Attention.cpp - attention (flash semantics) and rotary embedding
+//-----===//
 //
 // One query row at a time: scores, their logsumexp and the weighted values,
 // with no S x Skv buffer. Backward recomputes the probabilities from the
@@ -64,7 +65,8 @@ ivl_status ivl_attention(ivl_context *ctx, const ivl_tensor *q,
         int64_t limit = keyLimit(dims, i, causal);
         float m = -std::numeric_limits<float>::infinity();
         for (int64_t j = 0; j < limit; ++j) {
-          const float *kj = ks.data() + at(b, j, kh, dims.skv, dims.hkv, dims.d);
+          const float *kj =
+              ks.data() + at(b, j, kh, dims.skv, dims.hkv, dims.d);
           float dot = 0.0f;
           for (int64_t t = 0; t < dims.d; ++t)
             dot += qi[t] * kj[t];
@@ -79,7 +81,8 @@ ivl_status ivl_attention(ivl_context *ctx, const ivl_tensor *q,
         float *oi = out.data() + at(b, i, h, dims.s, dims.hq, dims.dv);
         for (int64_t j = 0; j < limit; ++j) {
           float p = std::exp(scores[j] - rowLse);
-          const float *vj = vs.data() + at(b, j, kh, dims.skv, dims.hkv, dims.dv);
+          const float *vj =
+              vs.data() + at(b, j, kh, dims.skv, dims.hkv, dims.dv);
           for (int64_t t = 0; t < dims.dv; ++t)
             oi[t] += p * vj[t];
         }

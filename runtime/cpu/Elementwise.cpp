@@ -1,4 +1,5 @@
-//===- Elementwise.cpp - fill, arithmetic, activations, drop_path -----------===//
+//===- Elementwise.cpp - fill, arithmetic, activations, drop_path
+//-----------===//
 
 #include "Tensor.h"
 
@@ -10,7 +11,8 @@ using namespace ivl::cpu;
 namespace {
 
 /// For each element of `out`, the element of `in` a numpy broadcast reads.
-std::vector<int64_t> broadcastIndex(const ivl_tensor &in, const ivl_tensor &out) {
+std::vector<int64_t> broadcastIndex(const ivl_tensor &in,
+                                    const ivl_tensor &out) {
   int64_t n = numel(out);
   std::vector<int64_t> index(n);
   std::vector<int64_t> inStrides = strides(in);

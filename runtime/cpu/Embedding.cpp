@@ -1,4 +1,5 @@
-//===- Embedding.cpp - token embeddings and the IMG_CONTEXT scatter ---------===//
+//===- Embedding.cpp - token embeddings and the IMG_CONTEXT scatter
+//---------===//
 
 #include "Tensor.h"
 

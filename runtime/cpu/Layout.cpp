@@ -1,4 +1,5 @@
-//===- Layout.cpp - data movement kernels -----------------------------------===//
+//===- Layout.cpp - data movement kernels
+//-----------------------------------===//
 
 #include "Tensor.h"
 
@@ -67,12 +68,13 @@ ivl_status ivl_transpose(ivl_context *ctx, const ivl_tensor *in,
     return s;
   std::vector<int64_t> inStrides = strides(*in);
   std::vector<int64_t> index(numel(*out));
-  forEachCoord(out->shape, out->rank, [&](const std::vector<int64_t> &c, int64_t i) {
-    int64_t offset = 0;
-    for (int32_t d = 0; d < out->rank; ++d)
-      offset += c[d] * inStrides[permutation[d]];
-    index[i] = offset;
-  });
+  forEachCoord(out->shape, out->rank,
+               [&](const std::vector<int64_t> &c, int64_t i) {
+                 int64_t offset = 0;
+                 for (int32_t d = 0; d < out->rank; ++d)
+                   offset += c[d] * inStrides[permutation[d]];
+                 index[i] = offset;
+               });
   gatherBytes(*in, *out, index);
   return IVL_OK;
 }
@@ -84,13 +86,14 @@ ivl_status ivl_broadcast(ivl_context *ctx, const ivl_tensor *in,
   std::vector<int64_t> inStrides = strides(*in);
   int32_t lead = out->rank - in->rank;
   std::vector<int64_t> index(numel(*out));
-  forEachCoord(out->shape, out->rank, [&](const std::vector<int64_t> &c, int64_t i) {
-    int64_t offset = 0;
-    for (int32_t d = 0; d < in->rank; ++d)
-      if (in->shape[d] != 1)
-        offset += c[d + lead] * inStrides[d];
-    index[i] = offset;
-  });
+  forEachCoord(out->shape, out->rank,
+               [&](const std::vector<int64_t> &c, int64_t i) {
+                 int64_t offset = 0;
+                 for (int32_t d = 0; d < in->rank; ++d)
+                   if (in->shape[d] != 1)
+                     offset += c[d + lead] * inStrides[d];
+                 index[i] = offset;
+               });
   gatherBytes(*in, *out, index);
   return IVL_OK;
 }
@@ -126,12 +129,13 @@ ivl_status ivl_slice(ivl_context *ctx, const ivl_tensor *in,
     return s;
   std::vector<int64_t> inStrides = strides(*in);
   std::vector<int64_t> index(numel(*out));
-  forEachCoord(out->shape, out->rank, [&](const std::vector<int64_t> &c, int64_t i) {
-    int64_t offset = 0;
-    for (int32_t d = 0; d < out->rank; ++d)
-      offset += (c[d] + offsets[d]) * inStrides[d];
-    index[i] = offset;
-  });
+  forEachCoord(out->shape, out->rank,
+               [&](const std::vector<int64_t> &c, int64_t i) {
+                 int64_t offset = 0;
+                 for (int32_t d = 0; d < out->rank; ++d)
+                   offset += (c[d] + offsets[d]) * inStrides[d];
+                 index[i] = offset;
+               });
   gatherBytes(*in, *out, index);
   return IVL_OK;
 }
@@ -145,12 +149,13 @@ ivl_status ivl_pad(ivl_context *ctx, const ivl_tensor *in, const int64_t *low,
   std::vector<int64_t> outStrides = strides(*out);
   const char *src = static_cast<const char *>(in->data);
   char *dst = static_cast<char *>(out->data);
-  forEachCoord(in->shape, in->rank, [&](const std::vector<int64_t> &c, int64_t i) {
-    int64_t offset = 0;
-    for (int32_t d = 0; d < in->rank; ++d)
-      offset += (c[d] + low[d]) * outStrides[d];
-    std::memcpy(dst + offset * size, src + i * size, size);
-  });
+  forEachCoord(in->shape, in->rank,
+               [&](const std::vector<int64_t> &c, int64_t i) {
+                 int64_t offset = 0;
+                 for (int32_t d = 0; d < in->rank; ++d)
+                   offset += (c[d] + low[d]) * outStrides[d];
+                 std::memcpy(dst + offset * size, src + i * size, size);
+               });
   return IVL_OK;
 }
 
@@ -172,12 +177,13 @@ ivl_status ivl_reduce_sum(ivl_context *ctx, const ivl_tensor *in,
     return s;
   std::vector<float> x = toFloat(*in);
   std::vector<double> sums(stride, 0.0);
-  forEachCoord(in->shape, in->rank, [&](const std::vector<int64_t> &c, int64_t i) {
-    int64_t o = 0;
-    for (int32_t d = 0; d < in->rank; ++d)
-      o += c[d] * keptStrides[d];
-    sums[o] += x[i];
-  });
+  forEachCoord(in->shape, in->rank,
+               [&](const std::vector<int64_t> &c, int64_t i) {
+                 int64_t o = 0;
+                 for (int32_t d = 0; d < in->rank; ++d)
+                   o += c[d] * keptStrides[d];
+                 sums[o] += x[i];
+               });
   std::vector<float> result(sums.begin(), sums.end());
   fromFloat(*out, result.data());
   return IVL_OK;

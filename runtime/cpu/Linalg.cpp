@@ -1,4 +1,5 @@
-//===- Linalg.cpp - linear and matmul ---------------------------------------===//
+//===- Linalg.cpp - linear and matmul
+//---------------------------------------===//
 //
 // f32 accumulation over K in increasing order: one deterministic order that
 // the compiled CPU step reproduces bit for bit.
@@ -39,8 +40,8 @@ ivl_status ivl_linear(ivl_context *ctx, const ivl_tensor *x,
 }
 
 ivl_status ivl_matmul(ivl_context *ctx, const ivl_tensor *lhs,
-                      const ivl_tensor *rhs, int transposeLhs,
-                      int transposeRhs, ivl_tensor *out) {
+                      const ivl_tensor *rhs, int transposeLhs, int transposeRhs,
+                      ivl_tensor *out) {
   if (lhs->rank < 2 || rhs->rank < 2)
     return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
                 "matmul: operands %s and %s need rank >= 2",

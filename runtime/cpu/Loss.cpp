@@ -1,4 +1,5 @@
-//===- Loss.cpp - softmax cross-entropy -------------------------------------===//
+//===- Loss.cpp - softmax cross-entropy
+//-------------------------------------===//
 
 #include "Tensor.h"
 
@@ -11,8 +12,8 @@ using namespace ivl::cpu;
 namespace {
 
 /// Checks the labels and counts those that take part in the loss.
-ivl_status countValid(ivl_context *ctx, const ivl_tensor &labels,
-                      int64_t vocab, int64_t ignore, int64_t &valid) {
+ivl_status countValid(ivl_context *ctx, const ivl_tensor &labels, int64_t vocab,
+                      int64_t ignore, int64_t &valid) {
   valid = 0;
   int64_t n = numel(labels);
   for (int64_t t = 0; t < n; ++t) {
@@ -24,7 +25,8 @@ ivl_status countValid(ivl_context *ctx, const ivl_tensor &labels,
                   "cross_entropy: label %lld at position %lld is outside the "
                   "vocabulary [0, %lld) and is not ignore_index %lld",
                   static_cast<long long>(y), static_cast<long long>(t),
-                  static_cast<long long>(vocab), static_cast<long long>(ignore));
+                  static_cast<long long>(vocab),
+                  static_cast<long long>(ignore));
     ++valid;
   }
   return IVL_OK;

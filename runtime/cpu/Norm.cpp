@@ -1,4 +1,5 @@
-//===- Norm.cpp - layer_norm and rms_norm, forward and backward -------------===//
+//===- Norm.cpp - layer_norm and rms_norm, forward and backward
+//-------------===//
 //
 // Row statistics accumulate in f64 and are stored as f32; the normalised
 // values are computed in f32 from the stored statistics, so backward sees
@@ -82,8 +83,8 @@ ivl_status ivl_layer_norm_grad(ivl_context *ctx, const ivl_tensor *dy,
 }
 
 ivl_status ivl_rms_norm(ivl_context *ctx, const ivl_tensor *x,
-                        const ivl_tensor *weight, double epsilon,
-                        ivl_tensor *y, ivl_tensor *rstd) {
+                        const ivl_tensor *weight, double epsilon, ivl_tensor *y,
+                        ivl_tensor *rstd) {
   int64_t d = x->shape[x->rank - 1], rows = numel(*x) / d;
   if (ivl_status s = expectNumel(ctx, "rms_norm", "weight", *weight, d))
     return s;

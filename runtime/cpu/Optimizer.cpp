@@ -1,4 +1,5 @@
-//===- Optimizer.cpp - global norm, clipping, AdamW -------------------------===//
+//===- Optimizer.cpp - global norm, clipping, AdamW
+//-------------------------===//
 //
 // AdamW follows torch.optim.AdamW's single-tensor path operation by
 // operation (decoupled decay, lerp for the first moment, bias corrections in
@@ -30,8 +31,8 @@ ivl_status ivl_global_norm(ivl_context *, const ivl_tensor *const *grads,
   return IVL_OK;
 }
 
-ivl_status ivl_clip_scale(ivl_context *, const ivl_tensor *norm,
-                          double maxNorm, ivl_tensor *scale) {
+ivl_status ivl_clip_scale(ivl_context *, const ivl_tensor *norm, double maxNorm,
+                          ivl_tensor *scale) {
   // torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6), clamped to 1.
   float n = load(*norm, 0);
   float coef = static_cast<float>(maxNorm) / (n + 1e-6f);
@@ -62,7 +63,8 @@ ivl_status ivl_adamw(ivl_context *ctx, const ivl_tensor *master,
   float bc2Sqrt = static_cast<float>(std::sqrt(bc2));
   float decay = static_cast<float>(1.0 - lr * weightDecay);
   float oneMinusBeta1 = static_cast<float>(1.0 - beta1);
-  float b2 = static_cast<float>(beta2), oneMinusBeta2 = static_cast<float>(1.0 - beta2);
+  float b2 = static_cast<float>(beta2),
+        oneMinusBeta2 = static_cast<float>(1.0 - beta2);
   float eps = static_cast<float>(epsilon);
   for (size_t i = 0; i < p.size(); ++i) {
     float gi = g[i] * gs;

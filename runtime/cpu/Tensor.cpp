@@ -1,4 +1,5 @@
-//===- Tensor.cpp - internal helpers of the CPU runtime ---------------------===//
+//===- Tensor.cpp - internal helpers of the CPU runtime
+//---------------------===//
 
 #include "Tensor.h"
 

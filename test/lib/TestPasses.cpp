@@ -1,4 +1,5 @@
-//===- TestPasses.cpp - registration of the -test-* passes -------------------===//
+//===- TestPasses.cpp - registration of the -test-* passes
+//-------------------===//
 
 namespace internvl::test {
 void registerTestPrintOpCostPass();

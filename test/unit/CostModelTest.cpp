@@ -1,4 +1,5 @@
-//===- CostModelTest.cpp - FLOP formulas -------------------------------------===//
+//===- CostModelTest.cpp - FLOP formulas
+//-------------------------------------===//
 
 #include "internvl/Support/CostModel.h"
 

@@ -1,4 +1,5 @@
-//===- GradientCheckTest.cpp - finite differences against every gradient ----===//
+//===- GradientCheckTest.cpp - finite differences against every gradient
+//----===//
 //
 // For each differentiable op: a small f32 function computes y = op(x...) and
 // the loss L = sum(y * r) with a fixed random r; the reverse-mode gradient of
@@ -51,11 +52,11 @@ std::string moduleText(const Case &c) {
   for (int i = 0; i < c.rank; ++i)
     dims += (i ? ", " : "") + std::to_string(i);
   return "func.func @f(" + c.args + ", %r: " + c.resultType +
-         ") -> tensor<f32> {\n" + c.body + "\n  %p = tg.mul %y, %r : " +
-         c.resultType + ", " + c.resultType + " -> " + c.resultType +
-         "\n  %l = tg.reduce_sum %p {dims = array<i64" +
-         (dims.empty() ? "" : ": " + dims) + ">} : " +
-         c.resultType + " -> tensor<f32>\n  return %l : tensor<f32>\n}\n";
+         ") -> tensor<f32> {\n" + c.body +
+         "\n  %p = tg.mul %y, %r : " + c.resultType + ", " + c.resultType +
+         " -> " + c.resultType + "\n  %l = tg.reduce_sum %p {dims = array<i64" +
+         (dims.empty() ? "" : ": " + dims) + ">} : " + c.resultType +
+         " -> tensor<f32>\n  return %l : tensor<f32>\n}\n";
 }
 
 class GradientCheck : public ::testing::TestWithParam<Case> {
@@ -133,7 +134,8 @@ TEST_P(GradientCheck, MatchesFiniteDifferences) {
     c.fixInputs(args);
 
   llvm::Expected<std::vector<HostTensor>> analytic = interpret(g, args);
-  ASSERT_TRUE(static_cast<bool>(analytic)) << llvm::toString(analytic.takeError());
+  ASSERT_TRUE(static_cast<bool>(analytic))
+      << llvm::toString(analytic.takeError());
 
   const float h = 1e-2f;
   for (auto [k, argIndex] : llvm::enumerate(trainable)) {
@@ -152,7 +154,8 @@ TEST_P(GradientCheck, MatchesFiniteDifferences) {
       minus[argIndex] = copyOf(args[argIndex]);
       static_cast<float *>(plus[argIndex].data())[i] += h;
       static_cast<float *>(minus[argIndex].data())[i] -= h;
-      double fd = (double(lossOf(f, plus)) - double(lossOf(f, minus))) / (2 * h);
+      double fd =
+          (double(lossOf(f, plus)) - double(lossOf(f, minus))) / (2 * h);
       double an = grad.floatAt(i);
       // f32 evaluation: rounding of L over 2h plus O(h^2) truncation.
       double tolerance = 2e-2 * std::fabs(an) + 1e-2 * std::max(scale, 1e-3);
@@ -174,48 +177,61 @@ const Case cases[] = {
      "tensor<3x4xf32>", 2},
     {"sub_broadcast",
      "%a: tensor<2x1x4xf32> {tg.trainable}, %b: tensor<3x4xf32> {tg.trainable}",
-     "%y = tg.sub %a, %b : tensor<2x1x4xf32>, tensor<3x4xf32> -> tensor<2x3x4xf32>",
+     "%y = tg.sub %a, %b : tensor<2x1x4xf32>, tensor<3x4xf32> -> "
+     "tensor<2x3x4xf32>",
      "tensor<2x3x4xf32>", 3},
     {"mul_layer_scale",
      "%a: tensor<2x3x4xf32> {tg.trainable}, %b: tensor<4xf32> {tg.trainable}",
-     "%y = tg.mul %a, %b : tensor<2x3x4xf32>, tensor<4xf32> -> tensor<2x3x4xf32>",
+     "%y = tg.mul %a, %b : tensor<2x3x4xf32>, tensor<4xf32> -> "
+     "tensor<2x3x4xf32>",
      "tensor<2x3x4xf32>", 3},
     {"div",
      "%a: tensor<3x4xf32> {tg.trainable}, %b: tensor<3x4xf32> {tg.trainable}",
-     "%b2 = tg.mul %b, %b : tensor<3x4xf32>, tensor<3x4xf32> -> tensor<3x4xf32>\n"
+     "%b2 = tg.mul %b, %b : tensor<3x4xf32>, tensor<3x4xf32> -> "
+     "tensor<3x4xf32>\n"
      "%one = tg.fill 1.0 : tensor<3x4xf32>\n"
-     "%d = tg.add %b2, %one : tensor<3x4xf32>, tensor<3x4xf32> -> tensor<3x4xf32>\n"
+     "%d = tg.add %b2, %one : tensor<3x4xf32>, tensor<3x4xf32> -> "
+     "tensor<3x4xf32>\n"
      "%y = tg.div %a, %d : tensor<3x4xf32>, tensor<3x4xf32> -> tensor<3x4xf32>",
      "tensor<3x4xf32>", 2},
-    {"neg_scale",
-     "%a: tensor<5xf32> {tg.trainable}",
+    {"neg_scale", "%a: tensor<5xf32> {tg.trainable}",
      "%n = tg.neg %a : tensor<5xf32>\n"
      "%y = tg.scale %n {factor = 2.5 : f64} : tensor<5xf32>",
      "tensor<5xf32>", 1},
     {"gelu", "%a: tensor<16xf32> {tg.trainable}",
      "%y = tg.gelu %a : tensor<16xf32>", "tensor<16xf32>", 1},
     {"gelu_tanh", "%a: tensor<16xf32> {tg.trainable}",
-     "%y = tg.gelu %a approximate = tanh : tensor<16xf32>", "tensor<16xf32>", 1},
+     "%y = tg.gelu %a approximate = tanh : tensor<16xf32>", "tensor<16xf32>",
+     1},
     {"silu", "%a: tensor<16xf32> {tg.trainable}",
      "%y = tg.silu %a : tensor<16xf32>", "tensor<16xf32>", 1},
     {"linear",
-     "%x: tensor<2x3x5xf32> {tg.trainable}, %w: tensor<4x5xf32> {tg.trainable}, "
+     "%x: tensor<2x3x5xf32> {tg.trainable}, %w: tensor<4x5xf32> "
+     "{tg.trainable}, "
      "%b: tensor<4xf32> {tg.trainable}",
      "%y = tg.linear %x, %w, %b : (tensor<2x3x5xf32>, tensor<4x5xf32>, "
      "tensor<4xf32>) -> tensor<2x3x4xf32>",
      "tensor<2x3x4xf32>", 3},
-    {"matmul", "%a: tensor<2x3x5xf32> {tg.trainable}, %b: tensor<2x5x4xf32> {tg.trainable}",
-     "%y = tg.matmul %a, %b : (tensor<2x3x5xf32>, tensor<2x5x4xf32>) -> tensor<2x3x4xf32>",
+    {"matmul",
+     "%a: tensor<2x3x5xf32> {tg.trainable}, %b: tensor<2x5x4xf32> "
+     "{tg.trainable}",
+     "%y = tg.matmul %a, %b : (tensor<2x3x5xf32>, tensor<2x5x4xf32>) -> "
+     "tensor<2x3x4xf32>",
      "tensor<2x3x4xf32>", 3},
-    {"matmul_transposed", "%a: tensor<5x3xf32> {tg.trainable}, %b: tensor<4x5xf32> {tg.trainable}",
+    {"matmul_transposed",
+     "%a: tensor<5x3xf32> {tg.trainable}, %b: tensor<4x5xf32> {tg.trainable}",
      "%y = tg.matmul %a, %b {transpose_lhs, transpose_rhs} : (tensor<5x3xf32>, "
      "tensor<4x5xf32>) -> tensor<3x4xf32>",
      "tensor<3x4xf32>", 2},
-    {"matmul_transpose_lhs", "%a: tensor<5x3xf32> {tg.trainable}, %b: tensor<5x4xf32> {tg.trainable}",
-     "%y = tg.matmul %a, %b {transpose_lhs} : (tensor<5x3xf32>, tensor<5x4xf32>) -> tensor<3x4xf32>",
+    {"matmul_transpose_lhs",
+     "%a: tensor<5x3xf32> {tg.trainable}, %b: tensor<5x4xf32> {tg.trainable}",
+     "%y = tg.matmul %a, %b {transpose_lhs} : (tensor<5x3xf32>, "
+     "tensor<5x4xf32>) -> tensor<3x4xf32>",
      "tensor<3x4xf32>", 2},
-    {"matmul_shared_rhs", "%a: tensor<2x3x5xf32> {tg.trainable}, %b: tensor<4x5xf32> {tg.trainable}",
-     "%y = tg.matmul %a, %b {transpose_rhs} : (tensor<2x3x5xf32>, tensor<4x5xf32>) -> tensor<2x3x4xf32>",
+    {"matmul_shared_rhs",
+     "%a: tensor<2x3x5xf32> {tg.trainable}, %b: tensor<4x5xf32> {tg.trainable}",
+     "%y = tg.matmul %a, %b {transpose_rhs} : (tensor<2x3x5xf32>, "
+     "tensor<4x5xf32>) -> tensor<2x3x4xf32>",
      "tensor<2x3x4xf32>", 3},
     {"reshape_transpose", "%a: tensor<2x6xf32> {tg.trainable}",
      "%rs = tg.reshape %a : tensor<2x6xf32> -> tensor<2x3x2xf32>\n"
@@ -226,7 +242,8 @@ const Case cases[] = {
      "%y = tg.broadcast %a : tensor<1x3xf32> -> tensor<2x4x3xf32>",
      "tensor<2x4x3xf32>", 3},
     {"concat_slice_pad",
-     "%a: tensor<2x1x3xf32> {tg.trainable}, %b: tensor<2x4x3xf32> {tg.trainable}",
+     "%a: tensor<2x1x3xf32> {tg.trainable}, %b: tensor<2x4x3xf32> "
+     "{tg.trainable}",
      "%c = tg.concat %a, %b {dim = 1 : i64} : (tensor<2x1x3xf32>, "
      "tensor<2x4x3xf32>) -> tensor<2x5x3xf32>\n"
      "%s = tg.slice %c {offsets = array<i64: 0, 1, 1>} : tensor<2x5x3xf32> -> "
@@ -235,7 +252,8 @@ const Case cases[] = {
      "tensor<2x3x2xf32> -> tensor<3x4x3xf32>",
      "tensor<3x4x3xf32>", 3},
     {"reduce_sum", "%a: tensor<2x3x4xf32> {tg.trainable}",
-     "%y = tg.reduce_sum %a {dims = array<i64: 0, 2>} : tensor<2x3x4xf32> -> tensor<3xf32>",
+     "%y = tg.reduce_sum %a {dims = array<i64: 0, 2>} : tensor<2x3x4xf32> -> "
+     "tensor<3xf32>",
      "tensor<3xf32>", 1},
     {"layer_norm",
      "%x: tensor<3x8xf32> {tg.trainable}, %w: tensor<8xf32> {tg.trainable}, "
@@ -250,55 +268,68 @@ const Case cases[] = {
      "tensor<8xf32>) -> (tensor<3x8xf32>, tensor<3xf32>)",
      "tensor<3x8xf32>", 2},
     {"attention_gqa_causal",
-     "%q: tensor<2x5x4x3xf32> {tg.trainable}, %k: tensor<2x5x2x3xf32> {tg.trainable}, "
+     "%q: tensor<2x5x4x3xf32> {tg.trainable}, %k: tensor<2x5x2x3xf32> "
+     "{tg.trainable}, "
      "%v: tensor<2x5x2x3xf32> {tg.trainable}",
      "%y, %lse = tg.attention %q, %k, %v {causal, scale = 0.57735 : f64} : "
      "(tensor<2x5x4x3xf32>, tensor<2x5x2x3xf32>, tensor<2x5x2x3xf32>) -> "
      "(tensor<2x5x4x3xf32>, tensor<2x4x5xf32>)",
      "tensor<2x5x4x3xf32>", 4},
     {"attention_full",
-     "%q: tensor<1x4x2x3xf32> {tg.trainable}, %k: tensor<1x6x2x3xf32> {tg.trainable}, "
+     "%q: tensor<1x4x2x3xf32> {tg.trainable}, %k: tensor<1x6x2x3xf32> "
+     "{tg.trainable}, "
      "%v: tensor<1x6x2x5xf32> {tg.trainable}",
      "%y, %lse = tg.attention %q, %k, %v {scale = 0.57735 : f64} : "
      "(tensor<1x4x2x3xf32>, tensor<1x6x2x3xf32>, tensor<1x6x2x5xf32>) -> "
      "(tensor<1x4x2x5xf32>, tensor<1x2x4xf32>)",
      "tensor<1x4x2x5xf32>", 4},
     {"rope_scaled", "%x: tensor<1x5x2x4xf32> {tg.trainable}",
-     "%y = tg.rope %x {theta = 100.0 : f64, freq_factors = array<f64: 1.0, 3.0>, "
+     "%y = tg.rope %x {theta = 100.0 : f64, freq_factors = array<f64: 1.0, "
+     "3.0>, "
      "attention_factor = 1.2 : f64} : tensor<1x5x2x4xf32>",
      "tensor<1x5x2x4xf32>", 4},
-    {"embedding",
-     "%t: tensor<7x3xf32> {tg.trainable}, %ids: tensor<2x4xi64>",
-     "%y = tg.embedding %t, %ids : (tensor<7x3xf32>, tensor<2x4xi64>) -> tensor<2x4x3xf32>",
+    {"embedding", "%t: tensor<7x3xf32> {tg.trainable}, %ids: tensor<2x4xi64>",
+     "%y = tg.embedding %t, %ids : (tensor<7x3xf32>, tensor<2x4xi64>) -> "
+     "tensor<2x4x3xf32>",
      "tensor<2x4x3xf32>", 3,
-     [](std::vector<HostTensor> &a) { setIds(a[1], {0, 3, 3, 6, 1, 0, 5, 3}); }},
+     [](std::vector<HostTensor> &a) {
+       setIds(a[1], {0, 3, 3, 6, 1, 0, 5, 3});
+     }},
     {"scatter_image_embeds",
      "%e: tensor<2x4x3xf32> {tg.trainable}, %ids: tensor<2x4xi64>, "
      "%img: tensor<3x3xf32> {tg.trainable}",
      "%y = tg.scatter_image_embeds %e, %ids, %img {image_token_id = 9 : i64} : "
-     "(tensor<2x4x3xf32>, tensor<2x4xi64>, tensor<3x3xf32>) -> tensor<2x4x3xf32>",
+     "(tensor<2x4x3xf32>, tensor<2x4xi64>, tensor<3x3xf32>) -> "
+     "tensor<2x4x3xf32>",
      "tensor<2x4x3xf32>", 3,
-     [](std::vector<HostTensor> &a) { setIds(a[1], {1, 9, 2, 3, 9, 9, 4, 5}); }},
+     [](std::vector<HostTensor> &a) {
+       setIds(a[1], {1, 9, 2, 3, 9, 9, 4, 5});
+     }},
     {"pixel_shuffle_v2_non_square", "%x: tensor<2x4x2x3xf32> {tg.trainable}",
-     "%y = tg.pixel_shuffle %x {scale_factor = 0.5 : f64, version = #tg<ps_version v2>} : "
+     "%y = tg.pixel_shuffle %x {scale_factor = 0.5 : f64, version = "
+     "#tg<ps_version v2>} : "
      "tensor<2x4x2x3xf32> -> tensor<2x2x1x12xf32>",
      "tensor<2x2x1x12xf32>", 4},
     {"pixel_shuffle_v1", "%x: tensor<1x4x2x3xf32> {tg.trainable}",
-     "%y = tg.pixel_shuffle %x {scale_factor = 0.5 : f64, version = #tg<ps_version v1>} : "
+     "%y = tg.pixel_shuffle %x {scale_factor = 0.5 : f64, version = "
+     "#tg<ps_version v1>} : "
      "tensor<1x4x2x3xf32> -> tensor<1x1x2x12xf32>",
      "tensor<1x1x2x12xf32>", 4},
-    {"drop_path",
-     "%x: tensor<6x3xf32> {tg.trainable}, %step: tensor<i64>",
-     "%y = tg.drop_path %x, %step {rate = 0.5 : f64, seed = 3 : i64, offset = 1 : i64} : "
+    {"drop_path", "%x: tensor<6x3xf32> {tg.trainable}, %step: tensor<i64>",
+     "%y = tg.drop_path %x, %step {rate = 0.5 : f64, seed = 3 : i64, offset = "
+     "1 : i64} : "
      "(tensor<6x3xf32>, tensor<i64>) -> tensor<6x3xf32>",
      "tensor<6x3xf32>", 2,
      [](std::vector<HostTensor> &a) { setIds(a[1], {7}); }},
     {"cross_entropy",
      "%z: tensor<4x6xf32> {tg.trainable}, %labels: tensor<4xi64>",
-     "%y, %lse = tg.cross_entropy %z, %labels : (tensor<4x6xf32>, tensor<4xi64>) "
+     "%y, %lse = tg.cross_entropy %z, %labels : (tensor<4x6xf32>, "
+     "tensor<4xi64>) "
      "-> (tensor<f32>, tensor<4xf32>)",
      "tensor<f32>", 0,
-     [](std::vector<HostTensor> &a) { setIds(a[1], {2, -100, 5, 0}); }},
+     [](std::vector<HostTensor> &a) {
+       setIds(a[1], {2, -100, 5, 0});
+     }},
 };
 
 INSTANTIATE_TEST_SUITE_P(Ops, GradientCheck, ::testing::ValuesIn(cases),

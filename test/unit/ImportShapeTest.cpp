@@ -1,4 +1,5 @@
-//===- ImportShapeTest.cpp - config parsing and micro-batch shapes ----------===//
+//===- ImportShapeTest.cpp - config parsing and micro-batch shapes
+//----------===//
 
 #include "internvl/Import/ImportOptions.h"
 #include "internvl/Import/ModelConfig.h"
@@ -88,11 +89,8 @@ TEST(ImportShape, SelectLayerCountsFromTheEmbeddings) {
   ImportOptions options;
   options.maxSeqLength = 64;
   options.maxDynamicPatch = 1;
-  for (auto [select, used] : {std::pair<int64_t, int64_t>{-1, 5},
-                              {-2, 4},
-                              {-6, 0},
-                              {0, 0},
-                              {3, 3}}) {
+  for (auto [select, used] :
+       {std::pair<int64_t, int64_t>{-1, 5}, {-2, 4}, {-6, 0}, {0, 0}, {3, 3}}) {
     options.visionSelectLayer = select;
     llvm::Expected<ImportShape> shape = computeImportShape(config, options);
     ASSERT_TRUE(static_cast<bool>(shape)) << llvm::toString(shape.takeError());

@@ -1,4 +1,5 @@
-//===- NumericTest.cpp - bf16/f16 rounding and Philox -----------------------===//
+//===- NumericTest.cpp - bf16/f16 rounding and Philox
+//-----------------------===//
 
 #include "internvl/runtime/Numeric.h"
 
@@ -20,8 +21,8 @@ TEST(Numeric, Bf16RoundsToNearestEven) {
   EXPECT_EQ(floatToBf16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)),
             0x3f81);
   EXPECT_EQ(bf16ToFloat(floatToBf16(-2.5f)), -2.5f);
-  EXPECT_TRUE(std::isnan(bf16ToFloat(
-      floatToBf16(std::numeric_limits<float>::quiet_NaN()))));
+  EXPECT_TRUE(std::isnan(
+      bf16ToFloat(floatToBf16(std::numeric_limits<float>::quiet_NaN()))));
   EXPECT_TRUE(std::isinf(bf16ToFloat(floatToBf16(3.5e38f))));
 }
 
@@ -61,8 +62,8 @@ TEST(Numeric, PhiloxKnownAnswers) {
   EXPECT_EQ(ones.out[1], 0x41c83b0eu);
   EXPECT_EQ(ones.out[2], 0xa20bc7c6u);
   EXPECT_EQ(ones.out[3], 0x6d5451fdu);
-  Philox4x32 pi(0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u,
-                0xa4093822u, 0x299f31d0u);
+  Philox4x32 pi(0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u, 0xa4093822u,
+                0x299f31d0u);
   EXPECT_EQ(pi.out[0], 0xd16cfe09u);
   EXPECT_EQ(pi.out[1], 0x94fdccebu);
   EXPECT_EQ(pi.out[2], 0x5001e420u);

@@ -1,4 +1,5 @@
-//===- RegionTest.cpp - regions and layers of module paths ------------------===//
+//===- RegionTest.cpp - regions and layers of module paths
+//------------------===//
 
 #include "internvl/Support/Region.h"
 
@@ -9,10 +10,13 @@ using namespace internvl;
 namespace {
 
 TEST(Region, BothNamingSchemes) {
-  EXPECT_EQ(regionOf("vision_model.encoder.layers.3.attn.qkv"), ModelRegion::Vision);
-  EXPECT_EQ(regionOf("model.vision_tower.embeddings.cls_token"), ModelRegion::Vision);
+  EXPECT_EQ(regionOf("vision_model.encoder.layers.3.attn.qkv"),
+            ModelRegion::Vision);
+  EXPECT_EQ(regionOf("model.vision_tower.embeddings.cls_token"),
+            ModelRegion::Vision);
   EXPECT_EQ(regionOf("mlp1.1.weight"), ModelRegion::Projector);
-  EXPECT_EQ(regionOf("model.multi_modal_projector.linear_1"), ModelRegion::Projector);
+  EXPECT_EQ(regionOf("model.multi_modal_projector.linear_1"),
+            ModelRegion::Projector);
   EXPECT_EQ(regionOf("language_model.lm_head.weight"), ModelRegion::Llm);
   EXPECT_EQ(regionOf("model.language_model.norm"), ModelRegion::Llm);
   EXPECT_EQ(regionOf("lm_head.weight"), ModelRegion::Llm);
@@ -22,7 +26,8 @@ TEST(Region, BothNamingSchemes) {
 }
 
 TEST(Region, LayerIndex) {
-  std::optional<LayerRef> layer = layerOf("vision_model.encoder.layers.13.mlp.fc1");
+  std::optional<LayerRef> layer =
+      layerOf("vision_model.encoder.layers.13.mlp.fc1");
   ASSERT_TRUE(layer.has_value());
   EXPECT_EQ(layer->region, ModelRegion::Vision);
   EXPECT_EQ(layer->index, 13);

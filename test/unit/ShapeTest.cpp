@@ -1,4 +1,5 @@
-//===- ShapeTest.cpp - static shape arithmetic -------------------------------===//
+//===- ShapeTest.cpp - static shape arithmetic
+//-------------------------------===//
 
 #include "internvl/Support/Shape.h"
 

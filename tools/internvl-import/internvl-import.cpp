@@ -1,6 +1,8 @@
-//===- internvl-import.cpp - InternVL config.json to a tg forward graph -----===//
+//===- internvl-import.cpp - InternVL config.json to a tg forward graph
+//-----===//
 //
-//   internvl-import MODEL.json [InternVL finetune flags] [-o out.mlir] [--summary]
+//   internvl-import MODEL.json [InternVL finetune flags] [-o out.mlir]
+//   [--summary]
 //
 // Flags carry the names of internvl_chat_finetune.py so a user can paste them;
 // boolean flags take `--flag`, `--flag=True` or `--flag True`.
@@ -8,11 +10,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "internvl/Dialect/TG/IR/TGDialect.h"
+#include "internvl/Import/DeepSpeedConfig.h"
 #include "internvl/Import/ForwardGraph.h"
 #include "internvl/Support/Region.h"
 #include "internvl/Version.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Support/FileUtilities.h"
@@ -34,8 +38,9 @@ cl::OptionCategory category("InternVL fine-tuning flags");
 
 cl::opt<std::string> inputPath(cl::Positional, cl::Required,
                                cl::desc("<model config.json>"));
-cl::opt<std::string> outputPath("o", cl::desc("Output file (default: stdout, "
-                                              "or none with --summary)"),
+cl::opt<std::string> outputPath("o",
+                                cl::desc("Output file (default: stdout, "
+                                         "or none with --summary)"),
                                 cl::value_desc("file"), cl::init(""));
 cl::opt<bool> summary("summary",
                       cl::desc("Print parameter counts per region and the "
@@ -43,8 +48,8 @@ cl::opt<bool> summary("summary",
                       cl::init(false));
 
 cl::opt<int64_t> batchSize("per_device_train_batch_size",
-                           cl::desc("Samples per device and step"),
-                           cl::init(8), cl::cat(category));
+                           cl::desc("Samples per device and step"), cl::init(8),
+                           cl::cat(category));
 cl::opt<int64_t> maxDynamicPatch("max_dynamic_patch",
                                  cl::desc("Tiles per image (the bucket's "
                                           "upper bound)"),
@@ -88,8 +93,7 @@ cl::opt<bool> gradCheckpoint("grad_checkpoint",
                              cl::desc("Checkpoint every LLM decoder layer "
                                       "(recorded for --tg-remat)"),
                              cl::init(true), cl::cat(category));
-cl::opt<std::string> dtype("dtype",
-                           cl::desc("Working precision: bf16 or f32"),
+cl::opt<std::string> dtype("dtype", cl::desc("Working precision: bf16 or f32"),
                            cl::init("bf16"), cl::cat(category));
 cl::opt<int64_t> imageTokenId("img_context_token_id",
                               cl::desc("Token id of <IMG_CONTEXT> (default: "
@@ -97,10 +101,18 @@ cl::opt<int64_t> imageTokenId("img_context_token_id",
                               cl::init(-1), cl::cat(category));
 cl::opt<int64_t> seed("seed", cl::desc("Seed of the drop_path masks"),
                       cl::init(0), cl::cat(category));
+cl::opt<std::string> deepspeed("deepspeed",
+                               cl::desc("DeepSpeed config JSON: its ZeRO stage "
+                                        "and bucket sizes are recorded on the "
+                                        "module for the memory plan"),
+                               cl::init(""), cl::cat(category));
+cl::opt<int64_t> worldSize("world_size",
+                           cl::desc("Data-parallel ranks (GPUs) of the run"),
+                           cl::init(1), cl::cat(category));
 
 /// The boolean flags, which InternVL's script also accepts as `--flag True`.
 const llvm::StringSet<> boolFlags = {
-    "use_thumbnail",   "freeze_backbone",  "freeze_llm",     "freeze_mlp",
+    "use_thumbnail",    "freeze_backbone", "freeze_llm", "freeze_mlp",
     "unfreeze_lm_head", "grad_checkpoint", "summary"};
 
 /// Rewrites `--flag True` into `--flag=True` for the boolean flags so that
@@ -142,9 +154,9 @@ void printSummary(mlir::func::FuncOp forward, const ModelConfig &config,
       continue;
     auto name = forward.getArgAttrOfType<mlir::StringAttr>(
         i, mlir::tg::TGDialect::getNameAttrName());
-    int64_t n = llvm::cast<mlir::RankedTensorType>(
-                    forward.getArgument(i).getType())
-                    .getNumElements();
+    int64_t n =
+        llvm::cast<mlir::RankedTensorType>(forward.getArgument(i).getType())
+            .getNumElements();
     perRegion[regionOf(name.getValue())] += n;
     total += n;
     if (forward.getArgAttr(i, mlir::tg::TGDialect::getTrainableAttrName()))
@@ -171,8 +183,9 @@ void printSummary(mlir::func::FuncOp forward, const ModelConfig &config,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  cl::SetVersionPrinter(
-      [](llvm::raw_ostream &os) { internvl::printVersion(os, "internvl-import"); });
+  cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    internvl::printVersion(os, "internvl-import");
+  });
   std::vector<std::string> args = joinBoolValues(argc, argv);
   std::vector<const char *> cargs;
   for (const std::string &a : args)
@@ -215,9 +228,31 @@ int main(int argc, char **argv) {
   if (!shape)
     return fail(llvm::toString(shape.takeError()));
 
+  std::optional<DeepSpeedConfig> zero;
+  if (!deepspeed.empty()) {
+    llvm::Expected<DeepSpeedConfig> ds = loadDeepSpeedConfig(deepspeed);
+    if (!ds)
+      return fail(llvm::toString(ds.takeError()));
+    zero = *ds;
+  }
+  if (worldSize < 1)
+    return fail("--world_size must be >= 1, got " + std::to_string(worldSize));
+
   mlir::MLIRContext context;
   mlir::OwningOpRef<mlir::ModuleOp> module =
       buildForwardModule(context, *config, options, *shape);
+  mlir::Builder b(&context);
+  module->getOperation()->setAttr("tg.world_size",
+                                  b.getI64IntegerAttr(worldSize));
+  if (zero) {
+    module->getOperation()->setAttr("tg.zero_stage",
+                                    b.getI64IntegerAttr(zero->zeroStage));
+    module->getOperation()->setAttr(
+        "tg.reduce_bucket_size", b.getI64IntegerAttr(zero->reduceBucketSize));
+    module->getOperation()->setAttr(
+        "tg.allgather_bucket_size",
+        b.getI64IntegerAttr(zero->allgatherBucketSize));
+  }
   if (mlir::failed(mlir::verify(*module)))
     return fail("the imported graph does not verify (a bug in the importer)");
 

@@ -1,4 +1,5 @@
-//===- internvl-opt.cpp - the tg pass driver ---------------------------------===//
+//===- internvl-opt.cpp - the tg pass driver
+//---------------------------------===//
 //
 // mlir-opt for training graphs: the tg, func and arith dialects with every
 // project pass (and the -test-* passes) registered.
@@ -21,8 +22,9 @@ void registerTestPasses();
 } // namespace internvl::test
 
 int main(int argc, char **argv) {
-  llvm::cl::SetVersionPrinter(
-      [](llvm::raw_ostream &os) { internvl::printVersion(os, "internvl-opt"); });
+  llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    internvl::printVersion(os, "internvl-opt");
+  });
 
   mlir::DialectRegistry registry;
   registry.insert<mlir::tg::TGDialect, mlir::func::FuncDialect,

@@ -1,6 +1,8 @@
-//===- internvl-run.cpp - execute a tg function on the CPU ------------------===//
+//===- internvl-run.cpp - execute a tg function on the CPU
+//------------------===//
 //
-//   internvl-run FILE.mlir [--entry NAME] [--seed N] [--inputs DIR] [--dump DIR]
+//   internvl-run FILE.mlir [--entry NAME] [--seed N] [--inputs DIR] [--dump
+//   DIR]
 //
 // Arguments not found in --inputs are generated from the seed. Prints one
 // `output ...` line per result; --dump writes each result as <name>.npy.
@@ -91,10 +93,11 @@ std::string shapeText(const std::vector<int64_t> &shape, ivl_dtype dtype) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  cl::SetVersionPrinter(
-      [](llvm::raw_ostream &os) { internvl::printVersion(os, "internvl-run"); });
-  cl::ParseCommandLineOptions(argc, argv,
-                              "internvl-run: execute a tg function on the CPU\n");
+  cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    internvl::printVersion(os, "internvl-run");
+  });
+  cl::ParseCommandLineOptions(
+      argc, argv, "internvl-run: execute a tg function on the CPU\n");
 
   mlir::MLIRContext context;
   context.loadDialect<mlir::tg::TGDialect, mlir::func::FuncDialect>();
@@ -172,9 +175,9 @@ int main(int argc, char **argv) {
   llvm::Expected<std::vector<HostTensor>> results = interpret(func, args);
   if (!results)
     return fail(llvm::toString(results.takeError()));
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
 
   if (!dumpDir.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(dumpDir))

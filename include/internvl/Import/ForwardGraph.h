@@ -1,4 +1,5 @@
-//===- ForwardGraph.h - InternVL forward pass as a tg function ---*- C++ -*-===//
+//===- ForwardGraph.h - InternVL forward pass as a tg function ---*- C++
+//-*-===//
 
 #ifndef INTERNVL_IMPORT_FORWARDGRAPH_H
 #define INTERNVL_IMPORT_FORWARDGRAPH_H

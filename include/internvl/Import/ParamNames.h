@@ -1,4 +1,5 @@
-//===- ParamNames.h - Hugging Face parameter and module names ----*- C++ -*-===//
+//===- ParamNames.h - Hugging Face parameter and module names ----*- C++
+//-*-===//
 //
 // The two checkpoint layouts of InternVL name the same modules differently
 // and split some projections differently (InternViT's fused qkv versus
@@ -45,8 +46,8 @@ struct ParamNames {
       projectorFc2;
   // LLM (relative names under `llmLayer`).
   std::string llmEmbedTokens, llmLayer, llmInputNorm, llmAttn, llmQkv, llmQ,
-      llmK, llmV, llmO, llmPostNorm, llmMlp, llmGate, llmUp, llmGateUp,
-      llmDown, llmFinalNorm, lmHead;
+      llmK, llmV, llmO, llmPostNorm, llmMlp, llmGate, llmUp, llmGateUp, llmDown,
+      llmFinalNorm, lmHead;
   QkvLayout llmQkvLayout = QkvLayout::Separate;
   bool llmFusedGateUp = false;
 

@@ -1,4 +1,5 @@
-//===- Interpreter.h - run a tg function on the CPU runtime ------*- C++ -*-===//
+//===- Interpreter.h - run a tg function on the CPU runtime ------*- C++
+//-*-===//
 
 #ifndef INTERNVL_INTERPRETER_INTERPRETER_H
 #define INTERNVL_INTERPRETER_INTERPRETER_H

@@ -1,4 +1,5 @@
-//===- CostModel.h - FLOP and byte formulas of tg ops -------------*- C++ -*-===//
+//===- CostModel.h - FLOP and byte formulas of tg ops -------------*- C++
+//-*-===//
 //
 // The arithmetic behind the cost interface, on plain integers. Matrix products
 // count a multiply-add as two FLOPs; the per-element constants of the other

@@ -1,4 +1,5 @@
-//===- Region.h - which part of the model a module path belongs to -*- C++ -*-===//
+//===- Region.h - which part of the model a module path belongs to -*- C++
+//-*-===//
 //
 // Reports, freeze flags and recomputation policies speak of three regions:
 // the vision encoder, the projector and the LLM. Both parameter naming schemes

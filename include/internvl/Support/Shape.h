@@ -1,4 +1,5 @@
-//===- Shape.h - static shape arithmetic --------------------------*- C++ -*-===//
+//===- Shape.h - static shape arithmetic --------------------------*- C++
+//-*-===//
 //
 // Shape helpers shared by the verifiers, the importer and the runtimes. They
 // work on plain integer vectors so they can be tested without any IR.
@@ -26,7 +27,8 @@ std::optional<llvm::SmallVector<int64_t>>
 broadcastShapes(llvm::ArrayRef<int64_t> lhs, llvm::ArrayRef<int64_t> rhs);
 
 /// Whether `from` broadcasts to exactly `to`.
-bool isBroadcastableTo(llvm::ArrayRef<int64_t> from, llvm::ArrayRef<int64_t> to);
+bool isBroadcastableTo(llvm::ArrayRef<int64_t> from,
+                       llvm::ArrayRef<int64_t> to);
 
 /// The dimensions of `to` that a broadcast from `from` stretches or adds, in
 /// increasing order: summing a gradient over them undoes the broadcast.

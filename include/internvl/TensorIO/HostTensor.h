@@ -1,4 +1,5 @@
-//===- HostTensor.h - tensors in host memory, files and output lines -*- C++ -*-===//
+//===- HostTensor.h - tensors in host memory, files and output lines -*- C++
+//-*-===//
 //
 // What internvl-run and the compiled runners share without MLIR: host
 // tensors, .npy/.safetensors reading and writing, deterministic input
@@ -54,7 +55,8 @@ llvm::Expected<HostTensor> readNpy(llvm::StringRef path);
 llvm::Error writeNpy(llvm::StringRef path, const HostTensor &t);
 /// Reads every tensor of a .safetensors file (F32, BF16, F16, F64, I64, I32,
 /// BOOL).
-llvm::Expected<llvm::StringMap<HostTensor>> readSafetensors(llvm::StringRef path);
+llvm::Expected<llvm::StringMap<HostTensor>>
+readSafetensors(llvm::StringRef path);
 
 /// FNV-1a, 64 bits, over the tensor's bytes: the `hash=` of an output line.
 uint64_t hashBytes(const HostTensor &t);

@@ -1,4 +1,5 @@
-//===- Inputs.h - deterministic inputs of a training step ---------*- C++ -*-===//
+//===- Inputs.h - deterministic inputs of a training step ---------*- C++
+//-*-===//
 //
 // When no checkpoint or batch is given, every argument of a step is filled
 // from a seed: parameters with the model's initialisation, optimizer state
@@ -38,10 +39,9 @@ struct BatchSpec {
 /// Fills `spec` deterministically from `seed` (independent of the order and
 /// number of the other arguments). `params` maps parameter names to their
 /// values, which a parameter's master copy reproduces in f32.
-llvm::Expected<HostTensor> generateArgument(const ArgSpec &spec,
-                                            const BatchSpec &batch,
-                                            uint64_t seed,
-                                            const llvm::StringMap<HostTensor> &params);
+llvm::Expected<HostTensor>
+generateArgument(const ArgSpec &spec, const BatchSpec &batch, uint64_t seed,
+                 const llvm::StringMap<HostTensor> &params);
 
 } // namespace internvl
 

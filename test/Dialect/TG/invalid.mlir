@@ -668,7 +668,7 @@ func.func @scope_not_string(%a: tensor<4xf32>) {
 // -----
 
 func.func @unknown_op_attribute(%a: tensor<4xf32>) {
-  // expected-error @+1 {{unknown attribute 'tg.scop' on an operation; allowed: tg.scope, tg.phase}}
+  // expected-error @+1 {{unknown attribute 'tg.scop' on an operation; allowed: tg.scope, tg.phase, tg.alloc, tg.workspace, tg.memory_plan}}
   %0 = tg.neg %a {tg.scop = "x"} : tensor<4xf32>
   return
 }
@@ -710,7 +710,7 @@ module attributes {tg.grad_checkpoint = "yes"} {
 
 // -----
 
-// expected-error @+1 {{unknown module attribute 'tg.grad_ckpt'; allowed: tg.model, tg.grad_checkpoint}}
+// expected-error @+1 {{unknown module attribute 'tg.grad_ckpt'; allowed: tg.model, tg.grad_checkpoint, tg.zero_stage, tg.world_size, tg.reduce_bucket_size, tg.allgather_bucket_size}}
 module attributes {tg.grad_ckpt = true} {
 }
 

@@ -1,4 +1,5 @@
-//===- TGDialect.cpp - training-graph dialect --------------------------------===//
+//===- TGDialect.cpp - training-graph dialect
+//--------------------------------===//
 
 #include "internvl/Dialect/TG/IR/TGDialect.h"
 #include "internvl/Dialect/TG/IR/TGOps.h"
@@ -72,8 +73,22 @@ static LogicalResult verifyModuleAttribute(Operation *op, NamedAttribute attr) {
       return op->emitError() << "'" << name << "' must be a string attribute";
     return success();
   }
+  if (name == "tg.zero_stage" || name == "tg.world_size" ||
+      name == "tg.reduce_bucket_size" || name == "tg.allgather_bucket_size") {
+    auto value = dyn_cast<IntegerAttr>(attr.getValue());
+    int64_t min = name == "tg.zero_stage" ? 0 : 1;
+    int64_t max = name == "tg.zero_stage" ? 3 : INT64_MAX;
+    if (!value || value.getInt() < min || value.getInt() > max)
+      return op->emitError()
+             << "'" << name << "' must be an integer in [" << min << ", "
+             << (max == INT64_MAX ? std::string("inf") : std::to_string(max))
+             << "], got " << attr.getValue();
+    return success();
+  }
   return op->emitError() << "unknown module attribute '" << name
-                         << "'; allowed: tg.model, tg.grad_checkpoint";
+                         << "'; allowed: tg.model, tg.grad_checkpoint, "
+                            "tg.zero_stage, tg.world_size, "
+                            "tg.reduce_bucket_size, tg.allgather_bucket_size";
 }
 
 LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
@@ -98,10 +113,32 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
                              << attr.getValue();
     return success();
   }
+  if (name == "tg.alloc") {
+    auto allocs = dyn_cast<ArrayAttr>(attr.getValue());
+    if (!allocs || allocs.size() != op->getNumResults() ||
+        !llvm::all_of(allocs, [](Attribute a) { return isa<AllocAttr>(a); }))
+      return op->emitError()
+             << "'tg.alloc' must hold one #tg.alloc per "
+                "result ("
+             << op->getNumResults() << "), got " << attr.getValue();
+    return success();
+  }
+  if (name == "tg.workspace") {
+    if (!isa<AllocAttr>(attr.getValue()))
+      return op->emitError()
+             << "'tg.workspace' must be a #tg.alloc, got " << attr.getValue();
+    return success();
+  }
+  if (name == "tg.memory_plan") {
+    if (!isa<DictionaryAttr>(attr.getValue()))
+      return op->emitError() << "'tg.memory_plan' must be a dictionary";
+    return success();
+  }
   if (isa<ModuleOp>(op))
     return verifyModuleAttribute(op, attr);
   return op->emitError() << "unknown attribute '" << name
-                         << "' on an operation; allowed: tg.scope, tg.phase";
+                         << "' on an operation; allowed: tg.scope, tg.phase, "
+                            "tg.alloc, tg.workspace, tg.memory_plan";
 }
 
 /// Shared by arguments and results: both carry a name and a kind, arguments
@@ -118,11 +155,10 @@ static LogicalResult verifyValueAttribute(Operation *op, NamedAttribute attr,
   }
   if (name == TGDialect::getKindAttrName()) {
     auto str = dyn_cast<StringAttr>(value);
-    bool known =
-        str && llvm::StringSwitch<bool>(str.getValue())
-                   .Cases("param", "input", "master", "exp_avg", "exp_avg_sq",
-                          "step", "loss", "grad", true)
-                   .Default(false);
+    bool known = str && llvm::StringSwitch<bool>(str.getValue())
+                            .Cases("param", "input", "master", "exp_avg",
+                                   "exp_avg_sq", "step", "loss", "grad", true)
+                            .Default(false);
     if (!known)
       return op->emitError()
              << "'" << name << "' must be one of \"param\", \"input\", "
@@ -146,7 +182,8 @@ static LogicalResult verifyValueAttribute(Operation *op, NamedAttribute attr,
   }
   return op->emitError() << "unknown " << (isArgument ? "argument" : "result")
                          << " attribute '" << name << "'; allowed: tg.name, "
-                         << "tg.kind" << (isArgument ? ", tg.trainable, tg.init" : "");
+                         << "tg.kind"
+                         << (isArgument ? ", tg.trainable, tg.init" : "");
 }
 
 LogicalResult TGDialect::verifyRegionArgAttribute(Operation *op,

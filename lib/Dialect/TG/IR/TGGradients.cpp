@@ -1,4 +1,5 @@
-//===- TGGradients.cpp - reverse-mode rules of the forward tg ops ----------===//
+//===- TGGradients.cpp - reverse-mode rules of the forward tg ops
+//----------===//
 //
 // Each rule emits the operand gradients from the result gradients with the
 // forward op's own operands and results (never a recomputation), so the
@@ -29,8 +30,7 @@ struct GradBuilder {
   OpBuilder &b;
   Location loc;
 
-  template <typename OpTy, typename... Args>
-  OpTy create(Args &&...args) {
+  template <typename OpTy, typename... Args> OpTy create(Args &&...args) {
     return b.create<OpTy>(loc, std::forward<Args>(args)...);
   }
 
@@ -131,7 +131,8 @@ LogicalResult NegOp::buildGradient(OpBuilder &builder, ValueRange resultGrads,
                                    SmallVectorImpl<Value> &grads) {
   grads.assign(1, Value());
   if (needed[0])
-    grads[0] = GradBuilder{builder, getLoc()}.create<NegOp>(onlyGrad(resultGrads));
+    grads[0] =
+        GradBuilder{builder, getLoc()}.create<NegOp>(onlyGrad(resultGrads));
   return success();
 }
 
@@ -179,7 +180,8 @@ LogicalResult SiluOp::buildGradient(OpBuilder &builder, ValueRange resultGrads,
 // Matrix products
 //===----------------------------------------------------------------------===//
 
-LogicalResult LinearOp::buildGradient(OpBuilder &builder, ValueRange resultGrads,
+LogicalResult LinearOp::buildGradient(OpBuilder &builder,
+                                      ValueRange resultGrads,
                                       ArrayRef<bool> needed,
                                       SmallVectorImpl<Value> &grads) {
   GradBuilder g{builder, getLoc()};
@@ -203,14 +205,15 @@ LogicalResult LinearOp::buildGradient(OpBuilder &builder, ValueRange resultGrads
     SmallVector<int64_t> dims;
     for (int64_t d = 0; d + 1 < typeOf(dy).getRank(); ++d)
       dims.push_back(d);
-    grads[2] = g.create<ReduceSumOp>(getBias().getType(), dy,
-                                     builder.getDenseI64ArrayAttr(dims),
-                                     UnitAttr());
+    grads[2] =
+        g.create<ReduceSumOp>(getBias().getType(), dy,
+                              builder.getDenseI64ArrayAttr(dims), UnitAttr());
   }
   return success();
 }
 
-LogicalResult MatmulOp::buildGradient(OpBuilder &builder, ValueRange resultGrads,
+LogicalResult MatmulOp::buildGradient(OpBuilder &builder,
+                                      ValueRange resultGrads,
                                       ArrayRef<bool> needed,
                                       SmallVectorImpl<Value> &grads) {
   GradBuilder g{builder, getLoc()};
@@ -234,10 +237,9 @@ LogicalResult MatmulOp::buildGradient(OpBuilder &builder, ValueRange resultGrads
           g.create<MatmulOp>(withShape(a, {rows, k}), dc2, bm, no, flag(!tb)),
           shapeOf(a));
     if (needed[1])
-      grads[1] = tb ? g.create<MatmulOp>(bm.getType(), dc2, a2, yes, no)
-                          .getResult()
-                    : g.create<MatmulOp>(bm.getType(), a2, dc2, yes, no)
-                          .getResult();
+      grads[1] =
+          tb ? g.create<MatmulOp>(bm.getType(), dc2, a2, yes, no).getResult()
+             : g.create<MatmulOp>(bm.getType(), a2, dc2, yes, no).getResult();
     return success();
   }
   // C = op(A)·op(B); see the four cases of the transposition flags.
@@ -260,7 +262,8 @@ LogicalResult MatmulOp::buildGradient(OpBuilder &builder, ValueRange resultGrads
 // Data movement
 //===----------------------------------------------------------------------===//
 
-LogicalResult ReshapeOp::buildGradient(OpBuilder &builder, ValueRange resultGrads,
+LogicalResult ReshapeOp::buildGradient(OpBuilder &builder,
+                                       ValueRange resultGrads,
                                        ArrayRef<bool> needed,
                                        SmallVectorImpl<Value> &grads) {
   grads.assign(1, Value());
@@ -293,12 +296,13 @@ LogicalResult BroadcastOp::buildGradient(OpBuilder &builder,
                                          SmallVectorImpl<Value> &grads) {
   grads.assign(1, Value());
   if (needed[0])
-    grads[0] = GradBuilder{builder, getLoc()}.unbroadcast(
-        onlyGrad(resultGrads), getInput().getType());
+    grads[0] = GradBuilder{builder, getLoc()}.unbroadcast(onlyGrad(resultGrads),
+                                                          getInput().getType());
   return success();
 }
 
-LogicalResult ConcatOp::buildGradient(OpBuilder &builder, ValueRange resultGrads,
+LogicalResult ConcatOp::buildGradient(OpBuilder &builder,
+                                      ValueRange resultGrads,
                                       ArrayRef<bool> needed,
                                       SmallVectorImpl<Value> &grads) {
   GradBuilder g{builder, getLoc()};
@@ -389,8 +393,8 @@ LogicalResult PixelShuffleOp::buildGradient(OpBuilder &builder,
                                dy, swap);
   }
   Value viewed = g.reshape(dy, {n, hs, w, cs});
-  Value swapped = g.create<TransposeOp>(withShape(dy, {n, w, hs, cs}), viewed,
-                                        swap);
+  Value swapped =
+      g.create<TransposeOp>(withShape(dy, {n, w, hs, cs}), viewed, swap);
   grads[0] = g.reshape(swapped, in);
   return success();
 }
@@ -417,7 +421,8 @@ LogicalResult LayerNormOp::buildGradient(OpBuilder &builder,
   return success();
 }
 
-LogicalResult RmsNormOp::buildGradient(OpBuilder &builder, ValueRange resultGrads,
+LogicalResult RmsNormOp::buildGradient(OpBuilder &builder,
+                                       ValueRange resultGrads,
                                        ArrayRef<bool> needed,
                                        SmallVectorImpl<Value> &grads) {
   grads.assign(2, Value());
@@ -480,25 +485,24 @@ LogicalResult EmbeddingOp::buildGradient(OpBuilder &builder,
   return success();
 }
 
-LogicalResult ScatterImageEmbedsOp::buildGradient(OpBuilder &builder,
-                                                  ValueRange resultGrads,
-                                                  ArrayRef<bool> needed,
-                                                  SmallVectorImpl<Value> &grads) {
+LogicalResult
+ScatterImageEmbedsOp::buildGradient(OpBuilder &builder, ValueRange resultGrads,
+                                    ArrayRef<bool> needed,
+                                    SmallVectorImpl<Value> &grads) {
   GradBuilder g{builder, getLoc()};
   Value dy = onlyGrad(resultGrads);
   grads.assign(3, Value());
   if (needed[0])
-    grads[0] = g.create<MaskImagePositionsOp>(getEmbeds().getType(), dy,
-                                              getInputIds(),
-                                              getImageTokenIdAttr());
+    grads[0] = g.create<MaskImagePositionsOp>(
+        getEmbeds().getType(), dy, getInputIds(), getImageTokenIdAttr());
   if (needed[2])
-    grads[2] = g.create<GatherImageEmbedsOp>(getImageEmbeds().getType(), dy,
-                                             getInputIds(),
-                                             getImageTokenIdAttr());
+    grads[2] = g.create<GatherImageEmbedsOp>(
+        getImageEmbeds().getType(), dy, getInputIds(), getImageTokenIdAttr());
   return success();
 }
 
-LogicalResult DropPathOp::buildGradient(OpBuilder &builder, ValueRange resultGrads,
+LogicalResult DropPathOp::buildGradient(OpBuilder &builder,
+                                        ValueRange resultGrads,
                                         ArrayRef<bool> needed,
                                         SmallVectorImpl<Value> &grads) {
   grads.assign(2, Value());

@@ -1,4 +1,5 @@
-//===- TGOps.cpp - training-graph op verifiers -------------------------------===//
+//===- TGOps.cpp - training-graph op verifiers
+//-------------------------------===//
 //
 // Each verifier checks the shape relation of its op and says, in the error,
 // the shape or type it expected from the other operands.
@@ -130,8 +131,9 @@ LogicalResult LinearOp::verify() {
     return failure();
   int64_t k = shapeOf(x).back(), n = shapeOf(w)[0];
   if (shapeOf(w)[1] != k)
-    return emitOpError() << "expected weight of shape [N, " << k << "] (K = "
-                         << k << " is the input's last dimension), got "
+    return emitOpError() << "expected weight of shape [N, " << k
+                         << "] (K = " << k
+                         << " is the input's last dimension), got "
                          << w.getType();
   if (failed(expectElementType(*this, "weight", w, element, "the input")))
     return failure();
@@ -150,8 +152,7 @@ LogicalResult MatmulOp::verify() {
   Type element = elementOf(getLhs());
   if (a.size() < 2 || b.size() < 2)
     return emitOpError() << "expected operands of rank >= 2, got "
-                         << getLhs().getType() << " and "
-                         << getRhs().getType();
+                         << getLhs().getType() << " and " << getRhs().getType();
   if (failed(expectElementType(*this, "rhs", getRhs(), element, "lhs")) ||
       failed(expectElementType(*this, "result", getResult(), element, "lhs")))
     return failure();
@@ -189,9 +190,8 @@ LogicalResult ReshapeOp::verify() {
   int64_t out = internvl::numElements(shapeOf(getResult()));
   if (in != out)
     return emitOpError() << "reshape must keep the number of elements: input "
-                         << getInput().getType() << " has " << in
-                         << ", result " << getResult().getType() << " has "
-                         << out;
+                         << getInput().getType() << " has " << in << ", result "
+                         << getResult().getType() << " has " << out;
   return success();
 }
 
@@ -234,10 +234,10 @@ LogicalResult ConcatOp::verify() {
                            << ", expected " << rank;
     for (int64_t d = 0; d < rank; ++d)
       if (d != dim && shape[d] != first[d])
-        return emitOpError() << "input #" << i << " has size " << shape[d]
-                             << " in dimension " << d << ", expected "
-                             << first[d] << " (only dimension " << dim
-                             << " may differ)";
+        return emitOpError()
+               << "input #" << i << " has size " << shape[d] << " in dimension "
+               << d << ", expected " << first[d] << " (only dimension " << dim
+               << " may differ)";
     expected[dim] += shape[dim];
   }
   return expectShape(*this, "result", getResult(), expected);
@@ -268,9 +268,8 @@ LogicalResult PadOp::verify() {
   SmallVector<int64_t> expected;
   for (size_t d = 0; d < in.size(); ++d) {
     if (low[d] < 0 || high[d] < 0)
-      return emitOpError() << "padding must be non-negative, got low "
-                           << low[d] << " and high " << high[d]
-                           << " in dimension " << d;
+      return emitOpError() << "padding must be non-negative, got low " << low[d]
+                           << " and high " << high[d] << " in dimension " << d;
     expected.push_back(in[d] + low[d] + high[d]);
   }
   return expectShape(*this, "result", getResult(), expected);
@@ -307,8 +306,8 @@ static LogicalResult verifyNorm(Operation *op, Value input,
                                 ArrayRef<std::pair<StringRef, Value>> stats) {
   ArrayRef<int64_t> shape = shapeOf(input);
   if (shape.empty())
-    return op->emitOpError() << "expected an input of rank >= 1, got "
-                             << input.getType();
+    return op->emitOpError()
+           << "expected an input of rank >= 1, got " << input.getType();
   for (auto [name, v] : affine)
     if (failed(expectShape(op, name, v, {shape.back()})) ||
         failed(expectElementType(op, name, v, elementOf(input), "the input")))
@@ -330,7 +329,8 @@ static LogicalResult expectSameType(Operation *op, StringRef what, Value v,
 }
 
 LogicalResult LayerNormOp::verify() {
-  if (failed(expectPositive(*this, "epsilon", getEpsilon().convertToDouble())) ||
+  if (failed(
+          expectPositive(*this, "epsilon", getEpsilon().convertToDouble())) ||
       failed(expectSameType(*this, "result", getResult(), getInput(),
                             "the input")))
     return failure();
@@ -340,7 +340,8 @@ LogicalResult LayerNormOp::verify() {
 }
 
 LogicalResult LayerNormGradOp::verify() {
-  if (failed(expectSameType(*this, "grad", getGrad(), getInput(), "the input")) ||
+  if (failed(
+          expectSameType(*this, "grad", getGrad(), getInput(), "the input")) ||
       failed(expectSameType(*this, "input_grad", getInputGrad(), getInput(),
                             "the input")) ||
       failed(expectSameType(*this, "weight_grad", getWeightGrad(), getWeight(),
@@ -353,7 +354,8 @@ LogicalResult LayerNormGradOp::verify() {
 }
 
 LogicalResult RmsNormOp::verify() {
-  if (failed(expectPositive(*this, "epsilon", getEpsilon().convertToDouble())) ||
+  if (failed(
+          expectPositive(*this, "epsilon", getEpsilon().convertToDouble())) ||
       failed(expectSameType(*this, "result", getResult(), getInput(),
                             "the input")))
     return failure();
@@ -362,7 +364,8 @@ LogicalResult RmsNormOp::verify() {
 }
 
 LogicalResult RmsNormGradOp::verify() {
-  if (failed(expectSameType(*this, "grad", getGrad(), getInput(), "the input")) ||
+  if (failed(
+          expectSameType(*this, "grad", getGrad(), getInput(), "the input")) ||
       failed(expectSameType(*this, "input_grad", getInputGrad(), getInput(),
                             "the input")) ||
       failed(expectSameType(*this, "weight_grad", getWeightGrad(), getWeight(),
@@ -398,13 +401,13 @@ static FailureOr<AttentionDims> verifyAttentionOperands(Operation *op, Value q,
   ArrayRef<int64_t> qs = shapeOf(q), ks = shapeOf(k), vs = shapeOf(v);
   AttentionDims dims{qs[0], qs[1], qs[2], qs[3], ks[1], ks[2], vs[3]};
   if (failed(expectShape(op, "key", k, {dims.b, dims.skv, dims.hkv, dims.d})) ||
-      failed(expectShape(op, "value", v,
-                         {dims.b, dims.skv, dims.hkv, dims.dv})))
+      failed(
+          expectShape(op, "value", v, {dims.b, dims.skv, dims.hkv, dims.dv})))
     return failure();
   if (dims.hq % dims.hkv != 0)
-    return op->emitOpError() << "query heads (" << dims.hq
-                             << ") must be a multiple of key/value heads ("
-                             << dims.hkv << ")";
+    return op->emitOpError()
+           << "query heads (" << dims.hq
+           << ") must be a multiple of key/value heads (" << dims.hkv << ")";
   if (causal && dims.s != dims.skv)
     return op->emitOpError() << "causal attention needs as many keys as "
                                 "queries, got S = "
@@ -566,16 +569,15 @@ LogicalResult PixelShuffleOp::verify() {
   if (!asInteger(in[1] * s, w) || !asInteger(in[2] * s, h) ||
       !asInteger(in[3] / s, cs) || !asInteger(in[3] / (s * s), c2) || w < 1 ||
       h < 1)
-    return emitOpError() << "scale_factor " << s
-                         << " does not divide the grid " << formatShape(in)
+    return emitOpError() << "scale_factor " << s << " does not divide the grid "
+                         << formatShape(in)
                          << " evenly (W*s, H*s, C/s and C/s^2 must be "
                             "positive integers)";
   // v1 leaves the spatial dimensions in the transposed order of InternVL's
   // first permute; v2 permutes them back.
-  SmallVector<int64_t> expected =
-      getVersion() == PixelShuffleVersion::V2
-          ? SmallVector<int64_t>{in[0], w, h, c2}
-          : SmallVector<int64_t>{in[0], h, w, c2};
+  SmallVector<int64_t> expected = getVersion() == PixelShuffleVersion::V2
+                                      ? SmallVector<int64_t>{in[0], w, h, c2}
+                                      : SmallVector<int64_t>{in[0], h, w, c2};
   return expectShape(*this, "result", getResult(), expected);
 }
 
@@ -635,9 +637,12 @@ LogicalResult ClipScaleOp::verify() {
 LogicalResult AdamWOp::verify() {
   ArrayRef<int64_t> shape = shapeOf(getMaster());
   std::pair<StringRef, Value> sameShape[] = {
-      {"exp_avg", getExpAvg()},       {"exp_avg_sq", getExpAvgSq()},
-      {"grad", getGrad()},            {"new_master", getNewMaster()},
-      {"new_exp_avg", getNewExpAvg()}, {"new_exp_avg_sq", getNewExpAvgSq()},
+      {"exp_avg", getExpAvg()},
+      {"exp_avg_sq", getExpAvgSq()},
+      {"grad", getGrad()},
+      {"new_master", getNewMaster()},
+      {"new_exp_avg", getNewExpAvg()},
+      {"new_exp_avg_sq", getNewExpAvgSq()},
       {"new_param", getNewParam()}};
   for (auto [name, v] : sameShape)
     if (failed(expectShape(*this, name, v, shape)))

@@ -1,4 +1,5 @@
-//===- Autodiff.cpp - @forward to @train_step --------------------------------===//
+//===- Autodiff.cpp - @forward to @train_step
+//--------------------------------===//
 
 #include "internvl/Dialect/TG/IR/TGOps.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
@@ -130,13 +131,16 @@ void AutodiffPass::runOnOperation() {
     tag(scale, "optimizer");
 
     for (auto [index, grad] : updated) {
-      std::string name = argString(step, index, TGDialect::getNameAttrName()).str();
-      auto paramType = cast<RankedTensorType>(step.getArgument(index).getType());
+      std::string name =
+          argString(step, index, TGDialect::getNameAttrName()).str();
+      auto paramType =
+          cast<RankedTensorType>(step.getArgument(index).getType());
       auto stateType =
           RankedTensorType::get(paramType.getShape(), b.getF32Type());
       auto addState = [&](StringRef suffix, StringRef kind) {
         step.insertArgument(step.getNumArguments(), stateType,
-                            valueAttrs(b, name + "." + suffix.str(), kind), loc);
+                            valueAttrs(b, name + "." + suffix.str(), kind),
+                            loc);
         return step.getArgument(step.getNumArguments() - 1);
       };
       Value master = addState("master", "master");
@@ -160,8 +164,9 @@ void AutodiffPass::runOnOperation() {
       for (auto [index, grad] : updated) {
         results.push_back(grad);
         resultAttrs.push_back(valueAttrs(
-            b, argString(step, index, TGDialect::getNameAttrName()).str() +
-                   ".grad",
+            b,
+            argString(step, index, TGDialect::getNameAttrName()).str() +
+                ".grad",
             "grad"));
       }
   }

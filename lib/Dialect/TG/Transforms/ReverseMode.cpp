@@ -1,4 +1,5 @@
-//===- ReverseMode.cpp - reverse-mode differentiation of a block ------------===//
+//===- ReverseMode.cpp - reverse-mode differentiation of a block
+//------------===//
 //
 // Classic reverse sweep over a straight-line block: mark the values that
 // depend on the differentiated inputs, walk the ops backwards from the loss,
@@ -68,11 +69,11 @@ FailureOr<SmallVector<Value>> mlir::tg::buildReverseMode(Block &block,
   llvm::DenseMap<Value, Value> grads;
   {
     Operation *before = terminator->getPrevNode();
-    grads[loss] = b.create<FillOp>(loss.getLoc(), loss.getType(),
-                                   b.getF64FloatAttr(1.0));
+    grads[loss] =
+        b.create<FillOp>(loss.getLoc(), loss.getType(), b.getF64FloatAttr(1.0));
     Operation *def = loss.getDefiningOp();
-    emitted += tagNewOps(block, before, terminator, def ? scopeOf(def) : nullptr,
-                         phase);
+    emitted += tagNewOps(block, before, terminator,
+                         def ? scopeOf(def) : nullptr, phase);
   }
 
   for (Operation *op : llvm::reverse(ops)) {
@@ -106,9 +107,9 @@ FailureOr<SmallVector<Value>> mlir::tg::buildReverseMode(Block &block,
       if (!g)
         continue;
       Value &slot = grads[v];
-      slot = slot ? b.create<AddOp>(op->getLoc(), v.getType(), slot, g)
-                        .getResult()
-                  : g;
+      slot =
+          slot ? b.create<AddOp>(op->getLoc(), v.getType(), slot, g).getResult()
+               : g;
     }
     emitted += tagNewOps(block, before, terminator, scopeOf(op), phase);
   }

@@ -1,4 +1,5 @@
-//===- Numeric.h - bf16/f16 rounding and Philox, host and device -*- C++ -*-===//
+//===- Numeric.h - bf16/f16 rounding and Philox, host and device -*- C++
+//-*-===//
 //
 // Shared by the CPU and CUDA runtimes so both round and draw random numbers
 // the same way.
@@ -100,15 +101,17 @@ IVL_HOST_DEVICE uint16_t floatToF16(float f) {
 struct Philox4x32 {
   uint32_t out[4];
 
-  IVL_HOST_DEVICE Philox4x32(uint32_t c0, uint32_t c1, uint32_t c2,
-                             uint32_t c3, uint32_t k0, uint32_t k1) {
+  IVL_HOST_DEVICE Philox4x32(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3,
+                             uint32_t k0, uint32_t k1) {
     const uint32_t m0 = 0xD2511F53u, m1 = 0xCD9E8D57u;
     const uint32_t w0 = 0x9E3779B9u, w1 = 0xBB67AE85u;
     for (int round = 0; round < 10; ++round) {
       uint64_t p0 = static_cast<uint64_t>(m0) * c0;
       uint64_t p1 = static_cast<uint64_t>(m1) * c2;
-      uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
-      uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
+      uint32_t hi0 = static_cast<uint32_t>(p0 >> 32),
+               lo0 = static_cast<uint32_t>(p0);
+      uint32_t hi1 = static_cast<uint32_t>(p1 >> 32),
+               lo1 = static_cast<uint32_t>(p1);
       uint32_t n0 = hi1 ^ c1 ^ k0, n1 = lo1, n2 = hi0 ^ c3 ^ k1, n3 = lo0;
       c0 = n0;
       c1 = n1;

@@ -75,9 +75,9 @@ ivl_status ivl_binary(ivl_context *ctx, ivl_binary_kind kind,
 
 typedef enum ivl_unary_kind {
   IVL_NEG = 0,
-  IVL_SCALE = 1,     /* x * param */
-  IVL_CAST = 2,      /* to the output's element type */
-  IVL_GELU = 3,      /* param: 0 = erf, 1 = tanh approximation */
+  IVL_SCALE = 1, /* x * param */
+  IVL_CAST = 2,  /* to the output's element type */
+  IVL_GELU = 3,  /* param: 0 = erf, 1 = tanh approximation */
   IVL_SILU = 4,
 } ivl_unary_kind;
 
@@ -137,8 +137,8 @@ ivl_status ivl_layer_norm_grad(ivl_context *ctx, const ivl_tensor *dy,
                                ivl_tensor *dx, ivl_tensor *dweight,
                                ivl_tensor *dbias);
 ivl_status ivl_rms_norm(ivl_context *ctx, const ivl_tensor *x,
-                        const ivl_tensor *weight, double epsilon,
-                        ivl_tensor *y, ivl_tensor *rstd);
+                        const ivl_tensor *weight, double epsilon, ivl_tensor *y,
+                        ivl_tensor *rstd);
 ivl_status ivl_rms_norm_grad(ivl_context *ctx, const ivl_tensor *dy,
                              const ivl_tensor *x, const ivl_tensor *weight,
                              const ivl_tensor *rstd, ivl_tensor *dx,

@@ -1,4 +1,5 @@
-//===- TGDialect.h - training-graph dialect ----------------------*- C++ -*-===//
+//===- TGDialect.h - training-graph dialect ----------------------*- C++
+//-*-===//
 
 #ifndef INTERNVL_DIALECT_TG_IR_TGDIALECT_H
 #define INTERNVL_DIALECT_TG_IR_TGDIALECT_H

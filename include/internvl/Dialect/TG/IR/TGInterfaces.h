@@ -1,4 +1,5 @@
-//===- TGInterfaces.h - tg op interfaces -------------------------*- C++ -*-===//
+//===- TGInterfaces.h - tg op interfaces -------------------------*- C++
+//-*-===//
 
 #ifndef INTERNVL_DIALECT_TG_IR_TGINTERFACES_H
 #define INTERNVL_DIALECT_TG_IR_TGINTERFACES_H

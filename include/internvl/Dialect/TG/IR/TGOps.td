@@ -42,6 +42,32 @@ def TG_PixelShuffleVersion : I32EnumAttr<"PixelShuffleVersion",
 def TG_PixelShuffleVersionAttr :
     EnumAttr<TG_Dialect, TG_PixelShuffleVersion, "ps_version">;
 
+def TG_MemorySpace : I32EnumAttr<"MemorySpace",
+    "where a planned buffer lives", [
+      I32EnumAttrCase<"Arena", 0, "arena">,
+      I32EnumAttrCase<"Grads", 1, "grads">
+    ]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::tg";
+}
+
+def TG_AllocAttr : AttrDef<TG_Dialect, "Alloc"> {
+  let mnemonic = "alloc";
+  let summary = "planned location of one op result";
+  let description = [{
+    Set by `--tg-plan-memory` (in the `tg.alloc` array of an op, one entry
+    per result): the buffer holding the result lives in `space` (the step's
+    transient arena, or the persistent buffer of parameter gradients) at byte
+    `offset`, `size` bytes long. Reshape results alias their operand and
+    AdamW writes the optimizer state in place, so those carry no entry.
+
+    Example: `tg.alloc = [#tg.alloc<arena, 4096, 2048>]`
+  }];
+  let parameters = (ins EnumParameter<TG_MemorySpace>:$space,
+                        "int64_t":$offset, "int64_t":$size);
+  let assemblyFormat = "`<` $space `,` $offset `,` $size `>`";
+}
+
 //===----------------------------------------------------------------------===//
 // Base classes
 //===----------------------------------------------------------------------===//

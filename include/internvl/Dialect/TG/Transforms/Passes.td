@@ -53,4 +53,102 @@ def TGAutodiff : Pass<"tg-autodiff", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::tg::TGDialect", "::mlir::func::FuncDialect"];
 }
 
+def TGPlanMemory : Pass<"tg-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Place every transient tensor of the step into one arena";
+  let description = [{
+    Plans the device memory of @train_step (or `function`): liveness on the op
+    order, one buffer per value (reshape results alias their operand; an
+    elementwise op writes over an operand that dies there when its kernel
+    allows it), explicit workspaces (cuBLASLt for the whole step, FlashAttention
+    backward scratch per attention_grad), and best-fit placement by
+    decreasing size into one arena. Parameter gradients go to the persistent
+    gradient buffer in the order they are produced.
+
+    Persistent memory per rank follows DeepSpeed ZeRO: stage 1 shards the
+    fp32 master weights and AdamW moments over `world-size` ranks, stage 2
+    also the gradients, stage 3 also the bf16 parameters. `zero-stage` and
+    `world-size` default to the module's `tg.zero_stage` / `tg.world_size`
+    (internvl-import --deepspeed / --world_size), else 0 and 1.
+
+    Records `tg.alloc = [#tg.alloc<space, offset, size>, ...]` on each op
+    (one per result), `tg.workspace` on attention_grad ops and the summary
+    dictionary `tg.memory_plan` on the function.
+  }];
+  let options = [
+    Option<"functionName", "function", "std::string", "\"\"",
+           "Function to plan (default: train_step, else forward)">,
+    Option<"zeroStage", "zero-stage", "int64_t", "-1",
+           "DeepSpeed ZeRO stage 0-3 (default: the module's tg.zero_stage)">,
+    Option<"worldSize", "world-size", "int64_t", "-1",
+           "Data-parallel ranks (default: the module's tg.world_size)">,
+    Option<"alignment", "alignment", "int64_t", "256",
+           "Byte alignment of every buffer (a power of two)">,
+    Option<"cublasWorkspace", "cublas-workspace", "int64_t", "33554432",
+           "Bytes of the cuBLASLt workspace">,
+  ];
+  let dependentDialects = ["::mlir::tg::TGDialect"];
+}
+
+def TGPrintMemoryPlan : Pass<"tg-print-memory-plan", "::mlir::ModuleOp"> {
+  let summary = "Print the memory plan as text";
+  let description = [{
+    Prints the plan of a planned function to stdout: persistent bytes by
+    category, the arena and the live lower bound, the peak and the op at the
+    peak step, the live bytes at the peak by region and kind, and the largest
+    buffers live there.
+  }];
+  let options = [
+    Option<"functionName", "function", "std::string", "\"\"",
+           "Planned function (default: train_step, else forward)">,
+    Option<"top", "top", "int64_t", "8", "How many of the largest buffers at the peak to list">,
+  ];
+}
+
+def TGExportMemoryPlan : Pass<"tg-export-memory-plan", "::mlir::ModuleOp"> {
+  let summary = "Write the memory plan as JSON";
+  let description = [{
+    `--tg-export-memory-plan=FILE.json` writes the plan with the top-level
+    fields function, steps, arena_bytes, live_lower_bound_bytes,
+    persistent_bytes {params, master_params, grads, optimizer, total},
+    peak_bytes, budget_bytes, recompute_flops, total_flops and buffers
+    (a list of objects with name, scope, kind, bytes, offset, start and
+    end, one per arena buffer).
+  }];
+  let options = [
+    Option<"file", "file", "std::string", "\"\"", "Output JSON file">,
+    Option<"functionName", "function", "std::string", "\"\"",
+           "Planned function (default: train_step, else forward)">,
+  ];
+}
+
+def TGVerifyMemoryPlan : Pass<"tg-verify-memory-plan", "::mlir::ModuleOp"> {
+  let summary = "Check a memory plan independently of the planner";
+  let description = [{
+    Recomputes every value's lifetime from the IR on its own and checks that
+    no two buffers live at the same step share bytes (except an in-place
+    kernel's result over the operand that dies at it), that every operand
+    reads planned or persistent storage, that every buffer fits its space,
+    and that the recorded totals add up. Fails with the offending values and
+    byte and step ranges.
+  }];
+  let options = [
+    Option<"functionName", "function", "std::string", "\"\"",
+           "Planned function (default: train_step, else forward)">,
+  ];
+}
+
+def TGMemoryTimeline : Pass<"tg-memory-timeline", "::mlir::ModuleOp"> {
+  let summary = "Draw live bytes over the schedule as SVG";
+  let description = [{
+    `--tg-memory-timeline=FILE.svg`: live arena bytes at every step, stacked
+    by kind and region, with the persistent bytes underneath, the peak marked
+    and the budget line when there is one.
+  }];
+  let options = [
+    Option<"file", "file", "std::string", "\"\"", "Output SVG file">,
+    Option<"functionName", "function", "std::string", "\"\"",
+           "Planned function (default: train_step, else forward)">,
+  ];
+}
+
 #endif // INTERNVL_DIALECT_TG_TRANSFORMS_PASSES_TD

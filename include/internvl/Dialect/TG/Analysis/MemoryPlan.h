@@ -1,0 +1,74 @@
+//===- MemoryPlan.h - a planned tg function read back from its IR -*- C++
+//-*-===//
+//
+// --tg-plan-memory records the plan in the IR: `tg.alloc` on ops (one entry
+// per result), `tg.workspace` on attention backward ops, and the
+// `tg.memory_plan` dictionary on the function. This reads it back, together
+// with the buffer analysis, for the reports.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef INTERNVL_DIALECT_TG_ANALYSIS_MEMORYPLAN_H
+#define INTERNVL_DIALECT_TG_ANALYSIS_MEMORYPLAN_H
+
+#include "internvl/Dialect/TG/Analysis/BufferAnalysis.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <memory>
+#include <optional>
+
+namespace mlir::tg {
+
+/// Name of the function attribute holding the plan's summary.
+inline constexpr llvm::StringLiteral kMemoryPlanAttr = "tg.memory_plan";
+/// Name of the op attribute holding one #tg.alloc per result.
+inline constexpr llvm::StringLiteral kAllocAttr = "tg.alloc";
+/// Name of the op attribute holding an op's scratch #tg.alloc.
+inline constexpr llvm::StringLiteral kWorkspaceAttr = "tg.workspace";
+
+struct MemoryPlan {
+  std::unique_ptr<BufferAnalysis> analysis;
+  PlanOptions options;
+  /// Offset of each buffer of the analysis in its space.
+  std::vector<int64_t> offsets;
+  int64_t arenaBytes = 0;
+  int64_t liveLowerBound = 0;
+  std::optional<int64_t> budgetBytes;
+
+  int64_t peakBytes() const {
+    return analysis->getPersistent().total() + arenaBytes;
+  }
+  /// Live arena bytes at each step.
+  std::vector<int64_t> liveBytesPerStep() const;
+  /// The step with the most live arena bytes.
+  int64_t peakStep() const;
+  /// FLOPs of all ops, and of the ops recomputed in backward.
+  int64_t totalFlops() const;
+  int64_t recomputeFlops() const;
+
+  /// Reads the plan of a function that --tg-plan-memory planned; fails with
+  /// a message on `func` otherwise.
+  static FailureOr<MemoryPlan> read(func::FuncOp func);
+};
+
+/// The planned function of a module: `name` if given, else @train_step, else
+/// @forward; emits an error on the module when there is none.
+func::FuncOp findPlannedFunction(ModuleOp module, StringRef name);
+
+/// findPlannedFunction and MemoryPlan::read together.
+FailureOr<MemoryPlan> readModulePlan(ModuleOp module, StringRef functionName);
+
+/// The reports that write a file accept it bare (`--tg-memory-timeline=x.svg`):
+/// turns such an option string into `file=x.svg`.
+std::string fileOption(StringRef options);
+
+/// Writes `file` through `write`, keeping it only if everything was written;
+/// errors (naming `pass`) go to `module`.
+LogicalResult
+writeReportFile(ModuleOp module, StringRef pass, StringRef file,
+                llvm::function_ref<void(llvm::raw_ostream &)> write);
+
+} // namespace mlir::tg
+
+#endif // INTERNVL_DIALECT_TG_ANALYSIS_MEMORYPLAN_H

@@ -1,0 +1,24 @@
+//===- Units.h - byte sizes as people write them ------------------*- C++
+//-*-===//
+
+#ifndef INTERNVL_SUPPORT_UNITS_H
+#define INTERNVL_SUPPORT_UNITS_H
+
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+
+namespace internvl {
+
+/// "12.34 GiB" (two decimals).
+std::string formatGiB(int64_t bytes);
+
+/// Parses "80GiB", "80 GB", "512MiB", "1024", "1.5GiB" (B, KiB, MiB, GiB,
+/// TiB, KB, MB, GB, TB; powers of 1024 for *iB, of 1000 for *B).
+llvm::Expected<int64_t> parseByteSize(llvm::StringRef text);
+
+} // namespace internvl
+
+#endif // INTERNVL_SUPPORT_UNITS_H

@@ -1,0 +1,237 @@
+//===- BufferAnalysis.cpp - buffers, lifetimes and kinds of a tg step
+//-------===//
+
+#include "internvl/Dialect/TG/Analysis/BufferAnalysis.h"
+#include "internvl/Analysis/HeapPlacement.h"
+
+using namespace mlir;
+using namespace mlir::tg;
+using internvl::ModelRegion;
+
+llvm::StringRef mlir::tg::stringifyBufferKind(BufferKind kind) {
+  switch (kind) {
+  case BufferKind::SavedActivation:
+    return "saved_activation";
+  case BufferKind::Temporary:
+    return "temporary";
+  case BufferKind::Gradient:
+    return "gradient";
+  case BufferKind::Recomputed:
+    return "recomputed";
+  case BufferKind::Workspace:
+    return "workspace";
+  case BufferKind::Output:
+    return "output";
+  }
+  return "temporary";
+}
+
+int64_t mlir::tg::tensorBytes(Type type) {
+  auto t = cast<RankedTensorType>(type);
+  return t.getNumElements() * ((t.getElementTypeBitWidth() + 7) / 8);
+}
+
+bool mlir::tg::isParameterGradient(Value v) {
+  return llvm::any_of(v.getUses(), [](OpOperand &use) {
+    auto adamw = dyn_cast<AdamWOp>(use.getOwner());
+    return adamw && use.get() == adamw.getGrad();
+  });
+}
+
+static StringRef phaseOf(Operation *op) {
+  auto phase = op->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
+  return phase ? phase.getValue() : StringRef();
+}
+
+static std::string scopeOf(Operation *op) {
+  auto scope = op->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName());
+  return scope ? scope.getValue().str() : std::string();
+}
+
+BufferAnalysis::BufferAnalysis(func::FuncOp func, const PlanOptions &options)
+    : func(func) {
+  for (Operation &op : func.getBody().front().without_terminator()) {
+    stepIndex[&op] = schedule.size();
+    schedule.push_back(&op);
+  }
+  buildBuffers(options);
+  classify();
+  countPersistent(options);
+}
+
+void BufferAnalysis::buildBuffers(const PlanOptions &options) {
+  Block &body = func.getBody().front();
+  int64_t lastStep = static_cast<int64_t>(schedule.size()) - 1;
+
+  // Reshape results alias their operand: one storage per alias class, whose
+  // last use is the last use of any member.
+  llvm::DenseMap<Value, Value> root;
+  auto rootOf = [&](Value v) {
+    auto it = root.find(v);
+    return it == root.end() ? v : it->second;
+  };
+  for (Operation *op : schedule)
+    if (auto reshape = dyn_cast<ReshapeOp>(op))
+      root[reshape.getResult()] = rootOf(reshape.getInput());
+  llvm::DenseMap<Value, int64_t> lastUse;
+  for (Operation *op : schedule)
+    for (Value v : op->getOperands())
+      lastUse[rootOf(v)] = std::max(lastUse.lookup(rootOf(v)), stepIndex[op]);
+  for (Value v : body.getTerminator()->getOperands())
+    lastUse[rootOf(v)] = lastStep;
+
+  auto newBuffer = [&](Value v, Operation *op, int64_t step) {
+    PlanBuffer b;
+    b.bytes = internvl::alignTo(tensorBytes(v.getType()), options.alignment);
+    b.start = step;
+    b.end = std::max(step, lastUse.lookup(rootOf(v)));
+    b.value = v;
+    b.op = op;
+    b.scope = scopeOf(op);
+    b.region = internvl::regionOf(b.scope);
+    buffers.push_back(b);
+    return static_cast<int>(buffers.size());
+  };
+
+  for (Operation *op : schedule) {
+    int64_t step = stepIndex[op];
+    if (auto reshape = dyn_cast<ReshapeOp>(op)) {
+      bufferIndex[reshape.getResult()] = bufferIndex.lookup(reshape.getInput());
+      continue;
+    }
+    // AdamW updates master, moments and working copy in place.
+    if (isa<AdamWOp>(op))
+      continue;
+    for (auto [i, result] : llvm::enumerate(op->getResults())) {
+      // A parameter gradient lives in the persistent gradient buffer.
+      if (isParameterGradient(result)) {
+        bufferIndex[result] = newBuffer(result, op, step);
+        buffers.back().space = MemorySpace::Grads;
+        continue;
+      }
+      // Write over an operand that dies here, if the kernel allows it.
+      int reuse = 0;
+      if (i == 0)
+        for (auto [k, operand] : llvm::enumerate(op->getOperands())) {
+          int id = bufferIndex.lookup(operand);
+          if (!id || !canWriteInPlace(op, k))
+            continue;
+          PlanBuffer &candidate = buffers[id - 1];
+          if (candidate.space == MemorySpace::Arena && candidate.end == step &&
+              lastUse.lookup(rootOf(operand)) == step &&
+              candidate.bytes ==
+                  internvl::alignTo(tensorBytes(result.getType()),
+                                    options.alignment)) {
+            reuse = id;
+            break;
+          }
+        }
+      if (reuse) {
+        bufferIndex[result] = reuse;
+        PlanBuffer &b = buffers[reuse - 1];
+        b.end = std::max(b.end, lastUse.lookup(rootOf(result)));
+        continue;
+      }
+      bufferIndex[result] = newBuffer(result, op, step);
+    }
+    // Attention backward accumulates dQ in f32 and keeps rowsum(dO * O)
+    // (FlashAttention-2's dq_accum and softmax_d) for the duration of the op.
+    if (auto grad = dyn_cast<AttentionGradOp>(op)) {
+      auto q = cast<RankedTensorType>(grad.getQuery().getType());
+      int64_t rows = q.getDimSize(0) * q.getDimSize(1) * q.getDimSize(2);
+      PlanBuffer ws;
+      ws.bytes = internvl::alignTo(4 * rows * q.getDimSize(3) + 4 * rows,
+                                   options.alignment);
+      ws.start = ws.end = step;
+      ws.kind = BufferKind::Workspace;
+      ws.op = op;
+      ws.scope = scopeOf(op);
+      ws.region = internvl::regionOf(ws.scope);
+      buffers.push_back(ws);
+    }
+  }
+  // A gradient that reaches AdamW through a reshape (the patch embedding's
+  // [D, C*P*P] view) puts its whole storage into the gradient buffer.
+  for (Operation *op : schedule)
+    if (auto adamw = dyn_cast<AdamWOp>(op))
+      if (int id = bufferIndex.lookup(adamw.getGrad()))
+        buffers[id - 1].space = MemorySpace::Grads;
+
+  // One cuBLASLt workspace for every matrix product of the step.
+  bool hasGemm = llvm::any_of(
+      schedule, [](Operation *op) { return isa<LinearOp, MatmulOp>(op); });
+  if (hasGemm && !schedule.empty()) {
+    PlanBuffer ws;
+    ws.bytes =
+        internvl::alignTo(options.cublasWorkspaceBytes, options.alignment);
+    ws.start = 0;
+    ws.end = lastStep;
+    ws.kind = BufferKind::Workspace;
+    ws.scope = "cublaslt";
+    buffers.push_back(ws);
+  }
+}
+
+void BufferAnalysis::classify() {
+  // Buffers read by a backward (or optimizer) op.
+  std::vector<bool> readByBackward(buffers.size(), false);
+  for (Operation *op : schedule) {
+    StringRef phase = phaseOf(op);
+    if (phase != "backward" && phase != "optimizer")
+      continue;
+    for (Value v : op->getOperands())
+      if (int id = bufferIndex.lookup(v))
+        readByBackward[id - 1] = true;
+  }
+  std::vector<bool> returned(buffers.size(), false);
+  for (Value v : func.getBody().front().getTerminator()->getOperands())
+    if (int id = bufferIndex.lookup(v))
+      returned[id - 1] = true;
+
+  for (auto [i, b] : llvm::enumerate(buffers)) {
+    if (b.kind == BufferKind::Workspace)
+      continue;
+    StringRef phase = phaseOf(b.op);
+    if (phase == "backward" || phase == "optimizer")
+      b.kind = BufferKind::Gradient;
+    else if (phase == "recompute")
+      b.kind = BufferKind::Recomputed;
+    else if (readByBackward[i])
+      b.kind = BufferKind::SavedActivation;
+    else if (returned[i])
+      b.kind = BufferKind::Output;
+    else
+      b.kind = BufferKind::Temporary;
+  }
+}
+
+void BufferAnalysis::countPersistent(const PlanOptions &options) {
+  int64_t params = 0, masters = 0, moments = 0;
+  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+    auto kind =
+        func.getArgAttrOfType<StringAttr>(i, TGDialect::getKindAttrName());
+    int64_t bytes = tensorBytes(func.getArgument(i).getType());
+    StringRef k = kind ? kind.getValue() : StringRef("input");
+    if (k == "param")
+      params += bytes;
+    else if (k == "master")
+      masters += bytes;
+    else if (k == "exp_avg" || k == "exp_avg_sq")
+      moments += bytes;
+    else
+      batchBytes += bytes;
+  }
+  for (const PlanBuffer &b : buffers)
+    if (b.space == MemorySpace::Grads)
+      gradsBytes += b.bytes;
+  // ZeRO stage 1 shards the optimizer state (master + moments), stage 2 also
+  // the gradients, stage 3 also the parameters; each rank keeps 1/W.
+  int64_t w = std::max<int64_t>(options.worldSize, 1);
+  auto shard = [&](int64_t bytes, int64_t fromStage) {
+    return options.zeroStage >= fromStage ? (bytes + w - 1) / w : bytes;
+  };
+  persistent.params = shard(params, 3);
+  persistent.grads = shard(gradsBytes, 2);
+  persistent.masterParams = shard(masters, 1);
+  persistent.optimizer = shard(moments, 1);
+}

@@ -1,0 +1,139 @@
+//===- MemoryPlan.cpp - a planned tg function read back from its IR
+//---------===//
+
+#include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
+
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mlir::tg;
+
+std::vector<int64_t> MemoryPlan::liveBytesPerStep() const {
+  std::vector<int64_t> live(analysis->getSchedule().size() + 1, 0);
+  for (const PlanBuffer &b : analysis->getBuffers())
+    if (b.space == MemorySpace::Arena) {
+      live[b.start] += b.bytes;
+      live[b.end + 1] -= b.bytes;
+    }
+  for (size_t i = 1; i < live.size(); ++i)
+    live[i] += live[i - 1];
+  live.pop_back();
+  return live;
+}
+
+int64_t MemoryPlan::peakStep() const {
+  std::vector<int64_t> live = liveBytesPerStep();
+  return std::max_element(live.begin(), live.end()) - live.begin();
+}
+
+int64_t MemoryPlan::totalFlops() const {
+  int64_t total = 0;
+  for (Operation *op : analysis->getSchedule())
+    if (auto cost = dyn_cast<CostOpInterface>(op))
+      total += cost.getFlops();
+  return total;
+}
+
+int64_t MemoryPlan::recomputeFlops() const {
+  int64_t total = 0;
+  for (Operation *op : analysis->getSchedule()) {
+    auto phase = op->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
+    if (phase && phase.getValue() == "recompute")
+      if (auto cost = dyn_cast<CostOpInterface>(op))
+        total += cost.getFlops();
+  }
+  return total;
+}
+
+func::FuncOp mlir::tg::findPlannedFunction(ModuleOp module, StringRef name) {
+  if (!name.empty()) {
+    auto func = module.lookupSymbol<func::FuncOp>(name);
+    if (!func)
+      module.emitError() << "no function @" << name << " in the module";
+    return func;
+  }
+  for (StringRef candidate : {"train_step", "forward"})
+    if (auto func = module.lookupSymbol<func::FuncOp>(candidate))
+      return func;
+  module.emitError() << "no @train_step or @forward in the module";
+  return {};
+}
+
+static int64_t intOf(DictionaryAttr dict, StringRef key) {
+  auto attr = dict.getAs<IntegerAttr>(key);
+  return attr ? attr.getInt() : 0;
+}
+
+FailureOr<MemoryPlan> MemoryPlan::read(func::FuncOp func) {
+  auto summary = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
+  if (!summary)
+    return func.emitError() << "@" << func.getName()
+                            << " has no memory plan; run --tg-plan-memory "
+                               "first";
+  MemoryPlan plan;
+  plan.options.zeroStage = intOf(summary, "zero_stage");
+  plan.options.worldSize = intOf(summary, "world_size");
+  plan.options.alignment = intOf(summary, "alignment");
+  auto cublas = summary.getAs<AllocAttr>("cublaslt_workspace");
+  plan.options.cublasWorkspaceBytes = cublas ? cublas.getSize() : 0;
+  plan.arenaBytes = intOf(summary, "arena_bytes");
+  plan.liveLowerBound = intOf(summary, "live_lower_bound_bytes");
+  if (auto budget = summary.getAs<IntegerAttr>("budget_bytes"))
+    plan.budgetBytes = budget.getInt();
+  plan.analysis = std::make_unique<BufferAnalysis>(func, plan.options);
+
+  for (const PlanBuffer &b : plan.analysis->getBuffers()) {
+    AllocAttr alloc;
+    if (b.value) {
+      auto allocs = b.op->getAttrOfType<ArrayAttr>(kAllocAttr);
+      unsigned index = cast<OpResult>(b.value).getResultNumber();
+      if (allocs && index < allocs.size())
+        alloc = dyn_cast<AllocAttr>(allocs[index]);
+    } else if (b.op) {
+      alloc = b.op->getAttrOfType<AllocAttr>(kWorkspaceAttr);
+    } else {
+      alloc = cublas;
+    }
+    if (!alloc)
+      return (b.op ? b.op->emitError() : func.emitError())
+             << "has no planned location; the plan is stale (re-run "
+                "--tg-plan-memory)";
+    plan.offsets.push_back(alloc.getOffset());
+  }
+  return plan;
+}
+
+FailureOr<MemoryPlan> mlir::tg::readModulePlan(ModuleOp module,
+                                               StringRef functionName) {
+  func::FuncOp func = findPlannedFunction(module, functionName);
+  if (!func)
+    return failure();
+  return MemoryPlan::read(func);
+}
+
+std::string mlir::tg::fileOption(StringRef options) {
+  if (!options.empty() && !options.contains('='))
+    return ("file=" + options).str();
+  return options.str();
+}
+
+LogicalResult
+mlir::tg::writeReportFile(ModuleOp module, StringRef pass, StringRef file,
+                          llvm::function_ref<void(llvm::raw_ostream &)> write) {
+  if (file.empty())
+    return module.emitError()
+           << "--" << pass << " needs a file: --" << pass << "=FILE";
+  std::string error;
+  std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(file, &error);
+  if (!out)
+    return module.emitError() << "--" << pass << ": " << error;
+  write(out->os());
+  out->os().flush();
+  if (out->os().has_error())
+    return module.emitError() << "--" << pass << ": cannot write " << file;
+  out->keep();
+  return success();
+}

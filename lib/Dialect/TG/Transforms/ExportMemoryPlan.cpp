@@ -1,0 +1,90 @@
+//===- ExportMemoryPlan.cpp - --tg-export-memory-plan=FILE.json
+//--------------===//
+
+#include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
+#include "internvl/Dialect/TG/Transforms/Passes.h"
+
+#include "mlir/IR/AsmState.h"
+#include "llvm/Support/JSON.h"
+
+namespace mlir::tg {
+#define GEN_PASS_DEF_TGEXPORTMEMORYPLAN
+#include "internvl/Dialect/TG/Transforms/Passes.h.inc"
+} // namespace mlir::tg
+
+using namespace mlir;
+using namespace mlir::tg;
+
+namespace {
+
+struct ExportMemoryPlanPass
+    : public tg::impl::TGExportMemoryPlanBase<ExportMemoryPlanPass> {
+  using TGExportMemoryPlanBase::TGExportMemoryPlanBase;
+
+  /// The file may be given without a key: --tg-export-memory-plan=FILE.
+  LogicalResult initializeOptions(
+      StringRef options,
+      function_ref<LogicalResult(const Twine &)> errorHandler) override {
+    return Pass::initializeOptions(fileOption(options), errorHandler);
+  }
+
+  void runOnOperation() override {
+    FailureOr<MemoryPlan> plan = readModulePlan(getOperation(), functionName);
+    if (failed(plan) || failed(writeReportFile(
+                            getOperation(), "tg-export-memory-plan", file,
+                            [&](llvm::raw_ostream &os) { write(*plan, os); })))
+      return signalPassFailure();
+    markAllAnalysesPreserved();
+  }
+
+  void write(const MemoryPlan &plan, llvm::raw_ostream &os) {
+    const BufferAnalysis &a = *plan.analysis;
+    const PersistentBytes &p = a.getPersistent();
+    AsmState state(a.getFunction());
+    llvm::json::OStream j(os, /*IndentSize=*/1);
+    j.object([&] {
+      j.attribute("function", a.getFunction().getName());
+      j.attribute("steps", static_cast<int64_t>(a.getSchedule().size()));
+      j.attribute("arena_bytes", plan.arenaBytes);
+      j.attribute("live_lower_bound_bytes", plan.liveLowerBound);
+      j.attributeObject("persistent_bytes", [&] {
+        j.attribute("params", p.params);
+        j.attribute("master_params", p.masterParams);
+        j.attribute("grads", p.grads);
+        j.attribute("optimizer", p.optimizer);
+        j.attribute("total", p.total());
+      });
+      j.attribute("peak_bytes", plan.peakBytes());
+      if (plan.budgetBytes)
+        j.attribute("budget_bytes", *plan.budgetBytes);
+      else
+        j.attribute("budget_bytes", nullptr);
+      j.attribute("recompute_flops", plan.recomputeFlops());
+      j.attribute("total_flops", plan.totalFlops());
+      j.attributeArray("buffers", [&] {
+        for (auto [i, b] : llvm::enumerate(a.getBuffers())) {
+          if (b.space != MemorySpace::Arena)
+            continue;
+          std::string name;
+          llvm::raw_string_ostream ns(name);
+          if (b.value)
+            b.value.printAsOperand(ns, state);
+          else
+            ns << (b.op ? "attention_workspace" : "cublaslt_workspace");
+          j.object([&] {
+            j.attribute("name", name);
+            j.attribute("scope", b.scope);
+            j.attribute("kind", stringifyBufferKind(b.kind));
+            j.attribute("bytes", b.bytes);
+            j.attribute("offset", plan.offsets[i]);
+            j.attribute("start", b.start);
+            j.attribute("end", b.end);
+          });
+        }
+      });
+    });
+    os << "\n";
+  }
+};
+
+} // namespace

@@ -1,0 +1,148 @@
+//===- PlanMemory.cpp - --tg-plan-memory
+//-------------------------------------===//
+//
+// IR glue around BufferAnalysis (what needs memory, and when) and
+// placeBestFit (where): records the result on the IR.
+//
+//===----------------------------------------------------------------------===//
+
+#include "internvl/Analysis/HeapPlacement.h"
+#include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
+#include "internvl/Dialect/TG/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace mlir::tg {
+#define GEN_PASS_DEF_TGPLANMEMORY
+#include "internvl/Dialect/TG/Transforms/Passes.h.inc"
+} // namespace mlir::tg
+
+using namespace mlir;
+using namespace mlir::tg;
+
+namespace {
+
+/// The option if given, else the module attribute, else `fallback`.
+int64_t setting(int64_t option, ModuleOp module, StringRef attr,
+                int64_t fallback) {
+  if (option >= 0)
+    return option;
+  if (auto value = module->getAttrOfType<IntegerAttr>(attr))
+    return value.getInt();
+  return fallback;
+}
+
+struct PlanMemoryPass : public tg::impl::TGPlanMemoryBase<PlanMemoryPass> {
+  using TGPlanMemoryBase::TGPlanMemoryBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    func::FuncOp func = findPlannedFunction(module, functionName);
+    if (!func)
+      return signalPassFailure();
+
+    PlanOptions options;
+    options.zeroStage = setting(zeroStage, module, "tg.zero_stage", 0);
+    options.worldSize = setting(worldSize, module, "tg.world_size", 1);
+    options.alignment = alignment;
+    options.cublasWorkspaceBytes = cublasWorkspace;
+    if (options.zeroStage < 0 || options.zeroStage > 3) {
+      module.emitError() << "--tg-plan-memory: zero-stage must be 0, 1, 2 or "
+                            "3, got "
+                         << options.zeroStage;
+      return signalPassFailure();
+    }
+    if (options.worldSize < 1) {
+      module.emitError() << "--tg-plan-memory: world-size must be >= 1, got "
+                         << options.worldSize;
+      return signalPassFailure();
+    }
+    if (options.alignment < 1 ||
+        (options.alignment & (options.alignment - 1)) != 0) {
+      module.emitError() << "--tg-plan-memory: alignment must be a power of "
+                            "two, got "
+                         << options.alignment;
+      return signalPassFailure();
+    }
+
+    // A re-plan replaces the previous one.
+    func.walk([](Operation *op) {
+      op->removeAttr(kAllocAttr);
+      op->removeAttr(kWorkspaceAttr);
+    });
+
+    BufferAnalysis analysis(func, options);
+    ArrayRef<PlanBuffer> buffers = analysis.getBuffers();
+    std::vector<internvl::BufferInterval> intervals;
+    std::vector<size_t> arenaIds;
+    for (auto [i, b] : llvm::enumerate(buffers))
+      if (b.space == MemorySpace::Arena) {
+        intervals.push_back({b.bytes, b.start, b.end});
+        arenaIds.push_back(i);
+      }
+    internvl::Placement placement = internvl::placeBestFit(intervals);
+    std::vector<int64_t> offsets(buffers.size(), 0);
+    for (auto [k, id] : llvm::enumerate(arenaIds))
+      offsets[id] = placement.offsets[k];
+    // Gradients fill their buffer in the order they are produced.
+    int64_t gradsOffset = 0;
+    for (auto [i, b] : llvm::enumerate(buffers))
+      if (b.space == MemorySpace::Grads) {
+        offsets[i] = gradsOffset;
+        gradsOffset += b.bytes;
+      }
+
+    MLIRContext *ctx = &getContext();
+    auto allocOf = [&](size_t id) {
+      return AllocAttr::get(ctx, buffers[id].space, offsets[id],
+                            buffers[id].bytes);
+    };
+    AllocAttr cublas;
+    for (auto [i, b] : llvm::enumerate(buffers))
+      if (b.kind == BufferKind::Workspace) {
+        if (b.op)
+          b.op->setAttr(kWorkspaceAttr, allocOf(i));
+        else
+          cublas = allocOf(i);
+      }
+    for (Operation *op : analysis.getSchedule()) {
+      if (isa<ReshapeOp, AdamWOp>(op) || op->getNumResults() == 0)
+        continue;
+      SmallVector<Attribute> allocs;
+      for (Value result : op->getResults())
+        allocs.push_back(allocOf(analysis.bufferOf(result)));
+      op->setAttr(kAllocAttr, ArrayAttr::get(ctx, allocs));
+    }
+
+    Builder b(ctx);
+    const PersistentBytes &p = analysis.getPersistent();
+    int64_t lowerBound = internvl::liveLowerBound(intervals);
+    SmallVector<NamedAttribute> summary = {
+        b.getNamedAttr("zero_stage", b.getI64IntegerAttr(options.zeroStage)),
+        b.getNamedAttr("world_size", b.getI64IntegerAttr(options.worldSize)),
+        b.getNamedAttr("alignment", b.getI64IntegerAttr(options.alignment)),
+        b.getNamedAttr("steps",
+                       b.getI64IntegerAttr(analysis.getSchedule().size())),
+        b.getNamedAttr("arena_bytes",
+                       b.getI64IntegerAttr(placement.arenaBytes)),
+        b.getNamedAttr("live_lower_bound_bytes",
+                       b.getI64IntegerAttr(lowerBound)),
+        b.getNamedAttr("params_bytes", b.getI64IntegerAttr(p.params)),
+        b.getNamedAttr("master_params_bytes",
+                       b.getI64IntegerAttr(p.masterParams)),
+        b.getNamedAttr("grads_bytes", b.getI64IntegerAttr(p.grads)),
+        b.getNamedAttr("grads_buffer_bytes", b.getI64IntegerAttr(gradsOffset)),
+        b.getNamedAttr("optimizer_bytes", b.getI64IntegerAttr(p.optimizer)),
+        b.getNamedAttr("peak_bytes",
+                       b.getI64IntegerAttr(p.total() + placement.arenaBytes))};
+    if (cublas)
+      summary.push_back(b.getNamedAttr("cublaslt_workspace", cublas));
+    // A budget set by --tg-remat stays with the plan.
+    if (auto old = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr))
+      if (Attribute budget = old.get("budget_bytes"))
+        summary.push_back(b.getNamedAttr("budget_bytes", budget));
+    func->setAttr(kMemoryPlanAttr, b.getDictionaryAttr(summary));
+  }
+};
+
+} // namespace

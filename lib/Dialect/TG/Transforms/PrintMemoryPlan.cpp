@@ -1,0 +1,138 @@
+//===- PrintMemoryPlan.cpp - --tg-print-memory-plan
+//--------------------------===//
+
+#include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
+#include "internvl/Dialect/TG/Transforms/Passes.h"
+#include "internvl/Support/Units.h"
+
+#include "mlir/IR/AsmState.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+
+namespace mlir::tg {
+#define GEN_PASS_DEF_TGPRINTMEMORYPLAN
+#include "internvl/Dialect/TG/Transforms/Passes.h.inc"
+} // namespace mlir::tg
+
+using namespace mlir;
+using namespace mlir::tg;
+using internvl::formatGiB;
+using internvl::ModelRegion;
+
+namespace {
+
+constexpr BufferKind kKinds[] = {
+    BufferKind::SavedActivation, BufferKind::Temporary, BufferKind::Gradient,
+    BufferKind::Recomputed,      BufferKind::Workspace, BufferKind::Output};
+constexpr ModelRegion kRegions[] = {ModelRegion::Vision, ModelRegion::Projector,
+                                    ModelRegion::Llm, ModelRegion::Other};
+
+void line(llvm::raw_ostream &os, StringRef label, int64_t bytes) {
+  os << llvm::format("  %-18s %16lld  %12s\n", label.str().c_str(),
+                     static_cast<long long>(bytes), formatGiB(bytes).c_str());
+}
+
+std::string describeOp(Operation *op) {
+  std::string s = op->getName().getStringRef().str();
+  if (auto scope = op->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName()))
+    s += " (" + scope.getValue().str() + ")";
+  return s;
+}
+
+struct PrintMemoryPlanPass
+    : public tg::impl::TGPrintMemoryPlanBase<PrintMemoryPlanPass> {
+  using TGPrintMemoryPlanBase::TGPrintMemoryPlanBase;
+
+  void runOnOperation() override {
+    FailureOr<MemoryPlan> plan = readModulePlan(getOperation(), functionName);
+    if (failed(plan))
+      return signalPassFailure();
+    print(*plan, llvm::outs());
+    markAllAnalysesPreserved();
+  }
+
+  void print(const MemoryPlan &plan, llvm::raw_ostream &os) {
+    const BufferAnalysis &a = *plan.analysis;
+    const PersistentBytes &p = a.getPersistent();
+    os << "memory plan of @" << a.getFunction().getName() << ": "
+       << a.getSchedule().size() << " steps, ZeRO stage "
+       << plan.options.zeroStage << ", world size " << plan.options.worldSize
+       << " (bytes per rank)\n";
+    os << "persistent\n";
+    line(os, "params", p.params);
+    line(os, "master_params", p.masterParams);
+    line(os, "grads", p.grads);
+    line(os, "optimizer", p.optimizer);
+    line(os, "total", p.total());
+    os << "transient\n";
+    line(os, "arena", plan.arenaBytes);
+    line(os, "live lower bound", plan.liveLowerBound);
+    os << llvm::format(
+        "  %-18s %16.4f\n", static_cast<const char *>("arena / bound"),
+        plan.liveLowerBound ? double(plan.arenaBytes) / plan.liveLowerBound
+                            : 1.0);
+    os << "peak (persistent + arena)\n";
+    line(os, "peak", plan.peakBytes());
+    if (plan.budgetBytes) {
+      line(os, "budget", *plan.budgetBytes);
+    }
+    os << "batch inputs, outside the plan: " << a.getBatchBytes() << " bytes\n";
+
+    std::vector<int64_t> live = plan.liveBytesPerStep();
+    if (live.empty())
+      return;
+    int64_t peak = plan.peakStep();
+    os << "peak step " << peak << " of " << a.getSchedule().size() << ": "
+       << describeOp(a.getSchedule()[peak]) << ", " << live[peak]
+       << " live arena bytes\n";
+
+    // Live at the peak step, by region and kind.
+    std::map<std::pair<ModelRegion, BufferKind>, int64_t> table;
+    std::vector<size_t> atPeak;
+    for (auto [i, b] : llvm::enumerate(a.getBuffers()))
+      if (b.space == MemorySpace::Arena && b.start <= peak && peak <= b.end) {
+        table[{b.region, b.kind}] += b.bytes;
+        atPeak.push_back(i);
+      }
+    os << "live at the peak step by region and kind (bytes)\n";
+    os << llvm::format("  %-10s", static_cast<const char *>("region"));
+    for (BufferKind k : kKinds)
+      os << llvm::format(" %16s", stringifyBufferKind(k).str().c_str());
+    os << llvm::format(" %16s\n", static_cast<const char *>("total"));
+    for (ModelRegion r : kRegions) {
+      int64_t total = 0;
+      os << llvm::format("  %-10s", internvl::stringifyRegion(r).str().c_str());
+      for (BufferKind k : kKinds) {
+        int64_t bytes = table[{r, k}];
+        total += bytes;
+        os << llvm::format(" %16lld", static_cast<long long>(bytes));
+      }
+      os << llvm::format(" %16lld\n", static_cast<long long>(total));
+    }
+
+    llvm::sort(atPeak, [&](size_t x, size_t y) {
+      return a.getBuffers()[x].bytes > a.getBuffers()[y].bytes;
+    });
+    os << "largest buffers live at the peak step\n";
+    AsmState state(a.getFunction());
+    for (size_t i : llvm::ArrayRef(atPeak).take_front(top)) {
+      const PlanBuffer &b = a.getBuffers()[i];
+      std::string name;
+      llvm::raw_string_ostream ns(name);
+      if (b.value)
+        b.value.printAsOperand(ns, state);
+      else
+        ns << (b.op ? "workspace" : "cublaslt_workspace");
+      os << llvm::format(
+          "  %16lld  %12s  %-16s steps %lld-%lld  %s %s\n",
+          static_cast<long long>(b.bytes), formatGiB(b.bytes).c_str(),
+          stringifyBufferKind(b.kind).str().c_str(),
+          static_cast<long long>(b.start), static_cast<long long>(b.end),
+          name.c_str(), b.scope.c_str());
+    }
+  }
+};
+
+} // namespace

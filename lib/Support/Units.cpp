@@ -1,0 +1,53 @@
+//===- Units.cpp - byte sizes as people write them
+//--------------------------===//
+
+#include "internvl/Support/Units.h"
+
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+
+using namespace internvl;
+
+std::string internvl::formatGiB(int64_t bytes) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << llvm::format("%.2f GiB", bytes / double(1ll << 30));
+  return s;
+}
+
+llvm::Expected<int64_t> internvl::parseByteSize(llvm::StringRef text) {
+  llvm::StringRef t = text.trim();
+  size_t digits = 0;
+  while (digits < t.size() && (std::isdigit(t[digits]) || t[digits] == '.'))
+    ++digits;
+  llvm::StringRef number = t.take_front(digits);
+  llvm::StringRef unit = t.drop_front(digits).trim();
+  double value;
+  if (number.empty() || number.getAsDouble(value))
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "'" + text +
+            "' is not a size (expected a "
+            "number and a unit: B, KiB, MiB, GiB, TiB, "
+            "KB, MB, GB, TB)");
+  double scale = llvm::StringSwitch<double>(unit)
+                     .Cases("", "B", 1.0)
+                     .Case("KiB", 1024.0)
+                     .Case("MiB", 1024.0 * 1024)
+                     .Case("GiB", 1024.0 * 1024 * 1024)
+                     .Case("TiB", 1024.0 * 1024 * 1024 * 1024)
+                     .Case("KB", 1e3)
+                     .Case("MB", 1e6)
+                     .Case("GB", 1e9)
+                     .Case("TB", 1e12)
+                     .Default(-1.0);
+  if (scale < 0)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "unknown unit '" + unit + "' in '" + text +
+                                       "' (allowed: B, KiB, MiB, GiB, TiB, "
+                                       "KB, MB, GB, TB)");
+  return static_cast<int64_t>(std::llround(value * scale));
+}

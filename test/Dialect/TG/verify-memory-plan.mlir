@@ -1,0 +1,78 @@
+// RUN: not internvl-opt %s -split-input-file --tg-verify-memory-plan 2>&1 | FileCheck %s
+// Hand-broken plans: the checker names the values, bytes and steps.
+
+// %2 is moved onto the bytes of %0/%1/%4 (written in place, steps 0-4).
+// CHECK: error: --tg-verify-memory-plan: %1 (bytes [512, 768) steps [1, 4]) and %2 (bytes [512, 1024) steps [2, 3]) share bytes [512, 768) while both are live at steps [2, 3]
+func.func @forward(%x: tensor<64xf32> {tg.kind = "input", tg.name = "x"},
+                   %y: tensor<128xf32> {tg.kind = "input", tg.name = "y"}) -> tensor<f32>
+    attributes {tg.memory_plan = {alignment = 256 : i64, arena_bytes = 1024 : i64, grads_buffer_bytes = 0 : i64, grads_bytes = 0 : i64, live_lower_bound_bytes = 1024 : i64, master_params_bytes = 0 : i64, optimizer_bytes = 0 : i64, params_bytes = 0 : i64, peak_bytes = 1024 : i64, steps = 6 : i64, world_size = 1 : i64, zero_stage = 0 : i64}} {
+  %0 = tg.neg %x {tg.alloc = [#tg.alloc<arena, 512, 256>]} : tensor<64xf32>
+  %1 = tg.scale %0 {factor = 2.0 : f64, tg.alloc = [#tg.alloc<arena, 512, 256>]} : tensor<64xf32>
+  %2 = tg.gelu %y {tg.alloc = [#tg.alloc<arena, 512, 512>]} : tensor<128xf32>
+  %3 = tg.reduce_sum %2 {dims = array<i64: 0>, tg.alloc = [#tg.alloc<arena, 768, 256>]} : tensor<128xf32> -> tensor<f32>
+  %4 = tg.add %1, %x {tg.alloc = [#tg.alloc<arena, 512, 256>]} : tensor<64xf32>, tensor<64xf32> -> tensor<64xf32>
+  %5 = tg.reduce_sum %4 {dims = array<i64: 0>, tg.alloc = [#tg.alloc<arena, 0, 256>]} : tensor<64xf32> -> tensor<f32>
+  return %5 : tensor<f32>
+}
+
+// -----
+
+// An in-place write is only allowed over an operand that dies at that op:
+// %0 is read again by %2.
+// CHECK: error: --tg-verify-memory-plan: %0 (bytes [0, 256) steps [0, 2]) and %1 (bytes [0, 256) steps [1, 2]) share bytes [0, 256) while both are live at steps [1, 2]
+func.func @forward(%x: tensor<64xf32> {tg.kind = "input", tg.name = "x"}) -> tensor<64xf32>
+    attributes {tg.memory_plan = {alignment = 256 : i64, arena_bytes = 512 : i64, grads_buffer_bytes = 0 : i64, grads_bytes = 0 : i64, live_lower_bound_bytes = 512 : i64, master_params_bytes = 0 : i64, optimizer_bytes = 0 : i64, params_bytes = 0 : i64, peak_bytes = 512 : i64, steps = 3 : i64, world_size = 1 : i64, zero_stage = 0 : i64}} {
+  %0 = tg.neg %x {tg.alloc = [#tg.alloc<arena, 0, 256>]} : tensor<64xf32>
+  %1 = tg.scale %0 {factor = 2.0 : f64, tg.alloc = [#tg.alloc<arena, 0, 256>]} : tensor<64xf32>
+  %2 = tg.add %1, %0 {tg.alloc = [#tg.alloc<arena, 256, 256>]} : tensor<64xf32>, tensor<64xf32> -> tensor<64xf32>
+  return %2 : tensor<64xf32>
+}
+
+// -----
+
+// A buffer smaller than its value.
+// CHECK: error: --tg-verify-memory-plan: result buffer of 128 bytes at offset 0 cannot hold the 256 bytes of its value
+func.func @forward(%x: tensor<64xf32> {tg.kind = "input", tg.name = "x"}) -> tensor<64xf32>
+    attributes {tg.memory_plan = {arena_bytes = 128 : i64}} {
+  %0 = tg.neg %x {tg.alloc = [#tg.alloc<arena, 0, 128>]} : tensor<64xf32>
+  return %0 : tensor<64xf32>
+}
+
+// -----
+
+// An op without a planned location.
+// CHECK: error: --tg-verify-memory-plan: op has no planned location for each of its 1 results
+func.func @forward(%x: tensor<64xf32> {tg.kind = "input", tg.name = "x"}) -> tensor<64xf32>
+    attributes {tg.memory_plan = {arena_bytes = 256 : i64}} {
+  %0 = tg.neg %x {tg.alloc = [#tg.alloc<arena, 0, 256>]} : tensor<64xf32>
+  %1 = tg.neg %0 : tensor<64xf32>
+  return %1 : tensor<64xf32>
+}
+
+// -----
+
+// Totals that do not add up.
+// CHECK: error: --tg-verify-memory-plan: recorded arena_bytes 4096 but the buffers give 512
+func.func @forward(%x: tensor<64xf32> {tg.kind = "input", tg.name = "x"}) -> tensor<64xf32>
+    attributes {tg.memory_plan = {alignment = 256 : i64, arena_bytes = 4096 : i64, grads_buffer_bytes = 0 : i64, grads_bytes = 0 : i64, live_lower_bound_bytes = 512 : i64, master_params_bytes = 0 : i64, optimizer_bytes = 0 : i64, params_bytes = 0 : i64, peak_bytes = 4096 : i64, steps = 2 : i64, world_size = 1 : i64, zero_stage = 0 : i64}} {
+  %0 = tg.neg %x {tg.alloc = [#tg.alloc<arena, 0, 256>]} : tensor<64xf32>
+  %1 = tg.add %0, %x {tg.alloc = [#tg.alloc<arena, 256, 256>]} : tensor<64xf32>, tensor<64xf32> -> tensor<64xf32>
+  return %1 : tensor<64xf32>
+}
+
+// -----
+
+// CHECK: error: --tg-verify-memory-plan: recorded peak_bytes 999 but the buffers give 512
+func.func @forward(%x: tensor<64xf32> {tg.kind = "input", tg.name = "x"}) -> tensor<64xf32>
+    attributes {tg.memory_plan = {alignment = 256 : i64, arena_bytes = 512 : i64, grads_buffer_bytes = 0 : i64, grads_bytes = 0 : i64, live_lower_bound_bytes = 512 : i64, master_params_bytes = 0 : i64, optimizer_bytes = 0 : i64, params_bytes = 0 : i64, peak_bytes = 999 : i64, steps = 2 : i64, world_size = 1 : i64, zero_stage = 0 : i64}} {
+  %0 = tg.neg %x {tg.alloc = [#tg.alloc<arena, 0, 256>]} : tensor<64xf32>
+  %1 = tg.add %0, %x {tg.alloc = [#tg.alloc<arena, 256, 256>]} : tensor<64xf32>, tensor<64xf32> -> tensor<64xf32>
+  return %1 : tensor<64xf32>
+}
+
+// -----
+
+// CHECK: error: --tg-verify-memory-plan: @forward has no memory plan
+func.func @forward(%x: tensor<64xf32>) -> tensor<64xf32> {
+  return %x : tensor<64xf32>
+}
