@@ -2,7 +2,8 @@
 # The main job on the default model: InternVL2-8B at the settings of
 # InternVL's published full fine-tune script (models/finetune-settings.json:
 # batch 4, 6 tiles + thumbnail, 4096 tokens, frozen ViT, ZeRO-1 on 8 GPUs):
-# import, training step, memory plan with its reports. Any model of
+# import, training step, keep/recompute under an H100's memory (BUDGET, a
+# --tg-remat budget), memory plan with its reports. Any model of
 # models/finetune-settings.json can be named instead. Run
 # scripts/bootstrap.sh first. Writes its outputs to out/ (git-ignored).
 #
@@ -24,8 +25,11 @@ read -r -a flags <<< "$settings"
 
 echo "== import $(basename "$model") ${flags[*]}"
 "$bin/internvl-import" "$model" "${flags[@]}" --summary -o "$out/forward.mlir"
-echo "== --tg-autodiff (InternVL's optimizer settings: lr 4e-5, weight decay 0.05), --tg-plan-memory"
+budget=${BUDGET:-h100-80gb}
+echo "== --tg-autodiff (InternVL's optimizer settings: lr 4e-5, weight decay 0.05)"
+echo "== --tg-remat: vision forced as InternVL does, the LLM decided under budget=$budget"
 "$bin/internvl-opt" "$out/forward.mlir" --tg-autodiff="lr=4e-5 weight-decay=0.05" \
+  --tg-remat="vision=force lm=auto budget=$budget" \
   --tg-plan-memory --tg-verify-memory-plan --tg-print-memory-plan \
   --tg-export-memory-plan="$out/plan.json" --tg-memory-timeline="$out/plan.svg" \
   -o "$out/train_step.mlir"

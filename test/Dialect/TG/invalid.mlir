@@ -668,7 +668,7 @@ func.func @scope_not_string(%a: tensor<4xf32>) {
 // -----
 
 func.func @unknown_op_attribute(%a: tensor<4xf32>) {
-  // expected-error @+1 {{unknown attribute 'tg.scop' on an operation; allowed: tg.scope, tg.phase, tg.alloc, tg.workspace, tg.memory_plan}}
+  // expected-error @+1 {{unknown attribute 'tg.scop' on an operation; allowed: tg.scope, tg.phase, tg.alloc, tg.workspace, tg.memory_plan, tg.remat}}
   %0 = tg.neg %a {tg.scop = "x"} : tensor<4xf32>
   return
 }

@@ -3,6 +3,8 @@
 
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 
+#include "internvl/Analysis/HeapPlacement.h"
+
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/ToolOutputFile.h"
 
@@ -136,4 +138,46 @@ mlir::tg::writeReportFile(ModuleOp module, StringRef pass, StringRef file,
     return module.emitError() << "--" << pass << ": cannot write " << file;
   out->keep();
   return success();
+}
+
+PlacedBuffers mlir::tg::placeBuffers(func::FuncOp func,
+                                     const PlanOptions &options) {
+  PlacedBuffers placed;
+  placed.analysis = std::make_unique<BufferAnalysis>(func, options);
+  ArrayRef<PlanBuffer> buffers = placed.analysis->getBuffers();
+  std::vector<internvl::BufferInterval> intervals;
+  std::vector<size_t> arenaIds;
+  for (auto [i, b] : llvm::enumerate(buffers))
+    if (b.space == MemorySpace::Arena) {
+      intervals.push_back({b.bytes, b.start, b.end});
+      arenaIds.push_back(i);
+    }
+  internvl::Placement placement = internvl::placeBestFit(intervals);
+  placed.offsets.assign(buffers.size(), 0);
+  for (auto [k, id] : llvm::enumerate(arenaIds))
+    placed.offsets[id] = placement.offsets[k];
+  // Gradients fill their buffer in the order they are produced.
+  for (auto [i, b] : llvm::enumerate(buffers))
+    if (b.space == MemorySpace::Grads) {
+      placed.offsets[i] = placed.gradsBufferBytes;
+      placed.gradsBufferBytes += b.bytes;
+    }
+  placed.arenaBytes = placement.arenaBytes;
+  placed.liveLowerBound = internvl::liveLowerBound(intervals);
+  return placed;
+}
+
+PlanOptions mlir::tg::planOptionsFor(ModuleOp module, int64_t zeroStage,
+                                     int64_t worldSize) {
+  auto setting = [&](int64_t option, StringRef attr, int64_t fallback) {
+    if (option >= 0)
+      return option;
+    if (auto value = module->getAttrOfType<IntegerAttr>(attr))
+      return value.getInt();
+    return fallback;
+  };
+  PlanOptions options;
+  options.zeroStage = setting(zeroStage, "tg.zero_stage", 0);
+  options.worldSize = setting(worldSize, "tg.world_size", 1);
+  return options;
 }

@@ -129,6 +129,11 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
              << "'tg.workspace' must be a #tg.alloc, got " << attr.getValue();
     return success();
   }
+  if (name == "tg.remat") {
+    if (!isa<DictionaryAttr>(attr.getValue()))
+      return op->emitError() << "'tg.remat' must be a dictionary";
+    return success();
+  }
   if (name == "tg.memory_plan") {
     if (!isa<DictionaryAttr>(attr.getValue()))
       return op->emitError() << "'tg.memory_plan' must be a dictionary";
@@ -138,7 +143,7 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
     return verifyModuleAttribute(op, attr);
   return op->emitError() << "unknown attribute '" << name
                          << "' on an operation; allowed: tg.scope, tg.phase, "
-                            "tg.alloc, tg.workspace, tg.memory_plan";
+                            "tg.alloc, tg.workspace, tg.memory_plan, tg.remat";
 }
 
 /// Shared by arguments and results: both carry a name and a kind, arguments

@@ -6,7 +6,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "internvl/Analysis/HeapPlacement.h"
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 
@@ -22,16 +21,6 @@ using namespace mlir::tg;
 
 namespace {
 
-/// The option if given, else the module attribute, else `fallback`.
-int64_t setting(int64_t option, ModuleOp module, StringRef attr,
-                int64_t fallback) {
-  if (option >= 0)
-    return option;
-  if (auto value = module->getAttrOfType<IntegerAttr>(attr))
-    return value.getInt();
-  return fallback;
-}
-
 struct PlanMemoryPass : public tg::impl::TGPlanMemoryBase<PlanMemoryPass> {
   using TGPlanMemoryBase::TGPlanMemoryBase;
 
@@ -41,9 +30,7 @@ struct PlanMemoryPass : public tg::impl::TGPlanMemoryBase<PlanMemoryPass> {
     if (!func)
       return signalPassFailure();
 
-    PlanOptions options;
-    options.zeroStage = setting(zeroStage, module, "tg.zero_stage", 0);
-    options.worldSize = setting(worldSize, module, "tg.world_size", 1);
+    PlanOptions options = planOptionsFor(module, zeroStage, worldSize);
     options.alignment = alignment;
     options.cublasWorkspaceBytes = cublasWorkspace;
     if (options.zeroStage < 0 || options.zeroStage > 3) {
@@ -71,26 +58,10 @@ struct PlanMemoryPass : public tg::impl::TGPlanMemoryBase<PlanMemoryPass> {
       op->removeAttr(kWorkspaceAttr);
     });
 
-    BufferAnalysis analysis(func, options);
+    PlacedBuffers placed = placeBuffers(func, options);
+    const BufferAnalysis &analysis = *placed.analysis;
     ArrayRef<PlanBuffer> buffers = analysis.getBuffers();
-    std::vector<internvl::BufferInterval> intervals;
-    std::vector<size_t> arenaIds;
-    for (auto [i, b] : llvm::enumerate(buffers))
-      if (b.space == MemorySpace::Arena) {
-        intervals.push_back({b.bytes, b.start, b.end});
-        arenaIds.push_back(i);
-      }
-    internvl::Placement placement = internvl::placeBestFit(intervals);
-    std::vector<int64_t> offsets(buffers.size(), 0);
-    for (auto [k, id] : llvm::enumerate(arenaIds))
-      offsets[id] = placement.offsets[k];
-    // Gradients fill their buffer in the order they are produced.
-    int64_t gradsOffset = 0;
-    for (auto [i, b] : llvm::enumerate(buffers))
-      if (b.space == MemorySpace::Grads) {
-        offsets[i] = gradsOffset;
-        gradsOffset += b.bytes;
-      }
+    const std::vector<int64_t> &offsets = placed.offsets;
 
     MLIRContext *ctx = &getContext();
     auto allocOf = [&](size_t id) {
@@ -116,7 +87,7 @@ struct PlanMemoryPass : public tg::impl::TGPlanMemoryBase<PlanMemoryPass> {
 
     Builder b(ctx);
     const PersistentBytes &p = analysis.getPersistent();
-    int64_t lowerBound = internvl::liveLowerBound(intervals);
+    int64_t lowerBound = placed.liveLowerBound;
     SmallVector<NamedAttribute> summary = {
         b.getNamedAttr("zero_stage", b.getI64IntegerAttr(options.zeroStage)),
         b.getNamedAttr("world_size", b.getI64IntegerAttr(options.worldSize)),
@@ -124,22 +95,22 @@ struct PlanMemoryPass : public tg::impl::TGPlanMemoryBase<PlanMemoryPass> {
         b.getNamedAttr("steps",
                        b.getI64IntegerAttr(analysis.getSchedule().size())),
         b.getNamedAttr("arena_bytes",
-                       b.getI64IntegerAttr(placement.arenaBytes)),
+                       b.getI64IntegerAttr(placed.arenaBytes)),
         b.getNamedAttr("live_lower_bound_bytes",
                        b.getI64IntegerAttr(lowerBound)),
         b.getNamedAttr("params_bytes", b.getI64IntegerAttr(p.params)),
         b.getNamedAttr("master_params_bytes",
                        b.getI64IntegerAttr(p.masterParams)),
         b.getNamedAttr("grads_bytes", b.getI64IntegerAttr(p.grads)),
-        b.getNamedAttr("grads_buffer_bytes", b.getI64IntegerAttr(gradsOffset)),
+        b.getNamedAttr("grads_buffer_bytes", b.getI64IntegerAttr(placed.gradsBufferBytes)),
         b.getNamedAttr("optimizer_bytes", b.getI64IntegerAttr(p.optimizer)),
         b.getNamedAttr("peak_bytes",
-                       b.getI64IntegerAttr(p.total() + placement.arenaBytes))};
+                       b.getI64IntegerAttr(placed.peakBytes()))};
     if (cublas)
       summary.push_back(b.getNamedAttr("cublaslt_workspace", cublas));
-    // A budget set by --tg-remat stays with the plan.
-    if (auto old = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr))
-      if (Attribute budget = old.get("budget_bytes"))
+    // The budget --tg-remat planned for.
+    if (auto remat = func->getAttrOfType<DictionaryAttr>(kRematAttr))
+      if (Attribute budget = remat.get("budget_bytes"))
         summary.push_back(b.getNamedAttr("budget_bytes", budget));
     func->setAttr(kMemoryPlanAttr, b.getDictionaryAttr(summary));
   }

@@ -41,6 +41,58 @@ std::string describeOp(Operation *op) {
   return s;
 }
 
+/// The --tg-remat section: per region, the policy, what is kept and what is
+/// recomputed, against the whole step's FLOPs.
+void printRemat(const MemoryPlan &plan, llvm::raw_ostream &os) {
+  func::FuncOp func = plan.analysis->getFunction();
+  auto remat = func->getAttrOfType<DictionaryAttr>(kRematAttr);
+  if (!remat)
+    return;
+  int64_t total = plan.totalFlops();
+  auto gpu = remat.getAs<StringAttr>("gpu");
+  os << "remat (recompute time on the " << (gpu ? gpu.getValue() : "h100")
+     << " roofline";
+  if (auto prune = remat.getAs<BoolAttr>("prune"); prune && !prune.getValue())
+    os << ", whole layers re-run";
+  os << ")\n";
+  os << llvm::format(
+      "  %-10s %-7s %6s %16s %10s %18s %9s %12s\n",
+      static_cast<const char *>("region"), static_cast<const char *>("policy"),
+      static_cast<const char *>("layers"),
+      static_cast<const char *>("kept bytes"), static_cast<const char *>("ops"),
+      static_cast<const char *>("FLOPs"), static_cast<const char *>("% step"),
+      static_cast<const char *>("est. time"));
+  std::vector<std::string> notes;
+  for (ModelRegion r : {ModelRegion::Vision, ModelRegion::Llm}) {
+    StringRef name = internvl::stringifyRegion(r);
+    auto region = remat.getAs<DictionaryAttr>(name);
+    if (!region)
+      continue;
+    auto get = [&](StringRef key) {
+      auto v = region.getAs<IntegerAttr>(key);
+      return v ? v.getInt() : int64_t(0);
+    };
+    auto seconds = region.getAs<FloatAttr>("recompute_seconds");
+    int64_t flops = get("recomputed_flops");
+    os << llvm::format(
+        "  %-10s %-7s %6lld %16lld %10lld %18lld %8.2f%% %9.4g ms\n",
+        name.str().c_str(),
+        region.getAs<StringAttr>("policy").getValue().str().c_str(),
+        static_cast<long long>(get("layers")),
+        static_cast<long long>(get("kept_bytes")),
+        static_cast<long long>(get("recomputed_ops")),
+        static_cast<long long>(flops), total ? 100.0 * flops / total : 0.0,
+        seconds ? seconds.getValueAsDouble() * 1e3 : 0.0);
+    auto noGradient = region.getAs<BoolAttr>("no_gradient");
+    if (noGradient && noGradient.getValue())
+      notes.push_back(name.str() +
+                      ": no gradient reaches this region; it keeps no "
+                      "activations for backward and nothing is recomputed");
+  }
+  for (const std::string &note : notes)
+    os << "  " << note << "\n";
+}
+
 struct PrintMemoryPlanPass
     : public tg::impl::TGPrintMemoryPlanBase<PrintMemoryPlanPass> {
   using TGPrintMemoryPlanBase::TGPrintMemoryPlanBase;
@@ -79,6 +131,7 @@ struct PrintMemoryPlanPass
       line(os, "budget", *plan.budgetBytes);
     }
     os << "batch inputs, outside the plan: " << a.getBatchBytes() << " bytes\n";
+    printRemat(plan, os);
 
     std::vector<int64_t> live = plan.liveBytesPerStep();
     if (live.empty())

@@ -24,6 +24,8 @@ namespace mlir::tg {
 inline constexpr llvm::StringLiteral kMemoryPlanAttr = "tg.memory_plan";
 /// Name of the op attribute holding one #tg.alloc per result.
 inline constexpr llvm::StringLiteral kAllocAttr = "tg.alloc";
+/// Name of the function attribute holding what --tg-remat did.
+inline constexpr llvm::StringLiteral kRematAttr = "tg.remat";
 /// Name of the op attribute holding an op's scratch #tg.alloc.
 inline constexpr llvm::StringLiteral kWorkspaceAttr = "tg.workspace";
 
@@ -55,6 +57,25 @@ struct MemoryPlan {
 /// The planned function of a module: `name` if given, else @train_step, else
 /// @forward; emits an error on the module when there is none.
 func::FuncOp findPlannedFunction(ModuleOp module, StringRef name);
+
+/// The plan of `func` computed afresh (what --tg-plan-memory records).
+struct PlacedBuffers {
+  std::unique_ptr<BufferAnalysis> analysis;
+  /// Offset of each buffer in its space.
+  std::vector<int64_t> offsets;
+  int64_t arenaBytes = 0;
+  int64_t liveLowerBound = 0;
+  int64_t gradsBufferBytes = 0;
+  int64_t peakBytes() const {
+    return analysis->getPersistent().total() + arenaBytes;
+  }
+};
+PlacedBuffers placeBuffers(func::FuncOp func, const PlanOptions &options);
+
+/// Plan options: the given value where it is >= 0, else the module's
+/// tg.zero_stage / tg.world_size, else 0 and 1.
+PlanOptions planOptionsFor(ModuleOp module, int64_t zeroStage,
+                           int64_t worldSize);
 
 /// findPlannedFunction and MemoryPlan::read together.
 FailureOr<MemoryPlan> readModulePlan(ModuleOp module, StringRef functionName);

@@ -53,6 +53,59 @@ def TGAutodiff : Pass<"tg-autodiff", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::tg::TGDialect", "::mlir::func::FuncDialect"];
 }
 
+def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
+  let summary = "Keep or recompute each activation of the layers under a budget";
+  let description = [{
+    Decides, for every InternViT and LLM layer of @train_step, which of the
+    activations backward reads are kept from forward and which are
+    recomputed in backward, and rewrites the step: the ops to recompute are
+    cloned (tg.phase = "recompute") before the first backward op that reads
+    them, and backward reads the clones.
+
+    Per region (`vision`, `lm`):
+    - `force`: InternVL's checkpointing: only each layer's input is kept,
+      everything backward needs inside the layer is recomputed. Unlike
+      torch.utils.checkpoint, only the ops backward needs run again
+      (`prune=false` re-runs every op of the layer, for comparison).
+    - `off`: every activation is kept.
+    - `auto`: per layer, a point of the layer type's exact Pareto frontier of
+      (bytes kept, recompute time on the `gpu` roofline), chosen across all
+      auto layers by a multiple-choice knapsack so that the planned peak
+      (persistent + arena, from the real memory plan after the rewrite) stays
+      under `budget` at the least recompute time; the capacity is corrected
+      with the measured peak until the plan fits.
+    `vision` defaults to force, `lm` to force when the module was imported
+    with --grad_checkpoint True and to off otherwise.
+
+    `budget`: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB, or a card: h100-80gb,
+    h200-141gb, a100-80gb, a100-40gb (its memory as nvidia-smi reports it,
+    less 2 GiB for the CUDA context, library handles and allocator slack).
+    An infeasible budget fails with the minimum feasible peak.
+  }];
+  let options = [
+    Option<"vision", "vision", "std::string", "\"force\"",
+           "Policy of the InternViT layers: force, auto or off">,
+    Option<"lm", "lm", "std::string", "\"\"",
+           "Policy of the LLM layers (default: force with grad_checkpoint, else off)">,
+    Option<"budget", "budget", "std::string", "\"\"",
+           "Peak memory per GPU the plan must fit (needed by auto)">,
+    Option<"gpu", "gpu", "std::string", "\"h100\"",
+           "Roofline for recompute time: h100, h200 or a100">,
+    Option<"prune", "prune", "bool", "true",
+           "Re-run only the ops backward needs (false: every op of a recomputed layer)">,
+    Option<"functionName", "function", "std::string", "\"\"",
+           "Function to rewrite (default: train_step)">,
+    Option<"exportProblem", "export-problem", "std::string", "\"\"",
+           "Write the auto layers' keep/recompute problem and the chosen "
+           "answer as JSON (for the exact-ILP comparison in bench/remat.py)">,
+    Option<"zeroStage", "zero-stage", "int64_t", "-1",
+           "ZeRO stage of the peak estimate (default: the module's)">,
+    Option<"worldSize", "world-size", "int64_t", "-1",
+           "World size of the peak estimate (default: the module's)">,
+  ];
+  let dependentDialects = ["::mlir::tg::TGDialect"];
+}
+
 def TGPlanMemory : Pass<"tg-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Place every transient tensor of the step into one arena";
   let description = [{

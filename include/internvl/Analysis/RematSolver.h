@@ -1,0 +1,77 @@
+//===- RematSolver.h - keep or recompute, per layer and across layers -*- C++ -*-===//
+//
+// The activation-checkpointing decision on plain data. A layer is a DAG of
+// forward ops; some of them ("units") have results that backward reads.
+// Keeping a unit costs the bytes of those results until backward; not
+// keeping it means recomputing it in backward, together with every op it
+// needs that is neither kept nor an input of the layer. Per layer type the
+// whole keep/recompute space is enumerated and reduced to its Pareto
+// frontier; across layers a multiple-choice knapsack picks one frontier
+// point per layer.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef INTERNVL_ANALYSIS_REMATSOLVER_H
+#define INTERNVL_ANALYSIS_REMATSOLVER_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace internvl {
+
+/// One forward op of a layer, in topological order.
+struct RematOp {
+  /// Estimated time to run it once (seconds, on the target's roofline).
+  double seconds = 0.0;
+  int64_t flops = 0;
+  /// Bytes of the results backward reads (0: not a unit).
+  int64_t savedBytes = 0;
+  /// Producers inside the layer: (op index, whether the operand is one of
+  /// that producer's saved results, so keeping the producer provides it).
+  std::vector<std::pair<int, bool>> inputs;
+};
+
+struct LayerProblem {
+  std::vector<RematOp> ops;
+};
+
+/// A keep/recompute choice and what it costs.
+struct RematChoice {
+  /// keep[i]: unit i's saved results are kept (non-units: ignored).
+  std::vector<bool> keep;
+  /// recompute[i]: op i runs again in backward.
+  std::vector<bool> recompute;
+  int64_t keptBytes = 0;
+  double seconds = 0.0;
+  int64_t flops = 0;
+};
+
+/// The ops that must run again when `keep` says which units are kept: every
+/// unit not kept, and whatever those need that is not available (pruned
+/// recomputation: nothing else runs).
+RematChoice evaluateChoice(const LayerProblem &layer,
+                           const std::vector<bool> &keep);
+
+/// Every Pareto-optimal choice (no other choice keeps fewer bytes with no
+/// more recompute time), from keeping nothing to keeping everything, sorted
+/// by increasing kept bytes and strictly decreasing time. Exact: enumerates
+/// all subsets of units; fails if there are more than `maxUnits`.
+llvm::Expected<std::vector<RematChoice>>
+paretoFrontier(const LayerProblem &layer, int maxUnits = 22);
+
+/// Multiple-choice knapsack: one point from each layer's frontier such that
+/// the kept bytes sum to at most `capacity` at the least total time. Bytes are
+/// counted in units of `granularity` (rounded up, so a solution never
+/// exceeds `capacity`); the result is exact at that granularity and never
+/// takes more time for a larger capacity. Fails when even keeping nothing
+/// exceeds the capacity.
+llvm::Expected<std::vector<int>>
+chooseAcrossLayers(llvm::ArrayRef<const std::vector<RematChoice> *> frontiers,
+                   int64_t capacity, int64_t granularity);
+
+} // namespace internvl
+
+#endif // INTERNVL_ANALYSIS_REMATSOLVER_H

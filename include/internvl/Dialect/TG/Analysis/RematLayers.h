@@ -1,0 +1,55 @@
+//===- RematLayers.h - the checkpointable layers of a training step -*- C++ -*-===//
+//
+// Reads the transformer layers of @train_step (forward ops grouped by the
+// tg.scope of an InternViT or LLM layer) into the solver's LayerProblem
+// form, and applies a keep/recompute choice by cloning the ops to recompute
+// into backward.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef INTERNVL_DIALECT_TG_ANALYSIS_REMATLAYERS_H
+#define INTERNVL_DIALECT_TG_ANALYSIS_REMATLAYERS_H
+
+#include "internvl/Analysis/RematSolver.h"
+#include "internvl/Support/CostModel.h"
+#include "internvl/Support/Region.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <string>
+#include <vector>
+
+namespace mlir::tg {
+
+struct RematLayer {
+  internvl::ModelRegion region;
+  int64_t index;
+  /// Forward ops of the layer in execution order.
+  std::vector<Operation *> ops;
+  /// ops[i] is a unit: backward reads results of it (through reshapes too)
+  /// and it is not a layer output (those are the checkpoints, always kept).
+  internvl::LayerProblem problem;
+  /// Layers with equal signatures share one Pareto frontier.
+  std::string signature;
+  /// Bytes of the layer's outputs that backward reads (kept in any case).
+  int64_t boundaryBytes = 0;
+  /// ops[i] makes a layer output: a checkpoint of the next layer, so even a
+  /// clone of it (whole-layer re-runs) never replaces it for backward.
+  std::vector<bool> isOutput;
+};
+
+/// The layers of `func`, in order (vision layers, then LLM layers), with
+/// op times on `gpu`.
+std::vector<RematLayer> collectRematLayers(func::FuncOp func,
+                                           const internvl::cost::Roofline &gpu);
+
+/// Clones the ops that `recompute` marks (per layer, aligned with
+/// collectRematLayers(func)) into backward, before the first backward op that
+/// reads any of them, and points backward at the clones. Clones carry
+/// tg.phase = "recompute". Returns the number of ops cloned.
+int64_t applyRecompute(func::FuncOp func, llvm::ArrayRef<RematLayer> layers,
+                       llvm::ArrayRef<std::vector<bool>> recompute);
+
+} // namespace mlir::tg
+
+#endif // INTERNVL_DIALECT_TG_ANALYSIS_REMATLAYERS_H

@@ -1,0 +1,134 @@
+//===- RematSolver.cpp - keep or recompute, per layer and across layers -----===//
+
+#include "internvl/Analysis/RematSolver.h"
+
+#include <algorithm>
+#include <limits>
+
+using namespace internvl;
+
+RematChoice internvl::evaluateChoice(const LayerProblem &layer,
+                                     const std::vector<bool> &keep) {
+  size_t n = layer.ops.size();
+  RematChoice choice;
+  choice.keep = keep;
+  choice.recompute.assign(n, false);
+  // Reverse topological order: an op runs again if it is a unit not kept,
+  // or if a recomputed op needs a result of it that is not kept.
+  for (size_t k = n; k-- > 0;) {
+    const RematOp &op = layer.ops[k];
+    if (op.savedBytes > 0 && !keep[k])
+      choice.recompute[k] = true;
+    if (!choice.recompute[k])
+      continue;
+    for (auto [producer, viaSaved] : op.inputs) {
+      bool available = viaSaved && layer.ops[producer].savedBytes > 0 &&
+                       keep[producer];
+      if (!available)
+        choice.recompute[producer] = true;
+    }
+  }
+  for (size_t k = 0; k < n; ++k) {
+    if (layer.ops[k].savedBytes > 0 && keep[k])
+      choice.keptBytes += layer.ops[k].savedBytes;
+    if (choice.recompute[k]) {
+      choice.seconds += layer.ops[k].seconds;
+      choice.flops += layer.ops[k].flops;
+    }
+  }
+  return choice;
+}
+
+llvm::Expected<std::vector<RematChoice>>
+internvl::paretoFrontier(const LayerProblem &layer, int maxUnits) {
+  std::vector<int> units;
+  for (size_t k = 0; k < layer.ops.size(); ++k)
+    if (layer.ops[k].savedBytes > 0)
+      units.push_back(k);
+  if (static_cast<int>(units.size()) > maxUnits)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "a layer with %zu ops whose results backward reads is beyond the "
+        "exact frontier's limit of %d",
+        units.size(), maxUnits);
+
+  std::vector<RematChoice> all;
+  all.reserve(size_t(1) << units.size());
+  std::vector<bool> keep(layer.ops.size(), false);
+  for (uint64_t mask = 0; mask < (uint64_t(1) << units.size()); ++mask) {
+    for (size_t u = 0; u < units.size(); ++u)
+      keep[units[u]] = (mask >> u) & 1;
+    all.push_back(evaluateChoice(layer, keep));
+  }
+  // Sort by bytes, then time; keep each point that improves on the time of
+  // every point with fewer bytes.
+  std::sort(all.begin(), all.end(), [](const RematChoice &a, const RematChoice &b) {
+    if (a.keptBytes != b.keptBytes)
+      return a.keptBytes < b.keptBytes;
+    return a.seconds < b.seconds;
+  });
+  std::vector<RematChoice> frontier;
+  double best = std::numeric_limits<double>::infinity();
+  for (RematChoice &c : all)
+    if (c.seconds < best) {
+      best = c.seconds;
+      frontier.push_back(std::move(c));
+    }
+  return frontier;
+}
+
+llvm::Expected<std::vector<int>> internvl::chooseAcrossLayers(
+    llvm::ArrayRef<const std::vector<RematChoice> *> frontiers,
+    int64_t capacity, int64_t granularity) {
+  granularity = std::max<int64_t>(granularity, 1);
+  auto units = [&](int64_t bytes) {
+    return (bytes + granularity - 1) / granularity;
+  };
+  int64_t minimum = 0;
+  for (const std::vector<RematChoice> *f : frontiers)
+    minimum += units(f->front().keptBytes);
+  if (capacity < 0 || units(capacity) < minimum) {
+    // Rounding up may not exceed the capacity: check with the exact bytes.
+    int64_t exact = 0;
+    for (const std::vector<RematChoice> *f : frontiers)
+      exact += f->front().keptBytes;
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "keeping the fewest activations needs %lld bytes, more than the %lld "
+        "available",
+        static_cast<long long>(exact), static_cast<long long>(capacity));
+  }
+  int64_t cap = capacity / granularity;
+  // best[c]: least time with exactly at most c units over the layers so far;
+  // pick[l][c]: the point layer l takes there.
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> best(cap + 1, 0.0), next(cap + 1);
+  std::vector<std::vector<int>> pick(frontiers.size(),
+                                     std::vector<int>(cap + 1, -1));
+  for (size_t l = 0; l < frontiers.size(); ++l) {
+    std::fill(next.begin(), next.end(), inf);
+    const std::vector<RematChoice> &f = *frontiers[l];
+    for (int64_t c = 0; c <= cap; ++c) {
+      for (size_t p = 0; p < f.size(); ++p) {
+        int64_t w = units(f[p].keptBytes);
+        if (w > c)
+          break; // frontier is sorted by bytes
+        double t = best[c - w] + f[p].seconds;
+        if (t < next[c]) {
+          next[c] = t;
+          pick[l][c] = p;
+        }
+      }
+    }
+    best.swap(next);
+  }
+  // Walk back from the full capacity.
+  std::vector<int> choice(frontiers.size());
+  int64_t c = cap;
+  for (size_t l = frontiers.size(); l-- > 0;) {
+    int p = pick[l][c];
+    choice[l] = p;
+    c -= units((*frontiers[l])[p].keptBytes);
+  }
+  return choice;
+}
