@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "internvl/TensorIO/HostTensor.h"
-#include "internvl/runtime/Numeric.h"
+#include "internvl/runtime/StepIO.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -61,79 +61,21 @@ HostTensor HostTensor::reshaped(std::vector<int64_t> newShape) const {
 }
 
 float HostTensor::floatAt(int64_t i) const {
-  const uint8_t *p = storage->data();
-  switch (dtype) {
-  case IVL_F32: {
-    float f;
-    std::memcpy(&f, p + 4 * i, 4);
-    return f;
-  }
-  case IVL_BF16:
-  case IVL_F16: {
-    uint16_t h;
-    std::memcpy(&h, p + 2 * i, 2);
-    return dtype == IVL_BF16 ? ivl::bf16ToFloat(h) : ivl::f16ToFloat(h);
-  }
-  case IVL_I64: {
-    int64_t v;
-    std::memcpy(&v, p + 8 * i, 8);
-    return static_cast<float>(v);
-  }
-  case IVL_I1:
-    return p[i] ? 1.0f : 0.0f;
-  }
-  return 0.0f;
+  return ivl::io::elementAsFloat(data(), dtype, i);
 }
 
 llvm::StringRef internvl::dtypeName(ivl_dtype dtype) {
-  switch (dtype) {
-  case IVL_F32:
-    return "f32";
-  case IVL_BF16:
-    return "bf16";
-  case IVL_F16:
-    return "f16";
-  case IVL_I64:
-    return "i64";
-  case IVL_I1:
-    return "i1";
-  }
-  return "?";
-}
-
-static bool isFloat(ivl_dtype d) {
-  return d == IVL_F32 || d == IVL_BF16 || d == IVL_F16;
+  return ivl::io::dtypeName(dtype);
 }
 
 llvm::Expected<HostTensor> internvl::convertTensor(const HostTensor &t,
                                                    ivl_dtype to) {
   if (t.dtype == to)
     return t;
-  if (isFloat(t.dtype) != isFloat(to))
+  HostTensor out = HostTensor::allocate(to, t.shape);
+  if (!ivl::io::convertElements(t.data(), t.dtype, out.data(), to, t.numel()))
     return error("cannot convert " + dtypeName(t.dtype) + " to " +
                  dtypeName(to));
-  HostTensor out = HostTensor::allocate(to, t.shape);
-  ivl_tensor dst = out.view();
-  int64_t n = t.numel();
-  if (isFloat(to)) {
-    for (int64_t i = 0; i < n; ++i) {
-      float v = t.floatAt(i);
-      if (to == IVL_F32)
-        static_cast<float *>(dst.data)[i] = v;
-      else
-        static_cast<uint16_t *>(dst.data)[i] =
-            to == IVL_BF16 ? ivl::floatToBf16(v) : ivl::floatToF16(v);
-    }
-    return out;
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t v = t.dtype == IVL_I64 ? static_cast<const int64_t *>(t.data())[i]
-                                   : static_cast<const uint8_t *>(t.data())[i];
-    if (to == IVL_I64)
-      static_cast<int64_t *>(dst.data)[i] = v;
-    else
-      static_cast<uint8_t *>(dst.data)[i] = v != 0;
-  }
   return out;
 }
 
@@ -370,34 +312,10 @@ internvl::readSafetensors(llvm::StringRef path) {
 //===----------------------------------------------------------------------===//
 
 uint64_t internvl::hashBytes(const HostTensor &t) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  const uint8_t *p = static_cast<const uint8_t *>(t.data());
-  for (int64_t i = 0, n = t.bytes(); i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
+  return ivl::io::hashBytes(t.data(), t.bytes());
 }
 
 std::string internvl::formatOutputLine(int64_t index, llvm::StringRef name,
                                        const HostTensor &t) {
-  double sum = 0.0, absmax = 0.0;
-  int64_t n = t.numel();
-  for (int64_t i = 0; i < n; ++i) {
-    double v = t.floatAt(i);
-    sum += v;
-    absmax = std::max(absmax, std::fabs(v));
-    if (std::isnan(v))
-      absmax = v;
-  }
-  std::string line;
-  llvm::raw_string_ostream os(line);
-  os << "output " << index << " " << name << " ";
-  for (int64_t d : t.shape)
-    os << d << "x";
-  os << dtypeName(t.dtype)
-     << " hash=" << llvm::format_hex_no_prefix(hashBytes(t), 16)
-     << " mean=" << llvm::format("%.6e", n ? sum / n : 0.0)
-     << " absmax=" << llvm::format("%.6e", absmax);
-  return line;
+  return ivl::io::outputLine(index, name.str(), t.dtype, t.shape, t.data());
 }

@@ -129,21 +129,4 @@ const char *ivl_last_error(const ivl_context *ctx) {
   return ctx ? ctx->error.c_str() : "no context";
 }
 
-int64_t ivl_dtype_size(ivl_dtype dtype) {
-  switch (dtype) {
-  case IVL_F32:
-    return 4;
-  case IVL_BF16:
-  case IVL_F16:
-    return 2;
-  case IVL_I64:
-    return 8;
-  case IVL_I1:
-    return 1;
-  }
-  return 0;
-}
-
-int64_t ivl_numel(const ivl_tensor *t) { return numel(*t); }
-
 } // extern "C"

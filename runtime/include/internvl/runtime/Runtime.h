@@ -54,8 +54,47 @@ void ivl_context_destroy(ivl_context *ctx);
 const char *ivl_last_error(const ivl_context *ctx);
 
 /* Bytes one element of `dtype` occupies. */
-int64_t ivl_dtype_size(ivl_dtype dtype);
-int64_t ivl_numel(const ivl_tensor *t);
+static inline int64_t ivl_dtype_size(ivl_dtype dtype) {
+  switch (dtype) {
+  case IVL_F32:
+    return 4;
+  case IVL_BF16:
+  case IVL_F16:
+    return 2;
+  case IVL_I64:
+    return 8;
+  case IVL_I1:
+    return 1;
+  }
+  return 0;
+}
+
+static inline int64_t ivl_numel(const ivl_tensor *t) {
+  int64_t n = 1;
+  for (int32_t i = 0; i < t->rank; ++i)
+    n *= t->shape[i];
+  return n;
+}
+
+/*===--- Device memory ---------------------------------------------------===*/
+
+/* Memory the kernels can address (host memory on the CPU, device memory on
+   a GPU), zero-filled; null on failure. */
+void *ivl_device_alloc(ivl_context *ctx, int64_t bytes);
+void ivl_device_free(ivl_context *ctx, void *ptr);
+ivl_status ivl_copy_to_device(ivl_context *ctx, void *dst, const void *src,
+                              int64_t bytes);
+ivl_status ivl_copy_to_host(ivl_context *ctx, void *dst, const void *src,
+                            int64_t bytes);
+/* Waits until every kernel launched on the context has finished. */
+ivl_status ivl_synchronize(ivl_context *ctx);
+/* The GEMM library's workspace for the rest of the step (planned in the
+   arena), and the scratch of the next kernel that needs one (attention
+   backward). */
+ivl_status ivl_set_workspace(ivl_context *ctx, void *ptr, int64_t bytes);
+ivl_status ivl_set_scratch(ivl_context *ctx, void *ptr, int64_t bytes);
+/* A short description of the device ("cpu", "NVIDIA H100 80GB HBM3"). */
+const char *ivl_device_name(ivl_context *ctx);
 
 /*===--- Constants and elementwise ---------------------------------------===*/
 

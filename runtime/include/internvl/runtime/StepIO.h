@@ -1,0 +1,71 @@
+//===- StepIO.h - inputs and output lines of a step, without LLVM -*- C++ -*-===//
+//
+// What internvl-run and the compiled runners must do identically: fill the
+// arguments of a step from a seed, and print one line per output. Plain
+// C++17 so that a compiled runner needs nothing but the runtime (the GPU
+// machine has no LLVM).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef INTERNVL_RUNTIME_STEPIO_H
+#define INTERNVL_RUNTIME_STEPIO_H
+
+#include "internvl/runtime/Runtime.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ivl::io {
+
+/// What a step argument is, read off its `tg.*` attributes.
+struct ArgSpec {
+  std::string name;
+  /// "param", "input", "master", "exp_avg", "exp_avg_sq", "step" or "".
+  std::string kind;
+  ivl_dtype dtype = IVL_F32;
+  std::vector<int64_t> shape;
+  /// For parameters: constant value, or the std of a zero-mean normal.
+  bool normalInit = false;
+  double initValue = 0.0;
+};
+
+/// Facts about the batch that token ids must respect.
+struct BatchSpec {
+  int64_t vocabSize = 0;
+  int64_t imageTokenId = -1;
+  /// IMG_CONTEXT positions per sample (0 without images).
+  int64_t imageTokensPerSample = 0;
+};
+
+int64_t numElements(const std::vector<int64_t> &shape);
+
+/// Fills `out` (numElements(spec.shape) elements of spec.dtype) from `seed`,
+/// independently of the other arguments. A `master` argument copies its
+/// parameter, given as `param` (`paramType`); other kinds ignore it.
+/// Returns an error message, or "" on success.
+std::string generateArgument(const ArgSpec &spec, const BatchSpec &batch,
+                             uint64_t seed, const void *param,
+                             ivl_dtype paramType, void *out);
+
+/// Converts `count` elements between float types (rounding to nearest even)
+/// or between integer types; returns false for float <-> integer.
+bool convertElements(const void *in, ivl_dtype from, void *out, ivl_dtype to,
+                     int64_t count);
+
+/// `output <index> <name> <shape>x<dtype> hash=<16 hex> mean=<%.6e>
+/// absmax=<%.6e>`, the hash being FNV-1a (64 bits) over the bytes.
+std::string outputLine(int64_t index, const std::string &name, ivl_dtype dtype,
+                       const std::vector<int64_t> &shape, const void *data);
+
+/// FNV-1a, 64 bits.
+uint64_t hashBytes(const void *data, int64_t bytes);
+
+/// Element `i` as f32.
+float elementAsFloat(const void *data, ivl_dtype dtype, int64_t i);
+
+const char *dtypeName(ivl_dtype dtype);
+
+} // namespace ivl::io
+
+#endif // INTERNVL_RUNTIME_STEPIO_H

@@ -1,0 +1,261 @@
+//===- StepIO.cpp - inputs and output lines of a step, without LLVM ---------===//
+//
+// splitmix64 streams keyed by (seed, argument name) and Box-Muller normals:
+// fully specified arithmetic, so every build and platform draws the same
+// values (unlike std::normal_distribution).
+//
+//===----------------------------------------------------------------------===//
+
+#include "internvl/runtime/StepIO.h"
+#include "internvl/runtime/Numeric.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+using namespace ivl;
+using namespace ivl::io;
+
+namespace {
+
+class Stream {
+public:
+  Stream(uint64_t seed, const std::string &name) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (char c : name) {
+      h ^= static_cast<uint8_t>(c);
+      h *= 0x100000001b3ull;
+    }
+    state = seed * 0x9E3779B97F4A7C15ull ^ h;
+  }
+
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+
+  /// Uniform in (0, 1].
+  double uniform() { return ((next() >> 11) + 1) * (1.0 / 9007199254740992.0); }
+
+  double normal() {
+    double u1 = uniform(), u2 = uniform();
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+  }
+
+  int64_t below(int64_t n) { return static_cast<int64_t>(next() % n); }
+
+private:
+  uint64_t state;
+};
+
+bool isFloat(ivl_dtype d) {
+  return d == IVL_F32 || d == IVL_BF16 || d == IVL_F16;
+}
+
+template <typename F> void fillFloat(void *out, ivl_dtype dtype, int64_t n, F value) {
+  for (int64_t i = 0; i < n; ++i) {
+    float f = static_cast<float>(value());
+    if (dtype == IVL_F32)
+      static_cast<float *>(out)[i] = f;
+    else if (dtype == IVL_BF16)
+      static_cast<uint16_t *>(out)[i] = floatToBf16(f);
+    else
+      static_cast<uint16_t *>(out)[i] = floatToF16(f);
+  }
+}
+
+/// Token ids of one sample: a text token, the IMG_CONTEXT run, then text.
+std::vector<int64_t> sampleIds(Stream &stream, const BatchSpec &batch,
+                               int64_t length) {
+  std::vector<int64_t> ids(length);
+  int64_t vocab = std::max<int64_t>(batch.vocabSize, 2);
+  for (int64_t t = 0; t < length; ++t) {
+    bool image = batch.imageTokenId >= 0 && t >= 1 &&
+                 t <= batch.imageTokensPerSample;
+    if (image) {
+      ids[t] = batch.imageTokenId;
+    } else {
+      int64_t id = stream.below(vocab);
+      ids[t] = id == batch.imageTokenId ? (id + 1) % vocab : id;
+    }
+  }
+  return ids;
+}
+
+/// Where the answer (the supervised part) starts: halfway through the text
+/// after the image.
+int64_t answerStart(const BatchSpec &batch, int64_t length) {
+  int64_t prompt = 1 + batch.imageTokensPerSample;
+  return std::min(length - 1, prompt + (length - prompt) / 2);
+}
+
+} // namespace
+
+int64_t ivl::io::numElements(const std::vector<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+const char *ivl::io::dtypeName(ivl_dtype dtype) {
+  switch (dtype) {
+  case IVL_F32:
+    return "f32";
+  case IVL_BF16:
+    return "bf16";
+  case IVL_F16:
+    return "f16";
+  case IVL_I64:
+    return "i64";
+  case IVL_I1:
+    return "i1";
+  }
+  return "?";
+}
+
+float ivl::io::elementAsFloat(const void *data, ivl_dtype dtype, int64_t i) {
+  const uint8_t *p = static_cast<const uint8_t *>(data);
+  switch (dtype) {
+  case IVL_F32: {
+    float f;
+    std::memcpy(&f, p + 4 * i, 4);
+    return f;
+  }
+  case IVL_BF16:
+  case IVL_F16: {
+    uint16_t h;
+    std::memcpy(&h, p + 2 * i, 2);
+    return dtype == IVL_BF16 ? bf16ToFloat(h) : f16ToFloat(h);
+  }
+  case IVL_I64: {
+    int64_t v;
+    std::memcpy(&v, p + 8 * i, 8);
+    return static_cast<float>(v);
+  }
+  case IVL_I1:
+    return p[i] ? 1.0f : 0.0f;
+  }
+  return 0.0f;
+}
+
+bool ivl::io::convertElements(const void *in, ivl_dtype from, void *out,
+                              ivl_dtype to, int64_t count) {
+  if (isFloat(from) != isFloat(to))
+    return false;
+  if (from == to) {
+    std::memcpy(out, in, count * ivl_dtype_size(to));
+    return true;
+  }
+  if (isFloat(to)) {
+    int64_t i = 0;
+    fillFloat(out, to, count, [&] { return elementAsFloat(in, from, i++); });
+    return true;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t v = from == IVL_I64 ? static_cast<const int64_t *>(in)[i]
+                                : static_cast<const uint8_t *>(in)[i];
+    if (to == IVL_I64)
+      static_cast<int64_t *>(out)[i] = v;
+    else
+      static_cast<uint8_t *>(out)[i] = v != 0;
+  }
+  return true;
+}
+
+std::string ivl::io::generateArgument(const ArgSpec &spec,
+                                      const BatchSpec &batch, uint64_t seed,
+                                      const void *param, ivl_dtype paramType,
+                                      void *out) {
+  int64_t n = numElements(spec.shape);
+  std::memset(out, 0, n * ivl_dtype_size(spec.dtype));
+  if (spec.kind == "param") {
+    if (!isFloat(spec.dtype))
+      return "argument '" + spec.name + "': parameters must be float tensors";
+    Stream stream(seed, spec.name);
+    if (spec.normalInit)
+      fillFloat(out, spec.dtype, n,
+                [&] { return spec.initValue * stream.normal(); });
+    else
+      fillFloat(out, spec.dtype, n, [&] { return spec.initValue; });
+    return "";
+  }
+  if (spec.kind == "master") {
+    if (!param)
+      return "argument '" + spec.name + "': no parameter to copy";
+    if (!convertElements(param, paramType, out, spec.dtype, n))
+      return "argument '" + spec.name + "': its parameter is not a float tensor";
+    return "";
+  }
+  if (spec.kind == "exp_avg" || spec.kind == "exp_avg_sq")
+    return ""; // zeros, as before the first update
+  if (spec.name == "step" && spec.dtype == IVL_I64) {
+    static_cast<int64_t *>(out)[0] = 1;
+    return "";
+  }
+  if ((spec.name == "input_ids" || spec.name == "labels") &&
+      spec.dtype == IVL_I64 && spec.shape.size() == 2) {
+    int64_t samples = spec.shape[0], length = spec.shape[1];
+    Stream stream(seed, "input_ids");
+    int64_t *ids = static_cast<int64_t *>(out);
+    for (int64_t b = 0; b < samples; ++b) {
+      std::vector<int64_t> sample = sampleIds(stream, batch, length);
+      int64_t start = answerStart(batch, length);
+      for (int64_t i = 0; i < length; ++i)
+        ids[b * length + i] = spec.name == "input_ids" ? sample[i]
+                              : i >= start           ? sample[i]
+                                                     : -100;
+    }
+    return "";
+  }
+  Stream stream(seed, spec.name);
+  if (isFloat(spec.dtype)) {
+    fillFloat(out, spec.dtype, n, [&] { return stream.normal(); });
+  } else if (spec.dtype == IVL_I64) {
+    int64_t range = batch.vocabSize > 0 ? batch.vocabSize : 100;
+    for (int64_t i = 0; i < n; ++i)
+      static_cast<int64_t *>(out)[i] = stream.below(range);
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      static_cast<uint8_t *>(out)[i] = stream.next() & 1;
+  }
+  return "";
+}
+
+uint64_t ivl::io::hashBytes(const void *data, int64_t bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const uint8_t *p = static_cast<const uint8_t *>(data);
+  for (int64_t i = 0; i < bytes; ++i) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+std::string ivl::io::outputLine(int64_t index, const std::string &name,
+                                ivl_dtype dtype,
+                                const std::vector<int64_t> &shape,
+                                const void *data) {
+  int64_t n = numElements(shape);
+  double sum = 0.0, absmax = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    double v = elementAsFloat(data, dtype, i);
+    sum += v;
+    absmax = std::max(absmax, std::fabs(v));
+    if (std::isnan(v))
+      absmax = v;
+  }
+  std::string line = "output " + std::to_string(index) + " " + name + " ";
+  for (int64_t d : shape)
+    line += std::to_string(d) + "x";
+  char numbers[128];
+  std::snprintf(numbers, sizeof(numbers), "%s hash=%016llx mean=%.6e absmax=%.6e",
+                dtypeName(dtype),
+                static_cast<unsigned long long>(
+                    hashBytes(data, n * ivl_dtype_size(dtype))),
+                n ? sum / n : 0.0, absmax);
+  return line + numbers;
+}
