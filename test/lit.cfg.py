@@ -30,7 +30,13 @@ tools = [
     ToolSubst("internvl-opt", unresolved="fatal"),
     ToolSubst("internvl-import", unresolved="fatal"),
     ToolSubst("internvl-run", unresolved="fatal"),
+    ToolSubst("internvl-compile", unresolved="fatal"),
     ToolSubst("not", unresolved="fatal"),
     ToolSubst("count", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# The CUDA target of internvl-compile needs the CUDA runtime built (nvcc at
+# configure time).
+if config.internvl_has_cuda:
+    config.available_features.add("cuda")

@@ -17,24 +17,6 @@
 using namespace mlir;
 using namespace internvl;
 
-llvm::Expected<ivl_dtype> internvl::runtimeType(Type element) {
-  if (element.isF32())
-    return IVL_F32;
-  if (element.isBF16())
-    return IVL_BF16;
-  if (element.isF16())
-    return IVL_F16;
-  if (element.isInteger(64))
-    return IVL_I64;
-  if (element.isInteger(1))
-    return IVL_I1;
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  os << element;
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 "unsupported element type " + s);
-}
-
 namespace {
 
 class Executor {
@@ -201,10 +183,8 @@ llvm::Error Executor::execute(Operation *op) {
             SmallVector<ivl_tensor> inputs;
             for (Value v : c.getInputs())
               inputs.push_back(in(v));
-            SmallVector<const ivl_tensor *> ptrs;
-            for (ivl_tensor &t : inputs)
-              ptrs.push_back(&t);
-            return ivl_concat(ctx, ptrs.data(), ptrs.size(), c.getDim(), &o[0]);
+            return ivl_concat(ctx, inputs.data(), inputs.size(), c.getDim(),
+                              &o[0]);
           })
           .Case([&](tg::SliceOp s) {
             ivl_tensor x = in(s.getInput());
@@ -321,10 +301,7 @@ llvm::Error Executor::execute(Operation *op) {
             SmallVector<ivl_tensor> grads;
             for (Value v : n.getGrads())
               grads.push_back(in(v));
-            SmallVector<const ivl_tensor *> ptrs;
-            for (ivl_tensor &t : grads)
-              ptrs.push_back(&t);
-            return ivl_global_norm(ctx, ptrs.data(), ptrs.size(), &o[0]);
+            return ivl_global_norm(ctx, grads.data(), grads.size(), &o[0]);
           })
           .Case([&](tg::ClipScaleOp c) {
             ivl_tensor n = in(c.getNorm());
@@ -364,51 +341,4 @@ llvm::Error Executor::execute(Operation *op) {
 llvm::Expected<std::vector<HostTensor>>
 internvl::interpret(func::FuncOp func, ArrayRef<HostTensor> args) {
   return Executor(func).run(args);
-}
-
-std::vector<ArgSpec> internvl::argumentSpecs(func::FuncOp func) {
-  std::vector<ArgSpec> specs;
-  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
-    ArgSpec spec;
-    auto str = [&](StringRef attr) {
-      auto v = func.getArgAttrOfType<StringAttr>(i, attr);
-      return v ? v.getValue().str() : std::string();
-    };
-    spec.name = str(tg::TGDialect::getNameAttrName());
-    if (spec.name.empty())
-      spec.name = "arg" + std::to_string(i);
-    spec.kind = str(tg::TGDialect::getKindAttrName());
-    auto type = cast<RankedTensorType>(func.getArgument(i).getType());
-    spec.shape.assign(type.getShape().begin(), type.getShape().end());
-    llvm::Expected<ivl_dtype> dtype = runtimeType(type.getElementType());
-    spec.dtype = dtype ? *dtype : IVL_F32;
-    if (!dtype)
-      llvm::consumeError(dtype.takeError());
-    // Parameters without tg.init draw from N(0, 0.02), the usual Linear init.
-    spec.normalInit = true;
-    spec.initValue = 0.02;
-    if (FailureOr<tg::Initializer> init =
-            tg::parseInitializer(str(tg::TGDialect::getInitAttrName()));
-        succeeded(init)) {
-      spec.normalInit = init->kind == tg::Initializer::Normal;
-      spec.initValue = init->value;
-    }
-    specs.push_back(spec);
-  }
-  return specs;
-}
-
-BatchSpec internvl::batchSpec(func::FuncOp func) {
-  BatchSpec batch;
-  func.walk([&](tg::EmbeddingOp e) {
-    batch.vocabSize =
-        cast<RankedTensorType>(e.getTable().getType()).getDimSize(0);
-  });
-  func.walk([&](tg::ScatterImageEmbedsOp s) {
-    auto ids = cast<RankedTensorType>(s.getInputIds().getType());
-    auto image = cast<RankedTensorType>(s.getImageEmbeds().getType());
-    batch.imageTokenId = static_cast<int64_t>(s.getImageTokenId());
-    batch.imageTokensPerSample = image.getDimSize(0) / ids.getDimSize(0);
-  });
-  return batch;
 }

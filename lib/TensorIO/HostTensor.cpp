@@ -201,39 +201,10 @@ llvm::Expected<HostTensor> internvl::readNpy(llvm::StringRef path) {
 }
 
 llvm::Error internvl::writeNpy(llvm::StringRef path, const HostTensor &t) {
-  HostTensor out = t;
-  if (t.dtype == IVL_BF16) {
-    llvm::Expected<HostTensor> widened = convertTensor(t, IVL_F32);
-    if (!widened)
-      return widened.takeError();
-    out = *widened;
-  }
-  std::string descr = out.dtype == IVL_F32   ? "<f4"
-                      : out.dtype == IVL_F16 ? "<f2"
-                      : out.dtype == IVL_I64 ? "<i8"
-                                             : "|b1";
-  // NumPy's tuple syntax: (), (n,), (a, b).
-  std::string shape = "(";
-  for (size_t i = 0; i < out.shape.size(); ++i)
-    shape += (i ? ", " : "") + std::to_string(out.shape[i]);
-  shape += out.shape.size() == 1 ? ",)" : ")";
-  std::string header = "{'descr': '" + descr +
-                       "', 'fortran_order': False, 'shape': " + shape + ", }";
-  // Pad so that the data starts on a 64-byte boundary, ending in '\n'.
-  size_t total = 10 + header.size() + 1;
-  header.append((64 - total % 64) % 64, ' ');
-  header += '\n';
-  std::error_code ec;
-  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
-  if (ec)
-    return error(path + ": cannot write: " + ec.message());
-  os << "\x93NUMPY" << '\x01' << '\x00';
-  os << static_cast<char>(header.size() & 0xff)
-     << static_cast<char>((header.size() >> 8) & 0xff) << header;
-  os.write(static_cast<const char *>(out.data()), out.bytes());
-  os.close();
-  if (os.has_error())
-    return error(path + ": write failed");
+  std::string message =
+      ivl::io::writeNpy(path.str(), t.dtype, t.shape, t.data());
+  if (!message.empty())
+    return error(message);
   return llvm::Error::success();
 }
 

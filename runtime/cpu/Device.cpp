@@ -2,21 +2,50 @@
 
 #include "Tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
+using ivl::cpu::fail;
+
 extern "C" {
 
-void *ivl_device_alloc(ivl_context *, int64_t bytes) {
+void *ivl_device_alloc(ivl_context *ctx, int64_t bytes) {
+  if (bytes < 0) {
+    fail(ctx, IVL_ERROR_INVALID_ARGUMENT, "device_alloc: %lld bytes",
+         static_cast<long long>(bytes));
+    return nullptr;
+  }
   // 256-byte alignment, as the memory plan assumes.
   size_t rounded = (static_cast<size_t>(bytes) + 255) & ~size_t(255);
-  void *ptr = std::aligned_alloc(256, rounded ? rounded : 256);
-  if (ptr)
-    std::memset(ptr, 0, rounded);
+  if (!rounded)
+    rounded = 256;
+  void *ptr = std::aligned_alloc(256, rounded);
+  if (!ptr) {
+    fail(ctx, IVL_ERROR_RUNTIME, "device_alloc: out of host memory for %lld bytes",
+         static_cast<long long>(bytes));
+    return nullptr;
+  }
+  std::memset(ptr, 0, rounded);
+  ctx->allocations[ptr] = static_cast<int64_t>(rounded);
+  ctx->bytesInUse += static_cast<int64_t>(rounded);
+  ctx->peakBytes = std::max(ctx->peakBytes, ctx->bytesInUse);
   return ptr;
 }
 
-void ivl_device_free(ivl_context *, void *ptr) { std::free(ptr); }
+void ivl_device_free(ivl_context *ctx, void *ptr) {
+  auto it = ctx->allocations.find(ptr);
+  if (it != ctx->allocations.end()) {
+    ctx->bytesInUse -= it->second;
+    ctx->allocations.erase(it);
+  }
+  std::free(ptr);
+}
+
+void ivl_device_memory(ivl_context *ctx, int64_t *inUse, int64_t *peak) {
+  *inUse = ctx->bytesInUse;
+  *peak = ctx->peakBytes;
+}
 
 ivl_status ivl_copy_to_device(ivl_context *, void *dst, const void *src,
                               int64_t bytes) {

@@ -2,6 +2,7 @@
 //-----------===//
 
 #include "Tensor.h"
+#include "internvl/runtime/Scalar.h"
 
 #include <cmath>
 
@@ -41,29 +42,6 @@ bool sameShape(const ivl_tensor &a, const ivl_tensor &b) {
       return false;
   return true;
 }
-
-float gelu(float x, bool tanhApprox) {
-  if (tanhApprox) {
-    const float k = 0.7978845608028654f; // sqrt(2 / pi)
-    return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
-  }
-  return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f));
-}
-
-float geluGrad(float x, bool tanhApprox) {
-  if (tanhApprox) {
-    const float k = 0.7978845608028654f;
-    float x2 = x * x;
-    float t = std::tanh(k * (x + 0.044715f * x2 * x));
-    return 0.5f * (1.0f + t) +
-           0.5f * x * (1.0f - t * t) * k * (1.0f + 3.0f * 0.044715f * x2);
-  }
-  float cdf = 0.5f * (1.0f + std::erf(x * 0.7071067811865476f));
-  float pdf = std::exp(-0.5f * x * x) * 0.3989422804014327f; // 1/sqrt(2 pi)
-  return cdf + x * pdf;
-}
-
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 } // namespace
 
@@ -136,10 +114,10 @@ ivl_status ivl_unary(ivl_context *ctx, ivl_unary_kind kind,
     case IVL_CAST:
       break;
     case IVL_GELU:
-      v = gelu(v, param != 0.0);
+      v = param != 0.0 ? scalar::geluTanh(v) : scalar::geluErf(v);
       break;
     case IVL_SILU:
-      v = v * sigmoid(v);
+      v = scalar::silu(v);
       break;
     }
   }
@@ -155,12 +133,10 @@ ivl_status ivl_activation_grad(ivl_context *ctx, ivl_unary_kind kind,
                 "activation_grad: only gelu and silu have a gradient kernel");
   std::vector<float> g = toFloat(*grad), v = toFloat(*x);
   for (size_t i = 0; i < g.size(); ++i) {
-    if (kind == IVL_GELU) {
-      g[i] = g[i] * geluGrad(v[i], param != 0.0);
-    } else {
-      float s = sigmoid(v[i]);
-      g[i] = g[i] * (s * (1.0f + v[i] * (1.0f - s)));
-    }
+    float derivative = kind == IVL_SILU ? scalar::siluDerivative(v[i])
+                       : param != 0.0      ? scalar::geluTanhDerivative(v[i])
+                                           : scalar::geluErfDerivative(v[i]);
+    g[i] = g[i] * derivative;
   }
   fromFloat(*out, g.data());
   return IVL_OK;

@@ -98,7 +98,7 @@ ivl_status ivl_broadcast(ivl_context *ctx, const ivl_tensor *in,
   return IVL_OK;
 }
 
-ivl_status ivl_concat(ivl_context *ctx, const ivl_tensor *const *inputs,
+ivl_status ivl_concat(ivl_context *ctx, const ivl_tensor *inputs,
                       int32_t count, int32_t dim, ivl_tensor *out) {
   int64_t size = ivl_dtype_size(out->dtype);
   // Rows = product of dims before `dim`; each input contributes a contiguous
@@ -112,10 +112,10 @@ ivl_status ivl_concat(ivl_context *ctx, const ivl_tensor *const *inputs,
   int64_t outRow = out->shape[dim] * inner * size;
   int64_t column = 0;
   for (int32_t k = 0; k < count; ++k) {
-    if (ivl_status s = sameType(ctx, "concat", *inputs[k], *out))
+    if (ivl_status s = sameType(ctx, "concat", inputs[k], *out))
       return s;
-    int64_t chunk = inputs[k]->shape[dim] * inner * size;
-    const char *src = static_cast<const char *>(inputs[k]->data);
+    int64_t chunk = inputs[k].shape[dim] * inner * size;
+    const char *src = static_cast<const char *>(inputs[k].data);
     for (int64_t r = 0; r < rows; ++r)
       std::memcpy(dst + r * outRow + column, src + r * chunk, chunk);
     column += chunk;

@@ -16,13 +16,13 @@ using namespace ivl::cpu;
 
 extern "C" {
 
-ivl_status ivl_global_norm(ivl_context *, const ivl_tensor *const *grads,
+ivl_status ivl_global_norm(ivl_context *, const ivl_tensor *grads,
                            int32_t count, ivl_tensor *norm) {
   double sum = 0.0;
   for (int32_t k = 0; k < count; ++k) {
-    int64_t n = numel(*grads[k]);
+    int64_t n = numel(grads[k]);
     for (int64_t i = 0; i < n; ++i) {
-      double v = load(*grads[k], i);
+      double v = load(grads[k], i);
       sum += v * v;
     }
   }

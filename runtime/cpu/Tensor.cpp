@@ -128,5 +128,9 @@ void ivl_context_destroy(ivl_context *ctx) { delete ctx; }
 const char *ivl_last_error(const ivl_context *ctx) {
   return ctx ? ctx->error.c_str() : "no context";
 }
+void ivl_annotate_error(ivl_context *ctx, const char *where) {
+  if (ctx)
+    ctx->error = std::string(where) + ": " + ctx->error;
+}
 
 } // extern "C"

@@ -15,10 +15,15 @@
 
 #include <cstdarg>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 struct ivl_context {
   std::string error;
+  /// ivl_device_alloc's live allocations and their sizes.
+  std::unordered_map<void *, int64_t> allocations;
+  int64_t bytesInUse = 0;
+  int64_t peakBytes = 0;
 };
 
 namespace ivl::cpu {

@@ -10,6 +10,7 @@
 #include "internvl/runtime/Numeric.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -115,6 +116,59 @@ const char *ivl::io::dtypeName(ivl_dtype dtype) {
     return "i1";
   }
   return "?";
+}
+
+bool ivl::io::parseDtype(const std::string &name, ivl_dtype &dtype) {
+  for (ivl_dtype d : {IVL_F32, IVL_BF16, IVL_F16, IVL_I64, IVL_I1})
+    if (name == dtypeName(d)) {
+      dtype = d;
+      return true;
+    }
+  return false;
+}
+
+std::string ivl::io::writeNpy(const std::string &path, ivl_dtype dtype,
+                              const std::vector<int64_t> &shape,
+                              const void *data) {
+  int64_t n = numElements(shape);
+  std::vector<float> widened;
+  if (dtype == IVL_BF16) {
+    widened.resize(n);
+    convertElements(data, IVL_BF16, widened.data(), IVL_F32, n);
+    data = widened.data();
+    dtype = IVL_F32;
+  }
+  const char *descr = dtype == IVL_F32   ? "<f4"
+                      : dtype == IVL_F16 ? "<f2"
+                      : dtype == IVL_I64 ? "<i8"
+                                         : "|b1";
+  // NumPy's tuple syntax: (), (n,), (a, b).
+  std::string tuple = "(";
+  for (size_t i = 0; i < shape.size(); ++i)
+    tuple += (i ? ", " : "") + std::to_string(shape[i]);
+  tuple += shape.size() == 1 ? ",)" : ")";
+  std::string header = std::string("{'descr': '") + descr +
+                       "', 'fortran_order': False, 'shape': " + tuple + ", }";
+  // Pad so that the data starts on a 64-byte boundary, ending in '\n'.
+  size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header += '\n';
+  std::FILE *f = std::fopen(path.c_str(), "wb");
+  if (!f)
+    return path + ": cannot write: " + std::strerror(errno);
+  unsigned char preamble[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                                static_cast<unsigned char>(header.size() & 0xff),
+                                static_cast<unsigned char>(header.size() >> 8)};
+  size_t bytes = static_cast<size_t>(n * ivl_dtype_size(dtype));
+  bool ok = std::fwrite(preamble, 1, 10, f) == 10 &&
+            std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
+            std::fwrite(data, 1, bytes, f) == bytes;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) {
+    std::remove(path.c_str());
+    return path + ": write failed";
+  }
+  return "";
 }
 
 float ivl::io::elementAsFloat(const void *data, ivl_dtype dtype, int64_t i) {

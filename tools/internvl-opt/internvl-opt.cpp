@@ -6,11 +6,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "internvl/Conversion/Passes.h"
 #include "internvl/Dialect/TG/IR/TGDialect.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Version.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/EmitC/IR/EmitC.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
@@ -28,8 +30,9 @@ int main(int argc, char **argv) {
 
   mlir::DialectRegistry registry;
   registry.insert<mlir::tg::TGDialect, mlir::func::FuncDialect,
-                  mlir::arith::ArithDialect>();
+                  mlir::arith::ArithDialect, mlir::emitc::EmitCDialect>();
   mlir::tg::registerTGPasses();
+  mlir::tg::registerConversionPasses();
   internvl::test::registerTestPasses();
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(

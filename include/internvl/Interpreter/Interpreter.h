@@ -4,6 +4,7 @@
 #ifndef INTERNVL_INTERPRETER_INTERPRETER_H
 #define INTERNVL_INTERPRETER_INTERPRETER_H
 
+#include "internvl/Dialect/TG/Analysis/StepSignature.h"
 #include "internvl/TensorIO/Inputs.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -15,16 +16,6 @@ namespace internvl {
 /// freed after its last use; a reshape shares its operand's storage.
 llvm::Expected<std::vector<HostTensor>>
 interpret(mlir::func::FuncOp func, llvm::ArrayRef<HostTensor> args);
-
-/// The `tg.*` description of each argument of `func`.
-std::vector<ArgSpec> argumentSpecs(mlir::func::FuncOp func);
-
-/// Vocabulary and IMG_CONTEXT layout, read off the embedding and image
-/// scatter ops (zeros when the function has none).
-BatchSpec batchSpec(mlir::func::FuncOp func);
-
-/// The element type of the runtime for an MLIR element type.
-llvm::Expected<ivl_dtype> runtimeType(mlir::Type element);
 
 } // namespace internvl
 

@@ -52,6 +52,8 @@ ivl_context *ivl_context_create(void);
 void ivl_context_destroy(ivl_context *ctx);
 /* The message of the last failed call on this context. */
 const char *ivl_last_error(const ivl_context *ctx);
+/* Prefixes the last error with `where` (the op a compiled step ran). */
+void ivl_annotate_error(ivl_context *ctx, const char *where);
 
 /* Bytes one element of `dtype` occupies. */
 static inline int64_t ivl_dtype_size(ivl_dtype dtype) {
@@ -93,6 +95,10 @@ ivl_status ivl_synchronize(ivl_context *ctx);
    backward). */
 ivl_status ivl_set_workspace(ivl_context *ctx, void *ptr, int64_t bytes);
 ivl_status ivl_set_scratch(ivl_context *ctx, void *ptr, int64_t bytes);
+/* Bytes of device memory in use now and at most so far: what
+   ivl_device_alloc handed out on the CPU; on a GPU, the device's used memory
+   (cudaMemGetInfo, so the CUDA context and library handles count too). */
+void ivl_device_memory(ivl_context *ctx, int64_t *in_use, int64_t *peak);
 /* A short description of the device ("cpu", "NVIDIA H100 80GB HBM3"). */
 const char *ivl_device_name(ivl_context *ctx);
 
@@ -148,7 +154,7 @@ ivl_status ivl_transpose(ivl_context *ctx, const ivl_tensor *in,
                          const int64_t *permutation, ivl_tensor *out);
 ivl_status ivl_broadcast(ivl_context *ctx, const ivl_tensor *in,
                          ivl_tensor *out);
-ivl_status ivl_concat(ivl_context *ctx, const ivl_tensor *const *inputs,
+ivl_status ivl_concat(ivl_context *ctx, const ivl_tensor *inputs,
                       int32_t count, int32_t dim, ivl_tensor *out);
 ivl_status ivl_slice(ivl_context *ctx, const ivl_tensor *in,
                      const int64_t *offsets, ivl_tensor *out);
@@ -239,7 +245,7 @@ ivl_status ivl_cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
 
 /*===--- Optimizer -------------------------------------------------------===*/
 
-ivl_status ivl_global_norm(ivl_context *ctx, const ivl_tensor *const *grads,
+ivl_status ivl_global_norm(ivl_context *ctx, const ivl_tensor *grads,
                            int32_t count, ivl_tensor *norm);
 ivl_status ivl_clip_scale(ivl_context *ctx, const ivl_tensor *norm,
                           double max_norm, ivl_tensor *scale);

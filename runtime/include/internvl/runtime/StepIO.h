@@ -66,6 +66,15 @@ float elementAsFloat(const void *data, ivl_dtype dtype, int64_t i);
 
 const char *dtypeName(ivl_dtype dtype);
 
+/// Parses "f32", "bf16", "f16", "i64" or "i1"; false for anything else.
+bool parseDtype(const std::string &name, ivl_dtype &dtype);
+
+/// Writes a NumPy .npy file (bf16 widened to f32, which NumPy lacks).
+/// Returns an error message, or "" on success; nothing is left at `path`
+/// on failure.
+std::string writeNpy(const std::string &path, ivl_dtype dtype,
+                     const std::vector<int64_t> &shape, const void *data);
+
 } // namespace ivl::io
 
 #endif // INTERNVL_RUNTIME_STEPIO_H

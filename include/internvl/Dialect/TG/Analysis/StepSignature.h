@@ -1,0 +1,34 @@
+//===- StepSignature.h - a step's arguments as the runtime sees them -*- C++ -*-===//
+//
+// What internvl-run and a compiled step's manifest say about the arguments
+// of a tg function: names, kinds, element types, shapes and initialisers
+// (from the tg.* argument attributes), and the facts token ids must respect.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef INTERNVL_DIALECT_TG_ANALYSIS_STEPSIGNATURE_H
+#define INTERNVL_DIALECT_TG_ANALYSIS_STEPSIGNATURE_H
+
+#include "internvl/runtime/StepIO.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/Error.h"
+
+namespace internvl {
+
+using ArgSpec = ivl::io::ArgSpec;
+using BatchSpec = ivl::io::BatchSpec;
+
+/// The `tg.*` description of each argument of `func`.
+std::vector<ArgSpec> argumentSpecs(mlir::func::FuncOp func);
+
+/// Vocabulary and IMG_CONTEXT layout, read off the embedding and image
+/// scatter ops (zeros when the function has none).
+BatchSpec batchSpec(mlir::func::FuncOp func);
+
+/// The element type of the runtime for an MLIR element type.
+llvm::Expected<ivl_dtype> runtimeType(mlir::Type element);
+
+} // namespace internvl
+
+#endif // INTERNVL_DIALECT_TG_ANALYSIS_STEPSIGNATURE_H

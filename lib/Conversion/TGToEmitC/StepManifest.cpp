@@ -1,0 +1,117 @@
+//===- StepManifest.cpp - the JSON description of a compiled step ---------===//
+
+#include "internvl/Conversion/TGToEmitC/StepManifest.h"
+#include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
+#include "internvl/Dialect/TG/Analysis/StepSignature.h"
+
+using namespace mlir;
+using namespace mlir::tg;
+namespace json = llvm::json;
+
+static json::Array shapeOf(ArrayRef<int64_t> shape) {
+  json::Array a;
+  for (int64_t d : shape)
+    a.push_back(d);
+  return a;
+}
+
+static int64_t planValue(DictionaryAttr plan, StringRef key) {
+  auto v = plan.getAs<IntegerAttr>(key);
+  return v ? v.getInt() : 0;
+}
+
+FailureOr<json::Object> mlir::tg::stepManifest(func::FuncOp func,
+                                               const StepStorage &storage,
+                                               StringRef target) {
+  auto plan = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
+  if (!plan)
+    return func.emitError("has no ")
+           << kMemoryPlanAttr << ": run --tg-plan-memory before lowering";
+  FailureOr<MemoryPlan> memoryPlan = MemoryPlan::read(func);
+  if (failed(memoryPlan))
+    return failure();
+
+  json::Object m;
+  m["function"] = func.getName().str();
+  auto module = func->getParentOfType<ModuleOp>();
+  if (auto model = module->getAttrOfType<StringAttr>("tg.model"))
+    m["model"] = model.getValue().str();
+  m["target"] = target.str();
+  m["arena_bytes"] = planValue(plan, "arena_bytes");
+  m["grads_buffer_bytes"] = planValue(plan, "grads_buffer_bytes");
+  m["planned_peak_bytes"] = planValue(plan, "peak_bytes");
+  m["persistent_bytes"] =
+      json::Object{{"params", planValue(plan, "params_bytes")},
+                   {"master_params", planValue(plan, "master_params_bytes")},
+                   {"grads", planValue(plan, "grads_bytes")},
+                   {"optimizer", planValue(plan, "optimizer_bytes")}};
+  m["total_flops"] = memoryPlan->totalFlops();
+  m["recompute_flops"] = memoryPlan->recomputeFlops();
+
+  internvl::BatchSpec batch = internvl::batchSpec(func);
+  m["batch"] = json::Object{
+      {"vocab_size", batch.vocabSize},
+      {"image_token_id", batch.imageTokenId},
+      {"image_tokens_per_sample", batch.imageTokensPerSample}};
+
+  int64_t tokens = 0;
+  json::Array arguments;
+  for (auto [i, spec] : llvm::enumerate(internvl::argumentSpecs(func))) {
+    llvm::Expected<ivl_dtype> dtype = internvl::runtimeType(
+        cast<ShapedType>(func.getArgument(i).getType()).getElementType());
+    if (!dtype) {
+      llvm::consumeError(dtype.takeError());
+      return func.emitError("argument ")
+             << i << " has an element type the runtime does not support";
+    }
+    json::Object a{{"name", spec.name},
+                   {"kind", spec.kind},
+                   {"dtype", ivl::io::dtypeName(spec.dtype)},
+                   {"shape", shapeOf(spec.shape)}};
+    if (spec.kind == "param")
+      a["init"] = json::Object{{"normal", spec.normalInit},
+                               {"value", spec.initValue}};
+    if (spec.name == "input_ids")
+      tokens = ivl::io::numElements(spec.shape);
+    arguments.push_back(std::move(a));
+  }
+  m["tokens_per_step"] = tokens;
+  m["arguments"] = std::move(arguments);
+
+  json::Array results;
+  auto returnOp = func.getBody().front().getTerminator();
+  for (auto [i, v] : llvm::enumerate(returnOp->getOperands())) {
+    auto type = cast<RankedTensorType>(v.getType());
+    auto name = func.getResultAttrOfType<StringAttr>(
+        i, TGDialect::getNameAttrName());
+    const Storage &s = storage.lookup(v);
+    json::Object r{
+        {"name", name ? name.getValue().str() : "result" + std::to_string(i)},
+        {"shape", shapeOf(type.getShape())}};
+    llvm::Expected<ivl_dtype> dtype =
+        internvl::runtimeType(type.getElementType());
+    if (!dtype) {
+      llvm::consumeError(dtype.takeError());
+      return returnOp->emitError("result ")
+             << i << " has an element type the runtime does not support";
+    }
+    r["dtype"] = ivl::io::dtypeName(*dtype);
+    switch (s.space) {
+    case Storage::Space::Arena:
+      r["space"] = "arena";
+      r["offset"] = s.offset;
+      break;
+    case Storage::Space::Grads:
+      r["space"] = "grads";
+      r["offset"] = s.offset;
+      break;
+    case Storage::Space::Argument:
+      r["space"] = "argument";
+      r["argument"] = static_cast<int64_t>(s.argument);
+      break;
+    }
+    results.push_back(std::move(r));
+  }
+  m["results"] = std::move(results);
+  return m;
+}

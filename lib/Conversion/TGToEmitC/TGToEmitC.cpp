@@ -1,0 +1,613 @@
+//===- TGToEmitC.cpp - --convert-tg-to-emitc --------------------------------===//
+//
+// Lowers a planned step to one EmitC host function. Every tg value becomes
+// an `ivl_tensor` view of its planned storage (StepStorage); every op a call
+// of the runtime's C API through the inline wrappers of StepSupport.h,
+// followed by IVL_CHECK, which returns the failing status with the op's
+// name. Runs of elementwise ops chosen by ElementwiseFusion become generated
+// kernels (FusedKernelEmitter) launched in place of the run.
+//
+//===----------------------------------------------------------------------===//
+
+#include "internvl/Conversion/Passes.h"
+#include "internvl/Conversion/TGToEmitC/ElementwiseFusion.h"
+#include "internvl/Conversion/TGToEmitC/StepManifest.h"
+#include "internvl/Conversion/TGToEmitC/StepStorage.h"
+#include "internvl/Conversion/TGToEmitC/TGToEmitC.h"
+#include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
+
+#include "mlir/Dialect/EmitC/IR/EmitC.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/Format.h"
+
+#include <cmath>
+
+namespace mlir::tg {
+#define GEN_PASS_DEF_CONVERTTGTOEMITC
+#include "internvl/Conversion/Passes.h.inc"
+} // namespace mlir::tg
+
+using namespace mlir;
+using namespace mlir::tg;
+
+std::optional<StepTarget> mlir::tg::parseStepTarget(StringRef name) {
+  if (name == "cpu")
+    return StepTarget::Cpu;
+  if (name == "cuda")
+    return StepTarget::Cuda;
+  return std::nullopt;
+}
+
+StringRef mlir::tg::stringifyStepTarget(StepTarget target) {
+  return target == StepTarget::Cuda ? "cuda" : "cpu";
+}
+
+//===----------------------------------------------------------------------===//
+// C++ literals
+//===----------------------------------------------------------------------===//
+
+std::string mlir::tg::dtypeLiteral(Type element) {
+  if (element.isF32())
+    return "IVL_F32";
+  if (element.isBF16())
+    return "IVL_BF16";
+  if (element.isF16())
+    return "IVL_F16";
+  if (element.isInteger(64))
+    return "IVL_I64";
+  if (element.isInteger(1))
+    return "IVL_I1";
+  return "";
+}
+
+std::string mlir::tg::dimsLiteral(ArrayRef<int64_t> dims) {
+  std::string s = "{";
+  for (auto [i, d] : llvm::enumerate(dims))
+    s += (i ? ", " : "") + std::to_string(d);
+  return s + "}";
+}
+
+/// Exact: 17 significant digits read back to the same double.
+std::string mlir::tg::doubleLiteral(double v) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << llvm::format("%.17g", v);
+  return s;
+}
+
+static std::string quoted(StringRef text) {
+  std::string s = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      s += '\\';
+    if (static_cast<unsigned char>(c) < 0x20)
+      continue;
+    s += c;
+  }
+  return s + "\"";
+}
+
+//===----------------------------------------------------------------------===//
+// The step function
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// One argument of an emitted call: a tg value (passed as its view) or a C++
+/// literal.
+struct CallArg {
+  Value value;
+  std::string literal;
+};
+CallArg lit(std::string text) { return {Value(), std::move(text)}; }
+CallArg lit(int64_t v) { return lit(std::to_string(v)); }
+CallArg lit(double v) { return lit(doubleLiteral(v)); }
+CallArg lit(APFloat v) { return lit(v.convertToDouble()); }
+
+class StepLowering {
+public:
+  StepLowering(func::FuncOp func, const StepStorage &storage,
+               const FusionPlan &fusion, StepTarget target)
+      : func(func), storage(storage), fusion(fusion), target(target),
+        b(func.getContext()) {}
+
+  /// Emits the whole lowered module into `module` (emptied first).
+  LogicalResult run(ModuleOp module, const llvm::json::Object &manifest);
+
+  int64_t kernelCalls = 0;
+
+private:
+  Type opaque(StringRef name) {
+    return emitc::OpaqueType::get(b.getContext(), name);
+  }
+  Type pointer(Type pointee) { return emitc::PointerType::get(pointee); }
+  Type tensorType() { return opaque("ivl_tensor"); }
+  Type statusType() { return opaque("ivl_status"); }
+
+  Value call(StringRef callee, Type result, ArrayRef<CallArg> args,
+             ArrayRef<Value> leading = {});
+  /// A runtime call for `op`, with its status checked.
+  void kernel(Operation *op, StringRef callee, ArrayRef<CallArg> args);
+  void check(Value status, StringRef where);
+  std::string where(Operation *op);
+
+  Value view(Value v);
+  LogicalResult lower(Operation *op);
+  void comment(Operation *op);
+
+  func::FuncOp func;
+  const StepStorage &storage;
+  const FusionPlan &fusion;
+  StepTarget target;
+  OpBuilder b;
+  Location loc = UnknownLoc::get(func.getContext());
+  Value ctx, arena, grads, args;
+  llvm::DenseMap<Value, Value> views;
+  std::string lastScope, lastPhase;
+};
+
+} // namespace
+
+Value StepLowering::call(StringRef callee, Type result, ArrayRef<CallArg> list,
+                         ArrayRef<Value> leading) {
+  SmallVector<Value> operands(leading.begin(), leading.end());
+  SmallVector<Attribute> order;
+  for (size_t i = 0; i < leading.size(); ++i)
+    order.push_back(b.getIndexAttr(i));
+  for (const CallArg &a : list) {
+    if (a.value) {
+      order.push_back(b.getIndexAttr(operands.size()));
+      operands.push_back(view(a.value));
+    } else {
+      order.push_back(emitc::OpaqueAttr::get(b.getContext(), a.literal));
+    }
+  }
+  SmallVector<Type> results;
+  if (result)
+    results.push_back(result);
+  auto op = b.create<emitc::CallOpaqueOp>(loc, results, callee, operands,
+                                          b.getArrayAttr(order));
+  return result ? op.getResult(0) : Value();
+}
+
+std::string StepLowering::where(Operation *op) {
+  std::string s = op->getName().getStringRef().str();
+  if (auto scope = op->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName()))
+    s += " (" + scope.getValue().str() + ")";
+  return s;
+}
+
+void StepLowering::check(Value status, StringRef text) {
+  b.create<emitc::CallOpaqueOp>(
+      loc, TypeRange(), "IVL_CHECK", ValueRange{ctx, status},
+      b.getArrayAttr({b.getIndexAttr(0), b.getIndexAttr(1),
+                      emitc::OpaqueAttr::get(b.getContext(), quoted(text))}));
+}
+
+void StepLowering::kernel(Operation *op, StringRef callee,
+                          ArrayRef<CallArg> list) {
+  // The results' views exist before the call that writes them.
+  for (Value r : op->getResults())
+    (void)view(r);
+  Value status = call(callee, statusType(), list, {ctx});
+  check(status, where(op));
+  ++kernelCalls;
+}
+
+Value StepLowering::view(Value v) {
+  if (Value existing = views.lookup(v))
+    return existing;
+  auto type = cast<RankedTensorType>(v.getType());
+  std::string dtype = dtypeLiteral(type.getElementType());
+  std::string dims = dimsLiteral(type.getShape());
+  Value result;
+  if (auto reshape = v.getDefiningOp<ReshapeOp>()) {
+    Value input = view(reshape.getInput());
+    result = call("ivl::reshape", tensorType(), {lit(dims)}, {input});
+  } else {
+    const Storage &s = storage.lookup(v);
+    switch (s.space) {
+    case Storage::Space::Argument:
+      result = call("ivl::argument", tensorType(),
+                    {lit(int64_t(s.argument)), lit(dtype), lit(dims)}, {args});
+      break;
+    case Storage::Space::Arena:
+    case Storage::Space::Grads:
+      result = call("ivl::view", tensorType(),
+                    {lit(s.offset), lit(dtype), lit(dims)},
+                    {s.space == Storage::Space::Arena ? arena : grads});
+      break;
+    }
+  }
+  views[v] = result;
+  return result;
+}
+
+/// A comment line where the module path or the phase changes, so the
+/// emitted schedule reads like the model.
+void StepLowering::comment(Operation *op) {
+  auto phase = op->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
+  std::string p = phase ? phase.getValue().str() : "forward";
+  if (p != lastPhase) {
+    b.create<emitc::VerbatimOp>(loc, "// ---- " + p + " ----");
+    lastPhase = p;
+    lastScope.clear();
+  }
+  auto scope = op->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName());
+  std::string s = scope ? scope.getValue().str() : "";
+  if (!s.empty() && s != lastScope)
+    b.create<emitc::VerbatimOp>(loc, "// " + s);
+  lastScope = s;
+}
+
+static int64_t geluParam(GeluApproximation a) {
+  return a == GeluApproximation::Tanh ? 1 : 0;
+}
+
+LogicalResult StepLowering::lower(Operation *op) {
+  auto v = [](Value value) { return CallArg{value, ""}; };
+  auto binary = [&](StringRef kind) {
+    kernel(op, "ivl::binary",
+           {lit(kind.str()), v(op->getOperand(0)), v(op->getOperand(1)),
+            v(op->getResult(0))});
+  };
+  auto unary = [&](StringRef kind, CallArg param) {
+    kernel(op, "ivl::unary",
+           {lit(kind.str()), v(op->getOperand(0)), param, v(op->getResult(0))});
+  };
+  bool handled = true;
+  llvm::TypeSwitch<Operation *>(op)
+      .Case([&](FillOp f) {
+        kernel(op, "ivl::fill", {v(f.getResult()), lit(f.getValue())});
+      })
+      .Case([&](AddOp) { binary("IVL_ADD"); })
+      .Case([&](SubOp) { binary("IVL_SUB"); })
+      .Case([&](MulOp) { binary("IVL_MUL"); })
+      .Case([&](DivOp) { binary("IVL_DIV"); })
+      .Case([&](NegOp) { unary("IVL_NEG", lit(0.0)); })
+      .Case([&](ScaleOp s) { unary("IVL_SCALE", lit(s.getFactor())); })
+      .Case([&](CastOp) { unary("IVL_CAST", lit(0.0)); })
+      .Case([&](GeluOp g) {
+        unary("IVL_GELU", lit(double(geluParam(g.getApproximate()))));
+      })
+      .Case([&](SiluOp) { unary("IVL_SILU", lit(0.0)); })
+      .Case([&](GeluGradOp g) {
+        kernel(op, "ivl::activationGrad",
+               {lit("IVL_GELU"), v(g.getGrad()), v(g.getInput()),
+                lit(double(geluParam(g.getApproximate()))), v(g.getResult())});
+      })
+      .Case([&](SiluGradOp g) {
+        kernel(op, "ivl::activationGrad",
+               {lit("IVL_SILU"), v(g.getGrad()), v(g.getInput()), lit(0.0),
+                v(g.getResult())});
+      })
+      .Case([&](LinearOp l) {
+        if (l.getBias())
+          kernel(op, "ivl::linear",
+                 {v(l.getInput()), v(l.getWeight()), v(l.getBias()),
+                  v(l.getResult())});
+        else
+          kernel(op, "ivl::linear",
+                 {v(l.getInput()), v(l.getWeight()), v(l.getResult())});
+      })
+      .Case([&](MatmulOp m) {
+        kernel(op, "ivl::matmul",
+               {v(m.getLhs()), v(m.getRhs()),
+                lit(int64_t(m.getTransposeLhs())),
+                lit(int64_t(m.getTransposeRhs())), v(m.getResult())});
+      })
+      .Case([&](ReshapeOp) {
+        // A view of the operand's storage, made where it is first used.
+      })
+      .Case([&](TransposeOp t) {
+        kernel(op, "ivl::transpose",
+               {v(t.getInput()), lit(dimsLiteral(t.getPermutation())),
+                v(t.getResult())});
+      })
+      .Case([&](BroadcastOp bc) {
+        kernel(op, "ivl::broadcast", {v(bc.getInput()), v(bc.getResult())});
+      })
+      .Case([&](ConcatOp c) {
+        SmallVector<CallArg> list = {lit(int64_t(c.getDim())),
+                                     v(c.getResult())};
+        for (Value in : c.getInputs())
+          list.push_back(v(in));
+        kernel(op, "ivl::concat", list);
+      })
+      .Case([&](SliceOp s) {
+        kernel(op, "ivl::slice",
+               {v(s.getInput()), lit(dimsLiteral(s.getOffsets())),
+                v(s.getResult())});
+      })
+      .Case([&](PadOp p) {
+        kernel(op, "ivl::pad",
+               {v(p.getInput()), lit(dimsLiteral(p.getLow())),
+                v(p.getResult())});
+      })
+      .Case([&](ReduceSumOp r) {
+        kernel(op, "ivl::reduceSum",
+               {v(r.getInput()), lit(dimsLiteral(r.getDims())),
+                v(r.getResult())});
+      })
+      .Case([&](PixelShuffleOp p) {
+        kernel(op, "ivl::pixelShuffle",
+               {v(p.getInput()), lit(p.getScaleFactor()),
+                lit(int64_t(p.getVersion() == PixelShuffleVersion::V1 ? 1 : 2)),
+                v(p.getResult())});
+      })
+      .Case([&](LayerNormOp n) {
+        kernel(op, "ivl::layerNorm",
+               {v(n.getInput()), v(n.getWeight()), v(n.getBias()),
+                lit(n.getEpsilon()), v(op->getResult(0)), v(op->getResult(1)),
+                v(op->getResult(2))});
+      })
+      .Case([&](LayerNormGradOp n) {
+        kernel(op, "ivl::layerNormGrad",
+               {v(n.getGrad()), v(n.getInput()), v(n.getWeight()),
+                v(n.getMean()), v(n.getRstd()), v(op->getResult(0)),
+                v(op->getResult(1)), v(op->getResult(2))});
+      })
+      .Case([&](RmsNormOp n) {
+        kernel(op, "ivl::rmsNorm",
+               {v(n.getInput()), v(n.getWeight()), lit(n.getEpsilon()),
+                v(op->getResult(0)), v(op->getResult(1))});
+      })
+      .Case([&](RmsNormGradOp n) {
+        kernel(op, "ivl::rmsNormGrad",
+               {v(n.getGrad()), v(n.getInput()), v(n.getWeight()),
+                v(n.getRstd()), v(op->getResult(0)), v(op->getResult(1))});
+      })
+      .Case([&](AttentionOp a) {
+        kernel(op, "ivl::attention",
+               {v(a.getQuery()), v(a.getKey()), v(a.getValue()),
+                lit(int64_t(a.getCausal())), lit(a.getScale()),
+                v(op->getResult(0)), v(op->getResult(1))});
+      })
+      .Case([&](AttentionGradOp a) {
+        if (auto scratch = op->getAttrOfType<AllocAttr>(kWorkspaceAttr)) {
+          Value status =
+              call("ivl::setScratch", statusType(),
+                   {lit(scratch.getOffset()), lit(scratch.getSize())},
+                   {ctx, arena});
+          check(status, where(op) + " scratch");
+        }
+        kernel(op, "ivl::attentionGrad",
+               {v(a.getGrad()), v(a.getQuery()), v(a.getKey()),
+                v(a.getValue()), v(a.getOutput()), v(a.getLogsumexp()),
+                lit(int64_t(a.getCausal())), lit(a.getScale()),
+                v(op->getResult(0)), v(op->getResult(1)),
+                v(op->getResult(2))});
+      })
+      .Case([&](RopeOp r) {
+        std::string factors = "{";
+        if (std::optional<ArrayRef<double>> f = r.getFreqFactors())
+          for (auto [i, x] : llvm::enumerate(*f))
+            factors += (i ? ", " : "") + doubleLiteral(x);
+        factors += "}";
+        kernel(op, "ivl::rope",
+               {v(r.getInput()), lit(r.getTheta()), lit(factors),
+                lit(r.getAttentionFactor()), lit(int64_t(r.getInverse())),
+                v(r.getResult())});
+      })
+      .Case([&](EmbeddingOp e) {
+        kernel(op, "ivl::embedding",
+               {v(e.getTable()), v(e.getIndices()), v(e.getResult())});
+      })
+      .Case([&](EmbeddingGradOp e) {
+        kernel(op, "ivl::embeddingGrad",
+               {v(e.getGrad()), v(e.getIndices()), v(e.getResult())});
+      })
+      .Case([&](ScatterImageEmbedsOp s) {
+        kernel(op, "ivl::scatterImageEmbeds",
+               {v(s.getEmbeds()), v(s.getInputIds()), v(s.getImageEmbeds()),
+                lit(int64_t(s.getImageTokenId())), v(s.getResult())});
+      })
+      .Case([&](GatherImageEmbedsOp s) {
+        kernel(op, "ivl::gatherImageEmbeds",
+               {v(s.getGrad()), v(s.getInputIds()),
+                lit(int64_t(s.getImageTokenId())), v(s.getResult())});
+      })
+      .Case([&](MaskImagePositionsOp s) {
+        kernel(op, "ivl::maskImagePositions",
+               {v(s.getGrad()), v(s.getInputIds()),
+                lit(int64_t(s.getImageTokenId())), v(s.getResult())});
+      })
+      .Case([&](DropPathOp d) {
+        kernel(op, "ivl::dropPath",
+               {v(d.getInput()), v(d.getStep()), lit(d.getRate()),
+                lit(int64_t(d.getSeed())), lit(int64_t(d.getOffset())),
+                v(d.getResult())});
+      })
+      .Case([&](CrossEntropyOp c) {
+        kernel(op, "ivl::crossEntropy",
+               {v(c.getLogits()), v(c.getLabels()),
+                lit(int64_t(c.getIgnoreIndex())), v(op->getResult(0)),
+                v(op->getResult(1))});
+      })
+      .Case([&](CrossEntropyGradOp c) {
+        kernel(op, "ivl::crossEntropyGrad",
+               {v(c.getGrad()), v(c.getLogits()), v(c.getLabels()),
+                v(c.getLogsumexp()), lit(int64_t(c.getIgnoreIndex())),
+                v(c.getResult())});
+      })
+      .Case([&](GlobalNormOp n) {
+        SmallVector<CallArg> list = {v(n.getResult())};
+        for (Value g : n.getGrads())
+          list.push_back(v(g));
+        kernel(op, "ivl::globalNorm", list);
+      })
+      .Case([&](ClipScaleOp c) {
+        kernel(op, "ivl::clipScale",
+               {v(c.getNorm()), lit(c.getMaxNorm()), v(c.getResult())});
+      })
+      .Case([&](AdamWOp a) {
+        kernel(op, "ivl::adamw",
+               {v(a.getMaster()), v(a.getExpAvg()), v(a.getExpAvgSq()),
+                v(a.getGrad()), v(a.getGradScale()), v(a.getStep()),
+                lit(a.getLr()), lit(a.getBeta1()), lit(a.getBeta2()),
+                lit(a.getEpsilon()), lit(a.getWeightDecay()),
+                v(op->getResult(0)), v(op->getResult(1)), v(op->getResult(2)),
+                v(op->getResult(3))});
+      })
+      .Default([&](Operation *) { handled = false; });
+  if (!handled)
+    return op->emitError("has no runtime kernel to lower to");
+  return success();
+}
+
+LogicalResult StepLowering::run(ModuleOp module,
+                                const llvm::json::Object &manifest) {
+  MLIRContext *context = b.getContext();
+  // Element types the runtime cannot take are rejected before anything is
+  // emitted.
+  for (Operation &op : func.getBody().front().without_terminator())
+    for (Value r : op.getResults())
+      if (dtypeLiteral(cast<ShapedType>(r.getType()).getElementType())
+              .empty())
+        return op.emitError("has a result of element type ")
+               << cast<ShapedType>(r.getType()).getElementType()
+               << ", which the runtime does not support";
+
+  // The new module body is built apart and swapped in at the end, so a
+  // failure leaves the input untouched.
+  auto staging = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(staging.getBody());
+  b.create<emitc::IncludeOp>(loc, "internvl/runtime/StepSupport.h",
+                             /*is_standard_include=*/false);
+  if (!fusion.groups.empty())
+    b.create<emitc::IncludeOp>(loc, "internvl/runtime/FusedSupport.h", false);
+
+  // The manifest, as a raw string literal.
+  Type cString = pointer(opaque("const char"));
+  auto manifestFn = b.create<emitc::FuncOp>(
+      loc, "ivl_step_manifest", FunctionType::get(context, {}, {cString}));
+  manifestFn.setSpecifiersAttr(b.getStrArrayAttr({"extern \"C\""}));
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(manifestFn.addEntryBlock());
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << llvm::json::Value(llvm::json::Object(manifest));
+    Value literal = b.create<emitc::LiteralOp>(
+        loc, cString, "R\"ivl(" + text + ")ivl\"");
+    b.create<emitc::ReturnOp>(loc, literal);
+  }
+
+  // Generated elementwise kernels, before the step that launches them.
+  FusedKernelEmitter fused(fusion, target);
+  if (failed(fused.emitKernels(b, loc)))
+    return failure();
+
+  Type voidPtr = pointer(opaque("void"));
+  auto stepType = FunctionType::get(
+      context,
+      {pointer(opaque("ivl_context")), voidPtr, voidPtr, pointer(voidPtr)},
+      {statusType()});
+  auto step = b.create<emitc::FuncOp>(loc, "ivl_step", stepType);
+  step.setSpecifiersAttr(b.getStrArrayAttr({"extern \"C\""}));
+  Block *body = step.addEntryBlock();
+  ctx = body->getArgument(0);
+  arena = body->getArgument(1);
+  grads = body->getArgument(2);
+  args = body->getArgument(3);
+  b.setInsertionPointToStart(body);
+
+  auto plan = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
+  if (auto ws = plan.getAs<AllocAttr>("cublaslt_workspace")) {
+    Value status = call("ivl::setWorkspace", statusType(),
+                        {lit(ws.getOffset()), lit(ws.getSize())},
+                        {ctx, arena});
+    check(status, "cuBLASLt workspace");
+  }
+  for (Operation &op : func.getBody().front().without_terminator()) {
+    const FusedGroup *group = fusion.groupOf(&op);
+    if (group && group->ops.back() != &op)
+      continue;
+    comment(&op);
+    if (group) {
+      for (Value r : op.getResults())
+        (void)view(r);
+      SmallVector<Value> operands;
+      for (Value leaf : group->leaves)
+        operands.push_back(view(leaf));
+      operands.push_back(view(op.getResult(0)));
+      Value status = fused.launch(b, loc, *group, ctx, operands);
+      check(status, "fused " + group->describe());
+      continue;
+    }
+    if (failed(lower(&op)))
+      return failure();
+  }
+  Value ok = b.create<emitc::LiteralOp>(loc, statusType(), "IVL_OK");
+  b.create<emitc::ReturnOp>(loc, ok);
+
+  module.getBodyRegion().takeBody(staging.getBodyRegion());
+  staging->erase();
+  return success();
+}
+
+FailureOr<StepEmitStats>
+mlir::tg::convertStepToEmitC(ModuleOp module, const StepEmitOptions &options) {
+  func::FuncOp func = findPlannedFunction(module, options.function);
+  if (!func)
+    return failure();
+  if (!func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr))
+    return func.emitError("@")
+           << func.getName() << " has no " << kMemoryPlanAttr
+           << ": run --tg-plan-memory before --convert-tg-to-emitc";
+  auto plan = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
+  if (auto world = plan.getAs<IntegerAttr>("world_size");
+      world && world.getInt() != 1)
+    return func.emitError("@")
+           << func.getName() << " is planned for " << world.getInt()
+           << " data-parallel ranks; the lowering emits single-rank steps "
+              "(plan with --tg-plan-memory=\"world-size=1\")";
+
+  FailureOr<StepStorage> storage = StepStorage::read(func);
+  if (failed(storage))
+    return failure();
+  FailureOr<llvm::json::Object> manifest =
+      stepManifest(func, *storage, stringifyStepTarget(options.target));
+  if (failed(manifest))
+    return failure();
+  FusionPlan fusion;
+  if (options.fuseElementwise)
+    fusion = planElementwiseFusion(func, *storage);
+
+  StepLowering lowering(func, *storage, fusion, options.target);
+  if (failed(lowering.run(module, *manifest)))
+    return failure();
+  StepEmitStats stats;
+  stats.kernelCalls = lowering.kernelCalls;
+  stats.fusedKernels = fusion.groups.size();
+  for (const FusedGroup &g : fusion.groups)
+    stats.fusedOps += g.ops.size();
+  return stats;
+}
+
+namespace {
+struct ConvertTGToEmitCPass
+    : public tg::impl::ConvertTGToEmitCBase<ConvertTGToEmitCPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    std::optional<StepTarget> parsed = parseStepTarget(target);
+    if (!parsed) {
+      getOperation().emitError("--convert-tg-to-emitc: target '")
+          << target << "' is not one of: cpu, cuda";
+      return signalPassFailure();
+    }
+    StepEmitOptions options;
+    options.function = function;
+    options.target = *parsed;
+    options.fuseElementwise = fuseElementwise;
+    FailureOr<StepEmitStats> stats =
+        convertStepToEmitC(getOperation(), options);
+    if (failed(stats))
+      return signalPassFailure();
+    numKernelCalls = stats->kernelCalls;
+    numFusedKernels = stats->fusedKernels;
+    numFusedOps = stats->fusedOps;
+  }
+};
+} // namespace

@@ -1,0 +1,289 @@
+//===- Runner.cpp - the runner of a compiled training step ----------------===//
+//
+//   run-step [--steps N] [--seed N] [--dump DIR]
+//
+// Linked by internvl-compile against one libstep.so (CPU or CUDA): reads the
+// step's manifest, allocates the arena, the gradient buffer and every
+// argument on the device, fills the arguments from the seed exactly as
+// internvl-run does, runs N steps (AdamW updates the state in place; the
+// step counter advances; the batch stays), and prints internvl-run's output
+// lines for the results of the last step. Timing and memory go to stderr.
+//
+// Plain C++17: the GPU machine that runs it has no LLVM.
+//
+//===----------------------------------------------------------------------===//
+
+#include "internvl/runtime/Runtime.h"
+#include "internvl/runtime/StepIO.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+extern "C" const char *ivl_step_manifest(void);
+extern "C" ivl_status ivl_step(ivl_context *ctx, void *arena, void *grads,
+                               void *const *args);
+
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void die(const std::string &message) {
+  std::fprintf(stderr, "run-step: error: %s\n", message.c_str());
+  std::exit(1);
+}
+
+struct Options {
+  int64_t steps = 1;
+  uint64_t seed = 0;
+  std::string dump;
+};
+
+int64_t parseCount(const std::string &flag, const char *text, int64_t min) {
+  char *end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(text, &end, 10);
+  if (errno || !*text || *end || v < min)
+    die(flag + " takes an integer >= " + std::to_string(min) + ", got '" +
+        text + "'");
+  return v;
+}
+
+Options parseOptions(int argc, char **argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    auto eq = arg.find('=');
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if ((arg == "--steps" || arg == "--seed" || arg == "--dump") &&
+               i + 1 < argc) {
+      value = argv[++i];
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf("usage: run-step [--steps N] [--seed N] [--dump DIR]\n"
+                  "Runs the compiled training step on inputs generated from "
+                  "the seed;\nprints one line per result of the last step.\n");
+      std::exit(0);
+    }
+    if (arg == "--steps")
+      o.steps = parseCount(arg, value.c_str(), 1);
+    else if (arg == "--seed")
+      o.seed = static_cast<uint64_t>(parseCount(arg, value.c_str(), 0));
+    else if (arg == "--dump" && !value.empty())
+      o.dump = value;
+    else
+      die("unknown or incomplete option '" + std::string(argv[i]) +
+          "' (run-step --help)");
+  }
+  return o;
+}
+
+ivl_dtype dtypeOf(const json &j) {
+  ivl_dtype d;
+  if (!ivl::io::parseDtype(j.get<std::string>(), d))
+    die("manifest: unknown dtype " + j.dump());
+  return d;
+}
+
+struct Buffer {
+  ivl::io::ArgSpec spec;
+  void *device = nullptr;
+  int64_t bytes = 0;
+};
+
+double gib(int64_t bytes) { return bytes / double(1ll << 30); }
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options options = parseOptions(argc, argv);
+  json manifest;
+  try {
+    manifest = json::parse(ivl_step_manifest());
+  } catch (const std::exception &e) {
+    die(std::string("the step's manifest is not JSON: ") + e.what());
+  }
+
+  ivl_context *ctx = ivl_context_create();
+  if (!ctx)
+    die("cannot create the runtime context");
+  auto check = [&](ivl_status status, const std::string &what) {
+    if (status != IVL_OK)
+      die(what + ": " + ivl_last_error(ctx));
+  };
+  auto alloc = [&](int64_t bytes, const std::string &what) {
+    void *p = ivl_device_alloc(ctx, bytes);
+    if (!p)
+      die("cannot allocate " + std::to_string(bytes) + " bytes for " + what +
+          ": " + ivl_last_error(ctx));
+    return p;
+  };
+
+  const json &batchJson = manifest.at("batch");
+  ivl::io::BatchSpec batch;
+  batch.vocabSize = batchJson.at("vocab_size").get<int64_t>();
+  batch.imageTokenId = batchJson.at("image_token_id").get<int64_t>();
+  batch.imageTokensPerSample =
+      batchJson.at("image_tokens_per_sample").get<int64_t>();
+
+  // Arguments: parameters first, so that master copies start from them.
+  std::vector<Buffer> args;
+  for (const json &a : manifest.at("arguments")) {
+    Buffer buf;
+    buf.spec.name = a.at("name").get<std::string>();
+    buf.spec.kind = a.at("kind").get<std::string>();
+    buf.spec.dtype = dtypeOf(a.at("dtype"));
+    buf.spec.shape = a.at("shape").get<std::vector<int64_t>>();
+    if (a.contains("init")) {
+      buf.spec.normalInit = a["init"].at("normal").get<bool>();
+      buf.spec.initValue = a["init"].at("value").get<double>();
+    }
+    buf.bytes = ivl::io::numElements(buf.spec.shape) *
+                ivl_dtype_size(buf.spec.dtype);
+    args.push_back(std::move(buf));
+  }
+  std::map<std::string, std::vector<char>> params;
+  std::map<std::string, ivl_dtype> paramTypes;
+  std::vector<std::vector<char>> host(args.size());
+  for (int pass = 0; pass < 2; ++pass)
+    for (size_t i = 0; i < args.size(); ++i) {
+      const ivl::io::ArgSpec &spec = args[i].spec;
+      if ((spec.kind == "param") != (pass == 0))
+        continue;
+      host[i].assign(static_cast<size_t>(args[i].bytes), 0);
+      const void *param = nullptr;
+      ivl_dtype paramType = IVL_F32;
+      if (spec.kind == "master") {
+        std::string name = spec.name.substr(0, spec.name.rfind(".master"));
+        auto it = params.find(name);
+        if (it != params.end()) {
+          param = it->second.data();
+          paramType = paramTypes[name];
+        }
+      }
+      std::string error = ivl::io::generateArgument(
+          spec, batch, options.seed, param, paramType, host[i].data());
+      if (!error.empty())
+        die(error);
+      if (spec.kind == "param") {
+        params[spec.name] = host[i];
+        paramTypes[spec.name] = spec.dtype;
+      }
+    }
+
+  int64_t arenaBytes = manifest.at("arena_bytes").get<int64_t>();
+  int64_t gradsBytes = manifest.at("grads_buffer_bytes").get<int64_t>();
+  void *arena = alloc(arenaBytes, "the arena");
+  void *grads = alloc(gradsBytes, "the gradient buffer");
+  std::vector<void *> pointers;
+  int64_t stepArg = -1;
+  for (size_t i = 0; i < args.size(); ++i) {
+    args[i].device = alloc(args[i].bytes, "argument " + args[i].spec.name);
+    check(ivl_copy_to_device(ctx, args[i].device, host[i].data(),
+                             args[i].bytes),
+          "copying " + args[i].spec.name);
+    pointers.push_back(args[i].device);
+    if (args[i].spec.kind == "step")
+      stepArg = static_cast<int64_t>(i);
+  }
+
+  std::vector<double> times;
+  for (int64_t s = 0; s < options.steps; ++s) {
+    if (s > 0 && stepArg >= 0) {
+      // The AdamW step (and drop_path's counter) advances; the batch stays.
+      int64_t t;
+      std::memcpy(&t, host[stepArg].data(), sizeof t);
+      t += s;
+      check(ivl_copy_to_device(ctx, args[stepArg].device, &t, sizeof t),
+            "setting the step");
+    }
+    auto start = std::chrono::steady_clock::now();
+    check(ivl_step(ctx, arena, grads, pointers.data()),
+          "step " + std::to_string(s + 1));
+    check(ivl_synchronize(ctx), "step " + std::to_string(s + 1));
+    times.push_back(std::chrono::duration<double>(
+                        std::chrono::steady_clock::now() - start)
+                        .count());
+  }
+
+  if (!options.dump.empty())
+    ::mkdir(options.dump.c_str(), 0755);
+  int64_t i = 0;
+  for (const json &r : manifest.at("results")) {
+    std::string name = r.at("name").get<std::string>();
+    ivl_dtype dtype = dtypeOf(r.at("dtype"));
+    std::vector<int64_t> shape = r.at("shape").get<std::vector<int64_t>>();
+    int64_t bytes = ivl::io::numElements(shape) * ivl_dtype_size(dtype);
+    std::string space = r.at("space").get<std::string>();
+    const char *src = nullptr;
+    if (space == "arena")
+      src = static_cast<const char *>(arena) + r.at("offset").get<int64_t>();
+    else if (space == "grads")
+      src = static_cast<const char *>(grads) + r.at("offset").get<int64_t>();
+    else
+      src = static_cast<const char *>(
+          pointers.at(r.at("argument").get<size_t>()));
+    std::vector<char> data(static_cast<size_t>(bytes));
+    check(ivl_copy_to_host(ctx, data.data(), src, bytes), "reading " + name);
+    std::printf("%s\n",
+                ivl::io::outputLine(i, name, dtype, shape, data.data()).c_str());
+    if (name == "loss" && batch.vocabSize > 0)
+      std::printf("loss %.6f ln(vocab_size)=%.6f\n",
+                  ivl::io::elementAsFloat(data.data(), dtype, 0),
+                  std::log(double(batch.vocabSize)));
+    if (!options.dump.empty()) {
+      std::string error = ivl::io::writeNpy(options.dump + "/" + name + ".npy",
+                                            dtype, shape, data.data());
+      if (!error.empty())
+        die(error);
+    }
+    ++i;
+  }
+
+  // Timing: the first step pays for lazy initialisation (cuBLASLt
+  // heuristics, module loading), so the mean leaves it out when it can.
+  double first = times.front();
+  double mean = first;
+  if (times.size() > 1) {
+    mean = 0;
+    for (size_t k = 1; k < times.size(); ++k)
+      mean += times[k];
+    mean /= double(times.size() - 1);
+  }
+  int64_t tokens = manifest.value("tokens_per_step", int64_t(0));
+  int64_t inUse = 0, peak = 0;
+  ivl_device_memory(ctx, &inUse, &peak);
+  std::fprintf(stderr,
+               "run-step: @%s (%s) on %s: %lld step(s), first %.3f ms, "
+               "step time %.3f ms%s",
+               manifest.value("function", std::string("?")).c_str(),
+               manifest.value("model", std::string("?")).c_str(),
+               ivl_device_name(ctx), static_cast<long long>(options.steps),
+               first * 1e3, mean * 1e3,
+               times.size() > 1 ? " (mean after the first)" : "");
+  if (tokens > 0)
+    std::fprintf(stderr, ", %.0f tokens/s", tokens / mean);
+  std::fprintf(stderr,
+               "\nrun-step: memory: planned peak %.3f GiB (persistent + "
+               "arena), device in use %.3f GiB, device peak %.3f GiB\n",
+               gib(manifest.value("planned_peak_bytes", int64_t(0))),
+               gib(inUse), gib(peak));
+
+  for (Buffer &b : args)
+    ivl_device_free(ctx, b.device);
+  ivl_device_free(ctx, arena);
+  ivl_device_free(ctx, grads);
+  ivl_context_destroy(ctx);
+  return 0;
+}

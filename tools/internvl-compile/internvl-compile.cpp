@@ -1,0 +1,365 @@
+//===- internvl-compile.cpp - a training step, compiled ahead of time -----===//
+//
+//   internvl-compile FILE.mlir --target=cpu|cuda -o DIR
+//       [--remat="vision=force lm=auto"] [--budget=80GB] [--arch=sm_90]
+//       [--autodiff="lr=4e-5 weight-decay=0.05"] [--function=NAME]
+//       [--fuse-elementwise=false] [--emit=library|source]
+//
+// Runs what the step still needs of the pipeline (--tg-autodiff when the
+// module has only @forward, --tg-remat when asked, --tg-plan-memory and its
+// checker), lowers it with --convert-tg-to-emitc, translates the EmitC to
+// C++ (DIR/step.cpp, or DIR/step.cu for CUDA) and builds DIR/libstep.so
+// with the runtime of the target plus DIR/run-step, the runner. DIR also
+// gets the planned module (train_step.mlir) and the manifest (step.json).
+//
+//===----------------------------------------------------------------------===//
+
+#include "internvl/CompileConfig.h"
+#include "internvl/Conversion/TGToEmitC/TGToEmitC.h"
+#include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
+#include "internvl/Dialect/TG/IR/TGDialect.h"
+#include "internvl/Dialect/TG/Transforms/Passes.h"
+#include "internvl/Support/Units.h"
+#include "internvl/Version.h"
+
+#include "mlir/Dialect/EmitC/IR/EmitC.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "mlir/Target/Cpp/CppEmitter.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+namespace {
+cl::opt<std::string> inputFile(cl::Positional, cl::Required,
+                               cl::desc("<tg module .mlir>"));
+cl::opt<std::string> outputDir("o", cl::Required,
+                               cl::desc("Directory for the step's files"),
+                               cl::value_desc("DIR"));
+cl::opt<std::string> targetName("target",
+                                cl::desc("cpu (g++, the CPU runtime) or cuda "
+                                         "(nvcc, the CUDA runtime)"),
+                                cl::init("cpu"));
+cl::opt<std::string>
+    rematOptions("remat",
+                 cl::desc("Run --tg-remat with these options, e.g. "
+                          "\"vision=force lm=auto\""),
+                 cl::init(""));
+cl::opt<std::string> budget("budget",
+                            cl::desc("Peak memory per GPU for --tg-remat "
+                                     "(80GB, 79.6GiB, h100-80gb); implies "
+                                     "lm=auto unless --remat says otherwise"),
+                            cl::init(""));
+cl::opt<std::string> autodiffOptions(
+    "autodiff",
+    cl::desc("Options of --tg-autodiff when the module has only @forward"),
+    cl::init(""));
+cl::opt<std::string> functionName("function",
+                                  cl::desc("The step function (default: "
+                                           "train_step, else forward)"),
+                                  cl::init(""));
+cl::opt<std::string> arch("arch",
+                          cl::desc("CUDA architecture for nvcc (sm_90 for "
+                                   "H100/H200)"),
+                          cl::init("sm_90"));
+cl::opt<bool> fuse("fuse-elementwise",
+                   cl::desc("Fuse runs of elementwise ops into generated "
+                            "kernels"),
+                   cl::init(true));
+cl::opt<std::string> emit("emit",
+                          cl::desc("library: source, libstep.so and run-step "
+                                   "(default); source: the source and "
+                                   "manifest only"),
+                          cl::init("library"));
+
+int fail(const llvm::Twine &message) {
+  llvm::WithColor::error(llvm::errs(), "internvl-compile") << message << "\n";
+  return 1;
+}
+
+/// The passes the step still needs, as a textual pipeline on the module.
+llvm::Expected<std::string> pipelineFor(ModuleOp module) {
+  StringRef name = functionName.empty() ? "train_step" : StringRef(functionName);
+  auto step = module.lookupSymbol<func::FuncOp>(name);
+  std::vector<std::string> passes;
+  if (!step) {
+    if (!functionName.empty())
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "no function @" + functionName + " in " +
+                                         inputFile);
+    if (!module.lookupSymbol<func::FuncOp>("forward"))
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          inputFile + " has neither @train_step nor @forward (write it with "
+                      "internvl-import)");
+    passes.push_back("tg-autodiff{" + autodiffOptions + "}");
+  } else if (!autodiffOptions.empty()) {
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "--autodiff: " + inputFile + " already has @" + name);
+  }
+  bool planned = step && step->hasAttr(tg::kMemoryPlanAttr);
+  bool remat = !rematOptions.empty() || !budget.empty();
+  if (planned && remat)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "--remat/--budget: @" + name + " in " + inputFile +
+            " is already planned; give the unplanned step");
+  if (remat) {
+    std::string options = rematOptions;
+    if (!budget.empty()) {
+      if (options.find("lm=") == std::string::npos)
+        options += " lm=auto";
+      options += " budget=" + budget;
+    }
+    if (!functionName.empty())
+      options += " function=" + functionName;
+    passes.push_back("tg-remat{" + options + "}");
+  }
+  if (!planned)
+    passes.push_back("tg-plan-memory");
+  passes.push_back("tg-verify-memory-plan");
+  std::string pipeline;
+  for (auto [i, p] : llvm::enumerate(passes))
+    pipeline += (i ? "," : "") + p;
+  return pipeline;
+}
+
+/// Writes `text` to `path` whole or not at all.
+llvm::Error writeFile(StringRef path, StringRef text) {
+  std::string error;
+  auto file = openOutputFile(path, &error);
+  if (!file)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
+  file->os() << text;
+  file->keep();
+  return llvm::Error::success();
+}
+
+/// Runs `argv`, logging to `log`; returns an error with the log's tail.
+llvm::Error runTool(ArrayRef<std::string> argv, StringRef log) {
+  llvm::ErrorOr<std::string> program = llvm::sys::findProgramByName(argv[0]);
+  if (!program)
+    return llvm::createStringError(program.getError(),
+                                   "cannot find " + argv[0]);
+  SmallVector<StringRef> args(argv.begin(), argv.end());
+  std::optional<StringRef> redirects[] = {std::nullopt, log, log};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(*program, args, std::nullopt, redirects,
+                                     /*SecondsToWait=*/0, /*MemoryLimit=*/0,
+                                     &message);
+  if (rc == 0)
+    return llvm::Error::success();
+  std::string tail;
+  if (auto buffer = llvm::MemoryBuffer::getFile(log)) {
+    StringRef text = (*buffer)->getBuffer();
+    tail = text.substr(text.size() > 4000 ? text.size() - 4000 : 0).str();
+  }
+  std::string command;
+  for (const std::string &a : argv)
+    command += a + " ";
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 "the build failed (" +
+                                     (message.empty() ? "exit " +
+                                                            std::to_string(rc)
+                                                      : message) +
+                                     "): " + command + "\n" + tail);
+}
+
+std::string path(StringRef dir, StringRef file) {
+  SmallString<256> p(dir);
+  llvm::sys::path::append(p, file);
+  return std::string(p);
+}
+
+void append(std::vector<std::string> &args, StringRef spaceSeparated) {
+  SmallVector<StringRef> parts;
+  spaceSeparated.split(parts, ' ', -1, /*KeepEmpty=*/false);
+  for (StringRef p : parts)
+    args.push_back(p.str());
+}
+
+/// Builds libstep.so and run-step from `source`.
+llvm::Error build(tg::StepTarget target, StringRef dir, StringRef source) {
+  std::string library = path(dir, "libstep.so");
+  std::string runner = path(dir, "run-step");
+  std::string log = path(dir, "build.log");
+  std::vector<std::string> compile;
+  if (target == tg::StepTarget::Cuda) {
+    StringRef runtime = internvl::config::kRuntimeCudaLibrary;
+    if (runtime.empty())
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "--target=cuda: internvl-compile was built without the CUDA "
+          "runtime (no nvcc at configure time; see scripts/bootstrap.sh)");
+    compile = {internvl::config::kNvcc, "-std=c++17", "-O2",
+               "-arch=" + arch, "-Xcompiler", "-fPIC", "-shared",
+               std::string("-I") + internvl::config::kRuntimeIncludeDir,
+               source.str(), "-o", library, "-Xlinker", "--whole-archive",
+               runtime.str(), "-Xlinker", "--no-whole-archive",
+               std::string("-L") + internvl::config::kCudaLibraryDir,
+               "-lcublasLt", "-lcublas", "-lnccl"};
+  } else {
+    compile = {internvl::config::kCxx, "-std=c++17", "-O2", "-fPIC",
+               "-shared", "-ffp-contract=off"};
+    append(compile, internvl::config::kExtraFlags);
+    compile.insert(compile.end(),
+                   {std::string("-I") + internvl::config::kRuntimeIncludeDir,
+                    source.str(), "-o", library, "-Wl,--whole-archive",
+                    internvl::config::kRuntimeCpuLibrary,
+                    "-Wl,--no-whole-archive"});
+  }
+  if (llvm::Error e = runTool(compile, log))
+    return e;
+  std::vector<std::string> link = {internvl::config::kCxx};
+  append(link, internvl::config::kExtraFlags);
+  link.insert(link.end(),
+              {"-o", runner, "-Wl,--whole-archive",
+               internvl::config::kRunnerLibrary, "-Wl,--no-whole-archive",
+               internvl::config::kStepIOLibrary, "-L" + dir.str(), "-lstep",
+               "-Wl,-rpath,$ORIGIN"});
+  std::string linkLog = path(dir, "link.log");
+  if (llvm::Error e = runTool(link, linkLog)) {
+    llvm::sys::fs::remove(library);
+    return e;
+  }
+  llvm::sys::fs::remove(linkLog);
+  return llvm::Error::success();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    internvl::printVersion(os, "internvl-compile");
+  });
+  tg::registerTGPasses();
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "internvl-compile: a training step as C++/CUDA, built ahead of time\n");
+
+  std::optional<tg::StepTarget> target = tg::parseStepTarget(targetName);
+  if (!target)
+    return fail("--target=" + targetName + " is not one of: cpu, cuda");
+  if (emit != "library" && emit != "source")
+    return fail("--emit=" + emit + " is not one of: library, source");
+  if (!StringRef(arch).starts_with("sm_") ||
+      StringRef(arch).drop_front(3).empty() ||
+      !llvm::all_of(StringRef(arch).drop_front(3),
+                    [](char c) { return c >= '0' && c <= '9'; }))
+    return fail("--arch=" + arch + " is not a CUDA architecture like sm_90");
+  if (!budget.empty()) {
+    if (llvm::Expected<int64_t> b = internvl::parseByteSize(budget); !b)
+      return fail("--budget: " + llvm::toString(b.takeError()));
+  }
+
+  DialectRegistry registry;
+  registry.insert<tg::TGDialect, func::FuncDialect, emitc::EmitCDialect>();
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  llvm::SourceMgr sources;
+  SourceMgrDiagnosticHandler diagnostics(sources, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(inputFile, sources,
+                                                           &context);
+  if (!module)
+    return fail("cannot parse " + inputFile);
+
+  llvm::Expected<std::string> pipeline = pipelineFor(*module);
+  if (!pipeline)
+    return fail(llvm::toString(pipeline.takeError()));
+  PassManager pm(&context);
+  if (failed(parsePassPipeline(*pipeline, pm, llvm::errs())))
+    return fail("bad pass options in " + *pipeline);
+  if (failed(pm.run(*module)))
+    return fail("the pipeline " + *pipeline + " failed on " + inputFile);
+
+  std::string planned;
+  llvm::raw_string_ostream(planned) << *module;
+  func::FuncOp step = tg::findPlannedFunction(*module, functionName);
+  if (!step)
+    return 1;
+  auto plan = step->getAttrOfType<DictionaryAttr>(tg::kMemoryPlanAttr);
+  auto planInt = [&](StringRef key) {
+    auto v = plan.getAs<IntegerAttr>(key);
+    return v ? v.getInt() : 0;
+  };
+  int64_t arenaBytes = planInt("arena_bytes"), peak = planInt("peak_bytes");
+  std::string stepName = step.getName().str();
+
+  tg::StepEmitOptions options;
+  options.function = functionName;
+  options.target = *target;
+  options.fuseElementwise = fuse;
+  FailureOr<tg::StepEmitStats> stats =
+      tg::convertStepToEmitC(*module, options);
+  if (failed(stats))
+    return fail("cannot lower the step of " + inputFile);
+
+  std::string source;
+  llvm::raw_string_ostream os(source);
+  os << "// Generated by internvl-compile from " << inputFile
+     << " (target " << targetName << "). Do not edit.\n";
+  if (failed(emitc::translateToCpp(*module, os)))
+    return fail("cannot translate the EmitC of the step to C++");
+
+  // The manifest, pretty-printed, from the emitted function's literal.
+  std::string manifest;
+  module->walk([&](emitc::LiteralOp literal) {
+    StringRef v = literal.getValue();
+    if (v.consume_front("R\"ivl(") && v.consume_back(")ivl\""))
+      manifest = v.str();
+  });
+  llvm::Expected<llvm::json::Value> manifestJson = llvm::json::parse(manifest);
+  if (!manifestJson)
+    return fail("the step's manifest is not JSON: " +
+                llvm::toString(manifestJson.takeError()));
+
+  if (std::error_code ec = llvm::sys::fs::create_directories(outputDir))
+    return fail("cannot create -o " + outputDir + ": " + ec.message());
+  std::string sourcePath = path(
+      outputDir, *target == tg::StepTarget::Cuda ? "step.cu" : "step.cpp");
+  std::string manifestText;
+  llvm::raw_string_ostream(manifestText)
+      << llvm::formatv("{0:2}", *manifestJson) << "\n";
+  for (auto [file, text] :
+       {std::pair<std::string, StringRef>{sourcePath, source},
+        {path(outputDir, "step.json"), manifestText},
+        {path(outputDir, "train_step.mlir"), planned}})
+    if (llvm::Error e = writeFile(file, text))
+      return fail(llvm::toString(std::move(e)));
+
+  if (emit == "library")
+    if (llvm::Error e = build(*target, outputDir, sourcePath))
+      return fail(llvm::toString(std::move(e)));
+
+  llvm::outs() << "internvl-compile: @" << stepName << " for "
+               << targetName << ": " << stats->kernelCalls
+               << " kernel calls, " << stats->fusedKernels
+               << " fused kernels (" << stats->fusedOps << " ops); arena "
+               << internvl::formatGiB(arenaBytes) << ", planned peak "
+               << internvl::formatGiB(peak) << "\n";
+  llvm::outs() << "internvl-compile: wrote " << sourcePath;
+  if (emit == "library")
+    llvm::outs() << ", " << path(outputDir, "libstep.so") << ", "
+                 << path(outputDir, "run-step");
+  llvm::outs() << "\n";
+  return 0;
+}
