@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Tensor.h"
+#include "internvl/runtime/KernelShapes.h"
 
 #include <cmath>
 #include <limits>
@@ -17,18 +18,15 @@ using namespace ivl::cpu;
 
 namespace {
 
-struct Dims {
-  int64_t b, s, hq, d, skv, hkv, dv, group;
-};
+using Dims = AttentionShape;
 
 ivl_status readDims(ivl_context *ctx, const ivl_tensor &q, const ivl_tensor &k,
                     const ivl_tensor &v, Dims &dims) {
-  if (q.rank != 4 || k.rank != 4 || v.rank != 4)
+  if (!attentionShape(q, k, v, dims))
     return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "attention: expected rank-4 q, k, v, got %s, %s, %s",
+                "attention: expected rank-4 q, k, v whose query heads group "
+                "onto the key heads, got %s, %s, %s",
                 describe(q).c_str(), describe(k).c_str(), describe(v).c_str());
-  dims = {q.shape[0], q.shape[1], q.shape[2], q.shape[3],
-          k.shape[1], k.shape[2], v.shape[3], q.shape[2] / k.shape[2]};
   return IVL_OK;
 }
 

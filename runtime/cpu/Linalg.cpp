@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Tensor.h"
+#include "internvl/runtime/KernelShapes.h"
 
 using namespace ivl;
 using namespace ivl::cpu;
@@ -42,25 +43,18 @@ ivl_status ivl_linear(ivl_context *ctx, const ivl_tensor *x,
 ivl_status ivl_matmul(ivl_context *ctx, const ivl_tensor *lhs,
                       const ivl_tensor *rhs, int transposeLhs, int transposeRhs,
                       ivl_tensor *out) {
-  if (lhs->rank < 2 || rhs->rank < 2)
+  MatmulShape shape;
+  if (!matmulShape(*lhs, *rhs, transposeLhs, transposeRhs, shape))
     return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
                 "matmul: operands %s and %s need rank >= 2",
                 describe(*lhs).c_str(), describe(*rhs).c_str());
-  bool shared = rhs->rank == 2 && lhs->rank > 2;
-  int64_t la = lhs->shape[lhs->rank - 2], lb = lhs->shape[lhs->rank - 1];
-  int64_t ra = rhs->shape[rhs->rank - 2], rb = rhs->shape[rhs->rank - 1];
-  int64_t m = transposeLhs ? lb : la, k = transposeLhs ? la : lb;
-  int64_t n = transposeRhs ? ra : rb;
-  int64_t batch = numel(*lhs) / (la * lb);
-  if (shared) {
-    // Every leading dimension of lhs acts as a row.
-    m = numel(*lhs) / lb;
-    batch = 1;
-  }
+  int64_t m = shape.m, n = shape.n, k = shape.k, batch = shape.batch;
+  bool shared = shape.shared;
   if (ivl_status s = expectNumel(ctx, "matmul", "output", *out, batch * m * n))
     return s;
   std::vector<float> a = toFloat(*lhs), bm = toFloat(*rhs), c(batch * m * n);
-  int64_t aStride = shared ? 0 : la * lb, bStride = shared ? 0 : ra * rb;
+  int64_t aStride = shared ? 0 : shape.la * shape.lb;
+  int64_t bStride = shared ? 0 : shape.ra * shape.rb;
   for (int64_t p = 0; p < batch; ++p) {
     const float *ap = a.data() + p * aStride;
     const float *bp = bm.data() + p * bStride;

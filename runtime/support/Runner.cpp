@@ -117,7 +117,8 @@ int main(int argc, char **argv) {
 
   ivl_context *ctx = ivl_context_create();
   if (!ctx)
-    die("cannot create the runtime context");
+    die(std::string("cannot create the runtime context: ") +
+        ivl_last_error(nullptr));
   auto check = [&](ivl_status status, const std::string &what) {
     if (status != IVL_OK)
       die(what + ": " + ivl_last_error(ctx));

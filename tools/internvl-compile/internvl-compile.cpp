@@ -267,14 +267,16 @@ int main(int argc, char **argv) {
                     [](char c) { return c >= '0' && c <= '9'; }))
     return fail("--arch=" + arch + " is not a CUDA architecture like sm_90");
   if (!budget.empty()) {
-    if (llvm::Expected<int64_t> b = internvl::parseByteSize(budget); !b)
-      return fail("--budget: " + llvm::toString(b.takeError()));
+    if (llvm::Expected<int64_t> b = internvl::parseMemoryBudget(budget); !b)
+      return fail("--" + llvm::toString(b.takeError()));
   }
 
   DialectRegistry registry;
   registry.insert<tg::TGDialect, func::FuncDialect, emitc::EmitCDialect>();
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
+  // A failing pass names the problem; the whole module would bury it.
+  context.printOpOnDiagnostic(false);
   llvm::SourceMgr sources;
   SourceMgrDiagnosticHandler diagnostics(sources, &context);
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(inputFile, sources,

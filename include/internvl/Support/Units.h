@@ -19,6 +19,11 @@ std::string formatGiB(int64_t bytes);
 /// TiB, KB, MB, GB, TB; powers of 1024 for *iB, of 1000 for *B).
 llvm::Expected<int64_t> parseByteSize(llvm::StringRef text);
 
+/// A per-GPU memory budget: a byte size, or a card (h100-80gb, h200-141gb,
+/// a100-80gb, a100-40gb) whose memory as nvidia-smi reports it, less 2 GiB
+/// for the CUDA context, library handles and allocator slack.
+llvm::Expected<int64_t> parseMemoryBudget(llvm::StringRef text);
+
 } // namespace internvl
 
 #endif // INTERNVL_SUPPORT_UNITS_H

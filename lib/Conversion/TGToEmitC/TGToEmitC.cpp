@@ -15,6 +15,7 @@
 #include "internvl/Conversion/TGToEmitC/StepStorage.h"
 #include "internvl/Conversion/TGToEmitC/TGToEmitC.h"
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
+#include "internvl/Support/Region.h"
 
 #include "mlir/Dialect/EmitC/IR/EmitC.h"
 #include "mlir/IR/Builders.h"
@@ -86,6 +87,36 @@ static std::string quoted(StringRef text) {
     s += c;
   }
   return s + "\"";
+}
+
+/// Ops per part of the emitted schedule: a new part starts at the first
+/// layer boundary after kMinPartOps ops, and at kMaxPartOps in any case.
+constexpr int64_t kMinPartOps = 150;
+constexpr int64_t kMaxPartOps = 400;
+
+static std::string phaseOf(Operation *op) {
+  auto phase = op->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
+  return phase ? phase.getValue().str() : "forward";
+}
+
+static std::string scopeOf(Operation *op) {
+  auto scope = op->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName());
+  return scope ? scope.getValue().str() : "";
+}
+
+/// "backward llm 3": the phase and transformer layer of an op.
+static std::string layerKey(Operation *op) {
+  std::string key = phaseOf(op);
+  if (std::optional<internvl::LayerRef> layer = internvl::layerOf(scopeOf(op)))
+    key += " " + internvl::stringifyRegion(layer->region).str() + " " +
+           std::to_string(layer->index);
+  return key;
+}
+
+/// The comment above a part: where it starts.
+static std::string partTitle(Operation *first) {
+  std::string scope = scopeOf(first);
+  return phaseOf(first) + (scope.empty() ? "" : ": from " + scope);
 }
 
 //===----------------------------------------------------------------------===//
@@ -227,15 +258,13 @@ Value StepLowering::view(Value v) {
 /// A comment line where the module path or the phase changes, so the
 /// emitted schedule reads like the model.
 void StepLowering::comment(Operation *op) {
-  auto phase = op->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
-  std::string p = phase ? phase.getValue().str() : "forward";
+  std::string p = phaseOf(op);
   if (p != lastPhase) {
     b.create<emitc::VerbatimOp>(loc, "// ---- " + p + " ----");
     lastPhase = p;
     lastScope.clear();
   }
-  auto scope = op->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName());
-  std::string s = scope ? scope.getValue().str() : "";
+  std::string s = scopeOf(op);
   if (!s.empty() && s != lastScope)
     b.create<emitc::VerbatimOp>(loc, "// " + s);
   lastScope = s;
@@ -499,31 +528,55 @@ LogicalResult StepLowering::run(ModuleOp module,
   if (failed(fused.emitKernels(b, loc)))
     return failure();
 
+  // The schedule, in parts of a few hundred ops cut at layer boundaries:
+  // host compilers are superlinear in function size, and a part per layer
+  // reads well. Each part makes its own views.
   Type voidPtr = pointer(opaque("void"));
   auto stepType = FunctionType::get(
       context,
       {pointer(opaque("ivl_context")), voidPtr, voidPtr, pointer(voidPtr)},
       {statusType()});
-  auto step = b.create<emitc::FuncOp>(loc, "ivl_step", stepType);
-  step.setSpecifiersAttr(b.getStrArrayAttr({"extern \"C\""}));
-  Block *body = step.addEntryBlock();
-  ctx = body->getArgument(0);
-  arena = body->getArgument(1);
-  grads = body->getArgument(2);
-  args = body->getArgument(3);
-  b.setInsertionPointToStart(body);
+  Block *moduleBody = staging.getBody();
+  SmallVector<emitc::FuncOp> parts;
+  auto endPart = [&] {
+    if (parts.empty())
+      return;
+    Value ok = b.create<emitc::LiteralOp>(loc, statusType(), "IVL_OK");
+    b.create<emitc::ReturnOp>(loc, ok);
+  };
+  auto beginPart = [&](Operation *first) {
+    endPart();
+    b.setInsertionPointToEnd(moduleBody);
+    b.create<emitc::VerbatimOp>(loc, "// " + partTitle(first));
+    auto part = b.create<emitc::FuncOp>(
+        loc, "ivl_step_part_" + std::to_string(parts.size()), stepType);
+    part.setSpecifiersAttr(b.getStrArrayAttr({"static"}));
+    Block *body = part.addEntryBlock();
+    ctx = body->getArgument(0);
+    arena = body->getArgument(1);
+    grads = body->getArgument(2);
+    args = body->getArgument(3);
+    b.setInsertionPointToStart(body);
+    views.clear();
+    lastScope.clear();
+    lastPhase.clear();
+    parts.push_back(part);
+  };
 
-  auto plan = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
-  if (auto ws = plan.getAs<AllocAttr>("cublaslt_workspace")) {
-    Value status = call("ivl::setWorkspace", statusType(),
-                        {lit(ws.getOffset()), lit(ws.getSize())},
-                        {ctx, arena});
-    check(status, "cuBLASLt workspace");
-  }
+  int64_t opsInPart = 0;
+  std::string lastLayer;
   for (Operation &op : func.getBody().front().without_terminator()) {
     const FusedGroup *group = fusion.groupOf(&op);
     if (group && group->ops.back() != &op)
       continue;
+    std::string layer = layerKey(&op);
+    if (parts.empty() || opsInPart >= kMaxPartOps ||
+        (opsInPart >= kMinPartOps && layer != lastLayer)) {
+      beginPart(&op);
+      opsInPart = 0;
+    }
+    lastLayer = layer;
+    ++opsInPart;
     comment(&op);
     if (group) {
       for (Value r : op.getResults())
@@ -538,6 +591,28 @@ LogicalResult StepLowering::run(ModuleOp module,
     }
     if (failed(lower(&op)))
       return failure();
+  }
+  endPart();
+
+  b.setInsertionPointToEnd(moduleBody);
+  auto step = b.create<emitc::FuncOp>(loc, "ivl_step", stepType);
+  step.setSpecifiersAttr(b.getStrArrayAttr({"extern \"C\""}));
+  Block *body = step.addEntryBlock();
+  ctx = body->getArgument(0);
+  arena = body->getArgument(1);
+  b.setInsertionPointToStart(body);
+  auto plan = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
+  if (auto ws = plan.getAs<AllocAttr>("cublaslt_workspace")) {
+    Value status = call("ivl::setWorkspace", statusType(),
+                        {lit(ws.getOffset()), lit(ws.getSize())},
+                        {ctx, arena});
+    check(status, "cuBLASLt workspace");
+  }
+  for (emitc::FuncOp part : parts) {
+    Value status =
+        b.create<emitc::CallOp>(loc, part, body->getArguments()).getResult(0);
+    b.create<emitc::CallOpaqueOp>(loc, TypeRange(), "IVL_PROPAGATE",
+                                  ValueRange{status});
   }
   Value ok = b.create<emitc::LiteralOp>(loc, statusType(), "IVL_OK");
   b.create<emitc::ReturnOp>(loc, ok);

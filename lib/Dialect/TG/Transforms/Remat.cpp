@@ -44,28 +44,6 @@ std::optional<Policy> parsePolicy(StringRef text) {
       .Default(std::nullopt);
 }
 
-/// A card's memory as nvidia-smi reports it, less what the CUDA context,
-/// cuBLAS/NCCL handles and the allocator's slack take.
-constexpr int64_t kCardReserve = 2ll << 30;
-
-llvm::Expected<int64_t> parseBudget(StringRef text) {
-  int64_t mib = llvm::StringSwitch<int64_t>(text)
-                    .Case("h100-80gb", 81559)
-                    .Case("h200-141gb", 143771)
-                    .Case("a100-80gb", 81920)
-                    .Case("a100-40gb", 40960)
-                    .Default(0);
-  if (mib)
-    return mib * (1ll << 20) - kCardReserve;
-  llvm::Expected<int64_t> bytes = internvl::parseByteSize(text);
-  if (!bytes)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "budget: " + llvm::toString(bytes.takeError()) +
-            ", or a card: h100-80gb, h200-141gb, a100-80gb, a100-40gb");
-  return *bytes;
-}
-
 std::optional<internvl::cost::Roofline> roofline(StringRef gpu) {
   if (gpu == "h100")
     return internvl::cost::kH100;
@@ -183,7 +161,7 @@ void RematPass::runOnOperation() {
   }
   std::optional<int64_t> budgetBytes;
   if (!budget.empty()) {
-    llvm::Expected<int64_t> parsed = parseBudget(budget);
+    llvm::Expected<int64_t> parsed = internvl::parseMemoryBudget(budget);
     if (!parsed) {
       (void)fail(llvm::toString(parsed.takeError()));
       return;

@@ -50,7 +50,8 @@ typedef struct ivl_context ivl_context;
 
 ivl_context *ivl_context_create(void);
 void ivl_context_destroy(ivl_context *ctx);
-/* The message of the last failed call on this context. */
+/* The message of the last failed call on this context; with NULL, why the
+   last ivl_context_create failed. */
 const char *ivl_last_error(const ivl_context *ctx);
 /* Prefixes the last error with `where` (the op a compiled step ran). */
 void ivl_annotate_error(ivl_context *ctx, const char *where);
