@@ -1,6 +1,6 @@
 //===- Runner.cpp - the runner of a compiled training step ----------------===//
 //
-//   run-step [--steps N] [--seed N] [--dump DIR]
+//   run-step [--steps N] [--seed N] [--dump DIR] [--dump-inputs DIR]
 //
 // Linked by internvl-compile against one libstep.so (CPU or CUDA): reads the
 // step's manifest, allocates the arena, the gradient buffer and every
@@ -46,6 +46,7 @@ struct Options {
   int64_t steps = 1;
   uint64_t seed = 0;
   std::string dump;
+  std::string dumpInputs;
 };
 
 int64_t parseCount(const std::string &flag, const char *text, int64_t min) {
@@ -67,13 +68,21 @@ Options parseOptions(int argc, char **argv) {
     if (eq != std::string::npos) {
       value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
-    } else if ((arg == "--steps" || arg == "--seed" || arg == "--dump") &&
+    } else if ((arg == "--steps" || arg == "--seed" || arg == "--dump" ||
+                arg == "--dump-inputs") &&
                i + 1 < argc) {
       value = argv[++i];
     } else if (arg == "--help" || arg == "-h") {
-      std::printf("usage: run-step [--steps N] [--seed N] [--dump DIR]\n"
-                  "Runs the compiled training step on inputs generated from "
-                  "the seed;\nprints one line per result of the last step.\n");
+      std::printf(
+          "usage: run-step [--steps N] [--seed N] [--dump DIR] "
+          "[--dump-inputs DIR]\n"
+          "Runs the compiled training step on inputs generated from the "
+          "seed;\nprints one line per result of the last step.\n"
+          "  --steps N          steps to run (AdamW state carries over)\n"
+          "  --seed N           seed of the generated arguments\n"
+          "  --dump DIR         write every result as DIR/<name>.npy\n"
+          "  --dump-inputs DIR  write every generated argument as "
+          "DIR/<name>.npy\n");
       std::exit(0);
     }
     if (arg == "--steps")
@@ -82,6 +91,8 @@ Options parseOptions(int argc, char **argv) {
       o.seed = static_cast<uint64_t>(parseCount(arg, value.c_str(), 0));
     else if (arg == "--dump" && !value.empty())
       o.dump = value;
+    else if (arg == "--dump-inputs" && !value.empty())
+      o.dumpInputs = value;
     else
       die("unknown or incomplete option '" + std::string(argv[i]) +
           "' (run-step --help)");
@@ -183,6 +194,17 @@ int main(int argc, char **argv) {
       }
     }
 
+  if (!options.dumpInputs.empty()) {
+    ::mkdir(options.dumpInputs.c_str(), 0755);
+    for (size_t i = 0; i < args.size(); ++i) {
+      std::string error = ivl::io::writeNpy(
+          options.dumpInputs + "/" + args[i].spec.name + ".npy",
+          args[i].spec.dtype, args[i].spec.shape, host[i].data());
+      if (!error.empty())
+        die(error);
+    }
+  }
+
   int64_t arenaBytes = manifest.at("arena_bytes").get<int64_t>();
   int64_t gradsBytes = manifest.at("grads_buffer_bytes").get<int64_t>();
   void *arena = alloc(arenaBytes, "the arena");
@@ -195,7 +217,8 @@ int main(int argc, char **argv) {
                              args[i].bytes),
           "copying " + args[i].spec.name);
     pointers.push_back(args[i].device);
-    if (args[i].spec.kind == "step")
+    // The AdamW step (an i64 input named "step", as --tg-autodiff makes it).
+    if (args[i].spec.name == "step" && args[i].spec.dtype == IVL_I64)
       stepArg = static_cast<int64_t>(i);
   }
 
@@ -263,6 +286,9 @@ int main(int argc, char **argv) {
     mean /= double(times.size() - 1);
   }
   int64_t tokens = manifest.value("tokens_per_step", int64_t(0));
+  int64_t allocated = arenaBytes + gradsBytes;
+  for (const Buffer &b : args)
+    allocated += b.bytes;
   int64_t inUse = 0, peak = 0;
   ivl_device_memory(ctx, &inUse, &peak);
   std::fprintf(stderr,
@@ -277,9 +303,10 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, ", %.0f tokens/s", tokens / mean);
   std::fprintf(stderr,
                "\nrun-step: memory: planned peak %.3f GiB (persistent + "
-               "arena), device in use %.3f GiB, device peak %.3f GiB\n",
+               "arena), allocated %.3f GiB (with the batch), device in use "
+               "%.3f GiB, device peak %.3f GiB\n",
                gib(manifest.value("planned_peak_bytes", int64_t(0))),
-               gib(inUse), gib(peak));
+               gib(allocated), gib(inUse), gib(peak));
 
   for (Buffer &b : args)
     ivl_device_free(ctx, b.device);

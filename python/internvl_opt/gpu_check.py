@@ -1,0 +1,295 @@
+"""The GPU check of compiled training steps (scripts/gpu-check.sh).
+
+Two halves, because the GPU machine has CUDA, PyTorch and transformers but
+no MLIR and no network:
+
+* ``prepare`` (here, after scripts/bootstrap.sh): imports a tiny and a
+  mid-size InternVL (HF format, Qwen2 LLM), compiles each step for CUDA with
+  every gradient among the results, and for the tiny one also the CPU twin,
+  whose results (one step from seed 0) become the expected values. All of it
+  lands in out/gpu-check/, which is carried to the GPU machine.
+* ``run`` (on the GPU): runs the CUDA steps and reports
+
+  - tiny: loss, gradients and updated parameters against the CPU twin;
+  - both: step time, tokens/s, planned peak against measured device memory;
+  - mid: the loss and gradients of PyTorch (transformers' InternVL, eager,
+    bf16 autocast over f32 weights) at the very same weights and batch, and
+    PyTorch's step time and memory with HF gradient checkpointing and AdamW.
+
+Tolerances (bf16 storage, f32 accumulation in a different order on each
+side; documented in docs/compile.md): loss within 1% relative; each
+gradient within 5% relative L2 error (gradients whose norm is below 1e-6 of
+the whole gradient's are measured against that scale); parameters after the
+update within 1% relative L2 error.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "out" / "gpu-check"
+
+LOSS_TOLERANCE = 1e-2
+GRAD_TOLERANCE = 5e-2
+PARAM_TOLERANCE = 1e-2
+
+# name: (config, import flags, timed steps)
+CONFIGS = {
+    "tiny": ("models/tiny/tiny-hf-qwen2.json",
+             ["--per_device_train_batch_size", "2", "--max_dynamic_patch", "2",
+              "--use_thumbnail", "True", "--max_seq_length", "24"], 20),
+    "mid": ("models/mid/mid-hf-qwen2.json",
+            ["--per_device_train_batch_size", "2", "--max_dynamic_patch", "1",
+             "--max_seq_length", "1024"], 6),
+}
+# InternVL's fine-tuning optimizer settings; InternVL checkpoints the vision
+# encoder and (with --grad_checkpoint True) every LLM layer.
+AUTODIFF = "emit-gradients=true lr=4e-5 weight-decay=0.05"
+REMAT = "vision=force lm=force"
+
+
+def tool(name):
+    build = Path(os.environ.get("INTERNVL_BUILD_DIR", ROOT / "build"))
+    return str(build / "bin" / name)
+
+
+def run(*args, **kwargs):
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True,
+                            **kwargs)
+    if result.returncode != 0:
+        sys.exit(f"gpu-check: {' '.join(map(str, args))} failed:\n"
+                 f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+# ---------------------------------------------------------------- prepare ---
+
+def prepare():
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name, (config, flags, _) in CONFIGS.items():
+        directory = OUT / name
+        directory.mkdir(exist_ok=True)
+        forward = directory / "forward.mlir"
+        run(tool("internvl-import"), ROOT / config, *flags, "-o", forward)
+        targets = ["cuda", "cpu"] if name == "tiny" else ["cuda"]
+        for target in targets:
+            out = run(tool("internvl-compile"), forward, f"--target={target}",
+                      f"--autodiff={AUTODIFF}", f"--remat={REMAT}",
+                      "-o", directory / target)
+            print(out.stdout, end="")
+            # The planned module is not needed on the GPU machine.
+            (directory / target / "train_step.mlir").unlink()
+        forward.unlink()
+    # The CPU twin's results are the tiny step's expected values.
+    expected = OUT / "tiny" / "expected"
+    run(OUT / "tiny" / "cpu" / "run-step", "--steps", "1", "--dump", expected)
+    print(f"gpu-check: prepared {OUT}")
+
+
+# -------------------------------------------------------------------- run ---
+
+def relative_error(ours, theirs, floor=0.0):
+    ours = ours.astype(np.float64)
+    theirs = theirs.astype(np.float64)
+    denom = max(float(np.linalg.norm(theirs)), floor)
+    diff = float(np.linalg.norm(ours - theirs))
+    return diff / denom if denom > 0 else diff
+
+
+def timing(stderr):
+    """Step time, tokens/s and memory from run-step's report."""
+    step = re.search(r"step time ([0-9.]+) ms", stderr)
+    tokens = re.search(r", ([0-9]+) tokens/s", stderr)
+    memory = re.search(r"planned peak ([0-9.]+) GiB .*allocated ([0-9.]+) GiB "
+                       r".*device in use ([0-9.]+) GiB, device peak ([0-9.]+) GiB",
+                       stderr)
+    device = re.search(r" on (.*?): \d+ step", stderr)
+    return {
+        "device": device.group(1) if device else "?",
+        "step_ms": float(step.group(1)) if step else float("nan"),
+        "tokens_per_s": float(tokens.group(1)) if tokens else float("nan"),
+        "planned_gib": float(memory.group(1)) if memory else float("nan"),
+        "allocated_gib": float(memory.group(2)) if memory else float("nan"),
+        "device_gib": float(memory.group(3)) if memory else float("nan"),
+        "device_peak_gib": float(memory.group(4)) if memory else float("nan"),
+    }
+
+
+def compare(got, expected, names):
+    """Worst relative errors of the loss, gradients and updated parameters."""
+    loss = relative_error(np.load(got / "loss.npy"), np.load(expected / "loss.npy"))
+    grads = [p for p in expected.glob("*.grad.npy")]
+    scale = 1e-6 * np.sqrt(sum(float(np.square(np.load(p), dtype=np.float64).sum())
+                               for p in grads))
+    worst_grad = max(((relative_error(np.load(got / p.name), np.load(p), scale), p.stem)
+                      for p in grads), default=(0.0, "-"))
+    params = [expected / f"{n}.npy" for n in names if (expected / f"{n}.npy").exists()]
+    worst_param = max(((relative_error(np.load(got / p.name), np.load(p)), p.stem)
+                       for p in params), default=(0.0, "-"))
+    return loss, worst_grad, worst_param
+
+
+def parameter_names(manifest):
+    return [a["name"] for a in manifest["arguments"] if a["kind"] == "param"]
+
+
+def torch_reference(config_path, inputs, manifest, steps, device="cuda"):
+    """PyTorch at our weights and batch (transformers' InternVL, SDPA
+    attention, bf16 autocast over f32 weights): the loss and gradients of one
+    step, then `steps` timed steps with HF gradient checkpointing, gradient
+    clipping and AdamW."""
+    import torch
+    from transformers import InternVLConfig, InternVLForConditionalGeneration
+
+    raw = json.loads(Path(config_path).read_text())
+    config = InternVLConfig(**{k: v for k, v in raw.items()
+                               if k not in ("architectures", "model_type")})
+    for c in (config, config.vision_config, config.text_config):
+        c._attn_implementation = "sdpa"
+    model = InternVLForConditionalGeneration(config).float().to(device)
+    state = {n: torch.from_numpy(np.load(inputs / f"{n}.npy"))
+             for n in parameter_names(manifest)}
+    _, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected:
+        sys.exit(f"gpu-check: parameters PyTorch does not know: {unexpected[:5]}")
+    batch = {k: torch.from_numpy(np.load(inputs / f"{k}.npy")).to(device)
+             for k in ("pixel_values", "input_ids", "labels")}
+    batch["pixel_values"] = batch["pixel_values"].float()
+    model.train()
+    cuda = device == "cuda"
+
+    def step():
+        with torch.autocast(device, dtype=torch.bfloat16):
+            out = model(**batch)
+        out.loss.backward()
+        return out
+
+    loss = step().loss.item()
+    grads = {n: p.grad.detach().float().cpu().numpy()
+             for n, p in model.named_parameters() if p.grad is not None}
+
+    model.config.use_cache = False
+    model.config.text_config.use_cache = False
+    model.gradient_checkpointing_enable()
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.05},
+         {"params": no_decay, "weight_decay": 0.0}], lr=4e-5)
+    model.zero_grad(set_to_none=True)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(steps):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    mean = sum(times[1:]) / max(1, len(times) - 1) if len(times) > 1 else times[0]
+    gib = 2 ** 30
+    return {
+        "loss": loss,
+        "grads": grads,
+        "step_ms": mean * 1e3,
+        "tokens_per_s": manifest["tokens_per_step"] / mean,
+        "peak_gib": torch.cuda.max_memory_allocated() / gib if cuda else float("nan"),
+        "reserved_gib": torch.cuda.max_memory_reserved() / gib if cuda else float("nan"),
+    }
+
+
+def compare_with_torch(got, torch_result):
+    """Relative loss error, and the median and worst gradient errors."""
+    ours_loss = float(np.load(got / "loss.npy"))
+    loss = abs(ours_loss - torch_result["loss"]) / abs(torch_result["loss"])
+    grads = torch_result["grads"]
+    scale = 1e-6 * np.sqrt(sum(float(np.square(g, dtype=np.float64).sum())
+                               for g in grads.values()))
+    errors = sorted((relative_error(np.load(got / f"{n}.grad.npy"), g, scale), n)
+                    for n, g in grads.items() if (got / f"{n}.grad.npy").exists())
+    worst = errors[-1] if errors else (0.0, "-")
+    median = errors[len(errors) // 2][0] if errors else 0.0
+    return ours_loss, loss, median, worst, len(errors)
+
+
+def run_checks():
+    report = []
+    failed = False
+    for name, (_, _, steps) in CONFIGS.items():
+        directory = OUT / name
+        runner = directory / "cuda" / "run-step"
+        manifest = json.loads((directory / "cuda" / "step.json").read_text())
+        got = directory / "got"
+        run(runner, "--steps", "1", "--dump", got, "--dump-inputs",
+            directory / "inputs")
+        timed = timing(run(runner, "--steps", str(steps)).stderr)
+        report.append(f"## {name}: {manifest['model']}, "
+                      f"{manifest['tokens_per_step']} tokens per step")
+        report.append(f"device: {timed['device']}")
+        report.append(
+            f"compiled step: {timed['step_ms']:.2f} ms, "
+            f"{timed['tokens_per_s']:.0f} tokens/s (mean of steps 2-{steps}); "
+            f"planned peak {timed['planned_gib']:.3f} GiB, allocated "
+            f"{timed['allocated_gib']:.3f} GiB, device in use "
+            f"{timed['device_gib']:.3f} GiB (peak {timed['device_peak_gib']:.3f})")
+        if name == "tiny":
+            loss, (grad, grad_name), (param, param_name) = compare(
+                got, directory / "expected", parameter_names(manifest))
+            ok = (loss <= LOSS_TOLERANCE and grad <= GRAD_TOLERANCE
+                  and param <= PARAM_TOLERANCE)
+            failed |= not ok
+            report.append(
+                f"vs the CPU twin: loss {loss:.2e}, worst gradient {grad:.2e} "
+                f"({grad_name}), worst updated parameter {param:.2e} "
+                f"({param_name}): {'PASS' if ok else 'FAIL'}")
+        else:
+            torch_result = torch_reference(ROOT / CONFIGS[name][0],
+                                           directory / "inputs", manifest, steps)
+            ours_loss, loss, median, (worst, worst_name), _ = compare_with_torch(
+                got, torch_result)
+            ok = loss <= LOSS_TOLERANCE and worst <= GRAD_TOLERANCE
+            failed |= not ok
+            report.append(
+                f"vs PyTorch (bf16 autocast, f32 weights): loss {ours_loss:.5f} vs "
+                f"{torch_result['loss']:.5f} ({loss:.2e}); gradients median "
+                f"{median:.2e}, worst {worst:.2e} ({worst_name}): "
+                f"{'PASS' if ok else 'FAIL'}")
+            report.append(
+                f"PyTorch eager + HF gradient checkpointing + AdamW: "
+                f"{torch_result['step_ms']:.2f} ms, "
+                f"{torch_result['tokens_per_s']:.0f} tokens/s, peak allocated "
+                f"{torch_result['peak_gib']:.3f} GiB (reserved "
+                f"{torch_result['reserved_gib']:.3f}); compiled/PyTorch step time "
+                f"{timed['step_ms'] / torch_result['step_ms']:.2f}x")
+        report.append("")
+    text = "\n".join(report)
+    print(text)
+    (OUT / "report.md").write_text(text)
+    return 1 if failed else 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["prepare", "run"])
+    args = parser.parse_args()
+    if args.action == "prepare":
+        prepare()
+        return 0
+    return run_checks()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
