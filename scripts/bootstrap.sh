@@ -32,6 +32,7 @@ apt_packages=(
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools lld
   nlohmann-json3-dev libgtest-dev
   python3 python3-venv
+  libopenmpi-dev openmpi-bin   # the CPU twin of the data-parallel collectives
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -9,10 +9,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "internvl/Interpreter/Interpreter.h"
+#include "internvl/Dialect/TG/Analysis/BufferAnalysis.h"
 #include "internvl/Dialect/TG/IR/TGOps.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
+
+#include <cstring>
 
 using namespace mlir;
 using namespace internvl;
@@ -98,9 +101,20 @@ Executor::run(ArrayRef<HostTensor> args) {
 
 llvm::Error Executor::execute(Operation *op) {
   // Results first: every kernel writes into caller-owned memory.
+  // One rank only: the collectives of a data-parallel step need their
+  // peers (run such a step compiled, under mpirun).
+  if (auto world = op->getAttrOfType<IntegerAttr>("world_size");
+      world && world.getInt() != 1)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "internvl-run runs one rank, and '" +
+            op->getName().getStringRef().str() + "' communicates across " +
+            std::to_string(world.getInt()) +
+            " ranks: compile the step (internvl-compile) and start it with "
+            "mpirun");
   SmallVector<HostTensor> outs;
   for (Value r : op->getResults()) {
-    if (isa<tg::ReshapeOp>(op))
+    if (isa<tg::ReshapeOp, tg::CommWaitOp>(op))
       break;
     llvm::Expected<HostTensor> t = allocate(r);
     if (!t)
@@ -301,7 +315,11 @@ llvm::Error Executor::execute(Operation *op) {
             SmallVector<ivl_tensor> grads;
             for (Value v : n.getGrads())
               grads.push_back(in(v));
-            return ivl_global_norm(ctx, grads.data(), grads.size(), &o[0]);
+            return n.getAcrossRanks()
+                       ? ivl_global_norm_across_ranks(ctx, grads.data(),
+                                                      grads.size(), &o[0])
+                       : ivl_global_norm(ctx, grads.data(), grads.size(),
+                                         &o[0]);
           })
           .Case([&](tg::ClipScaleOp c) {
             ivl_tensor n = in(c.getNorm());
@@ -319,6 +337,53 @@ llvm::Error Executor::execute(Operation *op) {
                 a.getWeightDecay().convertToDouble(), &o[0], &o[1], &o[2],
                 &o[3]);
           })
+          .Case([&](tg::CommWaitOp w) {
+            for (auto [r, v] : llvm::zip(w.getResults(), w.getInputs()))
+              values[r] = get(v);
+            return IVL_OK;
+          })
+          .Case([&](tg::AllReduceMeanOp a) {
+            // In place on the results, which start as the operands.
+            int64_t n = 0;
+            for (auto [k, v] : llvm::enumerate(a.getInputs())) {
+              std::memcpy(o[k].data, get(v).data(), get(v).bytes());
+              n += get(v).numel();
+            }
+            HostTensor buffer = HostTensor::allocate(IVL_F32, {n});
+            return ivl_all_reduce_mean(ctx, o.data(), o.size(), buffer.data(),
+                                       buffer.bytes());
+          })
+          .Case([&](tg::ReduceScatterMeanOp r) {
+            SmallVector<ivl_tensor> inputs;
+            for (Value v : r.getInputs())
+              inputs.push_back(in(v));
+            HostTensor buffer = HostTensor::allocate(
+                IVL_I1, {tg::collectiveBufferBytes(op)});
+            return ivl_reduce_scatter_mean(ctx, inputs.data(), inputs.size(),
+                                           buffer.data(), buffer.bytes(),
+                                           &o[0]);
+          })
+          .Case([&](tg::AllGatherOp g) {
+            ivl_tensor shard = in(g.getShard());
+            HostTensor buffer = HostTensor::allocate(
+                IVL_I1, {tg::collectiveBufferBytes(op)});
+            return ivl_all_gather(ctx, &shard, buffer.data(), buffer.bytes(),
+                                  o.data(), o.size());
+          })
+          .Case([&](tg::ShardAdamWOp a) {
+            ivl_tensor w = in(a.getMaster()), m = in(a.getExpAvg()),
+                       v = in(a.getExpAvgSq()), g = in(a.getGrad()),
+                       s = in(a.getGradScale()), t = in(a.getStep());
+            SmallVector<uint8_t> decay(a.getDecay().begin(),
+                                       a.getDecay().end());
+            return ivl_shard_adamw(
+                ctx, &w, &m, &v, &g, &s, &t, a.getLr().convertToDouble(),
+                a.getBeta1().convertToDouble(), a.getBeta2().convertToDouble(),
+                a.getEpsilon().convertToDouble(),
+                a.getWeightDecay().convertToDouble(), a.getSegments().data(),
+                decay.data(), a.getSegments().size(), &o[0], &o[1], &o[2],
+                &o[3]);
+          })
           .Default([&](Operation *) {
             unsupported = true;
             return IVL_ERROR_INVALID_ARGUMENT;
@@ -330,7 +395,7 @@ llvm::Error Executor::execute(Operation *op) {
                                        "': it has no CPU runtime kernel");
   if (llvm::Error e = check(op, status))
     return e;
-  if (!isa<tg::ReshapeOp>(op))
+  if (!isa<tg::ReshapeOp, tg::CommWaitOp>(op))
     for (auto [r, t] : llvm::zip(op->getResults(), outs))
       values[r] = t;
   return llvm::Error::success();

@@ -9,6 +9,23 @@ internvl::generateArgument(const ArgSpec &spec, const BatchSpec &batch,
                            uint64_t seed,
                            const llvm::StringMap<HostTensor> &params) {
   HostTensor t = HostTensor::allocate(spec.dtype, spec.shape);
+  if (!spec.shardOf.empty()) {
+    // A ZeRO master shard; internvl-run is rank 0 of one.
+    std::vector<ivl::io::ParamView> views;
+    auto find = [&](const std::string &name) -> const ivl::io::ParamView * {
+      auto it = params.find(name);
+      if (it == params.end())
+        return nullptr;
+      views.push_back({it->second.data(), it->second.dtype,
+                       it->second.numel()});
+      return &views.back();
+    };
+    views.reserve(spec.shardOf.size());
+    std::string error = ivl::io::generateMasterShard(spec, 0, find, t.data());
+    if (!error.empty())
+      return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
+    return t;
+  }
   const HostTensor *param = nullptr;
   if (spec.kind == "master") {
     llvm::StringRef name = llvm::StringRef(spec.name).drop_back(

@@ -10,6 +10,8 @@ using ivl::cpu::fail;
 
 extern "C" {
 
+ivl_status ivl_select_device(int32_t) { return IVL_OK; }
+
 void *ivl_device_alloc(ivl_context *ctx, int64_t bytes) {
   if (bytes < 0) {
     fail(ctx, IVL_ERROR_INVALID_ARGUMENT, "device_alloc: %lld bytes",

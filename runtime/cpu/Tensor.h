@@ -18,8 +18,26 @@
 #include <unordered_map>
 #include <vector>
 
+namespace ivl::cpu {
+/// The data-parallel group: one rank by default; MpiComm.cpp fills in MPI's
+/// collectives for a larger group.
+struct Comm {
+  int32_t rank = 0, size = 1;
+  /// Sums `n` values over the ranks, in place.
+  ivl_status (*allReduceSum)(ivl_context *, float *, int64_t n) = nullptr;
+  ivl_status (*allReduceSumF64)(ivl_context *, double *, int64_t n) = nullptr;
+  /// Sums `size * chunk` values over the ranks; this rank gets its chunk.
+  ivl_status (*reduceScatterSum)(ivl_context *, const float *in, float *out,
+                                 int64_t chunk) = nullptr;
+  /// Concatenates every rank's `bytes` bytes in rank order.
+  ivl_status (*allGather)(ivl_context *, const void *in, void *out,
+                          int64_t bytes) = nullptr;
+};
+} // namespace ivl::cpu
+
 struct ivl_context {
   std::string error;
+  ivl::cpu::Comm comm;
   /// ivl_device_alloc's live allocations and their sizes.
   std::unordered_map<void *, int64_t> allocations;
   int64_t bytesInUse = 0;
@@ -49,6 +67,9 @@ void fromFloat(ivl_tensor &t, const float *values);
 inline const int64_t *ids(const ivl_tensor &t) {
   return static_cast<const int64_t *>(t.data);
 }
+
+/// The sum of squares of every element of the tensors, in f64 in order.
+double sumOfSquares(const ivl_tensor *tensors, int32_t count);
 
 /// Row-major strides of a shape.
 std::vector<int64_t> strides(const ivl_tensor &t);

@@ -19,6 +19,7 @@
 
 #include <cublasLt.h>
 #include <cuda_runtime.h>
+#include <nccl.h>
 
 #include <cstdarg>
 #include <map>
@@ -74,6 +75,12 @@ struct ivl_context {
   int64_t tokenScratchBytes = 0;
   std::map<std::string, ivl::cuda::GemmPlan> gemmPlans;
   std::unordered_map<void *, int64_t> allocations;
+  /// The data-parallel group: NCCL on its own stream, so that collectives
+  /// overlap backward; `commDone` marks the last one launched.
+  int32_t rank = 0, size = 1;
+  ncclComm_t nccl = nullptr;
+  cudaStream_t commStream = nullptr;
+  cudaEvent_t computeReady = nullptr, commDone = nullptr;
   int64_t peakInUse = 0;
   std::string deviceName;
 };
@@ -92,6 +99,11 @@ inline ivl_status launched(ivl_context *ctx, const char *what) {
 }
 
 std::string describe(const ivl_tensor &t);
+
+/// Sums `n` doubles over the data-parallel ranks in place, in the compute
+/// stream's order (Comm.cu).
+ivl_status allReduceSumOnCompute(ivl_context *ctx, double *values, int64_t n,
+                                 const char *what);
 
 inline int64_t numel(const ivl_tensor &t) { return ivl_numel(&t); }
 

@@ -121,6 +121,16 @@ static std::string createError = "no context";
 
 extern "C" {
 
+ivl_status ivl_select_device(int32_t index) {
+  cudaError_t err = cudaSetDevice(index);
+  if (err != cudaSuccess) {
+    createError = "cannot select device " + std::to_string(index) + ": " +
+                  cudaGetErrorString(err);
+    return IVL_ERROR_RUNTIME;
+  }
+  return IVL_OK;
+}
+
 ivl_context *ivl_context_create(void) {
   auto *ctx = new ivl_context();
   cudaDeviceProp props;
@@ -171,6 +181,14 @@ void ivl_context_destroy(ivl_context *ctx) {
   }
   if (ctx->lt)
     cublasLtDestroy(ctx->lt);
+  if (ctx->nccl)
+    ncclCommDestroy(ctx->nccl);
+  if (ctx->commStream)
+    cudaStreamDestroy(ctx->commStream);
+  if (ctx->computeReady)
+    cudaEventDestroy(ctx->computeReady);
+  if (ctx->commDone)
+    cudaEventDestroy(ctx->commDone);
   if (ctx->stream)
     cudaStreamDestroy(ctx->stream);
   cudaFree(ctx->status);

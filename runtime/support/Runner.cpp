@@ -115,6 +115,52 @@ struct Buffer {
 
 double gib(int64_t bytes) { return bytes / double(1ll << 30); }
 
+/// Where the launcher put this process: mpirun (Open MPI, MPICH) or
+/// torchrun's environment; one rank otherwise.
+struct Launch {
+  int32_t rank = 0, size = 1, localRank = 0;
+  std::string by = "no launcher";
+};
+
+int32_t envInt(const char *name, int32_t fallback) {
+  const char *v = std::getenv(name);
+  return v && *v ? static_cast<int32_t>(std::atoi(v)) : fallback;
+}
+
+Launch detectLaunch() {
+  Launch l;
+  struct Scheme {
+    const char *rank, *size, *local, *by;
+  } schemes[] = {
+      {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+       "OMPI_COMM_WORLD_LOCAL_RANK", "mpirun (Open MPI)"},
+      {"PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "mpirun (PMI)"},
+      {"RANK", "WORLD_SIZE", "LOCAL_RANK", "torchrun"},
+  };
+  for (const Scheme &s : schemes)
+    if (std::getenv(s.rank) && std::getenv(s.size)) {
+      l.rank = envInt(s.rank, 0);
+      l.size = envInt(s.size, 1);
+      l.localRank = envInt(s.local, l.rank);
+      l.by = s.by;
+      break;
+    }
+  return l;
+}
+
+/// NCCL builds its communicator from NCCL_COMM_ID (NCCL's own bootstrap):
+/// under torchrun, MASTER_ADDR and MASTER_PORT + 1 (torchrun's store holds
+/// MASTER_PORT); under mpirun on one node, 127.0.0.1:29400 unless set.
+void setNcclRendezvous() {
+  if (std::getenv("NCCL_COMM_ID"))
+    return;
+  const char *addr = std::getenv("MASTER_ADDR");
+  const char *port = std::getenv("MASTER_PORT");
+  std::string id = std::string(addr ? addr : "127.0.0.1") + ":" +
+                   std::to_string(port ? std::atoi(port) + 1 : 29400);
+  ::setenv("NCCL_COMM_ID", id.c_str(), 0);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -126,6 +172,22 @@ int main(int argc, char **argv) {
     die(std::string("the step's manifest is not JSON: ") + e.what());
   }
 
+  // One rank of a data-parallel step, or the whole step.
+  Launch launch = detectLaunch();
+  int32_t world = static_cast<int32_t>(manifest.value("world_size", 1));
+  if (launch.size != world)
+    die("the step was compiled for " + std::to_string(world) +
+        " rank(s) but " + launch.by + " started " +
+        std::to_string(launch.size) +
+        (world > 1 ? " (start it with mpirun -np " + std::to_string(world) +
+                         " or torchrun --nproc-per-node " +
+                         std::to_string(world) + ")"
+                   : ""));
+  int32_t rank = launch.rank;
+  ivl_select_device(launch.localRank);
+  if (world > 1)
+    setNcclRendezvous();
+
   ivl_context *ctx = ivl_context_create();
   if (!ctx)
     die(std::string("cannot create the runtime context: ") +
@@ -134,6 +196,8 @@ int main(int argc, char **argv) {
     if (status != IVL_OK)
       die(what + ": " + ivl_last_error(ctx));
   };
+  check(ivl_comm_init(ctx, rank, world, nullptr, 0),
+        "joining the group of " + std::to_string(world) + " ranks");
   auto alloc = [&](int64_t bytes, const std::string &what) {
     void *p = ivl_device_alloc(ctx, bytes);
     if (!p)
@@ -161,6 +225,8 @@ int main(int argc, char **argv) {
       buf.spec.normalInit = a["init"].at("normal").get<bool>();
       buf.spec.initValue = a["init"].at("value").get<double>();
     }
+    if (a.contains("shard_of"))
+      buf.spec.shardOf = a["shard_of"].get<std::vector<std::string>>();
     buf.bytes = ivl::io::numElements(buf.spec.shape) *
                 ivl_dtype_size(buf.spec.dtype);
     args.push_back(std::move(buf));
@@ -174,6 +240,38 @@ int main(int argc, char **argv) {
       if ((spec.kind == "param") != (pass == 0))
         continue;
       host[i].assign(static_cast<size_t>(args[i].bytes), 0);
+      if (!spec.shardOf.empty()) {
+        // This rank's shard of a bucket's master copy.
+        ivl::io::ParamView view;
+        auto find = [&](const std::string &name) -> const ivl::io::ParamView * {
+          auto it = params.find(name);
+          if (it == params.end())
+            return nullptr;
+          view = {it->second.data(), paramTypes[name],
+                  static_cast<int64_t>(it->second.size()) /
+                      ivl_dtype_size(paramTypes[name])};
+          return &view;
+        };
+        std::string error =
+            ivl::io::generateMasterShard(spec, rank, find, host[i].data());
+        if (!error.empty())
+          die(error);
+        continue;
+      }
+      if (spec.kind == "input" && spec.name != "step" && world > 1 &&
+          !spec.shape.empty()) {
+        // This rank's samples of the global batch (world times its rows).
+        ivl::io::ArgSpec global = spec;
+        global.shape[0] *= world;
+        std::vector<char> all(host[i].size() * world);
+        std::string error = ivl::io::generateArgument(
+            global, batch, options.seed, nullptr, IVL_F32, all.data());
+        if (!error.empty())
+          die(error);
+        std::memcpy(host[i].data(), all.data() + rank * host[i].size(),
+                    host[i].size());
+        continue;
+      }
       const void *param = nullptr;
       ivl_dtype paramType = IVL_F32;
       if (spec.kind == "master") {
@@ -194,7 +292,11 @@ int main(int argc, char **argv) {
       }
     }
 
-  if (!options.dumpInputs.empty()) {
+  if (rank != 0 && !options.dump.empty()) {
+    ::mkdir(options.dump.c_str(), 0755);
+    options.dump += "/rank" + std::to_string(rank);
+  }
+  if (!options.dumpInputs.empty() && rank == 0) {
     ::mkdir(options.dumpInputs.c_str(), 0755);
     for (size_t i = 0; i < args.size(); ++i) {
       std::string error = ivl::io::writeNpy(
@@ -260,9 +362,11 @@ int main(int argc, char **argv) {
           pointers.at(r.at("argument").get<size_t>()));
     std::vector<char> data(static_cast<size_t>(bytes));
     check(ivl_copy_to_host(ctx, data.data(), src, bytes), "reading " + name);
-    std::printf("%s\n",
-                ivl::io::outputLine(i, name, dtype, shape, data.data()).c_str());
-    if (name == "loss" && batch.vocabSize > 0)
+    if (rank == 0)
+      std::printf(
+          "%s\n",
+          ivl::io::outputLine(i, name, dtype, shape, data.data()).c_str());
+    if (rank == 0 && name == "loss" && batch.vocabSize > 0)
       std::printf("loss %.6f ln(vocab_size)=%.6f\n",
                   ivl::io::elementAsFloat(data.data(), dtype, 0),
                   std::log(double(batch.vocabSize)));
@@ -285,18 +389,36 @@ int main(int argc, char **argv) {
       mean += times[k];
     mean /= double(times.size() - 1);
   }
-  int64_t tokens = manifest.value("tokens_per_step", int64_t(0));
+  auto release = [&] {
+    for (Buffer &b : args)
+      ivl_device_free(ctx, b.device);
+    ivl_device_free(ctx, arena);
+    ivl_device_free(ctx, grads);
+    ivl_context_destroy(ctx);
+  };
+  if (rank != 0) {
+    release();
+    return 0;
+  }
+  int64_t tokens = manifest.value("tokens_per_step", int64_t(0)) * world;
   int64_t allocated = arenaBytes + gradsBytes;
   for (const Buffer &b : args)
     allocated += b.bytes;
   int64_t inUse = 0, peak = 0;
   ivl_device_memory(ctx, &inUse, &peak);
   std::fprintf(stderr,
-               "run-step: @%s (%s) on %s: %lld step(s), first %.3f ms, "
+               "run-step: @%s (%s) on %s%s: %lld step(s), first %.3f ms, "
                "step time %.3f ms%s",
                manifest.value("function", std::string("?")).c_str(),
                manifest.value("model", std::string("?")).c_str(),
-               ivl_device_name(ctx), static_cast<long long>(options.steps),
+               ivl_device_name(ctx),
+               world > 1 ? (" x " + std::to_string(world) + " ranks (" +
+                            launch.by + ", ZeRO stage " +
+                            std::to_string(manifest.value("zero_stage", 0)) +
+                            ")")
+                               .c_str()
+                         : "",
+               static_cast<long long>(options.steps),
                first * 1e3, mean * 1e3,
                times.size() > 1 ? " (mean after the first)" : "");
   if (tokens > 0)
@@ -308,10 +430,6 @@ int main(int argc, char **argv) {
                gib(manifest.value("planned_peak_bytes", int64_t(0))),
                gib(allocated), gib(inUse), gib(peak));
 
-  for (Buffer &b : args)
-    ivl_device_free(ctx, b.device);
-  ivl_device_free(ctx, arena);
-  ivl_device_free(ctx, grads);
-  ivl_context_destroy(ctx);
+  release();
   return 0;
 }

@@ -118,6 +118,31 @@ const char *ivl::io::dtypeName(ivl_dtype dtype) {
   return "?";
 }
 
+std::string ivl::io::generateMasterShard(
+    const ArgSpec &spec, int64_t rank,
+    const std::function<const ParamView *(const std::string &)> &find,
+    void *out) {
+  if (spec.dtype != IVL_F32)
+    return "argument '" + spec.name + "': a master shard must be f32";
+  int64_t c = numElements(spec.shape);
+  int64_t first = rank * c, last = first + c;
+  float *shard = static_cast<float *>(out);
+  std::fill(shard, shard + c, 0.0f);
+  int64_t offset = 0;
+  for (const std::string &name : spec.shardOf) {
+    const ParamView *p = find(name);
+    if (!p)
+      return "argument '" + spec.name + "': its bucket's parameter '" + name +
+             "' is not an argument";
+    // The part of [offset, offset + count) inside [first, last).
+    int64_t lo = std::max(first, offset), hi = std::min(last, offset + p->count);
+    for (int64_t i = lo; i < hi; ++i)
+      shard[i - first] = elementAsFloat(p->data, p->dtype, i - offset);
+    offset += p->count;
+  }
+  return "";
+}
+
 bool ivl::io::parseDtype(const std::string &name, ivl_dtype &dtype) {
   for (ivl_dtype d : {IVL_F32, IVL_BF16, IVL_F16, IVL_I64, IVL_I1})
     if (name == dtypeName(d)) {

@@ -67,6 +67,20 @@ cl::opt<std::string> budget("budget",
                                      "(80GB, 79.6GiB, h100-80gb); implies "
                                      "lm=auto unless --remat says otherwise"),
                             cl::init(""));
+cl::opt<int64_t> worldSize(
+    "world-size",
+    cl::desc("Data-parallel ranks (default: the module's tg.world_size); "
+             "given, the step gets its collectives even for one rank"),
+    cl::init(-1));
+cl::opt<int64_t> zeroStage("zero-stage",
+                           cl::desc("DeepSpeed ZeRO stage 0-2 (default: the "
+                                    "module's tg.zero_stage)"),
+                           cl::init(-1));
+cl::opt<int64_t> reduceBucketSize(
+    "reduce-bucket-size",
+    cl::desc("Elements per gradient bucket (default: the module's "
+             "tg.reduce_bucket_size, else 5e8)"),
+    cl::init(-1));
 cl::opt<std::string> autodiffOptions(
     "autodiff",
     cl::desc("Options of --tg-autodiff when the module has only @forward"),
@@ -96,6 +110,7 @@ int fail(const llvm::Twine &message) {
 
 /// The passes the step still needs, as a textual pipeline on the module.
 llvm::Expected<std::string> pipelineFor(ModuleOp module) {
+  Operation *moduleOp = module.getOperation();
   StringRef name = functionName.empty() ? "train_step" : StringRef(functionName);
   auto step = module.lookupSymbol<func::FuncOp>(name);
   std::vector<std::string> passes;
@@ -132,6 +147,28 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
     if (!functionName.empty())
       options += " function=" + functionName;
     passes.push_back("tg-remat{" + options + "}");
+  }
+  auto moduleWorld = moduleOp->getAttrOfType<IntegerAttr>("tg.world_size");
+  bool dataParallel = worldSize >= 0 || zeroStage >= 0 ||
+                      reduceBucketSize >= 0 ||
+                      (moduleWorld && moduleWorld.getInt() > 1);
+  if (dataParallel && planned)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "@" + name.str() + " in " + inputFile +
+            " is already planned; give the unplanned step to make it data "
+            "parallel");
+  if (dataParallel && !(step && step->hasAttr("tg.data_parallel"))) {
+    std::string options;
+    if (worldSize >= 0)
+      options += " world-size=" + std::to_string(worldSize);
+    if (zeroStage >= 0)
+      options += " zero-stage=" + std::to_string(zeroStage);
+    if (reduceBucketSize >= 0)
+      options += " reduce-bucket-size=" + std::to_string(reduceBucketSize);
+    if (!functionName.empty())
+      options += " function=" + functionName;
+    passes.push_back("tg-data-parallel{" + options + "}");
   }
   if (!planned)
     passes.push_back("tg-plan-memory");
@@ -196,8 +233,10 @@ void append(std::vector<std::string> &args, StringRef spaceSeparated) {
     args.push_back(p.str());
 }
 
-/// Builds libstep.so and run-step from `source`.
-llvm::Error build(tg::StepTarget target, StringRef dir, StringRef source) {
+/// Builds libstep.so and run-step from `source`; a step of more than one
+/// rank also links the runtime's collectives (MPI on the CPU).
+llvm::Error build(tg::StepTarget target, StringRef dir, StringRef source,
+                  int64_t ranks) {
   std::string library = path(dir, "libstep.so");
   std::string runner = path(dir, "run-step");
   std::string log = path(dir, "build.log");
@@ -212,8 +251,11 @@ llvm::Error build(tg::StepTarget target, StringRef dir, StringRef source) {
     compile = {internvl::config::kNvcc, "-std=c++17", "-O2",
                "-arch=" + arch, "-Xcompiler", "-fPIC", "-shared",
                std::string("-I") + internvl::config::kRuntimeIncludeDir,
-               source.str(), "-o", library, "-Xlinker", "--whole-archive",
-               runtime.str(), "-Xlinker", "--no-whole-archive",
+               source.str(), "-o", library,
+               // One -Xlinker argument: nvcc keeps its parts in order (it
+               // moves libraries after separate linker flags).
+               "-Xlinker=--whole-archive," + runtime.str() +
+                   ",--no-whole-archive",
                std::string("-L") + internvl::config::kCudaLibraryDir,
                "-lcublasLt", "-lcublas", "-lnccl"};
   } else {
@@ -223,8 +265,19 @@ llvm::Error build(tg::StepTarget target, StringRef dir, StringRef source) {
     compile.insert(compile.end(),
                    {std::string("-I") + internvl::config::kRuntimeIncludeDir,
                     source.str(), "-o", library, "-Wl,--whole-archive",
-                    internvl::config::kRuntimeCpuLibrary,
-                    "-Wl,--no-whole-archive"});
+                    internvl::config::kRuntimeCpuLibrary});
+    if (ranks > 1) {
+      if (StringRef(internvl::config::kRuntimeMpiLibrary).empty())
+        return llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            "a CPU step of " + std::to_string(ranks) +
+                " ranks needs MPI, and internvl-compile was built without it "
+                "(install libopenmpi-dev: scripts/bootstrap.sh)");
+      compile.push_back(internvl::config::kRuntimeMpiLibrary);
+    }
+    compile.push_back("-Wl,--no-whole-archive");
+    if (ranks > 1)
+      append(compile, internvl::config::kMpiLinkArgs);
   }
   if (llvm::Error e = runTool(compile, log))
     return e;
@@ -304,6 +357,7 @@ int main(int argc, char **argv) {
     return v ? v.getInt() : 0;
   };
   int64_t arenaBytes = planInt("arena_bytes"), peak = planInt("peak_bytes");
+  int64_t ranks = std::max<int64_t>(planInt("world_size"), 1);
   std::string stepName = step.getName().str();
 
   tg::StepEmitOptions options;
@@ -349,13 +403,17 @@ int main(int argc, char **argv) {
       return fail(llvm::toString(std::move(e)));
 
   if (emit == "library")
-    if (llvm::Error e = build(*target, outputDir, sourcePath))
+    if (llvm::Error e = build(*target, outputDir, sourcePath, ranks))
       return fail(llvm::toString(std::move(e)));
 
   llvm::outs() << "internvl-compile: @" << stepName << " for "
                << targetName << ": " << stats->kernelCalls
                << " kernel calls, " << stats->fusedKernels
-               << " fused kernels (" << stats->fusedOps << " ops); arena "
+               << " fused kernels (" << stats->fusedOps << " ops)";
+  if (ranks > 1 || worldSize >= 0)
+    llvm::outs() << "; " << ranks << " ranks, ZeRO stage "
+                 << planInt("zero_stage");
+  llvm::outs() << "; arena "
                << internvl::formatGiB(arenaBytes) << ", planned peak "
                << internvl::formatGiB(peak) << "\n";
   llvm::outs() << "internvl-compile: wrote " << sourcePath;

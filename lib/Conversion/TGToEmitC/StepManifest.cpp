@@ -45,6 +45,8 @@ FailureOr<json::Object> mlir::tg::stepManifest(func::FuncOp func,
                    {"master_params", planValue(plan, "master_params_bytes")},
                    {"grads", planValue(plan, "grads_bytes")},
                    {"optimizer", planValue(plan, "optimizer_bytes")}};
+  m["world_size"] = planValue(plan, "world_size");
+  m["zero_stage"] = planValue(plan, "zero_stage");
   m["total_flops"] = memoryPlan->totalFlops();
   m["recompute_flops"] = memoryPlan->recomputeFlops();
 
@@ -71,6 +73,12 @@ FailureOr<json::Object> mlir::tg::stepManifest(func::FuncOp func,
     if (spec.kind == "param")
       a["init"] = json::Object{{"normal", spec.normalInit},
                                {"value", spec.initValue}};
+    if (!spec.shardOf.empty()) {
+      json::Array names;
+      for (const std::string &n : spec.shardOf)
+        names.push_back(n);
+      a["shard_of"] = std::move(names);
+    }
     if (spec.name == "input_ids")
       tokens = ivl::io::numElements(spec.shape);
     arguments.push_back(std::move(a));

@@ -16,26 +16,6 @@ bool Storage::overlaps(const Storage &other) const {
          other.offset < offset + bytes;
 }
 
-FailureOr<unsigned> StepStorage::updatedParameter(func::FuncOp func,
-                                                  AdamWOp op) {
-  auto master = dyn_cast<BlockArgument>(op.getMaster());
-  auto masterName =
-      master ? func.getArgAttrOfType<StringAttr>(master.getArgNumber(),
-                                                 TGDialect::getNameAttrName())
-             : StringAttr();
-  if (!masterName || !masterName.getValue().ends_with(".master"))
-    return op.emitError("the master copy AdamW updates is not a step argument "
-                        "named '<parameter>.master'");
-  StringRef param = masterName.getValue().drop_back(strlen(".master"));
-  for (unsigned i = 0; i < func.getNumArguments(); ++i)
-    if (auto name = func.getArgAttrOfType<StringAttr>(
-            i, TGDialect::getNameAttrName());
-        name && name.getValue() == param)
-      return i;
-  return op.emitError("no step argument is the parameter '")
-         << param << "' whose master AdamW updates";
-}
-
 FailureOr<StepStorage> StepStorage::read(func::FuncOp func) {
   StepStorage result;
   auto &storage = result.storage;
@@ -55,30 +35,31 @@ FailureOr<StepStorage> StepStorage::read(func::FuncOp func) {
   };
 
   for (Operation &op : func.getBody().front().without_terminator()) {
-    if (auto reshape = dyn_cast<ReshapeOp>(op)) {
-      storage[reshape.getResult()] = storage[reshape.getInput()];
-      continue;
+    // Results that are an operand's storage (views, in-place updates).
+    SmallVector<OpResult> planned;
+    for (OpResult result : op.getResults()) {
+      if (Value source = storageSource(result)) {
+        if (isa<AdamWOp, ShardAdamWOp>(op) && failed(argumentOf(&op, source)))
+          return failure();
+        storage[result] = storage[source];
+        continue;
+      }
+      planned.push_back(result);
     }
     if (auto adamw = dyn_cast<AdamWOp>(op)) {
-      FailureOr<unsigned> param = updatedParameter(func, adamw);
+      FailureOr<unsigned> param = updatedParameterArgument(func, adamw);
       if (failed(param))
         return failure();
-      FailureOr<Storage> master = argumentOf(&op, adamw.getMaster()),
-                         avg = argumentOf(&op, adamw.getExpAvg()),
-                         avgSq = argumentOf(&op, adamw.getExpAvgSq());
-      if (failed(master) || failed(avg) || failed(avgSq))
-        return failure();
-      storage[adamw.getResult(0)] = *master;
-      storage[adamw.getResult(1)] = *avg;
-      storage[adamw.getResult(2)] = *avgSq;
-      storage[adamw.getResult(3)] = storage[func.getArgument(*param)];
+      storage[adamw.getNewParam()] = storage[func.getArgument(*param)];
       continue;
     }
+    if (planned.empty())
+      continue;
     auto allocs = op.getAttrOfType<ArrayAttr>(kAllocAttr);
-    if (!allocs || allocs.size() != op.getNumResults())
+    if (!allocs || allocs.size() != planned.size())
       return op.emitError("has no planned storage (")
              << kAllocAttr << "): run --tg-plan-memory before lowering";
-    for (auto [result, attr] : llvm::zip(op.getResults(), allocs)) {
+    for (auto [result, attr] : llvm::zip(planned, allocs)) {
       auto alloc = dyn_cast<AllocAttr>(attr);
       if (!alloc)
         return op.emitError("has a ")

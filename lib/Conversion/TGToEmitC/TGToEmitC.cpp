@@ -160,6 +160,9 @@ private:
              ArrayRef<Value> leading = {});
   /// A runtime call for `op`, with its status checked.
   void kernel(Operation *op, StringRef callee, ArrayRef<CallArg> args);
+  /// The same for a collective, whose first arguments are its planned
+  /// buffer (arena, offset, bytes).
+  void collective(Operation *op, StringRef callee, ArrayRef<CallArg> args);
   void check(Value status, StringRef where);
   std::string where(Operation *op);
 
@@ -222,6 +225,18 @@ void StepLowering::kernel(Operation *op, StringRef callee,
   for (Value r : op->getResults())
     (void)view(r);
   Value status = call(callee, statusType(), list, {ctx});
+  check(status, where(op));
+  ++kernelCalls;
+}
+
+void StepLowering::collective(Operation *op, StringRef callee,
+                              ArrayRef<CallArg> list) {
+  for (Value r : op->getResults())
+    (void)view(r);
+  auto buffer = op->getAttrOfType<AllocAttr>(kWorkspaceAttr);
+  SmallVector<CallArg> all = {lit(buffer.getOffset()), lit(buffer.getSize())};
+  all.append(list.begin(), list.end());
+  Value status = call(callee, statusType(), all, {ctx, arena});
   check(status, where(op));
   ++kernelCalls;
 }
@@ -464,7 +479,43 @@ LogicalResult StepLowering::lower(Operation *op) {
         SmallVector<CallArg> list = {v(n.getResult())};
         for (Value g : n.getGrads())
           list.push_back(v(g));
-        kernel(op, "ivl::globalNorm", list);
+        kernel(op,
+               n.getAcrossRanks() ? "ivl::globalNormAcrossRanks"
+                                  : "ivl::globalNorm",
+               list);
+      })
+      .Case([&](AllReduceMeanOp a) {
+        SmallVector<CallArg> list;
+        for (Value x : a.getInputs())
+          list.push_back(v(x));
+        collective(op, "ivl::allReduceMean", list);
+      })
+      .Case([&](ReduceScatterMeanOp r) {
+        SmallVector<CallArg> list = {v(r.getShard())};
+        for (Value x : r.getInputs())
+          list.push_back(v(x));
+        collective(op, "ivl::reduceScatterMean", list);
+      })
+      .Case([&](AllGatherOp g) {
+        SmallVector<CallArg> list = {v(g.getShard())};
+        for (Value x : g.getResults())
+          list.push_back(v(x));
+        collective(op, "ivl::allGather", list);
+      })
+      .Case([&](CommWaitOp) { kernel(op, "ivl::commWait", {}); })
+      .Case([&](ShardAdamWOp a) {
+        std::string decay = "{";
+        for (auto [i, d] : llvm::enumerate(a.getDecay()))
+          decay += (i ? ", " : "") + std::string(d ? "1" : "0");
+        decay += "}";
+        kernel(op, "ivl::shardAdamw",
+               {v(a.getMaster()), v(a.getExpAvg()), v(a.getExpAvgSq()),
+                v(a.getGrad()), v(a.getGradScale()), v(a.getStep()),
+                lit(a.getLr()), lit(a.getBeta1()), lit(a.getBeta2()),
+                lit(a.getEpsilon()), lit(a.getWeightDecay()),
+                lit(dimsLiteral(a.getSegments())), lit(decay),
+                v(op->getResult(0)), v(op->getResult(1)), v(op->getResult(2)),
+                v(op->getResult(3))});
       })
       .Case([&](ClipScaleOp c) {
         kernel(op, "ivl::clipScale",
@@ -633,11 +684,11 @@ mlir::tg::convertStepToEmitC(ModuleOp module, const StepEmitOptions &options) {
            << ": run --tg-plan-memory before --convert-tg-to-emitc";
   auto plan = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
   if (auto world = plan.getAs<IntegerAttr>("world_size");
-      world && world.getInt() != 1)
+      world && world.getInt() != 1 && !func->hasAttr("tg.data_parallel"))
     return func.emitError("@")
            << func.getName() << " is planned for " << world.getInt()
-           << " data-parallel ranks; the lowering emits single-rank steps "
-              "(plan with --tg-plan-memory=\"world-size=1\")";
+           << " data-parallel ranks but has no collectives: run "
+              "--tg-data-parallel before --tg-plan-memory";
 
   FailureOr<StepStorage> storage = StepStorage::read(func);
   if (failed(storage))

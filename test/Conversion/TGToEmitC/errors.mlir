@@ -11,7 +11,7 @@ func.func @forward(%x: tensor<4xf32> {tg.kind = "input", tg.name = "x"}) -> tens
 
 // -----
 
-// expected-error @+1 {{@forward is planned for 8 data-parallel ranks; the lowering emits single-rank steps}}
+// expected-error @+1 {{@forward is planned for 8 data-parallel ranks but has no collectives: run --tg-data-parallel before --tg-plan-memory}}
 func.func @forward(%x: tensor<4xf32> {tg.kind = "input", tg.name = "x"}) -> tensor<4xf32>
     attributes {tg.memory_plan = {arena_bytes = 256 : i64, world_size = 8 : i64, zero_stage = 1 : i64}} {
   %y = tg.neg %x {tg.alloc = [#tg.alloc<arena, 0, 256>]} : tensor<4xf32>

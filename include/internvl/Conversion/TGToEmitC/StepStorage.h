@@ -44,10 +44,6 @@ public:
 
   const Storage &lookup(Value v) const { return storage.find(v)->second; }
 
-  /// The argument AdamW writes its new working copy over: the parameter
-  /// `<name>` of the master `<name>.master`.
-  static FailureOr<unsigned> updatedParameter(func::FuncOp func, AdamWOp op);
-
 private:
   llvm::DenseMap<Value, Storage> storage;
 };

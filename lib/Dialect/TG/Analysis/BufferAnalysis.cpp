@@ -4,6 +4,8 @@
 #include "internvl/Dialect/TG/Analysis/BufferAnalysis.h"
 #include "internvl/Analysis/HeapPlacement.h"
 
+#include "llvm/ADT/TypeSwitch.h"
+
 using namespace mlir;
 using namespace mlir::tg;
 using internvl::ModelRegion;
@@ -31,11 +33,40 @@ int64_t mlir::tg::tensorBytes(Type type) {
   return t.getNumElements() * ((t.getElementTypeBitWidth() + 7) / 8);
 }
 
-bool mlir::tg::isParameterGradient(Value v) {
-  return llvm::any_of(v.getUses(), [](OpOperand &use) {
-    auto adamw = dyn_cast<AdamWOp>(use.getOwner());
-    return adamw && use.get() == adamw.getGrad();
+bool mlir::tg::isParameterGradient(Value v, int64_t zeroStage) {
+  return llvm::any_of(v.getUses(), [&](OpOperand &use) {
+    Operation *user = use.getOwner();
+    if (auto adamw = dyn_cast<AdamWOp>(user))
+      return use.get() == adamw.getGrad();
+    // Stages 0 and 1 keep the whole gradient buffer; stage 2 only shards.
+    if (isa<AllReduceMeanOp>(user))
+      return true;
+    if (isa<ReduceScatterMeanOp>(user))
+      return zeroStage <= 1;
+    return false;
   });
+}
+
+int64_t mlir::tg::collectiveBufferBytes(Operation *op) {
+  auto elements = [](ValueRange values) {
+    int64_t n = 0;
+    for (Value v : values)
+      n += cast<RankedTensorType>(v.getType()).getNumElements();
+    return n;
+  };
+  // The runtime packs a bucket into f32 (all-reduce, reduce-scatter: the
+  // padded bucket plus the received shard) or gathers raw shards.
+  return llvm::TypeSwitch<Operation *, int64_t>(op)
+      .Case([&](AllReduceMeanOp a) { return 4 * elements(a.getInputs()); })
+      .Case([&](ReduceScatterMeanOp r) {
+        int64_t c = cast<RankedTensorType>(r.getShard().getType())
+                        .getNumElements();
+        return 4 * (r.getWorldSize() + 1) * c;
+      })
+      .Case([&](AllGatherOp g) {
+        return g.getWorldSize() * tensorBytes(g.getShard().getType());
+      })
+      .Default([](Operation *) { return int64_t(0); });
 }
 
 static StringRef phaseOf(Operation *op) {
@@ -48,11 +79,21 @@ static std::string scopeOf(Operation *op) {
   return scope ? scope.getValue().str() : std::string();
 }
 
-BufferAnalysis::BufferAnalysis(func::FuncOp func, const PlanOptions &options)
+BufferAnalysis::BufferAnalysis(func::FuncOp func, const PlanOptions &given)
     : func(func) {
   for (Operation &op : func.getBody().front().without_terminator()) {
     stepIndex[&op] = schedule.size();
     schedule.push_back(&op);
+  }
+  // A step --tg-data-parallel rewrote is one rank: its own settings hold and
+  // its arguments are already per rank.
+  PlanOptions options = given;
+  if (auto dp = func->getAttrOfType<DictionaryAttr>("tg.data_parallel")) {
+    dataParallel = true;
+    if (auto v = dp.getAs<IntegerAttr>("zero_stage"))
+      options.zeroStage = v.getInt();
+    if (auto v = dp.getAs<IntegerAttr>("world_size"))
+      options.worldSize = v.getInt();
   }
   buildBuffers(options);
   classify();
@@ -71,14 +112,26 @@ void BufferAnalysis::buildBuffers(const PlanOptions &options) {
     return it == root.end() ? v : it->second;
   };
   for (Operation *op : schedule)
-    if (auto reshape = dyn_cast<ReshapeOp>(op))
-      root[reshape.getResult()] = rootOf(reshape.getInput());
+    for (OpResult r : op->getResults())
+      if (Value source = storageSource(r))
+        root[r] = rootOf(source);
   llvm::DenseMap<Value, int64_t> lastUse;
   for (Operation *op : schedule)
     for (Value v : op->getOperands())
       lastUse[rootOf(v)] = std::max(lastUse.lookup(rootOf(v)), stepIndex[op]);
   for (Value v : body.getTerminator()->getOperands())
     lastUse[rootOf(v)] = lastStep;
+  // A collective runs until it is waited for: its operands and its buffer
+  // stay in use until the wait.
+  llvm::DenseMap<Operation *, int64_t> waitStep;
+  for (Operation *op : schedule)
+    if (auto wait = dyn_cast<CommWaitOp>(op))
+      for (Operation *collective : waitedCollectives(wait)) {
+        waitStep[collective] = stepIndex[op];
+        for (Value v : collective->getOperands())
+          lastUse[rootOf(v)] = std::max(lastUse.lookup(rootOf(v)),
+                                        stepIndex[op]);
+      }
 
   auto newBuffer = [&](Value v, Operation *op, int64_t step) {
     PlanBuffer b;
@@ -95,16 +148,18 @@ void BufferAnalysis::buildBuffers(const PlanOptions &options) {
 
   for (Operation *op : schedule) {
     int64_t step = stepIndex[op];
-    if (auto reshape = dyn_cast<ReshapeOp>(op)) {
-      bufferIndex[reshape.getResult()] = bufferIndex.lookup(reshape.getInput());
-      continue;
-    }
     // AdamW updates master, moments and working copy in place.
     if (isa<AdamWOp>(op))
       continue;
     for (auto [i, result] : llvm::enumerate(op->getResults())) {
+      // Views and in-place updates share their operand's storage (none for
+      // arguments, which are outside the plan).
+      if (Value source = storageSource(cast<OpResult>(result))) {
+        bufferIndex[result] = bufferIndex.lookup(source);
+        continue;
+      }
       // A parameter gradient lives in the persistent gradient buffer.
-      if (isParameterGradient(result)) {
+      if (isParameterGradient(result, options.zeroStage)) {
         bufferIndex[result] = newBuffer(result, op, step);
         buffers.back().space = MemorySpace::Grads;
         continue;
@@ -149,13 +204,33 @@ void BufferAnalysis::buildBuffers(const PlanOptions &options) {
       ws.region = internvl::regionOf(ws.scope);
       buffers.push_back(ws);
     }
+    // A collective's communication buffer, in use until it is waited for.
+    if (int64_t bytes = collectiveBufferBytes(op)) {
+      PlanBuffer ws;
+      ws.bytes = internvl::alignTo(bytes, options.alignment);
+      ws.start = step;
+      ws.end = std::max(step, waitStep.lookup(op));
+      ws.kind = BufferKind::Workspace;
+      ws.op = op;
+      ws.scope = scopeOf(op);
+      ws.region = internvl::regionOf(ws.scope);
+      buffers.push_back(ws);
+    }
   }
   // A gradient that reaches AdamW through a reshape (the patch embedding's
-  // [D, C*P*P] view) puts its whole storage into the gradient buffer.
-  for (Operation *op : schedule)
+  // [D, C*P*P] view) puts its whole storage into the gradient buffer; so do
+  // the gradients a collective reads where the stage keeps them.
+  for (Operation *op : schedule) {
+    SmallVector<Value> grads;
     if (auto adamw = dyn_cast<AdamWOp>(op))
-      if (int id = bufferIndex.lookup(adamw.getGrad()))
+      grads.push_back(adamw.getGrad());
+    else if (isa<AllReduceMeanOp>(op) ||
+             (isa<ReduceScatterMeanOp>(op) && options.zeroStage <= 1))
+      grads.append(op->getOperands().begin(), op->getOperands().end());
+    for (Value g : grads)
+      if (int id = bufferIndex.lookup(g))
         buffers[id - 1].space = MemorySpace::Grads;
+  }
 
   // One cuBLASLt workspace for every matrix product of the step.
   bool hasGemm = llvm::any_of(
@@ -226,9 +301,11 @@ void BufferAnalysis::countPersistent(const PlanOptions &options) {
       gradsBytes += b.bytes;
   // ZeRO stage 1 shards the optimizer state (master + moments), stage 2 also
   // the gradients, stage 3 also the parameters; each rank keeps 1/W.
+  // (A data-parallel step's arguments and buffers are one rank's already.)
   int64_t w = std::max<int64_t>(options.worldSize, 1);
   auto shard = [&](int64_t bytes, int64_t fromStage) {
-    return options.zeroStage >= fromStage ? (bytes + w - 1) / w : bytes;
+    return !dataParallel && options.zeroStage >= fromStage ? (bytes + w - 1) / w
+                                                           : bytes;
   };
   persistent.params = shard(params, 3);
   persistent.grads = shard(gradsBytes, 2);

@@ -91,7 +91,7 @@ FailureOr<MemoryPlan> MemoryPlan::read(func::FuncOp func) {
     AllocAttr alloc;
     if (b.value) {
       auto allocs = b.op->getAttrOfType<ArrayAttr>(kAllocAttr);
-      unsigned index = cast<OpResult>(b.value).getResultNumber();
+      unsigned index = allocIndex(cast<OpResult>(b.value));
       if (allocs && index < allocs.size())
         alloc = dyn_cast<AllocAttr>(allocs[index]);
     } else if (b.op) {

@@ -51,6 +51,16 @@ std::vector<ArgSpec> internvl::argumentSpecs(func::FuncOp func) {
       spec.normalInit = init->kind == tg::Initializer::Normal;
       spec.initValue = init->value;
     }
+    // A ZeRO master shard copies its bucket's parameters.
+    StringRef name = spec.name;
+    if (spec.kind == "master" && name.consume_front("zero.bucket") &&
+        name.consume_back(".master")) {
+      unsigned bucket = 0;
+      auto buckets = func->getAttrOfType<ArrayAttr>("tg.zero_buckets");
+      if (!name.getAsInteger(10, bucket) && buckets && bucket < buckets.size())
+        for (Attribute p : cast<ArrayAttr>(buckets[bucket]))
+          spec.shardOf.push_back(cast<StringAttr>(p).getValue().str());
+    }
     specs.push_back(spec);
   }
   return specs;

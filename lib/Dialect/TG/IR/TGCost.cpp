@@ -122,6 +122,20 @@ int64_t AdamWOp::getFlops() {
   return cost::kAdamWFlops * elementsOf(getMaster());
 }
 
+int64_t ShardAdamWOp::getFlops() {
+  return cost::kAdamWFlops * elementsOf(getMaster());
+}
+
+//===----------------------------------------------------------------------===//
+// Collectives: the sums are negligible next to the bytes they move, which
+// the default byte counts (operands read, results written) describe.
+//===----------------------------------------------------------------------===//
+
+int64_t AllReduceMeanOp::getFlops() { return 0; }
+int64_t ReduceScatterMeanOp::getFlops() { return 0; }
+int64_t AllGatherOp::getFlops() { return 0; }
+int64_t CommWaitOp::getFlops() { return 0; }
+
 //===----------------------------------------------------------------------===//
 // Matrix products and attention
 //===----------------------------------------------------------------------===//

@@ -114,13 +114,18 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   if (name == "tg.alloc") {
+    // One location per result that owns storage: views and in-place updates
+    // take their operand's.
+    unsigned owning = llvm::count_if(op->getResults(), [](OpResult r) {
+      return !storageSource(r);
+    });
     auto allocs = dyn_cast<ArrayAttr>(attr.getValue());
-    if (!allocs || allocs.size() != op->getNumResults() ||
+    if (!allocs || allocs.size() != owning ||
         !llvm::all_of(allocs, [](Attribute a) { return isa<AllocAttr>(a); }))
       return op->emitError()
-             << "'tg.alloc' must hold one #tg.alloc per "
-                "result ("
-             << op->getNumResults() << "), got " << attr.getValue();
+             << "'tg.alloc' must hold one #tg.alloc per result that owns "
+                "storage ("
+             << owning << "), got " << attr.getValue();
     return success();
   }
   if (name == "tg.workspace") {
@@ -134,16 +139,30 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'tg.remat' must be a dictionary";
     return success();
   }
-  if (name == "tg.memory_plan") {
+  if (name == "tg.memory_plan" || name == "tg.data_parallel") {
     if (!isa<DictionaryAttr>(attr.getValue()))
-      return op->emitError() << "'tg.memory_plan' must be a dictionary";
+      return op->emitError() << "'" << name << "' must be a dictionary";
+    return success();
+  }
+  if (name == "tg.zero_buckets") {
+    // One array of parameter names per gradient bucket.
+    auto buckets = dyn_cast<ArrayAttr>(attr.getValue());
+    bool ok = buckets && llvm::all_of(buckets, [](Attribute bucket) {
+                auto names = dyn_cast<ArrayAttr>(bucket);
+                return names && !names.empty() &&
+                       llvm::all_of(names, llvm::IsaPred<StringAttr>);
+              });
+    if (!ok)
+      return op->emitError() << "'tg.zero_buckets' must be an array of "
+                                "non-empty arrays of parameter names";
     return success();
   }
   if (isa<ModuleOp>(op))
     return verifyModuleAttribute(op, attr);
   return op->emitError() << "unknown attribute '" << name
                          << "' on an operation; allowed: tg.scope, tg.phase, "
-                            "tg.alloc, tg.workspace, tg.memory_plan, tg.remat";
+                            "tg.alloc, tg.workspace, tg.memory_plan, tg.remat, "
+                            "tg.data_parallel, tg.zero_buckets";
 }
 
 /// Shared by arguments and results: both carry a name and a kind, arguments

@@ -634,6 +634,26 @@ LogicalResult ClipScaleOp::verify() {
   return expectPositive(*this, "max_norm", getMaxNorm().convertToDouble());
 }
 
+/// lr, betas, epsilon and weight decay of an AdamW op.
+static LogicalResult verifyAdamWHyperparameters(Operation *op, double lr,
+                                                double beta1, double beta2,
+                                                double epsilon,
+                                                double weightDecay) {
+  std::pair<StringRef, double> betas[] = {{"beta1", beta1}, {"beta2", beta2}};
+  for (auto [name, value] : betas)
+    if (!(value >= 0.0 && value < 1.0))
+      return op->emitOpError() << name << " must be in [0, 1), got " << value;
+  if (failed(expectPositive(op, "epsilon", epsilon)))
+    return failure();
+  std::pair<StringRef, double> rates[] = {{"lr", lr},
+                                          {"weight_decay", weightDecay}};
+  for (auto [name, value] : rates)
+    if (!(value >= 0.0 && std::isfinite(value)))
+      return op->emitOpError()
+             << name << " must be a non-negative finite number, got " << value;
+  return success();
+}
+
 LogicalResult AdamWOp::verify() {
   ArrayRef<int64_t> shape = shapeOf(getMaster());
   std::pair<StringRef, Value> sameShape[] = {
@@ -647,21 +667,111 @@ LogicalResult AdamWOp::verify() {
   for (auto [name, v] : sameShape)
     if (failed(expectShape(*this, name, v, shape)))
       return failure();
-  std::pair<StringRef, double> betas[] = {
-      {"beta1", getBeta1().convertToDouble()},
-      {"beta2", getBeta2().convertToDouble()}};
-  for (auto [name, value] : betas)
-    if (!(value >= 0.0 && value < 1.0))
-      return emitOpError() << name << " must be in [0, 1), got " << value;
-  if (failed(expectPositive(*this, "epsilon", getEpsilon().convertToDouble())))
+  return verifyAdamWHyperparameters(
+      *this, getLr().convertToDouble(), getBeta1().convertToDouble(),
+      getBeta2().convertToDouble(), getEpsilon().convertToDouble(),
+      getWeightDecay().convertToDouble());
+}
+
+//===----------------------------------------------------------------------===//
+// Data parallel
+//===----------------------------------------------------------------------===//
+
+static LogicalResult expectWorldSize(Operation *op, int64_t worldSize) {
+  if (worldSize >= 1)
+    return success();
+  return op->emitOpError() << "world_size must be >= 1, got " << worldSize;
+}
+
+/// The shard length of `elements` split over `worldSize` ranks.
+static int64_t shardLength(int64_t elements, int64_t worldSize) {
+  return (elements + worldSize - 1) / worldSize;
+}
+
+static int64_t totalElements(ValueRange values) {
+  int64_t n = 0;
+  for (Value v : values)
+    n += tensorOf(v).getNumElements();
+  return n;
+}
+
+/// All values have `element` as element type.
+static LogicalResult expectSameElements(Operation *op, StringRef what,
+                                        ValueRange values, Type element,
+                                        StringRef reference) {
+  for (Value v : values)
+    if (failed(expectElementType(op, what, v, element, reference)))
+      return failure();
+  return success();
+}
+
+LogicalResult AllReduceMeanOp::verify() {
+  if (getInputs().empty())
+    return emitOpError() << "expected at least one tensor";
+  if (getInputs().getTypes() != getResults().getTypes())
+    return emitOpError() << "expected each result to have its operand's type";
+  return expectWorldSize(*this, getWorldSize());
+}
+
+LogicalResult ReduceScatterMeanOp::verify() {
+  if (getInputs().empty())
+    return emitOpError() << "expected at least one tensor";
+  if (failed(expectWorldSize(*this, getWorldSize())) ||
+      failed(expectSameElements(*this, "every operand", getInputs(),
+                                elementOf(getShard()), "the shard")))
     return failure();
-  std::pair<StringRef, double> rates[] = {
-      {"lr", getLr().convertToDouble()},
-      {"weight_decay", getWeightDecay().convertToDouble()}};
-  for (auto [name, value] : rates)
-    if (!(value >= 0.0 && std::isfinite(value)))
-      return emitOpError() << name
-                           << " must be a non-negative finite number, got "
-                           << value;
+  int64_t c = shardLength(totalElements(getInputs()), getWorldSize());
+  return expectShape(*this, "shard", getShard(), {c});
+}
+
+LogicalResult AllGatherOp::verify() {
+  if (getResults().empty())
+    return emitOpError() << "expected at least one result";
+  if (getDests().getTypes() != getResults().getTypes())
+    return emitOpError()
+           << "expected each result to have its destination's type";
+  if (failed(expectWorldSize(*this, getWorldSize())) ||
+      failed(expectSameElements(*this, "every result", getResults(),
+                                elementOf(getShard()), "the shard")))
+    return failure();
+  int64_t c = shardLength(totalElements(getResults()), getWorldSize());
+  return expectShape(*this, "shard", getShard(), {c});
+}
+
+LogicalResult ShardAdamWOp::verify() {
+  if (failed(expectWorldSize(*this, getWorldSize())))
+    return failure();
+  int64_t elements = 0;
+  for (int64_t n : getSegments()) {
+    if (n <= 0)
+      return emitOpError() << "segments must be positive, got " << n;
+    elements += n;
+  }
+  if (getDecay().size() != getSegments().size())
+    return emitOpError() << "expected one decay flag per segment ("
+                         << getSegments().size() << "), got "
+                         << getDecay().size();
+  SmallVector<int64_t> shape = {shardLength(elements, getWorldSize())};
+  std::pair<StringRef, Value> sameShape[] = {
+      {"master", getMaster()},
+      {"exp_avg", getExpAvg()},
+      {"exp_avg_sq", getExpAvgSq()},
+      {"grad", getGrad()},
+      {"new_master", getNewMaster()},
+      {"new_exp_avg", getNewExpAvg()},
+      {"new_exp_avg_sq", getNewExpAvgSq()},
+      {"new_param", getNewParam()}};
+  for (auto [name, v] : sameShape)
+    if (failed(expectShape(*this, name, v, shape)))
+      return failure();
+  return verifyAdamWHyperparameters(
+      *this, getLr().convertToDouble(), getBeta1().convertToDouble(),
+      getBeta2().convertToDouble(), getEpsilon().convertToDouble(),
+      getWeightDecay().convertToDouble());
+}
+
+LogicalResult CommWaitOp::verify() {
+  if (getInputs().getTypes() != getResults().getTypes())
+    return emitOpError() << "expected each result to have its operand's type";
   return success();
 }

@@ -31,6 +31,21 @@ struct PlanMemoryPass : public tg::impl::TGPlanMemoryBase<PlanMemoryPass> {
       return signalPassFailure();
 
     PlanOptions options = planOptionsFor(module, zeroStage, worldSize);
+    // A step --tg-data-parallel rewrote is planned for its own settings.
+    if (auto dp = func->getAttrOfType<DictionaryAttr>("tg.data_parallel")) {
+      int64_t stage = dp.getAs<IntegerAttr>("zero_stage").getInt();
+      int64_t world = dp.getAs<IntegerAttr>("world_size").getInt();
+      if ((zeroStage >= 0 && zeroStage != stage) ||
+          (worldSize >= 0 && worldSize != world)) {
+        func.emitError() << "--tg-plan-memory: @" << func.getName()
+                         << " is data parallel for ZeRO stage " << stage
+                         << " on " << world
+                         << " ranks; plan it without other settings";
+        return signalPassFailure();
+      }
+      options.zeroStage = stage;
+      options.worldSize = world;
+    }
     options.alignment = alignment;
     options.cublasWorkspaceBytes = cublasWorkspace;
     if (options.zeroStage < 0 || options.zeroStage > 3) {
@@ -76,13 +91,17 @@ struct PlanMemoryPass : public tg::impl::TGPlanMemoryBase<PlanMemoryPass> {
         else
           cublas = allocOf(i);
       }
+    // One #tg.alloc per result that owns storage (views and in-place
+    // updates take their operand's).
     for (Operation *op : analysis.getSchedule()) {
-      if (isa<ReshapeOp, AdamWOp>(op) || op->getNumResults() == 0)
+      if (isa<AdamWOp>(op))
         continue;
       SmallVector<Attribute> allocs;
-      for (Value result : op->getResults())
-        allocs.push_back(allocOf(analysis.bufferOf(result)));
-      op->setAttr(kAllocAttr, ArrayAttr::get(ctx, allocs));
+      for (OpResult result : op->getResults())
+        if (!storageSource(result))
+          allocs.push_back(allocOf(analysis.bufferOf(result)));
+      if (!allocs.empty())
+        op->setAttr(kAllocAttr, ArrayAttr::get(ctx, allocs));
     }
 
     Builder b(ctx);

@@ -93,6 +93,35 @@ void printRemat(const MemoryPlan &plan, llvm::raw_ostream &os) {
     os << "  " << note << "\n";
 }
 
+/// The --tg-data-parallel section: the settings, the buckets and their
+/// communication buffers.
+void printDataParallel(const MemoryPlan &plan, llvm::raw_ostream &os) {
+  const BufferAnalysis &a = *plan.analysis;
+  auto dp = a.getFunction()->getAttrOfType<DictionaryAttr>("tg.data_parallel");
+  if (!dp)
+    return;
+  int64_t collectives = 0, largest = 0, peakBuffers = 0;
+  int64_t peak = plan.peakStep();
+  for (Operation *op : a.getSchedule())
+    collectives += isCollective(op) && !isa<GlobalNormOp>(op);
+  for (const PlanBuffer &b : a.getBuffers())
+    if (b.kind == BufferKind::Workspace && b.op && isCollective(b.op)) {
+      largest = std::max(largest, b.bytes);
+      if (b.start <= peak && peak <= b.end)
+        peakBuffers += b.bytes;
+    }
+  auto get = [&](StringRef key) {
+    auto v = dp.getAs<IntegerAttr>(key);
+    return v ? v.getInt() : int64_t(0);
+  };
+  os << "data parallel: " << get("world_size") << " ranks, ZeRO stage "
+     << get("zero_stage") << ", " << get("buckets")
+     << " gradient buckets of up to " << get("reduce_bucket_size")
+     << " elements, " << collectives << " collectives\n";
+  line(os, "largest comm buf", largest);
+  line(os, "comm bufs at peak", peakBuffers);
+}
+
 struct PrintMemoryPlanPass
     : public tg::impl::TGPrintMemoryPlanBase<PrintMemoryPlanPass> {
   using TGPrintMemoryPlanBase::TGPrintMemoryPlanBase;
@@ -132,6 +161,7 @@ struct PrintMemoryPlanPass
     }
     os << "batch inputs, outside the plan: " << a.getBatchBytes() << " bytes\n";
     printRemat(plan, os);
+    printDataParallel(plan, os);
 
     std::vector<int64_t> live = plan.liveBytesPerStep();
     if (live.empty())

@@ -72,6 +72,8 @@ private:
   llvm::DenseMap<Value, int> storage; // value -> index + 1
   /// Function arguments, their reshapes and AdamW's in-place results.
   llvm::DenseSet<Value> outsidePlan;
+  /// A collective's buffer: index + 1 in `stored`.
+  llvm::DenseMap<Operation *, int> workspaceOf;
   llvm::DenseMap<Operation *, int64_t> steps;
 };
 
@@ -121,28 +123,54 @@ LogicalResult PlanChecker::check() {
       }
       stored[id - 1].end = std::max(stored[id - 1].end, s);
     }
-    if (auto reshape = dyn_cast<ReshapeOp>(op)) {
-      storage[reshape.getResult()] = storage.lookup(reshape.getInput());
-      if (outsidePlan.contains(reshape.getInput()))
-        outsidePlan.insert(reshape.getResult());
-      continue;
-    }
-    if (auto adamw = dyn_cast<AdamWOp>(op)) {
-      outsidePlan.insert(op->getResults().begin(), op->getResults().end());
-      for (Value v :
-           {adamw.getMaster(), adamw.getExpAvg(), adamw.getExpAvgSq()})
+    if (isa<AdamWOp, ShardAdamWOp>(op))
+      for (Value v : op->getOperands().take_front(3))
         if (!isa<BlockArgument>(v))
           return op->emitError()
                  << "--tg-verify-memory-plan: AdamW state must be function "
                     "arguments, which it updates in place";
-      continue;
+    // Views and in-place updates take their operand's storage; the rest of
+    // the results need a planned location each.
+    SmallVector<Value> owning;
+    for (OpResult result : op->getResults()) {
+      Value source = storageSource(result);
+      if (!source && !isa<AdamWOp>(op)) {
+        owning.push_back(result);
+        continue;
+      }
+      if (!source || outsidePlan.contains(source))
+        outsidePlan.insert(result);
+      else
+        storage[result] = storage.lookup(source);
     }
+    // A collective runs until it is waited for: its operands and its buffer
+    // are in use until the wait.
+    if (auto wait = dyn_cast<CommWaitOp>(op))
+      for (Operation *collective : waitedCollectives(wait)) {
+        for (Value v : collective->getOperands())
+          if (int id = storage.lookup(v))
+            stored[id - 1].end = std::max(stored[id - 1].end, s);
+        if (int id = workspaceOf.lookup(collective))
+          stored[id - 1].end = std::max(stored[id - 1].end, s);
+      }
+    if (int64_t bytes = collectiveBufferBytes(op)) {
+      auto ws = op->getAttrOfType<AllocAttr>(kWorkspaceAttr);
+      if (!ws || ws.getSize() < bytes)
+        return op->emitError() << "--tg-verify-memory-plan: collective has no "
+                                  "planned buffer of "
+                               << bytes << " bytes";
+      stored.push_back(
+          {Value(), op, ws.getSpace(), ws.getOffset(), ws.getSize(), s, s});
+      workspaceOf[op] = stored.size();
+    }
+    if (owning.empty())
+      continue;
     auto allocs = op->getAttrOfType<ArrayAttr>(kAllocAttr);
-    if (!allocs || allocs.size() != op->getNumResults())
+    if (!allocs || allocs.size() != owning.size())
       return op->emitError() << "--tg-verify-memory-plan: op has no planned "
                                 "location for each of its "
-                             << op->getNumResults() << " results";
-    for (auto [result, attr] : llvm::zip(op->getResults(), allocs)) {
+                             << owning.size() << " results";
+    for (auto [result, attr] : llvm::zip(owning, allocs)) {
       auto alloc = cast<AllocAttr>(attr);
       int64_t need = tensorBytes(result.getType());
       if (alloc.getSize() < need || alloc.getOffset() < 0)
@@ -260,8 +288,10 @@ LogicalResult PlanChecker::checkTotals(DictionaryAttr summary) {
     masters += k == "master" ? bytes : 0;
     moments += (k == "exp_avg" || k == "exp_avg_sq") ? bytes : 0;
   }
+  // A data-parallel step's arguments are one rank's already.
+  bool perRank = func->hasAttr("tg.data_parallel");
   auto shard = [&](int64_t bytes, int64_t from) {
-    return stage >= from ? (bytes + world - 1) / world : bytes;
+    return !perRank && stage >= from ? (bytes + world - 1) / world : bytes;
   };
   int64_t expected[] = {shard(params, 3), shard(masters, 1), shard(grads, 2),
                         shard(moments, 1)};

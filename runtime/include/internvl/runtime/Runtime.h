@@ -48,6 +48,9 @@ typedef enum ivl_status {
 
 typedef struct ivl_context ivl_context;
 
+/* Makes device `index` (the launcher's local rank) the one contexts created
+   afterwards use; the CPU has one. */
+ivl_status ivl_select_device(int32_t index);
 ivl_context *ivl_context_create(void);
 void ivl_context_destroy(ivl_context *ctx);
 /* The message of the last failed call on this context; with NULL, why the
@@ -257,6 +260,55 @@ ivl_status ivl_adamw(ivl_context *ctx, const ivl_tensor *master,
                      double beta2, double epsilon, double weight_decay,
                      ivl_tensor *new_master, ivl_tensor *new_exp_avg,
                      ivl_tensor *new_exp_avg_sq, ivl_tensor *new_param);
+
+/*===--- Data parallel -----------------------------------------------------===*/
+
+/* Joins the context to the data-parallel group of `world_size` ranks as
+   `rank`. World size 1 needs nothing. Otherwise the CUDA runtime builds an
+   NCCL communicator from `unique_id` (every rank passes the bytes rank 0's
+   ivl_comm_unique_id gave, or none when NCCL_COMM_ID names the rendezvous);
+   the CPU runtime uses MPI_COMM_WORLD (under mpirun), whose rank and size
+   must agree. */
+ivl_status ivl_comm_init(ivl_context *ctx, int32_t rank, int32_t world_size,
+                         const void *unique_id, int64_t id_bytes);
+/* Rank 0's rendezvous bytes for ivl_comm_init (none for MPI). */
+ivl_status ivl_comm_unique_id(ivl_context *ctx, void *id, int64_t capacity,
+                              int64_t *bytes);
+int32_t ivl_comm_rank(const ivl_context *ctx);
+int32_t ivl_comm_size(const ivl_context *ctx);
+
+/* The collectives of tg.all_reduce_mean, tg.reduce_scatter_mean and
+   tg.all_gather, packed through `buffer` (the op's planned buffer; see
+   tg::collectiveBufferBytes). They may run asynchronously until
+   ivl_comm_wait. all_reduce_mean writes the means over its tensors. */
+ivl_status ivl_all_reduce_mean(ivl_context *ctx, ivl_tensor *tensors,
+                               int32_t count, void *buffer,
+                               int64_t buffer_bytes);
+ivl_status ivl_reduce_scatter_mean(ivl_context *ctx, const ivl_tensor *inputs,
+                                   int32_t count, void *buffer,
+                                   int64_t buffer_bytes, ivl_tensor *shard);
+ivl_status ivl_all_gather(ivl_context *ctx, const ivl_tensor *shard,
+                          void *buffer, int64_t buffer_bytes,
+                          ivl_tensor *outputs, int32_t count);
+ivl_status ivl_comm_wait(ivl_context *ctx);
+/* sqrt of the sum of squares of this rank's gradient shards, summed over
+   the ranks. */
+ivl_status ivl_global_norm_across_ranks(ivl_context *ctx,
+                                        const ivl_tensor *grads, int32_t count,
+                                        ivl_tensor *norm);
+/* AdamW on this rank's shard of a bucket: `segments` (element counts of the
+   bucket's parameters) and `decay` (1 where weight decay applies) describe
+   the bucket, as tg.shard_adamw does. */
+ivl_status ivl_shard_adamw(ivl_context *ctx, const ivl_tensor *master,
+                           const ivl_tensor *exp_avg,
+                           const ivl_tensor *exp_avg_sq,
+                           const ivl_tensor *grad, const ivl_tensor *grad_scale,
+                           const ivl_tensor *step, double lr, double beta1,
+                           double beta2, double epsilon, double weight_decay,
+                           const int64_t *segments, const uint8_t *decay,
+                           int32_t num_segments, ivl_tensor *new_master,
+                           ivl_tensor *new_exp_avg, ivl_tensor *new_exp_avg_sq,
+                           ivl_tensor *new_param);
 
 #ifdef __cplusplus
 } /* extern "C" */

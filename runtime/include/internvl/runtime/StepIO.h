@@ -13,6 +13,7 @@
 #include "internvl/runtime/Runtime.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,16 @@ struct ArgSpec {
   /// For parameters: constant value, or the std of a zero-mean normal.
   bool normalInit = false;
   double initValue = 0.0;
+  /// For a ZeRO master shard: the parameters of its bucket, in order (the
+  /// shard is this rank's part of their concatenation).
+  std::vector<std::string> shardOf;
+};
+
+/// A parameter's values, for a master shard to copy.
+struct ParamView {
+  const void *data = nullptr;
+  ivl_dtype dtype = IVL_F32;
+  int64_t count = 0;
 };
 
 /// Facts about the batch that token ids must respect.
@@ -47,6 +58,14 @@ int64_t numElements(const std::vector<int64_t> &shape);
 std::string generateArgument(const ArgSpec &spec, const BatchSpec &batch,
                              uint64_t seed, const void *param,
                              ivl_dtype paramType, void *out);
+
+/// Fills the f32 master shard `spec` (spec.shardOf set) of `rank`: element j
+/// is element rank * c + j of the concatenated parameters (c the shard
+/// length), 0 past their end. `find` returns a parameter by name, or null.
+std::string generateMasterShard(
+    const ArgSpec &spec, int64_t rank,
+    const std::function<const ParamView *(const std::string &)> &find,
+    void *out);
 
 /// Converts `count` elements between float types (rounding to nearest even)
 /// or between integer types; returns false for float <-> integer.

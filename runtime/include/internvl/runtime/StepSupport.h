@@ -285,6 +285,65 @@ inline ivl_status adamw(ivl_context *ctx, const ivl_tensor &master,
                    &newExpAvg, &newExpAvgSq, &newParam);
 }
 
+//===--- Data parallel ---------------------------------------------------===//
+
+template <typename... Tensors>
+ivl_status allReduceMean(ivl_context *ctx, void *base, int64_t offset,
+                         int64_t bytes, Tensors &...tensors) {
+  ivl_tensor list[] = {tensors...};
+  ivl_status status =
+      ivl_all_reduce_mean(ctx, list, static_cast<int32_t>(sizeof...(tensors)),
+                          static_cast<char *>(base) + offset, bytes);
+  return status;
+}
+
+template <typename... Tensors>
+ivl_status reduceScatterMean(ivl_context *ctx, void *base, int64_t offset,
+                             int64_t bytes, ivl_tensor &shard,
+                             const Tensors &...inputs) {
+  const ivl_tensor list[] = {inputs...};
+  return ivl_reduce_scatter_mean(
+      ctx, list, static_cast<int32_t>(sizeof...(inputs)),
+      static_cast<char *>(base) + offset, bytes, &shard);
+}
+
+template <typename... Tensors>
+ivl_status allGather(ivl_context *ctx, void *base, int64_t offset,
+                     int64_t bytes, const ivl_tensor &shard,
+                     Tensors &...outputs) {
+  ivl_tensor list[] = {outputs...};
+  return ivl_all_gather(ctx, &shard, static_cast<char *>(base) + offset,
+                        bytes, list, static_cast<int32_t>(sizeof...(outputs)));
+}
+
+inline ivl_status commWait(ivl_context *ctx) { return ivl_comm_wait(ctx); }
+
+template <typename... Tensors>
+ivl_status globalNormAcrossRanks(ivl_context *ctx, ivl_tensor &norm,
+                                 const Tensors &...grads) {
+  const ivl_tensor list[] = {grads...};
+  return ivl_global_norm_across_ranks(
+      ctx, list, static_cast<int32_t>(sizeof...(grads)), &norm);
+}
+
+inline ivl_status shardAdamw(ivl_context *ctx, const ivl_tensor &master,
+                             const ivl_tensor &expAvg,
+                             const ivl_tensor &expAvgSq,
+                             const ivl_tensor &grad,
+                             const ivl_tensor &gradScale,
+                             const ivl_tensor &step, double lr, double beta1,
+                             double beta2, double epsilon, double weightDecay,
+                             std::initializer_list<int64_t> segments,
+                             std::initializer_list<uint8_t> decay,
+                             ivl_tensor &newMaster, ivl_tensor &newExpAvg,
+                             ivl_tensor &newExpAvgSq, ivl_tensor &newParam) {
+  return ivl_shard_adamw(ctx, &master, &expAvg, &expAvgSq, &grad, &gradScale,
+                         &step, lr, beta1, beta2, epsilon, weightDecay,
+                         segments.begin(), decay.begin(),
+                         static_cast<int32_t>(segments.size()), &newMaster,
+                         &newExpAvg, &newExpAvgSq, &newParam);
+}
+
 } // namespace ivl
 
 #endif // INTERNVL_RUNTIME_STEPSUPPORT_H

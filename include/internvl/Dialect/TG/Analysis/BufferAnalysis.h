@@ -96,6 +96,8 @@ private:
   /// Buffer index + 1 (0: not planned).
   llvm::DenseMap<Value, int> bufferIndex;
   PersistentBytes persistent;
+  /// Rewritten by --tg-data-parallel: arguments are per rank already.
+  bool dataParallel = false;
   int64_t gradsBytes = 0;
   int64_t batchBytes = 0;
 };
@@ -103,8 +105,14 @@ private:
 /// Bytes of a ranked tensor value (i1 as one byte).
 int64_t tensorBytes(Type type);
 
-/// The parameter gradients: operand `grad` of every AdamW op.
-bool isParameterGradient(Value v);
+/// Values the persistent gradient buffer holds: operand `grad` of every
+/// AdamW op, and the gradients a collective reads where ZeRO `zeroStage`
+/// keeps the whole buffer (stages 0 and 1).
+bool isParameterGradient(Value v, int64_t zeroStage = 0);
+
+/// Bytes of the communication buffer a collective packs its bucket into
+/// (0 for other ops).
+int64_t collectiveBufferBytes(Operation *op);
 
 } // namespace mlir::tg
 

@@ -19,6 +19,8 @@
 #define GET_ATTRDEF_CLASSES
 #include "internvl/Dialect/TG/IR/TGAttrs.h.inc"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
 #define GET_OP_CLASSES
 #include "internvl/Dialect/TG/IR/TGOps.h.inc"
 
@@ -28,6 +30,27 @@ namespace mlir::tg {
 /// element i depends only on input element i (or, for rope, on the pair it
 /// rotates, which the kernel reads before writing), with the same size.
 bool canWriteInPlace(Operation *op, unsigned operand);
+
+/// The operand whose storage `result` takes by the op's definition, or null:
+/// a reshape's input (a view); an all-reduce's or comm_wait's operand in the
+/// same position; an all-gather's destination; AdamW's (and shard AdamW's)
+/// master and moments, updated in place.
+Value storageSource(OpResult result);
+
+/// The position of `result`'s location in its op's `tg.alloc`, which holds
+/// one per result that owns storage (no storageSource), in result order.
+unsigned allocIndex(OpResult result);
+
+/// The parameter argument whose working copy AdamW's `new_param` replaces:
+/// the argument `<name>` of the master argument `<name>.master`.
+FailureOr<unsigned> updatedParameterArgument(func::FuncOp func, AdamWOp op);
+
+/// Ops that communicate across data-parallel ranks.
+bool isCollective(Operation *op);
+
+/// The collectives whose results `wait` waits for: their operands and
+/// buffers are in use until `wait`.
+SmallVector<Operation *> waitedCollectives(CommWaitOp wait);
 } // namespace mlir::tg
 
 #endif // INTERNVL_DIALECT_TG_IR_TGOPS_H

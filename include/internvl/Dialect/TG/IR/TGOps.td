@@ -770,7 +770,7 @@ def TG_GlobalNormOp : TG_Op<"global_norm", [], ["getFlops"]> {
     %norm = tg.global_norm %g0, %g1 : (tensor<64x32xbf16>, tensor<64xbf16>) -> tensor<f32>
     ```
   }];
-  let arguments = (ins Variadic<TG_FloatTensor>:$grads);
+  let arguments = (ins Variadic<TG_FloatTensor>:$grads, UnitAttr:$across_ranks);
   let results = (outs TG_F32Scalar:$result);
   let assemblyFormat = "$grads attr-dict `:` functional-type($grads, results)";
   let hasVerifier = 1;
@@ -819,6 +819,114 @@ def TG_AdamWOp : TG_Op<"adamw", [], ["getFlops"]> {
   let results = (outs TG_F32Tensor:$new_master, TG_F32Tensor:$new_exp_avg,
                       TG_F32Tensor:$new_exp_avg_sq, TG_FloatTensor:$new_param);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Data parallel
+//
+// The step is SPMD: every rank runs the same function on its own part of the
+// global batch. These ops communicate across the `world_size` ranks; their
+// lowering may run them asynchronously, and `tg.comm_wait` marks where their
+// results are needed (docs/data-parallel.md).
+//===----------------------------------------------------------------------===//
+
+def TG_AllReduceMeanOp : TG_Op<"all_reduce_mean", [], ["getFlops"]> {
+  let summary = "mean of a bucket of tensors over the data-parallel ranks";
+  let description = [{
+    Each result is the mean over the `world_size` ranks of the operand in the
+    same position (ZeRO stage 0's gradient averaging). The bucket is packed
+    into one f32 buffer (the op's `tg.workspace` once planned), summed in f32
+    and divided by `world_size`; results are rounded to their element type.
+    Results take the operands' storage (in place).
+
+    Example:
+    ```mlir
+    %a, %b = tg.all_reduce_mean %g0, %g1 {world_size = 8 : i64} : (tensor<64x32xbf16>, tensor<64xbf16>) -> (tensor<64x32xbf16>, tensor<64xbf16>)
+    ```
+  }];
+  let arguments = (ins Variadic<TG_FloatTensor>:$inputs, I64Attr:$world_size);
+  let results = (outs Variadic<TG_FloatTensor>:$results);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, results)";
+  let hasVerifier = 1;
+}
+
+def TG_ReduceScatterMeanOp : TG_Op<"reduce_scatter_mean", [], ["getFlops"]> {
+  let summary = "this rank's shard of the mean of a bucket over the ranks";
+  let description = [{
+    The operands, flattened and concatenated into `n` elements and padded
+    with zeros to `world_size * c` (`c = ceil(n / world_size)`), are summed in
+    f32 over the ranks and divided by `world_size`; rank `r` gets elements
+    `[r * c, (r + 1) * c)` as its 1-D shard (ZeRO stages 1 and 2).
+
+    Example:
+    ```mlir
+    %s = tg.reduce_scatter_mean %g0, %g1 {world_size = 8 : i64} : (tensor<64x32xbf16>, tensor<64xbf16>) -> tensor<264xbf16>
+    ```
+  }];
+  let arguments = (ins Variadic<TG_FloatTensor>:$inputs, I64Attr:$world_size);
+  let results = (outs TG_FloatTensor:$shard);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, results)";
+  let hasVerifier = 1;
+}
+
+def TG_AllGatherOp : TG_Op<"all_gather", [], ["getFlops"]> {
+  let summary = "every rank's shard, concatenated and split into tensors";
+  let description = [{
+    The inverse of `tg.reduce_scatter_mean`'s layout: the shards of ranks
+    0..world_size-1 concatenated, the padding dropped, and the elements split
+    in order into the results (the updated parameters of a bucket). Bytes
+    move unchanged. Each result takes the storage of the destination operand
+    in its position (the parameter it updates).
+
+    Example:
+    ```mlir
+    %w1, %b1 = tg.all_gather %s into %w, %b {world_size = 8 : i64} : (tensor<264xbf16>, tensor<64x32xbf16>, tensor<64xbf16>) -> (tensor<64x32xbf16>, tensor<64xbf16>)
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$shard, Variadic<TG_FloatTensor>:$dests,
+                       I64Attr:$world_size);
+  let results = (outs Variadic<TG_FloatTensor>:$results);
+  let assemblyFormat = [{
+    $shard `into` $dests attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def TG_ShardAdamWOp : TG_Op<"shard_adamw", [], ["getFlops"]> {
+  let summary = "AdamW on this rank's shard of a bucket of parameters";
+  let description = [{
+    `tg.adamw` element by element on the rank's shard of a bucket (the layout
+    of `tg.reduce_scatter_mean`): element `j` is element `rank * c + j` of the
+    bucket, which lies in the parameter `segments` says (the element counts of
+    the bucket's parameters, in order); `decay` says which of them take
+    `weight_decay`. Padding past the bucket stays zero. `new_param` is the
+    updated shard in the working element type, for `tg.all_gather`.
+  }];
+  let arguments = (ins TG_F32Tensor:$master, TG_F32Tensor:$exp_avg,
+                       TG_F32Tensor:$exp_avg_sq, TG_FloatTensor:$grad,
+                       TG_F32Scalar:$grad_scale, TG_I64Scalar:$step,
+                       F64Attr:$lr, F64Attr:$beta1, F64Attr:$beta2,
+                       F64Attr:$epsilon, F64Attr:$weight_decay,
+                       DenseI64ArrayAttr:$segments, DenseBoolArrayAttr:$decay,
+                       I64Attr:$world_size);
+  let results = (outs TG_F32Tensor:$new_master, TG_F32Tensor:$new_exp_avg,
+                      TG_F32Tensor:$new_exp_avg_sq, TG_FloatTensor:$new_param);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def TG_CommWaitOp : TG_Op<"comm_wait", [], ["getFlops"]> {
+  let summary = "the point where collective results are needed";
+  let description = [{
+    Returns its operands (same storage): the results of asynchronous
+    collectives are used through it, so the lowering waits for them here and
+    the memory plan keeps a collective's operands and buffer alive until
+    here.
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, results)";
   let hasVerifier = 1;
 }
 

@@ -106,6 +106,53 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::tg::TGDialect"];
 }
 
+def TGDataParallel : Pass<"tg-data-parallel", "::mlir::ModuleOp"> {
+  let summary = "Make @train_step one rank of a data-parallel / ZeRO step";
+  let description = [{
+    Rewrites @train_step (after --tg-autodiff and --tg-remat, before
+    --tg-plan-memory) into the step each of `world-size` data-parallel ranks
+    runs on its part of the global batch, as DeepSpeed does at the given ZeRO
+    stage:
+
+    - Gradients go out in buckets of `reduce-bucket-size` elements, in the
+      order backward produces them, each right after its last gradient
+      (overlapping the rest of backward); a bucket is waited for
+      (`tg.comm_wait`) when the next one starts, the last before the
+      optimizer.
+    - Stage 0: `tg.all_reduce_mean` of each bucket, then the optimizer as
+      before on every rank.
+    - Stages 1 and 2: `tg.reduce_scatter_mean` leaves each rank the shard of
+      every bucket it owns; the global norm sums the shards' squares over the
+      ranks; `tg.shard_adamw` updates the shard's master and moments (new
+      per-bucket arguments `zero.bucket<k>.master`, `.exp_avg`,
+      `.exp_avg_sq`, 1/world-size of the state) and `tg.all_gather` brings
+      every rank the updated bf16 parameters. Stage 1 keeps the whole
+      gradient buffer (the memory plan counts it); stage 2 lets each bucket's
+      gradients go once its reduce-scatter is done.
+
+    `world-size`, `zero-stage` and the bucket size default to the module's
+    `tg.world_size`, `tg.zero_stage` and `tg.reduce_bucket_size` (from
+    `internvl-import --deepspeed FILE --world_size N`). Stage 3 (parameter
+    sharding) is not lowered yet. The function gets `tg.data_parallel`
+    (the settings) and `tg.zero_buckets` (each bucket's parameters).
+  }];
+  let options = [
+    Option<"worldSize", "world-size", "int64_t", "-1",
+           "Data-parallel ranks (default: the module's tg.world_size)">,
+    Option<"zeroStage", "zero-stage", "int64_t", "-1",
+           "DeepSpeed ZeRO stage 0-2 (default: the module's tg.zero_stage)">,
+    Option<"reduceBucketSize", "reduce-bucket-size", "int64_t", "-1",
+           "Elements per gradient bucket (default: the module's "
+           "tg.reduce_bucket_size, else DeepSpeed's 5e8)">,
+    Option<"functionName", "function", "std::string", "\"train_step\"",
+           "The step to rewrite">,
+  ];
+  let statistics = [
+    Statistic<"numBuckets", "buckets", "Gradient buckets">,
+  ];
+  let dependentDialects = ["::mlir::tg::TGDialect", "::mlir::func::FuncDialect"];
+}
+
 def TGPlanMemory : Pass<"tg-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Place every transient tensor of the step into one arena";
   let description = [{

@@ -1,0 +1,91 @@
+//===- TGStorage.cpp - how op results share storage -----------------------===//
+//
+// Facts of the op definitions that the memory plan, its checker and the
+// lowering all rely on: which kernels may overwrite an operand, which results
+// are an operand's storage, and what a collective keeps in use until it is
+// waited for.
+//
+//===----------------------------------------------------------------------===//
+
+#include "internvl/Dialect/TG/IR/TGOps.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::tg;
+
+bool mlir::tg::canWriteInPlace(Operation *op, unsigned operand) {
+  if (op->getNumResults() == 0 || operand >= op->getNumOperands())
+    return false;
+  auto in = dyn_cast<RankedTensorType>(op->getOperand(operand).getType());
+  auto out = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+  if (!in || !out || in.getShape() != out.getShape() ||
+      in.getElementTypeBitWidth() != out.getElementTypeBitWidth())
+    return false;
+  return llvm::TypeSwitch<Operation *, bool>(op)
+      .Case<AddOp, SubOp, MulOp, DivOp>([](auto) { return true; })
+      .Case<NegOp, ScaleOp, CastOp, GeluOp, SiluOp, RopeOp, DropPathOp>(
+          [&](auto) { return operand == 0; })
+      .Case<GeluGradOp, SiluGradOp, MaskImagePositionsOp, ScatterImageEmbedsOp>(
+          [&](auto) { return operand == 0; })
+      .Case<CrossEntropyGradOp>([&](auto) { return operand == 1; })
+      .Default([](Operation *) { return false; });
+}
+
+Value mlir::tg::storageSource(OpResult result) {
+  Operation *op = result.getOwner();
+  unsigned i = result.getResultNumber();
+  return llvm::TypeSwitch<Operation *, Value>(op)
+      .Case([](ReshapeOp r) { return r.getInput(); })
+      .Case<AllReduceMeanOp, CommWaitOp>(
+          [&](Operation *o) { return o->getOperand(i); })
+      .Case([&](AllGatherOp g) { return g.getDests()[i]; })
+      .Case<AdamWOp, ShardAdamWOp>([&](Operation *o) {
+        // master, exp_avg, exp_avg_sq in place; the new parameter is not an
+        // operand of either.
+        return i < 3 ? o->getOperand(i) : Value();
+      })
+      .Default([](Operation *) { return Value(); });
+}
+
+unsigned mlir::tg::allocIndex(OpResult result) {
+  unsigned index = 0;
+  for (OpResult r : result.getOwner()->getResults().take_front(
+           result.getResultNumber()))
+    index += !storageSource(r);
+  return index;
+}
+
+FailureOr<unsigned> mlir::tg::updatedParameterArgument(func::FuncOp func,
+                                                       AdamWOp op) {
+  auto master = dyn_cast<BlockArgument>(op.getMaster());
+  auto masterName =
+      master ? func.getArgAttrOfType<StringAttr>(master.getArgNumber(),
+                                                 TGDialect::getNameAttrName())
+             : StringAttr();
+  if (!masterName || !masterName.getValue().ends_with(".master"))
+    return op.emitError("the master copy AdamW updates is not a step argument "
+                        "named '<parameter>.master'");
+  StringRef param = masterName.getValue().drop_back(strlen(".master"));
+  for (unsigned i = 0; i < func.getNumArguments(); ++i)
+    if (auto name = func.getArgAttrOfType<StringAttr>(
+            i, TGDialect::getNameAttrName());
+        name && name.getValue() == param)
+      return i;
+  return op.emitError("no step argument is the parameter '")
+         << param << "' whose master AdamW updates";
+}
+
+bool mlir::tg::isCollective(Operation *op) {
+  return isa<AllReduceMeanOp, ReduceScatterMeanOp, AllGatherOp>(op) ||
+         (isa<GlobalNormOp>(op) && cast<GlobalNormOp>(op).getAcrossRanks());
+}
+
+SmallVector<Operation *> mlir::tg::waitedCollectives(CommWaitOp wait) {
+  SmallVector<Operation *> ops;
+  for (Value v : wait.getInputs())
+    if (Operation *def = v.getDefiningOp();
+        def && isCollective(def) && !llvm::is_contained(ops, def))
+      ops.push_back(def);
+  return ops;
+}
