@@ -11,6 +11,8 @@ no MLIR and no network:
 * ``run`` (on the GPU): runs the CUDA steps and reports
 
   - tiny: loss, gradients and updated parameters against the CPU twin;
+  - tiny-zero2: the same step lowered for ZeRO stage 2 on one rank, its
+    collectives on an NCCL communicator of size 1, against its CPU twin;
   - both: step time, tokens/s, planned peak against measured device memory;
   - mid: the loss and gradients of PyTorch (transformers' InternVL, eager,
     bf16 autocast over f32 weights) at the very same weights and batch, and
@@ -41,11 +43,14 @@ LOSS_TOLERANCE = 1e-2
 GRAD_TOLERANCE = 5e-2
 PARAM_TOLERANCE = 1e-2
 
+TINY_FLAGS = ["--per_device_train_batch_size", "2", "--max_dynamic_patch", "2",
+              "--use_thumbnail", "True", "--max_seq_length", "24"]
 # name: (config, import flags, timed steps)
 CONFIGS = {
-    "tiny": ("models/tiny/tiny-hf-qwen2.json",
-             ["--per_device_train_batch_size", "2", "--max_dynamic_patch", "2",
-              "--use_thumbnail", "True", "--max_seq_length", "24"], 20),
+    "tiny": ("models/tiny/tiny-hf-qwen2.json", TINY_FLAGS, 20),
+    # The ZeRO stage 2 step on an NCCL communicator of one rank, against the
+    # CPU twin of the same step.
+    "tiny-zero2": ("models/tiny/tiny-hf-qwen2.json", TINY_FLAGS, 20),
     "mid": ("models/mid/mid-hf-qwen2.json",
             ["--per_device_train_batch_size", "2", "--max_dynamic_patch", "1",
              "--max_seq_length", "1024"], 6),
@@ -54,6 +59,12 @@ CONFIGS = {
 # encoder and (with --grad_checkpoint True) every LLM layer.
 AUTODIFF = "emit-gradients=true lr=4e-5 weight-decay=0.05"
 REMAT = "vision=force lm=force"
+DATA_PARALLEL = {"tiny-zero2": ["--world-size=1", "--zero-stage=2",
+                                "--reduce-bucket-size=20000"]}
+
+
+def checked_against_cpu(name):
+    return name.startswith("tiny")
 
 
 def tool(name):
@@ -79,18 +90,20 @@ def prepare():
         directory.mkdir(exist_ok=True)
         forward = directory / "forward.mlir"
         run(tool("internvl-import"), ROOT / config, *flags, "-o", forward)
-        targets = ["cuda", "cpu"] if name == "tiny" else ["cuda"]
+        targets = ["cuda", "cpu"] if checked_against_cpu(name) else ["cuda"]
         for target in targets:
             out = run(tool("internvl-compile"), forward, f"--target={target}",
                       f"--autodiff={AUTODIFF}", f"--remat={REMAT}",
-                      "-o", directory / target)
+                      *DATA_PARALLEL.get(name, []), "-o", directory / target)
             print(out.stdout, end="")
             # The planned module is not needed on the GPU machine.
             (directory / target / "train_step.mlir").unlink()
         forward.unlink()
-    # The CPU twin's results are the tiny step's expected values.
-    expected = OUT / "tiny" / "expected"
-    run(OUT / "tiny" / "cpu" / "run-step", "--steps", "1", "--dump", expected)
+    # The CPU twins' results are the tiny steps' expected values.
+    for name in CONFIGS:
+        if checked_against_cpu(name):
+            run(OUT / name / "cpu" / "run-step", "--steps", "1", "--dump",
+                OUT / name / "expected")
     print(f"gpu-check: prepared {OUT}")
 
 
@@ -245,7 +258,7 @@ def run_checks():
             f"planned peak {timed['planned_gib']:.3f} GiB, allocated "
             f"{timed['allocated_gib']:.3f} GiB, device in use "
             f"{timed['device_gib']:.3f} GiB (peak {timed['device_peak_gib']:.3f})")
-        if name == "tiny":
+        if checked_against_cpu(name):
             loss, (grad, grad_name), (param, param_name) = compare(
                 got, directory / "expected", parameter_names(manifest))
             ok = (loss <= LOSS_TOLERANCE and grad <= GRAD_TOLERANCE

@@ -1,0 +1,107 @@
+"""The MPI twin of data-parallel training against one process.
+
+A tiny InternVL step compiled for W ranks (ZeRO stages 0, 1 and 2) and
+started with `mpirun -np W`, each rank on its slice of a global batch, must
+update the parameters as one process does on the whole global batch.
+
+Bit-identity is not possible across the two: each rank's bf16 gradients
+are averaged in f32 where the single process sums its batch inside each
+kernel. The documented tolerance is that of one AdamW step: every element
+within 2 lr + 1 bf16 ulp of the single-process value (AdamW's first update
+is about lr in size, and a rounding-level gradient difference may flip its
+sign), and the relative L2 error of all parameters together below 1e-4.
+The three stages, which differ only in where the state lives, must agree
+with each other bit for bit.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from internvl_opt.tools import ROOT, run_tool
+
+MPIRUN = shutil.which("mpirun")
+pytestmark = pytest.mark.skipif(MPIRUN is None, reason="no mpirun (OpenMPI)")
+
+CONFIG = ROOT / "models/tiny/tiny-vit6b-llama3.json"
+FLAGS = ["--max_dynamic_patch", "1", "--max_seq_length", "16"]
+LR = 5e-5  # --tg-autodiff's default
+BUCKET = "5000"  # elements: several buckets in the tiny model
+
+
+def compile_step(tmp_path, name, samples, *options):
+    forward = tmp_path / f"{name}.mlir"
+    run_tool("internvl-import", CONFIG, *FLAGS, "--per_device_train_batch_size",
+             str(samples), "-o", forward)
+    out = tmp_path / name
+    run_tool("internvl-compile", forward, "--target=cpu", *options, "-o", out)
+    return out
+
+
+def run(step, dump, ranks=1):
+    command = [str(step / "run-step"), "--dump", str(dump)]
+    if ranks > 1:
+        command = [MPIRUN, "--oversubscribe", "-np", str(ranks)] + command
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1",
+               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    result = subprocess.run(command, capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+def parameters(step, dump):
+    manifest = json.loads((step / "step.json").read_text())
+    return {a["name"]: np.load(dump / f"{a['name']}.npy")
+            for a in manifest["arguments"] if a["kind"] == "param"}
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_data_parallel_matches_one_process(tmp_path, ranks):
+    single = compile_step(tmp_path, "single", ranks)
+    run(single, tmp_path / "single.out")
+    expected = parameters(single, tmp_path / "single.out")
+
+    by_stage = {}
+    for stage in (0, 1, 2):
+        step = compile_step(tmp_path, f"zero{stage}", 1, f"--world-size={ranks}",
+                            f"--zero-stage={stage}",
+                            f"--reduce-bucket-size={BUCKET}")
+        run(step, tmp_path / f"zero{stage}.out", ranks)
+        by_stage[stage] = parameters(step, tmp_path / f"zero{stage}.out")
+
+    for stage in (1, 2):
+        for name, value in by_stage[0].items():
+            assert np.array_equal(by_stage[stage][name], value), \
+                f"ZeRO stage {stage} differs from stage 0 in {name}"
+
+    got = by_stage[0]
+    assert set(got) == set(expected)
+    num = den = 0.0
+    for name, want in expected.items():
+        a, b = got[name].astype(np.float64), want.astype(np.float64)
+        ulp = np.exp2(np.floor(np.log2(np.maximum(np.abs(b), 1e-30))) - 7)
+        excess = np.abs(a - b) - (2 * LR + ulp)
+        assert excess.max() <= 0, \
+            f"{name}: {np.abs(a - b).max():.3e} off, beyond one AdamW step"
+        num += np.square(a - b).sum()
+        den += np.square(b).sum()
+    assert np.sqrt(num / den) <= 1e-4
+
+
+def test_rank_count_must_match_the_step(tmp_path):
+    step = compile_step(tmp_path, "two", 1, "--world-size=2")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1",
+               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    result = subprocess.run([MPIRUN, "--oversubscribe", "-np", "3",
+                             str(step / "run-step")],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode != 0
+    assert "compiled for 2 rank(s) but mpirun (Open MPI) started 3" in result.stderr
+    alone = subprocess.run([str(step / "run-step")], capture_output=True,
+                           text=True, timeout=60)
+    assert alone.returncode != 0
+    assert "compiled for 2 rank(s) but no launcher started 1" in alone.stderr
