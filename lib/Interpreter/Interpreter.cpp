@@ -338,8 +338,11 @@ llvm::Error Executor::execute(Operation *op) {
                 &o[3]);
           })
           .Case([&](tg::CommWaitOp w) {
-            for (auto [r, v] : llvm::zip(w.getResults(), w.getInputs()))
-              values[r] = get(v);
+            for (auto [r, v] : llvm::zip(w.getResults(), w.getInputs())) {
+              // Copy first: inserting may move the map's entries.
+              HostTensor t = get(v);
+              values[r] = t;
+            }
             return IVL_OK;
           })
           .Case([&](tg::AllReduceMeanOp a) {

@@ -10,7 +10,8 @@ internvl::generateArgument(const ArgSpec &spec, const BatchSpec &batch,
                            const llvm::StringMap<HostTensor> &params) {
   HostTensor t = HostTensor::allocate(spec.dtype, spec.shape);
   if (!spec.shardOf.empty()) {
-    // A ZeRO master shard; internvl-run is rank 0 of one.
+    // A ZeRO shard (master copy, or a stage 3 parameter); internvl-run is
+    // rank 0 of one.
     std::vector<ivl::io::ParamView> views;
     auto find = [&](const std::string &name) -> const ivl::io::ParamView * {
       auto it = params.find(name);
@@ -21,7 +22,7 @@ internvl::generateArgument(const ArgSpec &spec, const BatchSpec &batch,
       return &views.back();
     };
     views.reserve(spec.shardOf.size());
-    std::string error = ivl::io::generateMasterShard(spec, 0, find, t.data());
+    std::string error = ivl::io::generateShard(spec, 0, find, t.data());
     if (!error.empty())
       return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
     return t;

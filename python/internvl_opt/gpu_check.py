@@ -11,7 +11,7 @@ no MLIR and no network:
 * ``run`` (on the GPU): runs the CUDA steps and reports
 
   - tiny: loss, gradients and updated parameters against the CPU twin;
-  - tiny-zero2: the same step lowered for ZeRO stage 2 on one rank, its
+  - tiny-zero3: the same step lowered for ZeRO stage 3 on one rank, its
     collectives on an NCCL communicator of size 1, against its CPU twin;
   - both: step time, tokens/s, planned peak against measured device memory;
   - mid: the loss and gradients of PyTorch (transformers' InternVL, eager,
@@ -48,9 +48,9 @@ TINY_FLAGS = ["--per_device_train_batch_size", "2", "--max_dynamic_patch", "2",
 # name: (config, import flags, timed steps)
 CONFIGS = {
     "tiny": ("models/tiny/tiny-hf-qwen2.json", TINY_FLAGS, 20),
-    # The ZeRO stage 2 step on an NCCL communicator of one rank, against the
-    # CPU twin of the same step.
-    "tiny-zero2": ("models/tiny/tiny-hf-qwen2.json", TINY_FLAGS, 20),
+    # The ZeRO stage 3 step (every collective) on an NCCL communicator of one
+    # rank, against the CPU twin of the same step.
+    "tiny-zero3": ("models/tiny/tiny-hf-qwen2.json", TINY_FLAGS, 20),
     "mid": ("models/mid/mid-hf-qwen2.json",
             ["--per_device_train_batch_size", "2", "--max_dynamic_patch", "1",
              "--max_seq_length", "1024"], 6),
@@ -59,7 +59,7 @@ CONFIGS = {
 # encoder and (with --grad_checkpoint True) every LLM layer.
 AUTODIFF = "emit-gradients=true lr=4e-5 weight-decay=0.05"
 REMAT = "vision=force lm=force"
-DATA_PARALLEL = {"tiny-zero2": ["--world-size=1", "--zero-stage=2",
+DATA_PARALLEL = {"tiny-zero3": ["--world-size=1", "--zero-stage=3",
                                 "--reduce-bucket-size=20000"]}
 
 

@@ -1,6 +1,6 @@
 """The MPI twin of data-parallel training against one process.
 
-A tiny InternVL step compiled for W ranks (ZeRO stages 0, 1 and 2) and
+A tiny InternVL step compiled for W ranks (ZeRO stages 0 to 3) and
 started with `mpirun -np W`, each rank on its slice of a global batch, must
 update the parameters as one process does on the whole global batch.
 
@@ -10,8 +10,9 @@ kernel. The documented tolerance is that of one AdamW step: every element
 within 2 lr + 1 bf16 ulp of the single-process value (AdamW's first update
 is about lr in size, and a rounding-level gradient difference may flip its
 sign), and the relative L2 error of all parameters together below 1e-4.
-The three stages, which differ only in where the state lives, must agree
-with each other bit for bit.
+The stages, which differ only in where the state lives, must agree with
+each other bit for bit (stage 3's parameters are put back together from
+every rank's shards).
 """
 
 import json
@@ -53,10 +54,25 @@ def run(step, dump, ranks=1):
     assert result.returncode == 0, result.stderr
 
 
-def parameters(step, dump):
+def parameters(step, dump, ranks=1):
+    """The updated parameters; from ZeRO-3's shards, put back together."""
     manifest = json.loads((step / "step.json").read_text())
-    return {a["name"]: np.load(dump / f"{a['name']}.npy")
-            for a in manifest["arguments"] if a["kind"] == "param"}
+    params = {a["name"]: np.load(dump / f"{a['name']}.npy")
+              for a in manifest["arguments"]
+              if a["kind"] == "param" and "shard_of" not in a}
+    shapes = {p["name"]: p["shape"] for p in manifest.get("zero_params", [])}
+    for a in manifest["arguments"]:
+        if a["kind"] != "param" or "shard_of" not in a:
+            continue
+        flat = np.concatenate([
+            np.load((dump if r == 0 else dump / f"rank{r}") / f"{a['name']}.npy")
+            for r in range(ranks)])
+        offset = 0
+        for name in a["shard_of"]:
+            size = int(np.prod(shapes[name]))
+            params[name] = flat[offset:offset + size].reshape(shapes[name])
+            offset += size
+    return params
 
 
 @pytest.mark.parametrize("ranks", [2, 4])
@@ -66,21 +82,21 @@ def test_data_parallel_matches_one_process(tmp_path, ranks):
     expected = parameters(single, tmp_path / "single.out")
 
     by_stage = {}
-    for stage in (0, 1, 2):
+    for stage in (0, 1, 2, 3):
         step = compile_step(tmp_path, f"zero{stage}", 1, f"--world-size={ranks}",
                             f"--zero-stage={stage}",
                             f"--reduce-bucket-size={BUCKET}")
         run(step, tmp_path / f"zero{stage}.out", ranks)
-        by_stage[stage] = parameters(step, tmp_path / f"zero{stage}.out")
+        by_stage[stage] = parameters(step, tmp_path / f"zero{stage}.out", ranks)
 
-    for stage in (1, 2):
+    for stage in (1, 2, 3):
         for name, value in by_stage[0].items():
             assert np.array_equal(by_stage[stage][name], value), \
                 f"ZeRO stage {stage} differs from stage 0 in {name}"
 
     got = by_stage[0]
     assert set(got) == set(expected)
-    num = den = 0.0
+    num = den = worst = 0.0
     for name, want in expected.items():
         a, b = got[name].astype(np.float64), want.astype(np.float64)
         ulp = np.exp2(np.floor(np.log2(np.maximum(np.abs(b), 1e-30))) - 7)
@@ -89,7 +105,12 @@ def test_data_parallel_matches_one_process(tmp_path, ranks):
             f"{name}: {np.abs(a - b).max():.3e} off, beyond one AdamW step"
         num += np.square(a - b).sum()
         den += np.square(b).sum()
-    assert np.sqrt(num / den) <= 1e-4
+        worst = max(worst, float(np.abs(a - b).max()))
+    relative = np.sqrt(num / den)
+    # Shown with pytest -s; docs/benchmarks.md quotes it.
+    print(f"\n{ranks} ranks vs one process: relative L2 {relative:.3e}, "
+          f"largest difference {worst:.3e} (lr {LR}); stages 0-3 bit-identical")
+    assert relative <= 1e-4
 
 
 def test_rank_count_must_match_the_step(tmp_path):

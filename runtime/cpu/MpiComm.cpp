@@ -36,7 +36,7 @@ ivl_status count(ivl_context *ctx, const char *what, int64_t n, int &out) {
 }
 
 ivl_status allReduceSum(ivl_context *ctx, float *values, int64_t n) {
-  int c;
+  int c = 0;
   if (ivl_status s = count(ctx, "all_reduce", n, c))
     return s;
   int code = MPI_Allreduce(MPI_IN_PLACE, values, c, MPI_FLOAT, MPI_SUM,
@@ -45,7 +45,7 @@ ivl_status allReduceSum(ivl_context *ctx, float *values, int64_t n) {
 }
 
 ivl_status allReduceSumF64(ivl_context *ctx, double *values, int64_t n) {
-  int c;
+  int c = 0;
   if (ivl_status s = count(ctx, "all_reduce", n, c))
     return s;
   int code = MPI_Allreduce(MPI_IN_PLACE, values, c, MPI_DOUBLE, MPI_SUM,
@@ -55,7 +55,7 @@ ivl_status allReduceSumF64(ivl_context *ctx, double *values, int64_t n) {
 
 ivl_status reduceScatterSum(ivl_context *ctx, const float *in, float *out,
                             int64_t chunk) {
-  int c;
+  int c = 0;
   if (ivl_status s = count(ctx, "reduce_scatter", chunk, c))
     return s;
   int code = MPI_Reduce_scatter_block(in, out, c, MPI_FLOAT, MPI_SUM,
@@ -65,7 +65,7 @@ ivl_status reduceScatterSum(ivl_context *ctx, const float *in, float *out,
 
 ivl_status allGather(ivl_context *ctx, const void *in, void *out,
                      int64_t bytes) {
-  int c;
+  int c = 0;
   if (ivl_status s = count(ctx, "all_gather", bytes, c))
     return s;
   int code =

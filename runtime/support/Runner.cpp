@@ -107,6 +107,22 @@ ivl_dtype dtypeOf(const json &j) {
   return d;
 }
 
+/// An argument as the manifest describes it.
+ivl::io::ArgSpec argumentSpec(const json &a) {
+  ivl::io::ArgSpec spec;
+  spec.name = a.at("name").get<std::string>();
+  spec.kind = a.at("kind").get<std::string>();
+  spec.dtype = dtypeOf(a.at("dtype"));
+  spec.shape = a.at("shape").get<std::vector<int64_t>>();
+  if (a.contains("init")) {
+    spec.normalInit = a["init"].at("normal").get<bool>();
+    spec.initValue = a["init"].at("value").get<double>();
+  }
+  if (a.contains("shard_of"))
+    spec.shardOf = a["shard_of"].get<std::vector<std::string>>();
+  return spec;
+}
+
 struct Buffer {
   ivl::io::ArgSpec spec;
   void *device = nullptr;
@@ -217,22 +233,26 @@ int main(int argc, char **argv) {
   std::vector<Buffer> args;
   for (const json &a : manifest.at("arguments")) {
     Buffer buf;
-    buf.spec.name = a.at("name").get<std::string>();
-    buf.spec.kind = a.at("kind").get<std::string>();
-    buf.spec.dtype = dtypeOf(a.at("dtype"));
-    buf.spec.shape = a.at("shape").get<std::vector<int64_t>>();
-    if (a.contains("init")) {
-      buf.spec.normalInit = a["init"].at("normal").get<bool>();
-      buf.spec.initValue = a["init"].at("value").get<double>();
-    }
-    if (a.contains("shard_of"))
-      buf.spec.shardOf = a["shard_of"].get<std::vector<std::string>>();
+    buf.spec = argumentSpec(a);
     buf.bytes = ivl::io::numElements(buf.spec.shape) *
                 ivl_dtype_size(buf.spec.dtype);
     args.push_back(std::move(buf));
   }
   std::map<std::string, std::vector<char>> params;
   std::map<std::string, ivl_dtype> paramTypes;
+  // Parameters ZeRO stage 3 keeps as shards: the shards come from them.
+  if (manifest.contains("zero_params"))
+    for (const json &a : manifest["zero_params"]) {
+      ivl::io::ArgSpec spec = argumentSpec(a);
+      std::vector<char> values(ivl::io::numElements(spec.shape) *
+                               ivl_dtype_size(spec.dtype));
+      std::string error = ivl::io::generateArgument(
+          spec, batch, options.seed, nullptr, IVL_F32, values.data());
+      if (!error.empty())
+        die(error);
+      params[spec.name] = std::move(values);
+      paramTypes[spec.name] = spec.dtype;
+    }
   std::vector<std::vector<char>> host(args.size());
   for (int pass = 0; pass < 2; ++pass)
     for (size_t i = 0; i < args.size(); ++i) {
@@ -253,7 +273,7 @@ int main(int argc, char **argv) {
           return &view;
         };
         std::string error =
-            ivl::io::generateMasterShard(spec, rank, find, host[i].data());
+            ivl::io::generateShard(spec, rank, find, host[i].data());
         if (!error.empty())
           die(error);
         continue;

@@ -118,16 +118,15 @@ const char *ivl::io::dtypeName(ivl_dtype dtype) {
   return "?";
 }
 
-std::string ivl::io::generateMasterShard(
+std::string ivl::io::generateShard(
     const ArgSpec &spec, int64_t rank,
     const std::function<const ParamView *(const std::string &)> &find,
     void *out) {
-  if (spec.dtype != IVL_F32)
-    return "argument '" + spec.name + "': a master shard must be f32";
+  if (!isFloat(spec.dtype))
+    return "argument '" + spec.name + "': a shard must be a float tensor";
   int64_t c = numElements(spec.shape);
   int64_t first = rank * c, last = first + c;
-  float *shard = static_cast<float *>(out);
-  std::fill(shard, shard + c, 0.0f);
+  std::vector<float> shard(c, 0.0f);
   int64_t offset = 0;
   for (const std::string &name : spec.shardOf) {
     const ParamView *p = find(name);
@@ -140,6 +139,7 @@ std::string ivl::io::generateMasterShard(
       shard[i - first] = elementAsFloat(p->data, p->dtype, i - offset);
     offset += p->count;
   }
+  convertElements(shard.data(), IVL_F32, out, spec.dtype, c);
   return "";
 }
 

@@ -73,13 +73,18 @@ cl::opt<int64_t> worldSize(
              "given, the step gets its collectives even for one rank"),
     cl::init(-1));
 cl::opt<int64_t> zeroStage("zero-stage",
-                           cl::desc("DeepSpeed ZeRO stage 0-2 (default: the "
+                           cl::desc("DeepSpeed ZeRO stage 0-3 (default: the "
                                     "module's tg.zero_stage)"),
                            cl::init(-1));
 cl::opt<int64_t> reduceBucketSize(
     "reduce-bucket-size",
     cl::desc("Elements per gradient bucket (default: the module's "
              "tg.reduce_bucket_size, else 5e8)"),
+    cl::init(-1));
+cl::opt<int64_t> allgatherBucketSize(
+    "allgather-bucket-size",
+    cl::desc("ZeRO 1-2: most parameter elements all-gathered at once "
+             "(default: the module's tg.allgather_bucket_size, else 5e8)"),
     cl::init(-1));
 cl::opt<std::string> autodiffOptions(
     "autodiff",
@@ -137,6 +142,21 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
         llvm::inconvertibleErrorCode(),
         "--remat/--budget: @" + name + " in " + inputFile +
             " is already planned; give the unplanned step");
+  auto moduleWorld = moduleOp->getAttrOfType<IntegerAttr>("tg.world_size");
+  bool dataParallel = worldSize >= 0 || zeroStage >= 0 ||
+                      reduceBucketSize >= 0 || allgatherBucketSize >= 0 ||
+                      (moduleWorld && moduleWorld.getInt() > 1);
+  // --tg-data-parallel's options, also given to --tg-remat so that it plans
+  // its candidates as they will be lowered.
+  std::string dataParallelOptions;
+  for (auto [flag, value] :
+       {std::pair<const char *, int64_t>{"world-size", worldSize},
+        {"zero-stage", zeroStage},
+        {"reduce-bucket-size", reduceBucketSize},
+        {"allgather-bucket-size", allgatherBucketSize}})
+    if (value >= 0)
+      dataParallelOptions += " " + std::string(flag) + "=" +
+                             std::to_string(value);
   if (remat) {
     std::string options = rematOptions;
     if (!budget.empty()) {
@@ -146,12 +166,11 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
     }
     if (!functionName.empty())
       options += " function=" + functionName;
+    // The budget holds for the step as it will be lowered (ZeRO-3 gathers).
+    if (dataParallel)
+      options += " data-parallel=true" + dataParallelOptions;
     passes.push_back("tg-remat{" + options + "}");
   }
-  auto moduleWorld = moduleOp->getAttrOfType<IntegerAttr>("tg.world_size");
-  bool dataParallel = worldSize >= 0 || zeroStage >= 0 ||
-                      reduceBucketSize >= 0 ||
-                      (moduleWorld && moduleWorld.getInt() > 1);
   if (dataParallel && planned)
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
@@ -159,13 +178,7 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
             " is already planned; give the unplanned step to make it data "
             "parallel");
   if (dataParallel && !(step && step->hasAttr("tg.data_parallel"))) {
-    std::string options;
-    if (worldSize >= 0)
-      options += " world-size=" + std::to_string(worldSize);
-    if (zeroStage >= 0)
-      options += " zero-stage=" + std::to_string(zeroStage);
-    if (reduceBucketSize >= 0)
-      options += " reduce-bucket-size=" + std::to_string(reduceBucketSize);
+    std::string options = dataParallelOptions;
     if (!functionName.empty())
       options += " function=" + functionName;
     passes.push_back("tg-data-parallel{" + options + "}");

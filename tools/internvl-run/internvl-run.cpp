@@ -138,6 +138,14 @@ int main(int argc, char **argv) {
   std::vector<HostTensor> args(specs.size());
   llvm::StringMap<HostTensor> params;
   llvm::StringSet<> used;
+  // Parameters ZeRO stage 3 keeps as shards: the shards come from them.
+  for (const ArgSpec &spec : zeroParameterSpecs(func)) {
+    llvm::Expected<HostTensor> generated =
+        generateArgument(spec, batch, seed, params);
+    if (!generated)
+      return fail(llvm::toString(generated.takeError()));
+    params[spec.name] = *generated;
+  }
   for (int pass = 0; pass < 2; ++pass)
     for (size_t i = 0; i < specs.size(); ++i) {
       const ArgSpec &spec = specs[i];

@@ -84,6 +84,18 @@ FailureOr<json::Object> mlir::tg::stepManifest(func::FuncOp func,
     arguments.push_back(std::move(a));
   }
   m["tokens_per_step"] = tokens;
+  // Stage 3's sharded parameters, whose shards the runner generates.
+  json::Array zeroParams;
+  for (const internvl::ArgSpec &spec : internvl::zeroParameterSpecs(func))
+    zeroParams.push_back(json::Object{
+        {"name", spec.name},
+        {"kind", "param"},
+        {"dtype", ivl::io::dtypeName(spec.dtype)},
+        {"shape", shapeOf(spec.shape)},
+        {"init", json::Object{{"normal", spec.normalInit},
+                              {"value", spec.initValue}}}});
+  if (!zeroParams.empty())
+    m["zero_params"] = std::move(zeroParams);
   m["arguments"] = std::move(arguments);
 
   json::Array results;

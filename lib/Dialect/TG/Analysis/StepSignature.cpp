@@ -24,6 +24,25 @@ llvm::Expected<ivl_dtype> internvl::runtimeType(Type element) {
                                  "unsupported element type " + s);
 }
 
+namespace {
+/// Shape, element type and initialiser (tg.init's syntax; parameters without
+/// one draw from N(0, 0.02), the usual Linear init).
+void setTypeAndInit(ArgSpec &spec, RankedTensorType type, StringRef init) {
+  spec.shape.assign(type.getShape().begin(), type.getShape().end());
+  llvm::Expected<ivl_dtype> dtype = runtimeType(type.getElementType());
+  spec.dtype = dtype ? *dtype : IVL_F32;
+  if (!dtype)
+    llvm::consumeError(dtype.takeError());
+  spec.normalInit = true;
+  spec.initValue = 0.02;
+  if (FailureOr<tg::Initializer> parsed = tg::parseInitializer(init);
+      succeeded(parsed)) {
+    spec.normalInit = parsed->kind == tg::Initializer::Normal;
+    spec.initValue = parsed->value;
+  }
+}
+} // namespace
+
 std::vector<ArgSpec> internvl::argumentSpecs(func::FuncOp func) {
   std::vector<ArgSpec> specs;
   for (unsigned i = 0; i < func.getNumArguments(); ++i) {
@@ -36,25 +55,14 @@ std::vector<ArgSpec> internvl::argumentSpecs(func::FuncOp func) {
     if (spec.name.empty())
       spec.name = "arg" + std::to_string(i);
     spec.kind = str(tg::TGDialect::getKindAttrName());
-    auto type = cast<RankedTensorType>(func.getArgument(i).getType());
-    spec.shape.assign(type.getShape().begin(), type.getShape().end());
-    llvm::Expected<ivl_dtype> dtype = runtimeType(type.getElementType());
-    spec.dtype = dtype ? *dtype : IVL_F32;
-    if (!dtype)
-      llvm::consumeError(dtype.takeError());
-    // Parameters without tg.init draw from N(0, 0.02), the usual Linear init.
-    spec.normalInit = true;
-    spec.initValue = 0.02;
-    if (FailureOr<tg::Initializer> init =
-            tg::parseInitializer(str(tg::TGDialect::getInitAttrName()));
-        succeeded(init)) {
-      spec.normalInit = init->kind == tg::Initializer::Normal;
-      spec.initValue = init->value;
-    }
-    // A ZeRO master shard copies its bucket's parameters.
+    setTypeAndInit(spec, cast<RankedTensorType>(func.getArgument(i).getType()),
+                   str(tg::TGDialect::getInitAttrName()));
+    // A ZeRO shard (master copy; parameter in stage 3) holds its bucket's
+    // parameters.
     StringRef name = spec.name;
-    if (spec.kind == "master" && name.consume_front("zero.bucket") &&
-        name.consume_back(".master")) {
+    if ((spec.kind == "master" || spec.kind == "param") &&
+        name.consume_front("zero.bucket") &&
+        (name.consume_back(".master") || name.consume_back(".param"))) {
       unsigned bucket = 0;
       auto buckets = func->getAttrOfType<ArrayAttr>("tg.zero_buckets");
       if (!name.getAsInteger(10, bucket) && buckets && bucket < buckets.size())
@@ -79,4 +87,23 @@ BatchSpec internvl::batchSpec(func::FuncOp func) {
     batch.imageTokensPerSample = image.getDimSize(0) / ids.getDimSize(0);
   });
   return batch;
+}
+
+std::vector<ArgSpec> internvl::zeroParameterSpecs(func::FuncOp func) {
+  std::vector<ArgSpec> specs;
+  auto params = func->getAttrOfType<ArrayAttr>("tg.zero_params");
+  if (!params)
+    return specs;
+  for (Attribute attr : params) {
+    auto info = cast<DictionaryAttr>(attr);
+    ArgSpec spec;
+    spec.name = info.getAs<StringAttr>("name").getValue().str();
+    spec.kind = "param";
+    auto init = info.getAs<StringAttr>("init");
+    setTypeAndInit(
+        spec, cast<RankedTensorType>(info.getAs<TypeAttr>("type").getValue()),
+        init ? init.getValue() : "");
+    specs.push_back(spec);
+  }
+  return specs;
 }

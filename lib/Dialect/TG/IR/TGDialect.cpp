@@ -157,12 +157,26 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
                                 "non-empty arrays of parameter names";
     return success();
   }
+  if (name == "tg.zero_params") {
+    // The parameters ZeRO stage 3 replaced by shards: name, type, init.
+    auto params = dyn_cast<ArrayAttr>(attr.getValue());
+    bool ok = params && llvm::all_of(params, [](Attribute p) {
+                auto d = dyn_cast<DictionaryAttr>(p);
+                return d && d.getAs<StringAttr>("name") &&
+                       d.getAs<TypeAttr>("type") &&
+                       (!d.get("init") || d.getAs<StringAttr>("init"));
+              });
+    if (!ok)
+      return op->emitError() << "'tg.zero_params' must be an array of "
+                                "{name, type[, init]} dictionaries";
+    return success();
+  }
   if (isa<ModuleOp>(op))
     return verifyModuleAttribute(op, attr);
   return op->emitError() << "unknown attribute '" << name
                          << "' on an operation; allowed: tg.scope, tg.phase, "
                             "tg.alloc, tg.workspace, tg.memory_plan, tg.remat, "
-                            "tg.data_parallel, tg.zero_buckets";
+                            "tg.data_parallel, tg.zero_buckets, tg.zero_params";
 }
 
 /// Shared by arguments and results: both carry a name and a kind, arguments

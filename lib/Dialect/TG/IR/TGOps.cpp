@@ -727,7 +727,8 @@ LogicalResult ReduceScatterMeanOp::verify() {
 LogicalResult AllGatherOp::verify() {
   if (getResults().empty())
     return emitOpError() << "expected at least one result";
-  if (getDests().getTypes() != getResults().getTypes())
+  if (!getDests().empty() &&
+      getDests().getTypes() != getResults().getTypes())
     return emitOpError()
            << "expected each result to have its destination's type";
   if (failed(expectWorldSize(*this, getWorldSize())) ||
@@ -764,6 +765,9 @@ LogicalResult ShardAdamWOp::verify() {
   for (auto [name, v] : sameShape)
     if (failed(expectShape(*this, name, v, shape)))
       return failure();
+  if (getParam() && getParam().getType() != getNewParam().getType())
+    return emitOpError() << "expected param to have new_param's type, got "
+                         << getParam().getType();
   return verifyAdamWHyperparameters(
       *this, getLr().convertToDouble(), getBeta1().convertToDouble(),
       getBeta2().convertToDouble(), getEpsilon().convertToDouble(),

@@ -39,11 +39,16 @@ Value mlir::tg::storageSource(OpResult result) {
       .Case([](ReshapeOp r) { return r.getInput(); })
       .Case<AllReduceMeanOp, CommWaitOp>(
           [&](Operation *o) { return o->getOperand(i); })
-      .Case([&](AllGatherOp g) { return g.getDests()[i]; })
-      .Case<AdamWOp, ShardAdamWOp>([&](Operation *o) {
+      .Case([&](AllGatherOp g) {
+        return g.getDests().empty() ? Value() : g.getDests()[i];
+      })
+      .Case([&](AdamWOp a) {
         // master, exp_avg, exp_avg_sq in place; the new parameter is not an
-        // operand of either.
-        return i < 3 ? o->getOperand(i) : Value();
+        // operand (updatedParameterArgument finds it).
+        return i < 3 ? a->getOperand(i) : Value();
+      })
+      .Case([&](ShardAdamWOp a) {
+        return i < 3 ? a->getOperand(i) : a.getParam();
       })
       .Default([](Operation *) { return Value(); });
 }

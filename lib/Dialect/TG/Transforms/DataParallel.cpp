@@ -1,18 +1,28 @@
 //===- DataParallel.cpp - --tg-data-parallel ------------------------------===//
 //
-// One rank of a data-parallel step: bucketed gradient collectives after
-// backward and, for ZeRO stages 1-2, the optimizer on this rank's shard of
-// each bucket followed by an all-gather of the updated parameters. The
-// bucket partition is internvl::consecutiveBuckets (Analysis/Buckets.h).
+// One rank of a data-parallel step. Gradients leave in buckets once backward
+// is done with them (internvl::consecutiveBuckets for stages 0-2, one bucket
+// per layer for stage 3), each waited for when the next starts. Stage 0
+// all-reduces them; stages 1-3 reduce-scatter them and run AdamW on this
+// rank's shard of each bucket. Stages 1-2 then all-gather the updated
+// parameters (at most allgather-bucket-size elements in flight); stage 3 keeps
+// only the shards and gathers each layer's parameters before its forward and
+// again before its backward (recompute included), one layer ahead.
 //
 //===----------------------------------------------------------------------===//
 
+#include "internvl/Dialect/TG/Transforms/DataParallel.h"
 #include "internvl/Analysis/Buckets.h"
 #include "internvl/Dialect/TG/IR/TGOps.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
+#include "internvl/Support/Region.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
+
+#include <deque>
+#include <map>
+#include <numeric>
 
 namespace mlir::tg {
 #define GEN_PASS_DEF_TGDATAPARALLEL
@@ -24,9 +34,6 @@ using namespace mlir::tg;
 
 namespace {
 
-/// DeepSpeed's default reduce_bucket_size (elements).
-constexpr int64_t kDefaultBucketElements = 500000000;
-
 int64_t moduleInt(ModuleOp module, StringRef name, int64_t fallback) {
   auto attr = module->getAttrOfType<IntegerAttr>(name);
   return attr ? attr.getInt() : fallback;
@@ -36,102 +43,105 @@ int64_t elementsOf(Value v) {
   return cast<RankedTensorType>(v.getType()).getNumElements();
 }
 
+Type elementTypeOf(Value v) {
+  return cast<ShapedType>(v.getType()).getElementType();
+}
+
 /// A gradient the optimizer reads, with the op that updates it.
 struct Gradient {
   Value value;
   AdamWOp adamw;
+  /// The parameter argument AdamW updates.
+  unsigned param;
   /// Position in the body after which backward no longer reads the value:
   /// its definition or its last use outside the optimizer (a parameter's
   /// gradient may feed another's, like the class token's slice of the
   /// position embedding's).
   int64_t ready;
 };
+using Bucket = std::vector<Gradient>;
 
 /// The optimizer's readers of gradients: they read the communicated ones.
 bool isOptimizerUse(Operation *user) {
   return isa<AdamWOp, GlobalNormOp, func::ReturnOp>(user);
 }
 
-struct DataParallelPass
-    : public tg::impl::TGDataParallelBase<DataParallelPass> {
-  using Base::Base;
-  void runOnOperation() override;
+/// Stage 3 gathers parameters by layer (or, outside layers, by module).
+std::string gatherGroupOf(StringRef param) {
+  if (std::optional<internvl::LayerRef> layer = internvl::layerOf(param))
+    return internvl::stringifyRegion(layer->region).str() + " " +
+           std::to_string(layer->index);
+  return param.rsplit('.').first.str();
+}
+
+class Lowering {
+public:
+  Lowering(func::FuncOp step, const DataParallelOptions &options)
+      : step(step), options(options), b(step.getContext()), loc(step.getLoc()),
+        world(b.getI64IntegerAttr(options.worldSize)) {
+    for (Operation &op : step.getBody().front())
+      ops.push_back(&op);
+    for (auto [i, op] : llvm::enumerate(ops))
+      position[op] = i;
+  }
+
+  FailureOr<int64_t> run();
 
 private:
-  LogicalResult rewrite(func::FuncOp step, int64_t world, int64_t stage,
-                        int64_t bucketElements);
-  /// Stage 1 and 2: the optimizer on this rank's shards.
-  LogicalResult shardOptimizer(func::FuncOp step,
-                               ArrayRef<std::vector<Gradient>> buckets,
-                               ArrayRef<Value> shards, int64_t world);
+  LogicalResult collect();
+  std::vector<Bucket> partition();
+  /// Launches each bucket's collective and chains their waits; returns the
+  /// waited results (each gradient's mean for stage 0, else each bucket's
+  /// shard).
+  SmallVector<Value> launch(ArrayRef<Bucket> buckets);
+  /// Stage 3: each bucket's parameters as a shard argument, gathered before
+  /// their forward and their backward uses.
+  SmallVector<Value> shardParameters(ArrayRef<Bucket> buckets);
+  LogicalResult shardOptimizer(ArrayRef<Bucket> buckets,
+                               ArrayRef<Value> gradShards,
+                               ArrayRef<Value> paramShards);
+  /// Phase (none for forward) and scope of a new op.
+  void tag(Operation *op, StringRef phase, const Twine &scope) {
+    if (!phase.empty())
+      op->setAttr(TGDialect::getPhaseAttrName(), b.getStringAttr(phase));
+    op->setAttr(TGDialect::getScopeAttrName(), b.getStringAttr(scope));
+  }
+  DictionaryAttr valueAttrs(StringRef name, StringRef kind) {
+    return b.getDictionaryAttr(
+        {b.getNamedAttr(TGDialect::getNameAttrName(), b.getStringAttr(name)),
+         b.getNamedAttr(TGDialect::getKindAttrName(), b.getStringAttr(kind))});
+  }
+  Value addArgument(Type type, DictionaryAttr attrs) {
+    step.insertArgument(step.getNumArguments(), type, attrs, loc);
+    return step.getArgument(step.getNumArguments() - 1);
+  }
+  StringRef argName(unsigned i) {
+    auto name =
+        step.getArgAttrOfType<StringAttr>(i, TGDialect::getNameAttrName());
+    return name ? name.getValue() : StringRef();
+  }
+  static int64_t lastReady(const Bucket &bucket) {
+    int64_t last = 0;
+    for (const Gradient &g : bucket)
+      last = std::max(last, g.ready);
+    return last;
+  }
+
+  func::FuncOp step;
+  DataParallelOptions options;
+  OpBuilder b;
+  Location loc;
+  IntegerAttr world;
+  SmallVector<Operation *> ops;
+  llvm::DenseMap<Operation *, int64_t> position;
+  std::vector<Gradient> grads;
+  GlobalNormOp norm;
 };
 
 } // namespace
 
-void DataParallelPass::runOnOperation() {
-  ModuleOp module = getOperation();
-  auto step = module.lookupSymbol<func::FuncOp>(functionName);
-  if (!step) {
-    module.emitError("--tg-data-parallel: no function @")
-        << functionName << " (run --tg-autodiff first)";
-    return signalPassFailure();
-  }
-  if (step->hasAttr("tg.data_parallel")) {
-    step.emitError("--tg-data-parallel: @")
-        << functionName << " is already data parallel";
-    return signalPassFailure();
-  }
-  if (step->hasAttr("tg.memory_plan")) {
-    step.emitError("--tg-data-parallel: @")
-        << functionName
-        << " is already planned: run --tg-data-parallel before "
-           "--tg-plan-memory";
-    return signalPassFailure();
-  }
-  int64_t world =
-      worldSize >= 0 ? worldSize : moduleInt(module, "tg.world_size", 1);
-  int64_t stage =
-      zeroStage >= 0 ? zeroStage : moduleInt(module, "tg.zero_stage", 0);
-  int64_t bucket = reduceBucketSize >= 0
-                       ? reduceBucketSize
-                       : moduleInt(module, "tg.reduce_bucket_size",
-                                   kDefaultBucketElements);
-  if (world < 1) {
-    step.emitError("--tg-data-parallel: world-size must be >= 1, got ")
-        << world;
-    return signalPassFailure();
-  }
-  if (stage < 0 || stage > 3) {
-    step.emitError("--tg-data-parallel: zero-stage must be 0, 1, 2 or 3, got ")
-        << stage;
-    return signalPassFailure();
-  }
-  if (stage == 3) {
-    step.emitError("--tg-data-parallel: ZeRO stage 3 (sharded parameters, "
-                   "gathered per layer) is not lowered yet; use stage 0, 1 "
-                   "or 2");
-    return signalPassFailure();
-  }
-  if (bucket < 1) {
-    step.emitError("--tg-data-parallel: reduce-bucket-size must be >= 1 "
-                   "element, got ")
-        << bucket;
-    return signalPassFailure();
-  }
-  if (failed(rewrite(step, world, stage, bucket)))
-    return signalPassFailure();
-}
-
-LogicalResult DataParallelPass::rewrite(func::FuncOp step, int64_t world,
-                                        int64_t stage, int64_t bucketElements) {
-  Block &body = step.getBody().front();
-  llvm::DenseMap<Operation *, int64_t> position;
-  for (auto [i, op] : llvm::enumerate(body.getOperations()))
-    position[&op] = i;
-
-  std::vector<Gradient> grads;
-  GlobalNormOp norm;
-  for (Operation &op : body) {
+LogicalResult Lowering::collect() {
+  for (Operation *op : ops) {
     if (auto adamw = dyn_cast<AdamWOp>(op)) {
       Value grad = adamw.getGrad();
       Operation *def = grad.getDefiningOp();
@@ -139,11 +149,14 @@ LogicalResult DataParallelPass::rewrite(func::FuncOp step, int64_t world,
         return adamw.emitOpError("updates from a gradient that is a function "
                                  "argument; --tg-data-parallel expects "
                                  "@train_step as --tg-autodiff builds it");
+      FailureOr<unsigned> param = updatedParameterArgument(step, adamw);
+      if (failed(param))
+        return failure();
       int64_t ready = position[def];
       for (Operation *user : grad.getUsers())
         if (!isOptimizerUse(user))
           ready = std::max(ready, position[user]);
-      grads.push_back({grad, adamw, ready});
+      grads.push_back({grad, adamw, *param, ready});
     } else if (auto n = dyn_cast<GlobalNormOp>(op)) {
       if (norm)
         return n.emitOpError("is the second global norm of the step");
@@ -156,117 +169,160 @@ LogicalResult DataParallelPass::rewrite(func::FuncOp step, int64_t world,
   if (!norm)
     return step.emitError("--tg-data-parallel: @")
            << step.getName() << " has no tg.global_norm before AdamW";
-
-  // Buckets in the order backward produces the gradients, one element type
-  // each.
-  std::stable_sort(grads.begin(), grads.end(),
-                   [](const Gradient &a, const Gradient &b) {
-                     return a.ready < b.ready;
-                   });
-  SmallVector<int64_t> sizes;
-  SmallVector<int> groups;
-  llvm::DenseMap<Type, int> typeGroup;
-  for (const Gradient &g : grads) {
-    sizes.push_back(elementsOf(g.value));
-    Type element = cast<ShapedType>(g.value.getType()).getElementType();
-    groups.push_back(typeGroup.try_emplace(element, typeGroup.size())
-                         .first->second);
-  }
-  std::vector<internvl::Bucket> partition =
-      internvl::consecutiveBuckets(sizes, groups, bucketElements);
-  std::vector<std::vector<Gradient>> buckets;
-  for (const internvl::Bucket &p : partition)
-    buckets.emplace_back(grads.begin() + p.begin, grads.begin() + p.end);
-  numBuckets = buckets.size();
-
-  OpBuilder b(step.getContext());
-  Location loc = step.getLoc();
-  IntegerAttr worldAttr = b.getI64IntegerAttr(world);
-  auto tag = [&](Operation *op, StringRef phase, StringRef scope) {
-    op->setAttr(TGDialect::getPhaseAttrName(), b.getStringAttr(phase));
-    op->setAttr(TGDialect::getScopeAttrName(), b.getStringAttr(scope));
-  };
-
-  // Launch each bucket once backward is done with its gradients; wait for it
-  // when the next one launches (one bucket in flight), the last before the
-  // optimizer.
-  SmallVector<Operation *> ops;
-  for (Operation &op : body)
-    ops.push_back(&op);
-  SmallVector<Operation *> launches;
-  for (auto [k, bucket] : llvm::enumerate(buckets)) {
-    Value last = bucket.back().value;
-    b.setInsertionPointAfter(ops[bucket.back().ready]);
-    SmallVector<Value> inputs;
-    for (Gradient g : bucket)
-      inputs.push_back(g.value);
-    std::string scope = "data_parallel.bucket" + std::to_string(k);
-    Operation *launch;
-    if (stage == 0) {
-      launch = b.create<AllReduceMeanOp>(loc, ValueRange(inputs).getTypes(),
-                                         inputs, worldAttr);
-    } else {
-      Type element = cast<ShapedType>(last.getType()).getElementType();
-      int64_t total = 0;
-      for (Value v : inputs)
-        total += elementsOf(v);
-      auto shard =
-          RankedTensorType::get({(total + world - 1) / world}, element);
-      launch = b.create<ReduceScatterMeanOp>(loc, shard, inputs, worldAttr);
-    }
-    tag(launch, "backward", scope);
-    launches.push_back(launch);
-  }
-  SmallVector<Value> waited;
-  for (auto [k, launch] : llvm::enumerate(launches)) {
-    Operation *before = k + 1 < launches.size() ? launches[k + 1] : norm;
-    b.setInsertionPoint(before);
-    auto wait = b.create<CommWaitOp>(loc, launch->getResultTypes(),
-                                     launch->getResults());
-    tag(wait, k + 1 < launches.size() ? "backward" : "optimizer",
-        "data_parallel.bucket" + std::to_string(k));
-    waited.append(wait.getResults().begin(), wait.getResults().end());
-  }
-
-  auto settings = b.getDictionaryAttr(
-      {b.getNamedAttr("world_size", worldAttr),
-       b.getNamedAttr("zero_stage", b.getI64IntegerAttr(stage)),
-       b.getNamedAttr("reduce_bucket_size",
-                      b.getI64IntegerAttr(bucketElements)),
-       b.getNamedAttr("buckets", b.getI64IntegerAttr(buckets.size()))});
-  step->setAttr("tg.data_parallel", settings);
-
-  if (stage == 0) {
-    // Everything after backward reads the averaged gradients.
-    size_t i = 0;
-    for (auto &bucket : buckets)
-      for (Gradient g : bucket) {
-        Value mean = waited[i++];
-        g.value.replaceUsesWithIf(mean, [&](OpOperand &use) {
-          return isOptimizerUse(use.getOwner());
-        });
-      }
-    return success();
-  }
-  return shardOptimizer(step, buckets, waited, world);
+  std::stable_sort(
+      grads.begin(), grads.end(),
+      [](const Gradient &x, const Gradient &y) { return x.ready < y.ready; });
+  return success();
 }
 
-LogicalResult
-DataParallelPass::shardOptimizer(func::FuncOp step,
-                                 ArrayRef<std::vector<Gradient>> buckets,
-                                 ArrayRef<Value> shards, int64_t world) {
+std::vector<Bucket> Lowering::partition() {
+  std::vector<Bucket> buckets;
+  llvm::DenseMap<Type, int> typeGroup;
+  auto groupOfType = [&](Value v) {
+    return typeGroup.try_emplace(elementTypeOf(v), typeGroup.size())
+        .first->second;
+  };
+  if (options.zeroStage == 3) {
+    // One bucket per layer (and element type), launched once backward is
+    // done with all of it.
+    std::map<std::string, size_t> index;
+    for (const Gradient &g : grads) {
+      std::string key = gatherGroupOf(argName(g.param)) + "#" +
+                        std::to_string(groupOfType(g.value));
+      auto [it, added] = index.try_emplace(key, buckets.size());
+      if (added)
+        buckets.emplace_back();
+      buckets[it->second].push_back(g);
+    }
+    std::stable_sort(buckets.begin(), buckets.end(),
+                     [](const Bucket &x, const Bucket &y) {
+                       return lastReady(x) < lastReady(y);
+                     });
+    return buckets;
+  }
+  SmallVector<int64_t> sizes;
+  SmallVector<int> groups;
+  for (const Gradient &g : grads) {
+    sizes.push_back(elementsOf(g.value));
+    groups.push_back(groupOfType(g.value));
+  }
+  for (const internvl::Bucket &p : internvl::consecutiveBuckets(
+           sizes, groups, options.reduceBucketElements))
+    buckets.emplace_back(grads.begin() + p.begin, grads.begin() + p.end);
+  return buckets;
+}
+
+SmallVector<Value> Lowering::launch(ArrayRef<Bucket> buckets) {
+  SmallVector<Operation *> launches;
+  for (auto [k, bucket] : llvm::enumerate(buckets)) {
+    b.setInsertionPointAfter(ops[lastReady(bucket)]);
+    SmallVector<Value> inputs;
+    int64_t total = 0;
+    for (const Gradient &g : bucket) {
+      inputs.push_back(g.value);
+      total += elementsOf(g.value);
+    }
+    Operation *collective;
+    if (options.zeroStage == 0) {
+      collective = b.create<AllReduceMeanOp>(loc, ValueRange(inputs).getTypes(),
+                                             inputs, world);
+    } else {
+      int64_t w = options.worldSize;
+      auto shard = RankedTensorType::get({(total + w - 1) / w},
+                                         elementTypeOf(inputs.front()));
+      collective = b.create<ReduceScatterMeanOp>(loc, shard, inputs, world);
+    }
+    tag(collective, "backward", "data_parallel.bucket" + Twine(k));
+    launches.push_back(collective);
+  }
+  SmallVector<Value> waited;
+  for (auto [k, collective] : llvm::enumerate(launches)) {
+    bool last = k + 1 == launches.size();
+    b.setInsertionPoint(last ? norm.getOperation() : launches[k + 1]);
+    auto wait = b.create<CommWaitOp>(loc, collective->getResultTypes(),
+                                     collective->getResults());
+    tag(wait, last ? "optimizer" : "backward",
+        "data_parallel.bucket" + Twine(k));
+    waited.append(wait.getResults().begin(), wait.getResults().end());
+  }
+  return waited;
+}
+
+SmallVector<Value> Lowering::shardParameters(ArrayRef<Bucket> buckets) {
+  // A use window: the uses of a bucket's parameters in forward, or in
+  // backward (with the recomputation that precedes it).
+  struct Window {
+    size_t bucket;
+    int64_t first;
+    llvm::SmallPtrSet<Operation *, 16> users;
+    bool backward;
+  };
+  std::vector<Window> windows;
+  SmallVector<Value> shards;
+  int64_t w = options.worldSize;
+  for (auto [k, bucket] : llvm::enumerate(buckets)) {
+    int64_t total = 0;
+    for (const Gradient &g : bucket)
+      total += elementsOf(g.value);
+    auto type = RankedTensorType::get(
+        {(total + w - 1) / w},
+        elementTypeOf(step.getArgument(bucket.front().param)));
+    shards.push_back(addArgument(
+        type,
+        valueAttrs(("zero.bucket" + Twine(k) + ".param").str(), "param")));
+    Window forward{k, INT64_MAX, {}, false}, backward{k, INT64_MAX, {}, true};
+    for (const Gradient &g : bucket)
+      for (Operation *user : step.getArgument(g.param).getUsers()) {
+        auto phase =
+            user->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
+        Window &window = phase ? backward : forward;
+        window.users.insert(user);
+        window.first = std::min(window.first, position[user]);
+      }
+    for (Window *window : {&forward, &backward})
+      if (!window->users.empty())
+        windows.push_back(std::move(*window));
+  }
+  llvm::stable_sort(windows, [](const Window &x, const Window &y) {
+    return x.first < y.first;
+  });
+  // Each window's gather starts when the previous window does (one layer
+  // ahead) and is waited for at its first use.
+  for (auto [i, window] : llvm::enumerate(windows)) {
+    const Bucket &bucket = buckets[window.bucket];
+    SmallVector<Type> types;
+    for (const Gradient &g : bucket)
+      types.push_back(step.getArgument(g.param).getType());
+    b.setInsertionPoint(ops[i ? windows[i - 1].first : window.first]);
+    auto gather = b.create<AllGatherOp>(loc, types, shards[window.bucket],
+                                        ValueRange(), world);
+    std::string scope = "zero.bucket" + std::to_string(window.bucket);
+    StringRef phase = window.backward ? "backward" : "";
+    tag(gather, phase, scope);
+    b.setInsertionPoint(ops[window.first]);
+    auto wait = b.create<CommWaitOp>(loc, types, gather.getResults());
+    tag(wait, phase, scope);
+    for (auto [g, gathered] : llvm::zip(bucket, wait.getResults()))
+      step.getArgument(g.param).replaceUsesWithIf(
+          gathered, [&](OpOperand &use) {
+            return window.users.contains(use.getOwner());
+          });
+  }
+  return shards;
+}
+
+LogicalResult Lowering::shardOptimizer(ArrayRef<Bucket> buckets,
+                                       ArrayRef<Value> gradShards,
+                                       ArrayRef<Value> paramShards) {
   Block &body = step.getBody().front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
-  OpBuilder b(step.getContext());
-  Location loc = step.getLoc();
-  IntegerAttr worldAttr = b.getI64IntegerAttr(world);
-  StringAttr optimizerPhase = b.getStringAttr("optimizer");
+  bool stage3 = !paramShards.empty();
 
   // One set of hyperparameters for the whole step (--tg-autodiff makes them
   // so); weight decay is either 0 (rank < 2) or the step's value.
   AdamWOp first = buckets.front().front().adamw;
   double decayValue = 0.0;
-  for (auto &bucket : buckets)
+  for (const Bucket &bucket : buckets)
     for (Gradient g : bucket) {
       AdamWOp a = g.adamw;
       if (a.getLr() != first.getLr() || a.getBeta1() != first.getBeta1() ||
@@ -283,56 +339,52 @@ DataParallelPass::shardOptimizer(func::FuncOp step,
     }
 
   // The global norm over the shards, summed over the ranks.
-  GlobalNormOp oldNorm;
-  for (Operation &op : body)
-    if (auto n = dyn_cast<GlobalNormOp>(op))
-      oldNorm = n;
-  b.setInsertionPoint(oldNorm);
-  auto norm = b.create<GlobalNormOp>(loc, oldNorm.getType(), shards);
-  norm.setAcrossRanks(true);
-  norm->setDiscardableAttrs(oldNorm->getDiscardableAttrDictionary());
-  oldNorm.replaceAllUsesWith(norm.getResult());
-  oldNorm.erase();
+  b.setInsertionPoint(norm);
+  auto newNorm = b.create<GlobalNormOp>(loc, norm.getType(), gradShards);
+  newNorm.setAcrossRanks(true);
+  newNorm->setDiscardableAttrs(norm->getDiscardableAttrDictionary());
+  norm.replaceAllUsesWith(newNorm.getResult());
+  norm.erase();
 
-  // Results of the old per-parameter optimizer, to replace or drop.
+  // The old per-parameter optimizer results: replaced (updated parameters,
+  // stages 1-2) or dropped (state, gradients; parameters in stage 3).
   llvm::DenseMap<Value, Value> newParam;
   llvm::DenseSet<Value> dropped;
-  AllGatherOp previous;
-  // The previous bucket's all-gather is waited for when the next starts (one
-  // in flight); its parameters are final from there.
-  auto waitFor = [&](AllGatherOp gather) {
-    auto wait = b.create<CommWaitOp>(loc, gather.getResultTypes(),
-                                     gather.getResults());
-    wait->setAttr(TGDialect::getPhaseAttrName(), optimizerPhase);
-    wait->setAttr(TGDialect::getScopeAttrName(),
-                  gather->getAttr(TGDialect::getScopeAttrName()));
+  SmallVector<Value> bucketResults;
+  SmallVector<DictionaryAttr> bucketAttrs;
+  SmallVector<Attribute> bucketNames;
+  auto f32 = b.getF32Type();
+  // Stages 1-2: the all-gathers in flight, oldest first, and their
+  // elements. A gather is waited for once launching the next would put more
+  // than allgather-bucket-size elements in flight; its parameters are final
+  // from there.
+  std::deque<std::pair<AllGatherOp, int64_t>> inFlight;
+  int64_t inFlightElements = 0;
+  auto waitOldest = [&]() {
+    auto [gather, elements] = inFlight.front();
+    inFlight.pop_front();
+    inFlightElements -= elements;
+    auto wait =
+        b.create<CommWaitOp>(loc, gather.getResultTypes(), gather.getResults());
+    tag(wait, "optimizer",
+        gather->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName())
+            .getValue());
     for (auto [p, w] : llvm::zip(gather.getResults(), wait.getResults()))
       for (auto &entry : newParam)
         if (entry.second == p)
           entry.second = w;
   };
-  SmallVector<Value> stateResults;
-  SmallVector<DictionaryAttr> stateAttrs;
-  SmallVector<Attribute> bucketNames;
   b.setInsertionPoint(first);
-  auto f32 = b.getF32Type();
-  auto valueAttrs = [&](StringRef name, StringRef kind) {
-    return b.getDictionaryAttr(
-        {b.getNamedAttr(TGDialect::getNameAttrName(), b.getStringAttr(name)),
-         b.getNamedAttr(TGDialect::getKindAttrName(), b.getStringAttr(kind))});
-  };
   for (auto [k, bucket] : llvm::enumerate(buckets)) {
     std::string prefix = "zero.bucket" + std::to_string(k);
-    auto shardType = cast<RankedTensorType>(shards[k].getType());
+    auto shardType = cast<RankedTensorType>(gradShards[k].getType());
     auto stateType = RankedTensorType::get(shardType.getShape(), f32);
-    auto addState = [&](StringRef suffix, StringRef kind) {
-      step.insertArgument(step.getNumArguments(), stateType,
-                          valueAttrs(prefix + "." + suffix.str(), kind), loc);
-      return step.getArgument(step.getNumArguments() - 1);
-    };
-    Value master = addState("master", "master");
-    Value m = addState("exp_avg", "exp_avg");
-    Value v = addState("exp_avg_sq", "exp_avg_sq");
+    Value master =
+        addArgument(stateType, valueAttrs(prefix + ".master", "master"));
+    Value m =
+        addArgument(stateType, valueAttrs(prefix + ".exp_avg", "exp_avg"));
+    Value v = addArgument(stateType,
+                          valueAttrs(prefix + ".exp_avg_sq", "exp_avg_sq"));
     SmallVector<int64_t> segments;
     SmallVector<bool> decay;
     SmallVector<Type> paramTypes;
@@ -342,49 +394,60 @@ DataParallelPass::shardOptimizer(func::FuncOp step,
       segments.push_back(elementsOf(g.value));
       decay.push_back(g.adamw.getWeightDecay().convertToDouble() != 0.0);
       paramTypes.push_back(g.adamw.getNewParam().getType());
-      FailureOr<unsigned> param = updatedParameterArgument(step, g.adamw);
-      if (failed(param))
-        return failure();
-      params.push_back(step.getArgument(*param));
-      names.push_back(step.getArgAttr(*param, TGDialect::getNameAttrName()));
+      params.push_back(step.getArgument(g.param));
+      names.push_back(b.getStringAttr(argName(g.param)));
     }
     bucketNames.push_back(b.getArrayAttr(names));
+    Value paramShard = stage3 ? paramShards[k] : Value();
+    Type newParamType = stage3 ? paramShard.getType() : Type(shardType);
     auto update = b.create<ShardAdamWOp>(
-        loc, stateType, stateType, stateType, shardType, master, m, v,
-        shards[k], first.getGradScale(), first.getStep(), first.getLrAttr(),
-        first.getBeta1Attr(), first.getBeta2Attr(), first.getEpsilonAttr(),
-        b.getF64FloatAttr(decayValue), b.getDenseI64ArrayAttr(segments),
-        b.getDenseBoolArrayAttr(decay), worldAttr);
-    update->setAttr(TGDialect::getPhaseAttrName(), optimizerPhase);
-    update->setAttr(TGDialect::getScopeAttrName(), b.getStringAttr(prefix));
-    if (previous)
-      waitFor(previous);
-    auto gather = b.create<AllGatherOp>(loc, paramTypes, update.getNewParam(),
-                                        params, worldAttr);
-    gather->setAttr(TGDialect::getPhaseAttrName(), optimizerPhase);
-    gather->setAttr(TGDialect::getScopeAttrName(), b.getStringAttr(prefix));
-    for (auto [i, p] : llvm::enumerate(gather.getResults())) {
-      Gradient g = bucket[i];
-      newParam[g.adamw.getNewParam()] = p;
+        loc, stateType, stateType, stateType, newParamType, master, m, v,
+        gradShards[k], first.getGradScale(), first.getStep(), paramShard,
+        first.getLrAttr(), first.getBeta1Attr(), first.getBeta2Attr(),
+        first.getEpsilonAttr(), b.getF64FloatAttr(decayValue),
+        b.getDenseI64ArrayAttr(segments), b.getDenseBoolArrayAttr(decay),
+        world);
+    tag(update, "optimizer", prefix);
+    for (Gradient g : bucket) {
       dropped.insert(g.adamw.getNewMaster());
       dropped.insert(g.adamw.getNewExpAvg());
       dropped.insert(g.adamw.getNewExpAvgSq());
       dropped.insert(g.value);
+      if (stage3)
+        dropped.insert(g.adamw.getNewParam());
     }
-    previous = gather;
-    stateResults.append({update.getNewMaster(), update.getNewExpAvg(),
-                         update.getNewExpAvgSq()});
-    stateAttrs.append({valueAttrs(prefix + ".master", "master"),
-                       valueAttrs(prefix + ".exp_avg", "exp_avg"),
-                       valueAttrs(prefix + ".exp_avg_sq", "exp_avg_sq")});
+    if (stage3) {
+      bucketResults.push_back(update.getNewParam());
+      bucketAttrs.push_back(valueAttrs(prefix + ".param", "param"));
+    } else {
+      int64_t elements =
+          std::accumulate(segments.begin(), segments.end(), int64_t(0));
+      while (!inFlight.empty() &&
+             inFlightElements + elements > options.allgatherBucketElements)
+        waitOldest();
+      auto gather = b.create<AllGatherOp>(loc, paramTypes, update.getNewParam(),
+                                          params, world);
+      tag(gather, "optimizer", prefix);
+      for (auto [i, p] : llvm::enumerate(gather.getResults())) {
+        Gradient g = bucket[i];
+        newParam[g.adamw.getNewParam()] = p;
+      }
+      inFlight.emplace_back(gather, elements);
+      inFlightElements += elements;
+    }
+    bucketResults.append({update.getNewMaster(), update.getNewExpAvg(),
+                          update.getNewExpAvgSq()});
+    bucketAttrs.append({valueAttrs(prefix + ".master", "master"),
+                        valueAttrs(prefix + ".exp_avg", "exp_avg"),
+                        valueAttrs(prefix + ".exp_avg_sq", "exp_avg_sq")});
   }
   step->setAttr("tg.zero_buckets", b.getArrayAttr(bucketNames));
-
   b.setInsertionPoint(ret);
-  waitFor(previous);
+  while (!inFlight.empty())
+    waitOldest();
 
-  // Results: the loss and the parameters as before; the per-parameter
-  // optimizer state and gradients give way to the buckets' shards.
+  // Results: the loss, the parameters (stages 1-2) or their shards (stage
+  // 3), and each bucket's shard of the optimizer state.
   SmallVector<Value> results;
   SmallVector<DictionaryAttr> resultAttrs;
   for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
@@ -393,14 +456,16 @@ DataParallelPass::shardOptimizer(func::FuncOp step,
     results.push_back(newParam.lookup(v) ? newParam.lookup(v) : v);
     resultAttrs.push_back(step.getResultAttrDict(i));
   }
-  results.append(stateResults.begin(), stateResults.end());
-  resultAttrs.append(stateAttrs.begin(), stateAttrs.end());
+  results.append(bucketResults.begin(), bucketResults.end());
+  resultAttrs.append(bucketAttrs.begin(), bucketAttrs.end());
   b.create<func::ReturnOp>(loc, results);
   ret.erase();
 
-  // The old optimizer ops and their state arguments go.
+  // The per-parameter optimizer goes with its state, and in stage 3 the
+  // parameters themselves (their initialisers are kept for the runners).
   llvm::BitVector unused(step.getNumArguments());
-  for (auto &bucket : buckets)
+  SmallVector<Attribute> removedParams;
+  for (const Bucket &bucket : buckets)
     for (Gradient g : bucket) {
       AdamWOp a = g.adamw;
       Value state[] = {a.getMaster(), a.getExpAvg(), a.getExpAvgSq()};
@@ -408,10 +473,129 @@ DataParallelPass::shardOptimizer(func::FuncOp step,
       for (Value s : state)
         if (auto arg = dyn_cast<BlockArgument>(s); arg && arg.use_empty())
           unused.set(arg.getArgNumber());
+      if (stage3 && step.getArgument(g.param).use_empty()) {
+        unused.set(g.param);
+        SmallVector<NamedAttribute> info = {
+            b.getNamedAttr("name", b.getStringAttr(argName(g.param))),
+            b.getNamedAttr("type",
+                           TypeAttr::get(step.getArgument(g.param).getType()))};
+        if (auto init = step.getArgAttr(g.param, TGDialect::getInitAttrName()))
+          info.push_back(b.getNamedAttr("init", init));
+        removedParams.push_back(b.getDictionaryAttr(info));
+      }
     }
+  if (stage3)
+    step->setAttr("tg.zero_params", b.getArrayAttr(removedParams));
   step.eraseArguments(unused);
   step.setType(b.getFunctionType(body.getArgumentTypes(),
                                  ValueRange(results).getTypes()));
   step.setAllResultAttrs(resultAttrs);
   return success();
 }
+
+FailureOr<int64_t> Lowering::run() {
+  if (failed(collect()))
+    return failure();
+  std::vector<Bucket> buckets = partition();
+  SmallVector<Value> paramShards;
+  if (options.zeroStage == 3)
+    paramShards = shardParameters(buckets);
+  SmallVector<Value> waited = launch(buckets);
+
+  step->setAttr(
+      "tg.data_parallel",
+      b.getDictionaryAttr(
+          {b.getNamedAttr("world_size", world),
+           b.getNamedAttr("zero_stage", b.getI64IntegerAttr(options.zeroStage)),
+           b.getNamedAttr("reduce_bucket_size",
+                          b.getI64IntegerAttr(options.reduceBucketElements)),
+           b.getNamedAttr("allgather_bucket_size",
+                          b.getI64IntegerAttr(options.allgatherBucketElements)),
+           b.getNamedAttr("buckets", b.getI64IntegerAttr(buckets.size()))}));
+
+  if (options.zeroStage == 0) {
+    // Everything after backward reads the averaged gradients.
+    size_t i = 0;
+    for (const Bucket &bucket : buckets)
+      for (Gradient g : bucket)
+        g.value.replaceUsesWithIf(waited[i++], [&](OpOperand &use) {
+          return isOptimizerUse(use.getOwner());
+        });
+    return static_cast<int64_t>(buckets.size());
+  }
+  if (failed(shardOptimizer(buckets, waited, paramShards)))
+    return failure();
+  return static_cast<int64_t>(buckets.size());
+}
+
+FailureOr<DataParallelOptions>
+mlir::tg::dataParallelOptionsFor(ModuleOp module,
+                                 const DataParallelOptions &requested) {
+  DataParallelOptions o;
+  auto pick = [&](int64_t given, StringRef attr, int64_t fallback) {
+    return given >= 0 ? given : moduleInt(module, attr, fallback);
+  };
+  o.worldSize = pick(requested.worldSize, "tg.world_size", 1);
+  o.zeroStage = pick(requested.zeroStage, "tg.zero_stage", 0);
+  o.reduceBucketElements =
+      pick(requested.reduceBucketElements, "tg.reduce_bucket_size",
+           o.reduceBucketElements);
+  o.allgatherBucketElements =
+      pick(requested.allgatherBucketElements, "tg.allgather_bucket_size",
+           o.allgatherBucketElements);
+  if (o.worldSize < 1)
+    return module.emitError("--tg-data-parallel: world-size must be >= 1, got ")
+           << o.worldSize;
+  if (o.zeroStage < 0 || o.zeroStage > 3)
+    return module.emitError(
+               "--tg-data-parallel: zero-stage must be 0, 1, 2 or 3, got ")
+           << o.zeroStage;
+  if (o.reduceBucketElements < 1)
+    return module.emitError("--tg-data-parallel: reduce-bucket-size must be "
+                            ">= 1 element, got ")
+           << o.reduceBucketElements;
+  if (o.allgatherBucketElements < 1)
+    return module.emitError("--tg-data-parallel: allgather-bucket-size must "
+                            "be >= 1 element, got ")
+           << o.allgatherBucketElements;
+  return o;
+}
+
+FailureOr<int64_t>
+mlir::tg::lowerDataParallel(func::FuncOp step,
+                            const DataParallelOptions &options) {
+  if (step->hasAttr("tg.data_parallel"))
+    return step.emitError("--tg-data-parallel: @")
+           << step.getName() << " is already data parallel";
+  if (step->hasAttr("tg.memory_plan"))
+    return step.emitError("--tg-data-parallel: @")
+           << step.getName()
+           << " is already planned: run --tg-data-parallel before "
+              "--tg-plan-memory";
+  return Lowering(step, options).run();
+}
+
+namespace {
+struct DataParallelPass
+    : public tg::impl::TGDataParallelBase<DataParallelPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto step = module.lookupSymbol<func::FuncOp>(functionName);
+    if (!step) {
+      module.emitError("--tg-data-parallel: no function @")
+          << functionName << " (run --tg-autodiff first)";
+      return signalPassFailure();
+    }
+    FailureOr<DataParallelOptions> options = dataParallelOptionsFor(
+        module, requestedDataParallel(worldSize, zeroStage, reduceBucketSize,
+                                      allgatherBucketSize));
+    if (failed(options))
+      return signalPassFailure();
+    FailureOr<int64_t> buckets = lowerDataParallel(step, *options);
+    if (failed(buckets))
+      return signalPassFailure();
+    numBuckets = *buckets;
+  }
+};
+} // namespace

@@ -100,26 +100,39 @@ void printDataParallel(const MemoryPlan &plan, llvm::raw_ostream &os) {
   auto dp = a.getFunction()->getAttrOfType<DictionaryAttr>("tg.data_parallel");
   if (!dp)
     return;
-  int64_t collectives = 0, largest = 0, peakBuffers = 0;
+  int64_t collectives = 0, largest = 0, peakBuffers = 0, gathered = 0;
   int64_t peak = plan.peakStep();
   for (Operation *op : a.getSchedule())
     collectives += isCollective(op) && !isa<GlobalNormOp>(op);
-  for (const PlanBuffer &b : a.getBuffers())
+  for (const PlanBuffer &b : a.getBuffers()) {
+    bool live = b.start <= peak && peak <= b.end;
     if (b.kind == BufferKind::Workspace && b.op && isCollective(b.op)) {
       largest = std::max(largest, b.bytes);
-      if (b.start <= peak && peak <= b.end)
-        peakBuffers += b.bytes;
+      peakBuffers += live ? b.bytes : 0;
+    } else if (b.value && isa<AllGatherOp>(b.op) &&
+               cast<AllGatherOp>(b.op).getDests().empty()) {
+      gathered += live ? b.bytes : 0; // ZeRO-3's gathered parameters
     }
+  }
   auto get = [&](StringRef key) {
     auto v = dp.getAs<IntegerAttr>(key);
     return v ? v.getInt() : int64_t(0);
   };
   os << "data parallel: " << get("world_size") << " ranks, ZeRO stage "
-     << get("zero_stage") << ", " << get("buckets")
-     << " gradient buckets of up to " << get("reduce_bucket_size")
-     << " elements, " << collectives << " collectives\n";
+     << get("zero_stage") << ", " << get("buckets");
+  if (get("zero_stage") == 3)
+    os << " buckets (a layer's parameters each)";
+  else
+    os << " gradient buckets of up to " << get("reduce_bucket_size")
+       << " elements";
+  if (get("zero_stage") == 1 || get("zero_stage") == 2)
+    os << ", all-gathers of up to " << get("allgather_bucket_size")
+       << " elements in flight";
+  os << ", " << collectives << " collectives\n";
   line(os, "largest comm buf", largest);
   line(os, "comm bufs at peak", peakBuffers);
+  if (get("zero_stage") == 3)
+    line(os, "gathered at peak", gathered);
 }
 
 struct PrintMemoryPlanPass

@@ -10,6 +10,7 @@
 
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Dialect/TG/Analysis/RematLayers.h"
+#include "internvl/Dialect/TG/Transforms/DataParallel.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Support/Units.h"
 
@@ -68,10 +69,18 @@ private:
     auto copy = cast<func::FuncOp>(func->clone());
     std::vector<RematLayer> layers = collectRematLayers(copy, gpu);
     applyRecompute(copy, layers, recompute);
+    // As --tg-data-parallel will lower it: a recomputed layer's parameters
+    // are gathered for its recomputation too.
+    if (dataParallelOptions &&
+        failed(lowerDataParallel(copy, *dataParallelOptions)))
+      llvm::report_fatal_error("--tg-remat: --tg-data-parallel failed on a "
+                               "candidate it accepted before");
     int64_t peak = placeBuffers(copy, options).peakBytes();
     copy.erase();
     return peak;
   }
+
+  std::optional<DataParallelOptions> dataParallelOptions;
 
   /// The auto layers' problems, the capacity and granularity the knapsack
   /// used, and what it chose.
@@ -174,6 +183,20 @@ void RematPass::runOnOperation() {
     return;
   }
   PlanOptions options = planOptionsFor(module, zeroStage, worldSize);
+  if (dataParallel) {
+    FailureOr<DataParallelOptions> dp = dataParallelOptionsFor(
+        module, requestedDataParallel(worldSize, zeroStage, reduceBucketSize,
+                                      allgatherBucketSize));
+    if (failed(dp))
+      return signalPassFailure();
+    // Fail early, on the step itself, if it cannot be lowered.
+    auto probe = cast<func::FuncOp>(func->clone());
+    bool lowers = succeeded(lowerDataParallel(probe, *dp));
+    probe.erase();
+    if (!lowers)
+      return signalPassFailure();
+    dataParallelOptions = *dp;
+  }
 
   std::vector<RematLayer> layers = collectRematLayers(func, *gpuRoofline);
   auto policyOf = [&](const RematLayer &layer) {

@@ -59,10 +59,11 @@ std::string generateArgument(const ArgSpec &spec, const BatchSpec &batch,
                              uint64_t seed, const void *param,
                              ivl_dtype paramType, void *out);
 
-/// Fills the f32 master shard `spec` (spec.shardOf set) of `rank`: element j
-/// is element rank * c + j of the concatenated parameters (c the shard
-/// length), 0 past their end. `find` returns a parameter by name, or null.
-std::string generateMasterShard(
+/// Fills the ZeRO shard `spec` (spec.shardOf set: a master copy, or a
+/// parameter in stage 3) of `rank`: element j is element rank * c + j of the
+/// concatenated parameters (c the shard length) in spec.dtype, 0 past their
+/// end. `find` returns a parameter by name, or null.
+std::string generateShard(
     const ArgSpec &spec, int64_t rank,
     const std::function<const ParamView *(const std::string &)> &find,
     void *out);

@@ -22,6 +22,10 @@ using BatchSpec = ivl::io::BatchSpec;
 /// The `tg.*` description of each argument of `func`.
 std::vector<ArgSpec> argumentSpecs(mlir::func::FuncOp func);
 
+/// The parameters ZeRO stage 3 replaced by shards (tg.zero_params): their
+/// shards and master copies are generated from them.
+std::vector<ArgSpec> zeroParameterSpecs(mlir::func::FuncOp func);
+
 /// Vocabulary and IMG_CONTEXT layout, read off the embedding and image
 /// scatter ops (zeros when the function has none).
 BatchSpec batchSpec(mlir::func::FuncOp func);

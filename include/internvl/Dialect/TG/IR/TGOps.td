@@ -876,19 +876,22 @@ def TG_AllGatherOp : TG_Op<"all_gather", [], ["getFlops"]> {
     The inverse of `tg.reduce_scatter_mean`'s layout: the shards of ranks
     0..world_size-1 concatenated, the padding dropped, and the elements split
     in order into the results (the updated parameters of a bucket). Bytes
-    move unchanged. Each result takes the storage of the destination operand
-    in its position (the parameter it updates).
+    move unchanged. With destinations, each result takes the storage of the
+    destination in its position (the parameter it updates, ZeRO stages 1 and
+    2); without, the results are new values (the parameters ZeRO stage 3
+    gathers for a layer's forward or backward).
 
     Example:
     ```mlir
     %w1, %b1 = tg.all_gather %s into %w, %b {world_size = 8 : i64} : (tensor<264xbf16>, tensor<64x32xbf16>, tensor<64xbf16>) -> (tensor<64x32xbf16>, tensor<64xbf16>)
+    %w2, %b2 = tg.all_gather %s {world_size = 8 : i64} : (tensor<264xbf16>) -> (tensor<64x32xbf16>, tensor<64xbf16>)
     ```
   }];
   let arguments = (ins TG_FloatTensor:$shard, Variadic<TG_FloatTensor>:$dests,
                        I64Attr:$world_size);
   let results = (outs Variadic<TG_FloatTensor>:$results);
   let assemblyFormat = [{
-    $shard `into` $dests attr-dict `:` functional-type(operands, results)
+    $shard (`into` $dests^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }
@@ -901,18 +904,25 @@ def TG_ShardAdamWOp : TG_Op<"shard_adamw", [], ["getFlops"]> {
     bucket, which lies in the parameter `segments` says (the element counts of
     the bucket's parameters, in order); `decay` says which of them take
     `weight_decay`. Padding past the bucket stays zero. `new_param` is the
-    updated shard in the working element type, for `tg.all_gather`.
+    updated shard in the working element type, for `tg.all_gather`. The new
+    master and moments take the storage of the old ones (in place), and
+    `new_param` that of `param` when given (ZeRO stage 3, whose parameters
+    live as shards).
   }];
   let arguments = (ins TG_F32Tensor:$master, TG_F32Tensor:$exp_avg,
                        TG_F32Tensor:$exp_avg_sq, TG_FloatTensor:$grad,
                        TG_F32Scalar:$grad_scale, TG_I64Scalar:$step,
+                       Optional<TG_FloatTensor>:$param,
                        F64Attr:$lr, F64Attr:$beta1, F64Attr:$beta2,
                        F64Attr:$epsilon, F64Attr:$weight_decay,
                        DenseI64ArrayAttr:$segments, DenseBoolArrayAttr:$decay,
                        I64Attr:$world_size);
   let results = (outs TG_F32Tensor:$new_master, TG_F32Tensor:$new_exp_avg,
                       TG_F32Tensor:$new_exp_avg_sq, TG_FloatTensor:$new_param);
-  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = [{
+    $master `,` $exp_avg `,` $exp_avg_sq `,` $grad `,` $grad_scale `,` $step
+    (`into` $param^)? attr-dict `:` functional-type(operands, results)
+  }];
   let hasVerifier = 1;
 }
 

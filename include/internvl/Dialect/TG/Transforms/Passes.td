@@ -102,6 +102,15 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
            "ZeRO stage of the peak estimate (default: the module's)">,
     Option<"worldSize", "world-size", "int64_t", "-1",
            "World size of the peak estimate (default: the module's)">,
+    Option<"dataParallel", "data-parallel", "bool", "false",
+           "Plan each candidate as --tg-data-parallel will lower it (the "
+           "world size, ZeRO stage and bucket sizes here, else the "
+           "module's), so that ZeRO-3's gathered parameters and the "
+           "communication buffers count in the peak">,
+    Option<"reduceBucketSize", "reduce-bucket-size", "int64_t", "-1",
+           "With data-parallel: --tg-data-parallel's reduce-bucket-size">,
+    Option<"allgatherBucketSize", "allgather-bucket-size", "int64_t", "-1",
+           "With data-parallel: --tg-data-parallel's allgather-bucket-size">,
   ];
   let dependentDialects = ["::mlir::tg::TGDialect"];
 }
@@ -126,24 +135,38 @@ def TGDataParallel : Pass<"tg-data-parallel", "::mlir::ModuleOp"> {
       ranks; `tg.shard_adamw` updates the shard's master and moments (new
       per-bucket arguments `zero.bucket<k>.master`, `.exp_avg`,
       `.exp_avg_sq`, 1/world-size of the state) and `tg.all_gather` brings
-      every rank the updated bf16 parameters. Stage 1 keeps the whole
+      every rank the updated bf16 parameters, at most
+      `allgather-bucket-size` elements in flight (the oldest gather is
+      waited for before one more would exceed it). Stage 1 keeps the whole
       gradient buffer (the memory plan counts it); stage 2 lets each bucket's
       gradients go once its reduce-scatter is done.
+    - Stage 3: a bucket per layer (FSDP-style flat shards): each rank keeps
+      only its shard of the layer's bf16 parameters (`zero.bucket<k>.param`),
+      all-gathers them before the layer's forward and again before its
+      backward (recomputation included), one layer ahead, and lets them go
+      after; AdamW updates the shard in place. Frozen parameters stay
+      replicated.
 
-    `world-size`, `zero-stage` and the bucket size default to the module's
-    `tg.world_size`, `tg.zero_stage` and `tg.reduce_bucket_size` (from
-    `internvl-import --deepspeed FILE --world_size N`). Stage 3 (parameter
-    sharding) is not lowered yet. The function gets `tg.data_parallel`
-    (the settings) and `tg.zero_buckets` (each bucket's parameters).
+    `world-size`, `zero-stage` and the bucket sizes default to the module's
+    `tg.world_size`, `tg.zero_stage`, `tg.reduce_bucket_size` and
+    `tg.allgather_bucket_size` (from
+    `internvl-import --deepspeed FILE --world_size N`). The function gets
+    `tg.data_parallel` (the settings), `tg.zero_buckets` (each bucket's
+    parameters) and, for stage 3, `tg.zero_params` (the parameters its
+    shards replace, for the runners to initialise them).
   }];
   let options = [
     Option<"worldSize", "world-size", "int64_t", "-1",
            "Data-parallel ranks (default: the module's tg.world_size)">,
     Option<"zeroStage", "zero-stage", "int64_t", "-1",
-           "DeepSpeed ZeRO stage 0-2 (default: the module's tg.zero_stage)">,
+           "DeepSpeed ZeRO stage 0-3 (default: the module's tg.zero_stage)">,
     Option<"reduceBucketSize", "reduce-bucket-size", "int64_t", "-1",
            "Elements per gradient bucket (default: the module's "
            "tg.reduce_bucket_size, else DeepSpeed's 5e8)">,
+    Option<"allgatherBucketSize", "allgather-bucket-size", "int64_t", "-1",
+           "Stages 1-2: most parameter elements all-gathered at once "
+           "(default: the module's tg.allgather_bucket_size, else "
+           "DeepSpeed's 5e8)">,
     Option<"functionName", "function", "std::string", "\"train_step\"",
            "The step to rewrite">,
   ];
