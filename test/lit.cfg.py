@@ -40,3 +40,6 @@ llvm_config.add_tool_substitutions(tools, tool_dirs)
 # configure time).
 if config.internvl_has_cuda:
     config.available_features.add("cuda")
+# Multi-rank steps link MPI when internvl-compile was built with it.
+if config.internvl_has_mpi:
+    config.available_features.add("mpi")

@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "internvl/runtime/MpiLaunch.h"
 #include "internvl/runtime/Runtime.h"
 #include "internvl/runtime/StepIO.h"
 
@@ -164,9 +165,10 @@ Launch detectLaunch() {
   return l;
 }
 
-/// NCCL builds its communicator from NCCL_COMM_ID (NCCL's own bootstrap):
-/// under torchrun, MASTER_ADDR and MASTER_PORT + 1 (torchrun's store holds
-/// MASTER_PORT); under mpirun on one node, 127.0.0.1:29400 unless set.
+/// Without an id from the launcher, NCCL builds its communicator from
+/// NCCL_COMM_ID (NCCL's own bootstrap): under torchrun, MASTER_ADDR and
+/// MASTER_PORT + 1 (torchrun's store holds MASTER_PORT); otherwise
+/// 127.0.0.1:29400 unless set.
 void setNcclRendezvous() {
   if (std::getenv("NCCL_COMM_ID"))
     return;
@@ -201,7 +203,11 @@ int main(int argc, char **argv) {
                    : ""));
   int32_t rank = launch.rank;
   ivl_select_device(launch.localRank);
-  if (world > 1)
+  // Under mpirun, rank 0's rendezvous bytes (NCCL's unique id) reach the
+  // other ranks over MPI; otherwise NCCL_COMM_ID names the rendezvous.
+  bool idOverMpi = world > 1 && launch.by.rfind("mpirun", 0) == 0 &&
+                   ivl_mpi_broadcast != nullptr;
+  if (world > 1 && !idOverMpi)
     setNcclRendezvous();
 
   ivl_context *ctx = ivl_context_create();
@@ -212,8 +218,22 @@ int main(int argc, char **argv) {
     if (status != IVL_OK)
       die(what + ": " + ivl_last_error(ctx));
   };
-  check(ivl_comm_init(ctx, rank, world, nullptr, 0),
-        "joining the group of " + std::to_string(world) + " ranks");
+  std::string joining =
+      "joining the group of " + std::to_string(world) + " ranks";
+  if (idOverMpi) {
+    char id[512];
+    int64_t bytes = 0;
+    if (rank == 0)
+      check(ivl_comm_unique_id(ctx, id, sizeof id, &bytes), joining);
+    char error[256] = "";
+    if (ivl_mpi_broadcast(&bytes, sizeof bytes, error, sizeof error) ||
+        (bytes && ivl_mpi_broadcast(id, bytes, error, sizeof error)))
+      die(joining + ": " + error);
+    check(ivl_comm_init(ctx, rank, world, bytes ? id : nullptr, bytes),
+          joining);
+  } else {
+    check(ivl_comm_init(ctx, rank, world, nullptr, 0), joining);
+  }
   auto alloc = [&](int64_t bytes, const std::string &what) {
     void *p = ivl_device_alloc(ctx, bytes);
     if (!p)

@@ -296,11 +296,19 @@ llvm::Error build(tg::StepTarget target, StringRef dir, StringRef source,
     return e;
   std::vector<std::string> link = {internvl::config::kCxx};
   append(link, internvl::config::kExtraFlags);
+  link.insert(link.end(), {"-o", runner, "-Wl,--whole-archive",
+                           internvl::config::kRunnerLibrary});
+  // Under mpirun the runner hands NCCL's unique id over MPI (the CPU step
+  // has MPI anyway); without MPI, a CUDA step's ranks meet at NCCL_COMM_ID.
+  bool launchOverMpi =
+      ranks > 1 && !StringRef(internvl::config::kLaunchMpiLibrary).empty();
+  if (launchOverMpi)
+    link.push_back(internvl::config::kLaunchMpiLibrary);
   link.insert(link.end(),
-              {"-o", runner, "-Wl,--whole-archive",
-               internvl::config::kRunnerLibrary, "-Wl,--no-whole-archive",
-               internvl::config::kStepIOLibrary, "-L" + dir.str(), "-lstep",
-               "-Wl,-rpath,$ORIGIN"});
+              {"-Wl,--no-whole-archive", internvl::config::kStepIOLibrary,
+               "-L" + dir.str(), "-lstep", "-Wl,-rpath,$ORIGIN"});
+  if (launchOverMpi)
+    append(link, internvl::config::kMpiLinkArgs);
   std::string linkLog = path(dir, "link.log");
   if (llvm::Error e = runTool(link, linkLog)) {
     llvm::sys::fs::remove(library);

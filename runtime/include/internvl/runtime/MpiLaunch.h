@@ -1,0 +1,31 @@
+/*===- MpiLaunch.h - the launcher's channel under mpirun ----------*- C -*-===*
+ *
+ * Under mpirun, the ranks already share MPI: rank 0's NCCL unique id goes to
+ * every rank with MPI_Bcast, so the rendezvous is the launcher's own, with
+ * no address to agree on. internvl-compile links this (and MPI) into the
+ * runner of steps of more than one rank when it was built with MPI; the
+ * declarations are weak so that a runner without it falls back to
+ * NCCL_COMM_ID.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef INTERNVL_RUNTIME_MPILAUNCH_H
+#define INTERNVL_RUNTIME_MPILAUNCH_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Copies rank 0's `bytes` bytes at `data` to every rank of MPI_COMM_WORLD
+   (MPI_Init first if needed, MPI_Finalize at exit). Returns 0, or writes a
+   message to `error` (capacity `error_bytes`) and returns non-zero. */
+__attribute__((weak)) int ivl_mpi_broadcast(void *data, int64_t bytes,
+                                            char *error, int64_t error_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INTERNVL_RUNTIME_MPILAUNCH_H */
