@@ -728,3 +728,24 @@ func.func @bad_phase(%a: tensor<4xf32>) {
 func.func @bad_init(%a: tensor<4xf32> {tg.init = "uniform:1"}) {
   return
 }
+
+// -----
+
+// expected-error @+1 {{'tg.data_parallel' needs zero_stage as an integer in [0, 3], got none}}
+func.func @data_parallel_without_stage(%a: tensor<4xf32>) attributes {tg.data_parallel = {world_size = 2 : i64}} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'tg.data_parallel' needs world_size as an integer in [1, inf], got 0 : i64}}
+func.func @data_parallel_no_ranks(%a: tensor<4xf32>) attributes {tg.data_parallel = {world_size = 0 : i64, zero_stage = 1 : i64}} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'tg.data_parallel' has an unknown entry 'zero'; allowed: world_size, zero_stage, buckets, reduce_bucket_size, allgather_bucket_size}}
+func.func @data_parallel_unknown(%a: tensor<4xf32>) attributes {tg.data_parallel = {world_size = 2 : i64, zero_stage = 1 : i64, zero = 1 : i64}} {
+  return
+}

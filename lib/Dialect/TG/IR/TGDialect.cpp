@@ -91,6 +91,50 @@ static LogicalResult verifyModuleAttribute(Operation *op, NamedAttribute attr) {
                             "tg.reduce_bucket_size, tg.allgather_bucket_size";
 }
 
+/// The settings --tg-data-parallel recorded on the step it rewrote: the
+/// planner and the lowering read them as one rank's.
+static LogicalResult verifyDataParallel(Operation *op, DictionaryAttr dict) {
+  struct Key {
+    StringRef name;
+    int64_t min, max;
+    bool required;
+  };
+  static const Key keys[] = {{"world_size", 1, INT64_MAX, true},
+                             {"zero_stage", 0, 3, true},
+                             {"buckets", 0, INT64_MAX, false},
+                             {"reduce_bucket_size", 1, INT64_MAX, false},
+                             {"allgather_bucket_size", 1, INT64_MAX, false}};
+  for (const Key &key : keys) {
+    Attribute value = dict.get(key.name);
+    if (!value && !key.required)
+      continue;
+    auto integer = dyn_cast_or_null<IntegerAttr>(value);
+    if (integer && integer.getInt() >= key.min && integer.getInt() <= key.max)
+      continue;
+    InFlightDiagnostic diag = op->emitError();
+    diag << "'tg.data_parallel' needs " << key.name << " as an integer in ["
+         << key.min << ", "
+         << (key.max == INT64_MAX ? std::string("inf")
+                                  : std::to_string(key.max))
+         << "], got ";
+    if (value)
+      diag << value;
+    else
+      diag << "none";
+    return diag;
+  }
+  for (NamedAttribute entry : dict)
+    if (!llvm::any_of(keys, [&](const Key &key) {
+          return key.name == entry.getName().getValue();
+        }))
+      return op->emitError()
+             << "'tg.data_parallel' has an unknown entry '"
+             << entry.getName().getValue()
+             << "'; allowed: world_size, zero_stage, buckets, "
+                "reduce_bucket_size, allgather_bucket_size";
+  return success();
+}
+
 LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
                                                   NamedAttribute attr) {
   StringRef name = attr.getName().getValue();
@@ -140,8 +184,11 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   if (name == "tg.memory_plan" || name == "tg.data_parallel") {
-    if (!isa<DictionaryAttr>(attr.getValue()))
+    auto dict = dyn_cast<DictionaryAttr>(attr.getValue());
+    if (!dict)
       return op->emitError() << "'" << name << "' must be a dictionary";
+    if (name == "tg.data_parallel")
+      return verifyDataParallel(op, dict);
     return success();
   }
   if (name == "tg.zero_buckets") {
