@@ -4,7 +4,8 @@
 // on the context's communication stream (after the compute stream has
 // produced them), divided by the world size and unpacked with the usual
 // rounding, all on that stream; ivl_comm_wait makes the compute stream wait
-// for everything launched so far. Gathers move raw bytes.
+// for the end of one collective (an event per launch, from a ring), not for
+// those launched after it. Gathers move raw bytes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,11 +41,11 @@ ivl_status ensureComm(ivl_context *ctx, const ncclUniqueId *given) {
                                                     cudaEventDisableTiming),
                            "comm_init"))
     return s;
-  if (ivl_status s = check(ctx,
-                           cudaEventCreateWithFlags(&ctx->commDone,
-                                                    cudaEventDisableTiming),
-                           "comm_init"))
-    return s;
+  for (cudaEvent_t &done : ctx->commDone)
+    if (ivl_status s = check(
+            ctx, cudaEventCreateWithFlags(&done, cudaEventDisableTiming),
+            "comm_init"))
+      return s;
   ncclUniqueId id;
   if (given)
     id = *given;
@@ -70,7 +71,11 @@ ivl_status beginCollective(ivl_context *ctx, const char *what) {
 ivl_status endCollective(ivl_context *ctx, const char *what) {
   if (ivl_status s = launched(ctx, what))
     return s;
-  return check(ctx, cudaEventRecord(ctx->commDone, ctx->commStream), what);
+  cudaEvent_t done = ctx->commDone[ctx->commLaunches % ivl_context::kCommEvents];
+  if (ivl_status s = check(ctx, cudaEventRecord(done, ctx->commStream), what))
+    return s;
+  ++ctx->commLaunches;
+  return IVL_OK;
 }
 
 __global__ void packKernel(const void *in, ivl_dtype t, float *out,
@@ -245,11 +250,20 @@ ivl_status ivl_all_gather(ivl_context *ctx, const ivl_tensor *shard,
   return endCollective(ctx, "all_gather");
 }
 
-ivl_status ivl_comm_wait(ivl_context *ctx) {
-  if (!ctx->commDone)
+ivl_status ivl_comm_wait(ivl_context *ctx, int32_t newer) {
+  if (newer < 0)
+    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
+                "comm_wait: %d launches before the last is not a collective",
+                newer);
+  if (ctx->commLaunches == 0)
     return IVL_OK;
-  return check(ctx, cudaStreamWaitEvent(ctx->stream, ctx->commDone, 0),
-               "comm_wait");
+  // The stream is in order: waiting for a later launch than the one named
+  // (the oldest the ring still holds) also waits for it.
+  int64_t back = std::min<int64_t>(
+      {newer, ivl_context::kCommEvents - 1, ctx->commLaunches - 1});
+  int64_t launch = ctx->commLaunches - 1 - back;
+  cudaEvent_t done = ctx->commDone[launch % ivl_context::kCommEvents];
+  return check(ctx, cudaStreamWaitEvent(ctx->stream, done, 0), "comm_wait");
 }
 
 } // extern "C"

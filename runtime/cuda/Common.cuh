@@ -76,11 +76,15 @@ struct ivl_context {
   std::map<std::string, ivl::cuda::GemmPlan> gemmPlans;
   std::unordered_map<void *, int64_t> allocations;
   /// The data-parallel group: NCCL on its own stream, so that collectives
-  /// overlap backward; `commDone` marks the last one launched.
+  /// overlap backward. `commDone[i % kCommEvents]` marks the end of the
+  /// i-th collective launched (`commLaunches` so far), so that a wait needs
+  /// only the collective it names, not those launched after it.
+  static constexpr int kCommEvents = 64;
   int32_t rank = 0, size = 1;
   ncclComm_t nccl = nullptr;
   cudaStream_t commStream = nullptr;
-  cudaEvent_t computeReady = nullptr, commDone = nullptr;
+  cudaEvent_t computeReady = nullptr, commDone[kCommEvents] = {};
+  int64_t commLaunches = 0;
   int64_t peakInUse = 0;
   std::string deviceName;
 };

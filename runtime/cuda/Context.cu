@@ -187,8 +187,9 @@ void ivl_context_destroy(ivl_context *ctx) {
     cudaStreamDestroy(ctx->commStream);
   if (ctx->computeReady)
     cudaEventDestroy(ctx->computeReady);
-  if (ctx->commDone)
-    cudaEventDestroy(ctx->commDone);
+  for (cudaEvent_t done : ctx->commDone)
+    if (done)
+      cudaEventDestroy(done);
   if (ctx->stream)
     cudaStreamDestroy(ctx->stream);
   cudaFree(ctx->status);

@@ -22,6 +22,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/Format.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace mlir::tg {
@@ -163,6 +164,9 @@ private:
   /// The same for a collective, whose first arguments are its planned
   /// buffer (arena, offset, bytes).
   void collective(Operation *op, StringRef callee, ArrayRef<CallArg> args);
+  /// The wait for the latest collective that `wait` names, counted back
+  /// from the last one launched.
+  LogicalResult commWait(CommWaitOp wait);
   void check(Value status, StringRef where);
   std::string where(Operation *op);
 
@@ -179,6 +183,8 @@ private:
   Value ctx, arena, grads, args;
   llvm::DenseMap<Value, Value> views;
   std::string lastScope, lastPhase;
+  /// The asynchronous collectives so far, in launch order.
+  llvm::DenseMap<Operation *, int64_t> launchIndex;
 };
 
 } // namespace
@@ -238,7 +244,23 @@ void StepLowering::collective(Operation *op, StringRef callee,
   all.append(list.begin(), list.end());
   Value status = call(callee, statusType(), all, {ctx, arena});
   check(status, where(op));
+  launchIndex.try_emplace(op, launchIndex.size());
   ++kernelCalls;
+}
+
+LogicalResult StepLowering::commWait(CommWaitOp wait) {
+  // The step is straight-line code, so launch order is program order: the
+  // runtime need only wait for the latest collective named here (and those
+  // before it on the communication stream), not for later launches.
+  int64_t latest = -1;
+  for (Operation *c : waitedCollectives(wait))
+    if (auto it = launchIndex.find(c); it != launchIndex.end())
+      latest = std::max(latest, it->second);
+  if (latest < 0)
+    return success(); // nothing in flight: its results are its operands
+  int64_t newer = static_cast<int64_t>(launchIndex.size()) - 1 - latest;
+  kernel(wait, "ivl::commWait", {lit(newer)});
+  return success();
 }
 
 Value StepLowering::view(Value v) {
@@ -290,6 +312,8 @@ static int64_t geluParam(GeluApproximation a) {
 }
 
 LogicalResult StepLowering::lower(Operation *op) {
+  if (auto wait = dyn_cast<CommWaitOp>(op))
+    return commWait(wait);
   auto v = [](Value value) { return CallArg{value, ""}; };
   auto binary = [&](StringRef kind) {
     kernel(op, "ivl::binary",
@@ -502,7 +526,6 @@ LogicalResult StepLowering::lower(Operation *op) {
           list.push_back(v(x));
         collective(op, "ivl::allGather", list);
       })
-      .Case([&](CommWaitOp) { kernel(op, "ivl::commWait", {}); })
       .Case([&](ShardAdamWOp a) {
         std::string decay = "{";
         for (auto [i, d] : llvm::enumerate(a.getDecay()))

@@ -290,7 +290,11 @@ ivl_status ivl_reduce_scatter_mean(ivl_context *ctx, const ivl_tensor *inputs,
 ivl_status ivl_all_gather(ivl_context *ctx, const ivl_tensor *shard,
                           void *buffer, int64_t buffer_bytes,
                           ivl_tensor *outputs, int32_t count);
-ivl_status ivl_comm_wait(ivl_context *ctx);
+/* Later work on the context waits for the collective launched `newer`
+   launches before the latest (0: the latest) and those before it, not for
+   the ones after it. (The CUDA runtime remembers the last 64 launches and
+   waits for the oldest of them when asked for an older one.) */
+ivl_status ivl_comm_wait(ivl_context *ctx, int32_t newer);
 /* sqrt of the sum of squares of this rank's gradient shards, summed over
    the ranks. */
 ivl_status ivl_global_norm_across_ranks(ivl_context *ctx,

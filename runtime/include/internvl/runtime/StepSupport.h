@@ -316,7 +316,9 @@ ivl_status allGather(ivl_context *ctx, void *base, int64_t offset,
                         bytes, list, static_cast<int32_t>(sizeof...(outputs)));
 }
 
-inline ivl_status commWait(ivl_context *ctx) { return ivl_comm_wait(ctx); }
+inline ivl_status commWait(ivl_context *ctx, int32_t newer) {
+  return ivl_comm_wait(ctx, newer);
+}
 
 template <typename... Tensors>
 ivl_status globalNormAcrossRanks(ivl_context *ctx, ivl_tensor &norm,
