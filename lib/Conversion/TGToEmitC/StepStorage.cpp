@@ -41,7 +41,9 @@ FailureOr<StepStorage> StepStorage::read(func::FuncOp func) {
       if (Value source = storageSource(result)) {
         if (isa<AdamWOp, ShardAdamWOp>(op) && failed(argumentOf(&op, source)))
           return failure();
-        storage[result] = storage[source];
+        // Copied first: inserting may grow the map under a reference.
+        Storage shared = storage.lookup(source);
+        storage[result] = shared;
         continue;
       }
       planned.push_back(result);
@@ -50,7 +52,8 @@ FailureOr<StepStorage> StepStorage::read(func::FuncOp func) {
       FailureOr<unsigned> param = updatedParameterArgument(func, adamw);
       if (failed(param))
         return failure();
-      storage[adamw.getNewParam()] = storage[func.getArgument(*param)];
+      Storage shared = storage.lookup(func.getArgument(*param));
+      storage[adamw.getNewParam()] = shared;
       continue;
     }
     if (planned.empty())
