@@ -9,6 +9,8 @@
 
 #include "llvm/Support/MemoryBuffer.h"
 
+#include "internvl/Import/JsonText.h"
+
 #include <nlohmann/json.hpp>
 
 using namespace internvl;
@@ -26,10 +28,13 @@ static llvm::Error readSize(const json &zero, const char *key,
   auto it = zero.find(key);
   if (it == zero.end() || (it->is_string() && it->get<std::string>() == "auto"))
     return llvm::Error::success();
-  if (!it->is_number() || it->get<double>() < 1)
+  // Up to 1e15 elements: far beyond any model, and exact as a double.
+  if (!it->is_number() || !(it->get<double>() >= 1) ||
+      it->get<double>() > 1e15)
     return fail(path, llvm::Twine("zero_optimization.") + key +
-                          ": expected a positive number or \"auto\", got " +
-                          it->dump());
+                          ": expected a number in [1, 1e15] or \"auto\", "
+                          "got " +
+                          jsonText(*it));
   value = static_cast<int64_t>(it->get<double>());
   return llvm::Error::success();
 }
@@ -49,14 +54,14 @@ internvl::loadDeepSpeedConfig(llvm::StringRef path) {
       return config; // stage 0
     if (!zero->is_object())
       return fail(path,
-                  "zero_optimization: expected an object, got " + zero->dump());
+                  "zero_optimization: expected an object, got " + jsonText(*zero));
     auto stage = zero->find("stage");
     if (stage != zero->end()) {
       if (!stage->is_number_integer() || stage->get<int64_t>() < 0 ||
           stage->get<int64_t>() > 3)
         return fail(path, "zero_optimization.stage: expected 0, 1, 2 or 3, "
                           "got " +
-                              stage->dump());
+                              jsonText(*stage));
       config.zeroStage = stage->get<int64_t>();
     }
     if (llvm::Error e = readSize(*zero, "reduce_bucket_size", path,

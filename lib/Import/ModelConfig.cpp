@@ -13,6 +13,8 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 
+#include "internvl/Import/JsonText.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -57,7 +59,7 @@ public:
                      llvm::StringRef key) {
     const json *v = find(obj, prefix, key, /*required=*/true);
     if (v && !v->is_object()) {
-      fail(join(prefix, key), "expected an object, got " + v->dump());
+      fail(join(prefix, key), "expected an object, got " + jsonText(*v));
       return nullptr;
     }
     return v;
@@ -70,7 +72,7 @@ public:
     if (!v)
       return fallback.value_or(0);
     if (!v->is_number_integer() || v->get<int64_t>() <= 0) {
-      fail(join(prefix, key), "expected a positive integer, got " + v->dump());
+      fail(join(prefix, key), "expected a positive integer, got " + jsonText(*v));
       return fallback.value_or(1);
     }
     return v->get<int64_t>();
@@ -82,7 +84,7 @@ public:
     if (!v || v->is_null())
       return fallback;
     if (!v->is_number_integer()) {
-      fail(join(prefix, key), "expected an integer, got " + v->dump());
+      fail(join(prefix, key), "expected an integer, got " + jsonText(*v));
       return fallback;
     }
     return v->get<int64_t>();
@@ -95,7 +97,7 @@ public:
       return fallback.value_or(1.0);
     if (!v->is_number() || !(v->get<double>() > 0) ||
         !std::isfinite(v->get<double>())) {
-      fail(join(prefix, key), "expected a positive number, got " + v->dump());
+      fail(join(prefix, key), "expected a positive number, got " + jsonText(*v));
       return fallback.value_or(1.0);
     }
     return v->get<double>();
@@ -106,7 +108,7 @@ public:
     if (!v || v->is_null())
       return 0.0;
     if (!v->is_number() || v->get<double>() < 0 || v->get<double>() >= 1) {
-      fail(join(prefix, key), "expected a number in [0, 1), got " + v->dump());
+      fail(join(prefix, key), "expected a number in [0, 1), got " + jsonText(*v));
       return 0.0;
     }
     return v->get<double>();
@@ -118,7 +120,7 @@ public:
     if (!v || v->is_null())
       return fallback;
     if (!v->is_boolean()) {
-      fail(join(prefix, key), "expected true or false, got " + v->dump());
+      fail(join(prefix, key), "expected true or false, got " + jsonText(*v));
       return fallback;
     }
     return v->get<bool>();
@@ -130,7 +132,7 @@ public:
     if (!v || v->is_null())
       return fallback.value_or("");
     if (!v->is_string()) {
-      fail(join(prefix, key), "expected a string, got " + v->dump());
+      fail(join(prefix, key), "expected a string, got " + jsonText(*v));
       return fallback.value_or("");
     }
     return v->get<std::string>();
@@ -150,7 +152,7 @@ public:
       return v->get<int64_t>();
     fail(join(prefix, key),
          "expected a positive integer or a square [n, n] pair, got " +
-             v->dump());
+             jsonText(*v));
     return 1;
   }
 
@@ -161,13 +163,13 @@ public:
     if (!v)
       return values;
     if (!v->is_array()) {
-      fail(join(prefix, key), "expected a list of numbers, got " + v->dump());
+      fail(join(prefix, key), "expected a list of numbers, got " + jsonText(*v));
       return values;
     }
     for (const json &x : *v) {
       if (!x.is_number() || !(x.get<double>() > 0)) {
         fail(join(prefix, key),
-             "expected a list of positive numbers, got " + v->dump());
+             "expected a list of positive numbers, got " + jsonText(*v));
         return {};
       }
       values.push_back(x.get<double>());
@@ -269,7 +271,7 @@ static void readRope(FieldReader &r, const json &l, llvm::StringRef p,
     return;
   std::string sp = FieldReader::join(p, "rope_scaling");
   if (!s->is_object()) {
-    r.fail(sp, "expected an object or null, got " + s->dump());
+    r.fail(sp, "expected an object or null, got " + jsonText(*s));
     return;
   }
   // transformers writes the kind as "rope_type", older configs as "type".
@@ -310,7 +312,7 @@ static void readLlm(FieldReader &r, const json &l, llvm::StringRef p,
   if (const json *arch = r.find(l, p, "architectures", /*required=*/false)) {
     if (!arch->is_array() || arch->empty() || !(*arch)[0].is_string()) {
       r.fail(FieldReader::join(p, "architectures"),
-             "expected a list with the model class name, got " + arch->dump());
+             "expected a list with the model class name, got " + jsonText(*arch));
       return;
     }
     name = (*arch)[0].get<std::string>();
@@ -388,7 +390,7 @@ static llvm::Expected<ModelConfig> readConfig(const json &root,
   ModelConfig config;
   config.path = path.str();
   if (!root.is_object()) {
-    r.fail("(top level)", "expected a JSON object, got " + root.dump());
+    r.fail("(top level)", "expected a JSON object, got " + jsonText(root));
     return r.takeError();
   }
   // The native format nests the LLM as text_config, the original as llm_config.
@@ -407,7 +409,7 @@ static llvm::Expected<ModelConfig> readConfig(const json &root,
     if (name != expected)
       r.fail("architectures", "expected [\"" + expected.str() +
                                   "\"] for a config with " + llmKey.str() +
-                                  ", got " + arch->dump());
+                                  ", got " + jsonText(*arch));
   }
 
   const json *vision = r.object(root, "", "vision_config");

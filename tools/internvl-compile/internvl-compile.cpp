@@ -143,8 +143,10 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
         "--remat/--budget: @" + name + " in " + inputFile +
             " is already planned; give the unplanned step");
   auto moduleWorld = moduleOp->getAttrOfType<IntegerAttr>("tg.world_size");
-  bool dataParallel = worldSize >= 0 || zeroStage >= 0 ||
-                      reduceBucketSize >= 0 || allgatherBucketSize >= 0 ||
+  // -1 is "not given"; other values, negative ones included, go to the
+  // passes, which name what is allowed.
+  bool dataParallel = worldSize != -1 || zeroStage != -1 ||
+                      reduceBucketSize != -1 || allgatherBucketSize != -1 ||
                       (moduleWorld && moduleWorld.getInt() > 1);
   // --tg-data-parallel's options, also given to --tg-remat so that it plans
   // its candidates as they will be lowered.
@@ -154,7 +156,7 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
         {"zero-stage", zeroStage},
         {"reduce-bucket-size", reduceBucketSize},
         {"allgather-bucket-size", allgatherBucketSize}})
-    if (value >= 0)
+    if (value != -1)
       dataParallelOptions += " " + std::string(flag) + "=" +
                              std::to_string(value);
   if (remat) {

@@ -235,8 +235,10 @@ int main(int argc, char **argv) {
       return fail(llvm::toString(ds.takeError()));
     zero = *ds;
   }
-  if (worldSize < 1)
-    return fail("--world_size must be >= 1, got " + std::to_string(worldSize));
+  if (worldSize < 1 || worldSize > mlir::tg::kMaxWorldSize)
+    return fail("--world_size must be in [1, " +
+                std::to_string(mlir::tg::kMaxWorldSize) + "], got " +
+                std::to_string(worldSize));
 
   mlir::MLIRContext context;
   mlir::OwningOpRef<mlir::ModuleOp> module =

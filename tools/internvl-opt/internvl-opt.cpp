@@ -16,8 +16,11 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <vector>
 
 namespace internvl::test {
 void registerTestPasses();
@@ -35,6 +38,17 @@ int main(int argc, char **argv) {
   mlir::tg::registerConversionPasses();
   internvl::test::registerTestPasses();
 
+  // An error on the module would otherwise print the whole step (a 26B
+  // model's is tens of MB) after the message; ask with
+  // --mlir-print-op-on-diagnostic=true.
+  std::vector<char *> args(argv, argv + argc);
+  bool asked = llvm::any_of(args, [](const char *a) {
+    return llvm::StringRef(a).contains("mlir-print-op-on-diagnostic");
+  });
+  static char quiet[] = "--mlir-print-op-on-diagnostic=false";
+  if (!asked)
+    args.insert(args.begin() + 1, quiet);
   return mlir::asMainReturnCode(mlir::MlirOptMain(
-      argc, argv, "internvl-opt: training-graph optimizer\n", registry));
+      static_cast<int>(args.size()), args.data(),
+      "internvl-opt: training-graph optimizer\n", registry));
 }

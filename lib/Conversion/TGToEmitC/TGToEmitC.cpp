@@ -713,6 +713,22 @@ mlir::tg::convertStepToEmitC(ModuleOp module, const StepEmitOptions &options) {
            << " data-parallel ranks but has no collectives: run "
               "--tg-data-parallel before --tg-plan-memory";
 
+  // Collectives and shards are all for the ranks the step is built for.
+  if (auto dp = func->getAttrOfType<DictionaryAttr>("tg.data_parallel")) {
+    int64_t ranks = dp.getAs<IntegerAttr>("world_size").getInt();
+    WalkResult walk = func.walk([&](Operation *op) {
+      auto w = op->getAttrOfType<IntegerAttr>("world_size");
+      if (!w || w.getInt() == ranks)
+        return WalkResult::advance();
+      op->emitOpError("has world_size ")
+          << w.getInt() << " but @" << func.getName()
+          << " is data parallel over " << ranks << " ranks";
+      return WalkResult::interrupt();
+    });
+    if (walk.wasInterrupted())
+      return failure();
+  }
+
   FailureOr<StepStorage> storage = StepStorage::read(func);
   if (failed(storage))
     return failure();

@@ -170,7 +170,7 @@ PlacedBuffers mlir::tg::placeBuffers(func::FuncOp func,
 PlanOptions mlir::tg::planOptionsFor(ModuleOp module, int64_t zeroStage,
                                      int64_t worldSize) {
   auto setting = [&](int64_t option, StringRef attr, int64_t fallback) {
-    if (option >= 0)
+    if (option != -1)
       return option;
     if (auto value = module->getAttrOfType<IntegerAttr>(attr))
       return value.getInt();
@@ -180,4 +180,17 @@ PlanOptions mlir::tg::planOptionsFor(ModuleOp module, int64_t zeroStage,
   options.zeroStage = setting(zeroStage, "tg.zero_stage", 0);
   options.worldSize = setting(worldSize, "tg.world_size", 1);
   return options;
+}
+
+LogicalResult mlir::tg::checkPlanOptions(ModuleOp module,
+                                         const PlanOptions &options,
+                                         StringRef pass) {
+  if (options.zeroStage < 0 || options.zeroStage > 3)
+    return module.emitError() << pass << ": zero-stage must be 0, 1, 2 or 3, "
+                              << "got " << options.zeroStage;
+  if (options.worldSize < 1 || options.worldSize > kMaxWorldSize)
+    return module.emitError() << pass << ": world-size must be in [1, "
+                              << kMaxWorldSize << "], got "
+                              << options.worldSize;
+  return success();
 }

@@ -77,7 +77,9 @@ static LogicalResult verifyModuleAttribute(Operation *op, NamedAttribute attr) {
       name == "tg.reduce_bucket_size" || name == "tg.allgather_bucket_size") {
     auto value = dyn_cast<IntegerAttr>(attr.getValue());
     int64_t min = name == "tg.zero_stage" ? 0 : 1;
-    int64_t max = name == "tg.zero_stage" ? 3 : INT64_MAX;
+    int64_t max = name == "tg.zero_stage"   ? 3
+                  : name == "tg.world_size" ? kMaxWorldSize
+                                            : INT64_MAX;
     if (!value || value.getInt() < min || value.getInt() > max)
       return op->emitError()
              << "'" << name << "' must be an integer in [" << min << ", "
@@ -99,7 +101,7 @@ static LogicalResult verifyDataParallel(Operation *op, DictionaryAttr dict) {
     int64_t min, max;
     bool required;
   };
-  static const Key keys[] = {{"world_size", 1, INT64_MAX, true},
+  static const Key keys[] = {{"world_size", 1, kMaxWorldSize, true},
                              {"zero_stage", 0, 3, true},
                              {"buckets", 0, INT64_MAX, false},
                              {"reduce_bucket_size", 1, INT64_MAX, false},
@@ -209,13 +211,24 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
     auto params = dyn_cast<ArrayAttr>(attr.getValue());
     bool ok = params && llvm::all_of(params, [](Attribute p) {
                 auto d = dyn_cast<DictionaryAttr>(p);
-                return d && d.getAs<StringAttr>("name") &&
-                       d.getAs<TypeAttr>("type") &&
-                       (!d.get("init") || d.getAs<StringAttr>("init"));
+                auto type = d ? d.getAs<TypeAttr>("type") : TypeAttr();
+                auto tensor =
+                    type ? dyn_cast<RankedTensorType>(type.getValue())
+                         : RankedTensorType();
+                auto init = d ? d.getAs<StringAttr>("init") : StringAttr();
+                return d && d.getAs<StringAttr>("name") && tensor &&
+                       tensor.hasStaticShape() &&
+                       (tensor.getElementType().isBF16() ||
+                        tensor.getElementType().isF16() ||
+                        tensor.getElementType().isF32()) &&
+                       (!d.get("init") ||
+                        (init && succeeded(parseInitializer(init))));
               });
     if (!ok)
-      return op->emitError() << "'tg.zero_params' must be an array of "
-                                "{name, type[, init]} dictionaries";
+      return op->emitError()
+             << "'tg.zero_params' must be an array of {name, type[, init]} "
+                "dictionaries (type a static bf16, f16 or f32 tensor "
+                "type, init as tg.init spells it)";
     return success();
   }
   if (isa<ModuleOp>(op))

@@ -678,9 +678,10 @@ LogicalResult AdamWOp::verify() {
 //===----------------------------------------------------------------------===//
 
 static LogicalResult expectWorldSize(Operation *op, int64_t worldSize) {
-  if (worldSize >= 1)
+  if (worldSize >= 1 && worldSize <= kMaxWorldSize)
     return success();
-  return op->emitOpError() << "world_size must be >= 1, got " << worldSize;
+  return op->emitOpError() << "world_size must be in [1, " << kMaxWorldSize
+                           << "], got " << worldSize;
 }
 
 /// The shard length of `elements` split over `worldSize` ranks.

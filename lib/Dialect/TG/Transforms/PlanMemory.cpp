@@ -48,17 +48,8 @@ struct PlanMemoryPass : public tg::impl::TGPlanMemoryBase<PlanMemoryPass> {
     }
     options.alignment = alignment;
     options.cublasWorkspaceBytes = cublasWorkspace;
-    if (options.zeroStage < 0 || options.zeroStage > 3) {
-      module.emitError() << "--tg-plan-memory: zero-stage must be 0, 1, 2 or "
-                            "3, got "
-                         << options.zeroStage;
+    if (failed(checkPlanOptions(module, options, "--tg-plan-memory")))
       return signalPassFailure();
-    }
-    if (options.worldSize < 1) {
-      module.emitError() << "--tg-plan-memory: world-size must be >= 1, got "
-                         << options.worldSize;
-      return signalPassFailure();
-    }
     if (options.alignment < 1 ||
         (options.alignment & (options.alignment - 1)) != 0) {
       module.emitError() << "--tg-plan-memory: alignment must be a power of "

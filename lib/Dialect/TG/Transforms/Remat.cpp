@@ -183,6 +183,8 @@ void RematPass::runOnOperation() {
     return;
   }
   PlanOptions options = planOptionsFor(module, zeroStage, worldSize);
+  if (failed(checkPlanOptions(module, options, "--tg-remat")))
+    return signalPassFailure();
   if (dataParallel) {
     FailureOr<DataParallelOptions> dp = dataParallelOptionsFor(
         module, requestedDataParallel(worldSize, zeroStage, reduceBucketSize,

@@ -72,10 +72,14 @@ struct PlacedBuffers {
 };
 PlacedBuffers placeBuffers(func::FuncOp func, const PlanOptions &options);
 
-/// Plan options: the given value where it is >= 0, else the module's
+/// Plan options: the given value unless it is -1 (unset), else the module's
 /// tg.zero_stage / tg.world_size, else 0 and 1.
 PlanOptions planOptionsFor(ModuleOp module, int64_t zeroStage,
                            int64_t worldSize);
+/// Emits an error on `module` (naming `pass`) when the ZeRO stage is not 0-3
+/// or the world size not in [1, kMaxWorldSize].
+LogicalResult checkPlanOptions(ModuleOp module, const PlanOptions &options,
+                               StringRef pass);
 
 /// findPlannedFunction and MemoryPlan::read together.
 FailureOr<MemoryPlan> readModulePlan(ModuleOp module, StringRef functionName);

@@ -17,6 +17,11 @@ struct Initializer {
 };
 /// Parses "zeros", "ones", "normal:<std>" or "constant:<value>".
 FailureOr<Initializer> parseInitializer(StringRef spec);
+
+/// The most data-parallel ranks a step is planned for: NCCL and MPI number
+/// ranks with 32-bit ints, and shard sizes and arena offsets stay far from
+/// overflow below this.
+inline constexpr int64_t kMaxWorldSize = int64_t(1) << 20;
 } // namespace mlir::tg
 
 #endif // INTERNVL_DIALECT_TG_IR_TGDIALECT_H

@@ -33,8 +33,8 @@ inline DataParallelOptions requestedDataParallel(int64_t worldSize,
   return {worldSize, zeroStage, reduceBucketSize, allgatherBucketSize};
 }
 
-/// The options: the fields of `requested` that are >= 0, else the module's
-/// tg.world_size, tg.zero_stage, tg.reduce_bucket_size and
+/// The options: the fields of `requested` other than -1 (unset), else the
+/// module's tg.world_size, tg.zero_stage, tg.reduce_bucket_size and
 /// tg.allgather_bucket_size, else the defaults. Emits an error on `module`
 /// for values out of range.
 FailureOr<DataParallelOptions>
