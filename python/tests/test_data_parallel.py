@@ -12,7 +12,8 @@ is about lr in size, and a rounding-level gradient difference may flip its
 sign), and the relative L2 error of all parameters together below 1e-4.
 The stages, which differ only in where the state lives, must agree with
 each other bit for bit (stage 3's parameters are put back together from
-every rank's shards).
+every rank's shards). With a frozen ViT, stage 3 shards the frozen
+parameters too and gathers them per layer like the trained ones.
 """
 
 import json
@@ -34,10 +35,11 @@ LR = 5e-5  # --tg-autodiff's default
 BUCKET = "5000"  # elements: several buckets in the tiny model
 
 
-def compile_step(tmp_path, name, samples, *options):
+def compile_step(tmp_path, name, samples, *options, freeze_vit=False):
     forward = tmp_path / f"{name}.mlir"
-    run_tool("internvl-import", CONFIG, *FLAGS, "--per_device_train_batch_size",
-             str(samples), "-o", forward)
+    freeze = ["--freeze_backbone", "True"] if freeze_vit else []
+    run_tool("internvl-import", CONFIG, *FLAGS, *freeze,
+             "--per_device_train_batch_size", str(samples), "-o", forward)
     out = tmp_path / name
     run_tool("internvl-compile", forward, "--target=cpu", *options, "-o", out)
     return out
@@ -55,14 +57,16 @@ def run(step, dump, ranks=1):
 
 
 def parameters(step, dump, ranks=1):
-    """The updated parameters; from ZeRO-3's shards, put back together."""
+    """The updated parameters (the step's results; frozen ones are not);
+    from ZeRO-3's shards, put back together."""
     manifest = json.loads((step / "step.json").read_text())
+    updated = [a for a in manifest["arguments"]
+               if a["kind"] == "param" and (dump / f"{a['name']}.npy").exists()]
     params = {a["name"]: np.load(dump / f"{a['name']}.npy")
-              for a in manifest["arguments"]
-              if a["kind"] == "param" and "shard_of" not in a}
+              for a in updated if "shard_of" not in a}
     shapes = {p["name"]: p["shape"] for p in manifest.get("zero_params", [])}
-    for a in manifest["arguments"]:
-        if a["kind"] != "param" or "shard_of" not in a:
+    for a in updated:
+        if "shard_of" not in a:
             continue
         flat = np.concatenate([
             np.load((dump if r == 0 else dump / f"rank{r}") / f"{a['name']}.npy")
@@ -94,7 +98,15 @@ def test_data_parallel_matches_one_process(tmp_path, ranks):
             assert np.array_equal(by_stage[stage][name], value), \
                 f"ZeRO stage {stage} differs from stage 0 in {name}"
 
-    got = by_stage[0]
+    relative, worst = compare_to_one_process(by_stage[0], expected)
+    # Shown with pytest -s; docs/benchmarks.md quotes it.
+    print(f"\n{ranks} ranks vs one process: relative L2 {relative:.3e}, "
+          f"largest difference {worst:.3e} (lr {LR}); stages 0-3 bit-identical")
+
+
+def compare_to_one_process(got, expected):
+    """Asserts the documented tolerance; returns relative L2 and the largest
+    element difference."""
     assert set(got) == set(expected)
     num = den = worst = 0.0
     for name, want in expected.items():
@@ -107,10 +119,37 @@ def test_data_parallel_matches_one_process(tmp_path, ranks):
         den += np.square(b).sum()
         worst = max(worst, float(np.abs(a - b).max()))
     relative = np.sqrt(num / den)
-    # Shown with pytest -s; docs/benchmarks.md quotes it.
-    print(f"\n{ranks} ranks vs one process: relative L2 {relative:.3e}, "
-          f"largest difference {worst:.3e} (lr {LR}); stages 0-3 bit-identical")
     assert relative <= 1e-4
+    return relative, worst
+
+
+def test_zero3_shards_the_frozen_vit(tmp_path):
+    ranks = 2
+    single = compile_step(tmp_path, "single", ranks, freeze_vit=True)
+    run(single, tmp_path / "single.out")
+    expected = parameters(single, tmp_path / "single.out")
+    assert not any(name.startswith("vision_model.") for name in expected)
+
+    by_stage = {}
+    for stage in (0, 3):
+        step = compile_step(tmp_path, f"zero{stage}", 1, f"--world-size={ranks}",
+                            f"--zero-stage={stage}", freeze_vit=True)
+        run(step, tmp_path / f"zero{stage}.out", ranks)
+        by_stage[stage] = parameters(step, tmp_path / f"zero{stage}.out", ranks)
+    manifest = json.loads((tmp_path / "zero3" / "step.json").read_text())
+    frozen_shards = [a for a in manifest["arguments"] if "shard_of" in a and
+                     all(n.startswith("vision_model.") for n in a["shard_of"])]
+    assert frozen_shards, "stage 3 left the frozen ViT replicated"
+    assert not any(a["name"].startswith("vision_model.")
+                   for a in manifest["arguments"])
+
+    for name, value in by_stage[0].items():
+        assert np.array_equal(by_stage[3][name], value), \
+            f"ZeRO stage 3 (frozen ViT sharded) differs from stage 0 in {name}"
+    relative, worst = compare_to_one_process(by_stage[0], expected)
+    print(f"\nfrozen ViT, {ranks} ranks vs one process: relative L2 "
+          f"{relative:.3e}, largest difference {worst:.3e}; stages 0 and 3 "
+          f"bit-identical")
 
 
 def test_rank_count_must_match_the_step(tmp_path):

@@ -738,14 +738,35 @@ func.func @data_parallel_without_stage(%a: tensor<4xf32>) attributes {tg.data_pa
 
 // -----
 
-// expected-error @+1 {{'tg.data_parallel' needs world_size as an integer in [1, inf], got 0 : i64}}
+// expected-error @+1 {{'tg.data_parallel' needs world_size as an integer in [1, 1048576], got 0 : i64}}
 func.func @data_parallel_no_ranks(%a: tensor<4xf32>) attributes {tg.data_parallel = {world_size = 0 : i64, zero_stage = 1 : i64}} {
   return
 }
 
 // -----
 
-// expected-error @+1 {{'tg.data_parallel' has an unknown entry 'zero'; allowed: world_size, zero_stage, buckets, reduce_bucket_size, allgather_bucket_size}}
+// expected-error @+1 {{'tg.data_parallel' has an unknown entry 'zero'; allowed: world_size, zero_stage, buckets, frozen_buckets, reduce_bucket_size, allgather_bucket_size}}
 func.func @data_parallel_unknown(%a: tensor<4xf32>) attributes {tg.data_parallel = {world_size = 2 : i64, zero_stage = 1 : i64, zero = 1 : i64}} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'tg.zero_params' must be an array of {name, type[, init]} dictionaries (type a static bf16, f16 or f32 tensor type, init as tg.init spells it)}}
+func.func @zero_param_not_a_tensor(%a: tensor<4xf32>) attributes {tg.zero_params = [{name = "w", type = i32}]} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'tg.zero_params' must be an array of {name, type[, init]} dictionaries}}
+func.func @zero_param_unranked(%a: tensor<4xf32>) attributes {tg.zero_params = [{name = "w", type = tensor<*xbf16>}]} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'tg.zero_params' must be an array of {name, type[, init]} dictionaries}}
+func.func @zero_param_bad_init(%a: tensor<4xf32>) attributes {tg.zero_params = [{name = "w", type = tensor<4xbf16>, init = "uniform:1"}]} {
   return
 }

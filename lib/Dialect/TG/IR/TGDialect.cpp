@@ -104,6 +104,7 @@ static LogicalResult verifyDataParallel(Operation *op, DictionaryAttr dict) {
   static const Key keys[] = {{"world_size", 1, kMaxWorldSize, true},
                              {"zero_stage", 0, 3, true},
                              {"buckets", 0, INT64_MAX, false},
+                             {"frozen_buckets", 0, INT64_MAX, false},
                              {"reduce_bucket_size", 1, INT64_MAX, false},
                              {"allgather_bucket_size", 1, INT64_MAX, false}};
   for (const Key &key : keys) {
@@ -133,7 +134,7 @@ static LogicalResult verifyDataParallel(Operation *op, DictionaryAttr dict) {
              << "'tg.data_parallel' has an unknown entry '"
              << entry.getName().getValue()
              << "'; allowed: world_size, zero_stage, buckets, "
-                "reduce_bucket_size, allgather_bucket_size";
+                "frozen_buckets, reduce_bucket_size, allgather_bucket_size";
   return success();
 }
 

@@ -7,7 +7,9 @@
 // rank's shard of each bucket. Stages 1-2 then all-gather the updated
 // parameters (at most allgather-bucket-size elements in flight); stage 3 keeps
 // only the shards and gathers each layer's parameters before its forward and
-// again before its backward (recompute included), one layer ahead.
+// again before its backward (recompute included), one layer ahead; frozen
+// parameters are sharded and gathered the same way (as DeepSpeed's stage 3
+// partitions every parameter), without gradients or optimizer state.
 //
 //===----------------------------------------------------------------------===//
 
@@ -60,6 +62,9 @@ struct Gradient {
   int64_t ready;
 };
 using Bucket = std::vector<Gradient>;
+/// Parameter arguments stage 3 shards and gathers together: a gradient
+/// bucket's, or one layer's frozen parameters.
+using ParamGroup = SmallVector<unsigned>;
 
 /// The optimizer's readers of gradients: they read the communicated ones.
 bool isOptimizerUse(Operation *user) {
@@ -94,9 +99,11 @@ private:
   /// waited results (each gradient's mean for stage 0, else each bucket's
   /// shard).
   SmallVector<Value> launch(ArrayRef<Bucket> buckets);
-  /// Stage 3: each bucket's parameters as a shard argument, gathered before
+  /// Stage 3: the parameters no AdamW updates, by layer and element type.
+  std::vector<ParamGroup> frozenGroups();
+  /// Stage 3: each group's parameters as a shard argument, gathered before
   /// their forward and their backward uses.
-  SmallVector<Value> shardParameters(ArrayRef<Bucket> buckets);
+  SmallVector<Value> shardParameters(ArrayRef<ParamGroup> groups);
   LogicalResult shardOptimizer(ArrayRef<Bucket> buckets,
                                ArrayRef<Value> gradShards,
                                ArrayRef<Value> paramShards);
@@ -136,6 +143,8 @@ private:
   llvm::DenseMap<Operation *, int64_t> position;
   std::vector<Gradient> grads;
   GlobalNormOp norm;
+  /// Stage 3's frozen groups (shards after the gradient buckets' ones).
+  std::vector<ParamGroup> frozen;
 };
 
 } // namespace
@@ -215,7 +224,12 @@ std::vector<Bucket> Lowering::partition() {
 SmallVector<Value> Lowering::launch(ArrayRef<Bucket> buckets) {
   SmallVector<Operation *> launches;
   for (auto [k, bucket] : llvm::enumerate(buckets)) {
-    b.setInsertionPointAfter(ops[lastReady(bucket)]);
+    // After the bucket's last gradient, and after the previous launch (one
+    // op may finish the gradients of several small buckets).
+    Operation *after = ops[lastReady(bucket)];
+    if (!launches.empty() && !launches.back()->isBeforeInBlock(after))
+      after = launches.back();
+    b.setInsertionPointAfter(after);
     SmallVector<Value> inputs;
     int64_t total = 0;
     for (const Gradient &g : bucket) {
@@ -248,7 +262,32 @@ SmallVector<Value> Lowering::launch(ArrayRef<Bucket> buckets) {
   return waited;
 }
 
-SmallVector<Value> Lowering::shardParameters(ArrayRef<Bucket> buckets) {
+std::vector<ParamGroup> Lowering::frozenGroups() {
+  llvm::DenseSet<unsigned> trained;
+  for (const Gradient &g : grads)
+    trained.insert(g.param);
+  std::vector<ParamGroup> groups;
+  std::map<std::string, size_t> index;
+  llvm::DenseMap<Type, int> typeGroup;
+  for (unsigned i = 0; i < step.getNumArguments(); ++i) {
+    auto kind =
+        step.getArgAttrOfType<StringAttr>(i, TGDialect::getKindAttrName());
+    Value arg = step.getArgument(i);
+    if (!kind || kind.getValue() != "param" || trained.contains(i) ||
+        arg.use_empty())
+      continue;
+    int type = typeGroup.try_emplace(elementTypeOf(arg), typeGroup.size())
+                   .first->second;
+    std::string key = gatherGroupOf(argName(i)) + "#" + std::to_string(type);
+    auto [it, added] = index.try_emplace(key, groups.size());
+    if (added)
+      groups.emplace_back();
+    groups[it->second].push_back(i);
+  }
+  return groups;
+}
+
+SmallVector<Value> Lowering::shardParameters(ArrayRef<ParamGroup> groups) {
   // A use window: the uses of a bucket's parameters in forward, or in
   // backward (with the recomputation that precedes it).
   struct Window {
@@ -260,19 +299,18 @@ SmallVector<Value> Lowering::shardParameters(ArrayRef<Bucket> buckets) {
   std::vector<Window> windows;
   SmallVector<Value> shards;
   int64_t w = options.worldSize;
-  for (auto [k, bucket] : llvm::enumerate(buckets)) {
+  for (auto [k, group] : llvm::enumerate(groups)) {
     int64_t total = 0;
-    for (const Gradient &g : bucket)
-      total += elementsOf(g.value);
+    for (unsigned param : group)
+      total += elementsOf(step.getArgument(param));
     auto type = RankedTensorType::get(
-        {(total + w - 1) / w},
-        elementTypeOf(step.getArgument(bucket.front().param)));
+        {(total + w - 1) / w}, elementTypeOf(step.getArgument(group.front())));
     shards.push_back(addArgument(
         type,
         valueAttrs(("zero.bucket" + Twine(k) + ".param").str(), "param")));
     Window forward{k, INT64_MAX, {}, false}, backward{k, INT64_MAX, {}, true};
-    for (const Gradient &g : bucket)
-      for (Operation *user : step.getArgument(g.param).getUsers()) {
+    for (unsigned param : group)
+      for (Operation *user : step.getArgument(param).getUsers()) {
         auto phase =
             user->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
         Window &window = phase ? backward : forward;
@@ -289,10 +327,10 @@ SmallVector<Value> Lowering::shardParameters(ArrayRef<Bucket> buckets) {
   // Each window's gather starts when the previous window does (one layer
   // ahead) and is waited for at its first use.
   for (auto [i, window] : llvm::enumerate(windows)) {
-    const Bucket &bucket = buckets[window.bucket];
+    const ParamGroup &group = groups[window.bucket];
     SmallVector<Type> types;
-    for (const Gradient &g : bucket)
-      types.push_back(step.getArgument(g.param).getType());
+    for (unsigned param : group)
+      types.push_back(step.getArgument(param).getType());
     b.setInsertionPoint(ops[i ? windows[i - 1].first : window.first]);
     auto gather = b.create<AllGatherOp>(loc, types, shards[window.bucket],
                                         ValueRange(), world);
@@ -302,8 +340,8 @@ SmallVector<Value> Lowering::shardParameters(ArrayRef<Bucket> buckets) {
     b.setInsertionPoint(ops[window.first]);
     auto wait = b.create<CommWaitOp>(loc, types, gather.getResults());
     tag(wait, phase, scope);
-    for (auto [g, gathered] : llvm::zip(bucket, wait.getResults()))
-      step.getArgument(g.param).replaceUsesWithIf(
+    for (auto [param, gathered] : llvm::zip(group, wait.getResults()))
+      step.getArgument(param).replaceUsesWithIf(
           gathered, [&](OpOperand &use) {
             return window.users.contains(use.getOwner());
           });
@@ -441,6 +479,12 @@ LogicalResult Lowering::shardOptimizer(ArrayRef<Bucket> buckets,
                         valueAttrs(prefix + ".exp_avg", "exp_avg"),
                         valueAttrs(prefix + ".exp_avg_sq", "exp_avg_sq")});
   }
+  for (const ParamGroup &group : frozen) {
+    SmallVector<Attribute> names;
+    for (unsigned param : group)
+      names.push_back(b.getStringAttr(argName(param)));
+    bucketNames.push_back(b.getArrayAttr(names));
+  }
   step->setAttr("tg.zero_buckets", b.getArrayAttr(bucketNames));
   b.setInsertionPoint(ret);
   while (!inFlight.empty())
@@ -465,6 +509,18 @@ LogicalResult Lowering::shardOptimizer(ArrayRef<Bucket> buckets,
   // parameters themselves (their initialisers are kept for the runners).
   llvm::BitVector unused(step.getNumArguments());
   SmallVector<Attribute> removedParams;
+  auto removeParam = [&](unsigned param) {
+    if (!stage3 || !step.getArgument(param).use_empty())
+      return;
+    unused.set(param);
+    SmallVector<NamedAttribute> info = {
+        b.getNamedAttr("name", b.getStringAttr(argName(param))),
+        b.getNamedAttr("type",
+                       TypeAttr::get(step.getArgument(param).getType()))};
+    if (auto init = step.getArgAttr(param, TGDialect::getInitAttrName()))
+      info.push_back(b.getNamedAttr("init", init));
+    removedParams.push_back(b.getDictionaryAttr(info));
+  };
   for (const Bucket &bucket : buckets)
     for (Gradient g : bucket) {
       AdamWOp a = g.adamw;
@@ -473,17 +529,11 @@ LogicalResult Lowering::shardOptimizer(ArrayRef<Bucket> buckets,
       for (Value s : state)
         if (auto arg = dyn_cast<BlockArgument>(s); arg && arg.use_empty())
           unused.set(arg.getArgNumber());
-      if (stage3 && step.getArgument(g.param).use_empty()) {
-        unused.set(g.param);
-        SmallVector<NamedAttribute> info = {
-            b.getNamedAttr("name", b.getStringAttr(argName(g.param))),
-            b.getNamedAttr("type",
-                           TypeAttr::get(step.getArgument(g.param).getType()))};
-        if (auto init = step.getArgAttr(g.param, TGDialect::getInitAttrName()))
-          info.push_back(b.getNamedAttr("init", init));
-        removedParams.push_back(b.getDictionaryAttr(info));
-      }
+      removeParam(g.param);
     }
+  for (const ParamGroup &group : frozen)
+    for (unsigned param : group)
+      removeParam(param);
   if (stage3)
     step->setAttr("tg.zero_params", b.getArrayAttr(removedParams));
   step.eraseArguments(unused);
@@ -498,20 +548,31 @@ FailureOr<int64_t> Lowering::run() {
     return failure();
   std::vector<Bucket> buckets = partition();
   SmallVector<Value> paramShards;
-  if (options.zeroStage == 3)
-    paramShards = shardParameters(buckets);
+  if (options.zeroStage == 3) {
+    std::vector<ParamGroup> groups;
+    for (const Bucket &bucket : buckets) {
+      groups.emplace_back();
+      for (const Gradient &g : bucket)
+        groups.back().push_back(g.param);
+    }
+    frozen = frozenGroups();
+    groups.insert(groups.end(), frozen.begin(), frozen.end());
+    paramShards = shardParameters(groups);
+  }
   SmallVector<Value> waited = launch(buckets);
 
-  step->setAttr(
-      "tg.data_parallel",
-      b.getDictionaryAttr(
-          {b.getNamedAttr("world_size", world),
-           b.getNamedAttr("zero_stage", b.getI64IntegerAttr(options.zeroStage)),
-           b.getNamedAttr("reduce_bucket_size",
-                          b.getI64IntegerAttr(options.reduceBucketElements)),
-           b.getNamedAttr("allgather_bucket_size",
-                          b.getI64IntegerAttr(options.allgatherBucketElements)),
-           b.getNamedAttr("buckets", b.getI64IntegerAttr(buckets.size()))}));
+  SmallVector<NamedAttribute> settings = {
+      b.getNamedAttr("world_size", world),
+      b.getNamedAttr("zero_stage", b.getI64IntegerAttr(options.zeroStage)),
+      b.getNamedAttr("reduce_bucket_size",
+                     b.getI64IntegerAttr(options.reduceBucketElements)),
+      b.getNamedAttr("allgather_bucket_size",
+                     b.getI64IntegerAttr(options.allgatherBucketElements)),
+      b.getNamedAttr("buckets", b.getI64IntegerAttr(buckets.size()))};
+  if (options.zeroStage == 3)
+    settings.push_back(
+        b.getNamedAttr("frozen_buckets", b.getI64IntegerAttr(frozen.size())));
+  step->setAttr("tg.data_parallel", b.getDictionaryAttr(settings));
 
   if (options.zeroStage == 0) {
     // Everything after backward reads the averaged gradients.
@@ -533,7 +594,7 @@ mlir::tg::dataParallelOptionsFor(ModuleOp module,
                                  const DataParallelOptions &requested) {
   DataParallelOptions o;
   auto pick = [&](int64_t given, StringRef attr, int64_t fallback) {
-    return given >= 0 ? given : moduleInt(module, attr, fallback);
+    return given != -1 ? given : moduleInt(module, attr, fallback);
   };
   o.worldSize = pick(requested.worldSize, "tg.world_size", 1);
   o.zeroStage = pick(requested.zeroStage, "tg.zero_stage", 0);
@@ -543,9 +604,9 @@ mlir::tg::dataParallelOptionsFor(ModuleOp module,
   o.allgatherBucketElements =
       pick(requested.allgatherBucketElements, "tg.allgather_bucket_size",
            o.allgatherBucketElements);
-  if (o.worldSize < 1)
-    return module.emitError("--tg-data-parallel: world-size must be >= 1, got ")
-           << o.worldSize;
+  if (o.worldSize < 1 || o.worldSize > kMaxWorldSize)
+    return module.emitError("--tg-data-parallel: world-size must be in [1, ")
+           << kMaxWorldSize << "], got " << o.worldSize;
   if (o.zeroStage < 0 || o.zeroStage > 3)
     return module.emitError(
                "--tg-data-parallel: zero-stage must be 0, 1, 2 or 3, got ")

@@ -120,8 +120,11 @@ void printDataParallel(const MemoryPlan &plan, llvm::raw_ostream &os) {
   };
   os << "data parallel: " << get("world_size") << " ranks, ZeRO stage "
      << get("zero_stage") << ", " << get("buckets");
-  if (get("zero_stage") == 3)
+  if (get("zero_stage") == 3) {
     os << " buckets (a layer's parameters each)";
+    if (get("frozen_buckets"))
+      os << " and " << get("frozen_buckets") << " of frozen parameters";
+  }
   else
     os << " gradient buckets of up to " << get("reduce_bucket_size")
        << " elements";

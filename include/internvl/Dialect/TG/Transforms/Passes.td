@@ -144,8 +144,9 @@ def TGDataParallel : Pass<"tg-data-parallel", "::mlir::ModuleOp"> {
       only its shard of the layer's bf16 parameters (`zero.bucket<k>.param`),
       all-gathers them before the layer's forward and again before its
       backward (recomputation included), one layer ahead, and lets them go
-      after; AdamW updates the shard in place. Frozen parameters stay
-      replicated.
+      after; AdamW updates the shard in place. Frozen parameters are
+      sharded and gathered the same way, a layer's per bucket after the
+      gradient buckets (DeepSpeed's stage 3 partitions them too).
 
     `world-size`, `zero-stage` and the bucket sizes default to the module's
     `tg.world_size`, `tg.zero_stage`, `tg.reduce_bucket_size` and
