@@ -44,6 +44,8 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
+#include <tuple>
+
 using namespace mlir;
 namespace cl = llvm::cl;
 
@@ -179,6 +181,28 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
         "@" + name.str() + " in " + inputFile +
             " is already planned; give the unplanned step to make it data "
             "parallel");
+  // A step already made data parallel keeps its settings: flags that
+  // disagree with them are a mistake, not a request to redo it.
+  if (auto dp = step ? step->getAttrOfType<DictionaryAttr>("tg.data_parallel")
+                     : DictionaryAttr()) {
+    for (auto [flag, key, value] :
+         {std::tuple<const char *, const char *, int64_t>{
+              "world-size", "world_size", worldSize},
+          {"zero-stage", "zero_stage", zeroStage},
+          {"reduce-bucket-size", "reduce_bucket_size", reduceBucketSize},
+          {"allgather-bucket-size", "allgather_bucket_size",
+           allgatherBucketSize}}) {
+      auto have = dp.getAs<IntegerAttr>(key);
+      if (value != -1 && (!have || have.getInt() != value))
+        return llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            "--" + std::string(flag) + "=" + std::to_string(value) + ": @" +
+                name.str() + " in " + inputFile +
+                " is already data parallel with " + key + " " +
+                (have ? std::to_string(have.getInt()) : std::string("unset")) +
+                "; give the step before --tg-data-parallel to change it");
+    }
+  }
   if (dataParallel && !(step && step->hasAttr("tg.data_parallel"))) {
     std::string options = dataParallelOptions;
     if (!functionName.empty())
