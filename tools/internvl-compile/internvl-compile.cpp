@@ -85,8 +85,9 @@ cl::opt<int64_t> reduceBucketSize(
     cl::init(-1));
 cl::opt<int64_t> allgatherBucketSize(
     "allgather-bucket-size",
-    cl::desc("ZeRO 1-2: most parameter elements all-gathered at once "
-             "(default: the module's tg.allgather_bucket_size, else 5e8)"),
+    cl::desc("ZeRO 1-2: most parameter elements all-gathered at once; "
+             "ZeRO 3: most elements prefetched ahead (default: the module's "
+             "tg.allgather_bucket_size, else 5e8 / 5e7)"),
     cl::init(-1));
 cl::opt<std::string> autodiffOptions(
     "autodiff",

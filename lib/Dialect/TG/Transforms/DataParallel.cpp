@@ -7,7 +7,9 @@
 // rank's shard of each bucket. Stages 1-2 then all-gather the updated
 // parameters (at most allgather-bucket-size elements in flight); stage 3 keeps
 // only the shards and gathers each layer's parameters before its forward and
-// again before its backward (recompute included), one layer ahead; frozen
+// again before its backward (recompute included), prefetching up to
+// allgather-bucket-size elements ahead (DeepSpeed's
+// stage3_prefetch_bucket_size); frozen
 // parameters are sharded and gathered the same way (as DeepSpeed's stage 3
 // partitions every parameter), without gradients or optimizer state.
 //
@@ -324,14 +326,34 @@ SmallVector<Value> Lowering::shardParameters(ArrayRef<ParamGroup> groups) {
   llvm::stable_sort(windows, [](const Window &x, const Window &y) {
     return x.first < y.first;
   });
-  // Each window's gather starts when the previous window does (one layer
-  // ahead) and is waited for at its first use.
+  // DeepSpeed's stage3_prefetch_bucket_size (allgather-bucket-size here):
+  // window i's gather starts when the earliest window j does from which the
+  // windows after j up to i hold at most that many elements (j = i, no
+  // prefetch, when window i alone holds more); it is waited for at its
+  // first use.
+  SmallVector<int64_t> elements;
+  for (const Window &window : windows) {
+    int64_t total = 0;
+    for (unsigned param : groups[window.bucket])
+      total += elementsOf(step.getArgument(param));
+    elements.push_back(total);
+  }
+  SmallVector<size_t> launchAt(windows.size());
+  size_t from = 0;
+  int64_t ahead = 0; // elements of windows (from, i]
+  for (size_t i = 0; i < windows.size(); ++i) {
+    if (i > 0)
+      ahead += elements[i];
+    while (from < i && ahead > options.allgatherBucketElements)
+      ahead -= elements[++from];
+    launchAt[i] = from;
+  }
   for (auto [i, window] : llvm::enumerate(windows)) {
     const ParamGroup &group = groups[window.bucket];
     SmallVector<Type> types;
     for (unsigned param : group)
       types.push_back(step.getArgument(param).getType());
-    b.setInsertionPoint(ops[i ? windows[i - 1].first : window.first]);
+    b.setInsertionPoint(ops[windows[launchAt[i]].first]);
     auto gather = b.create<AllGatherOp>(loc, types, shards[window.bucket],
                                         ValueRange(), world);
     std::string scope = "zero.bucket" + std::to_string(window.bucket);
@@ -601,9 +623,12 @@ mlir::tg::dataParallelOptionsFor(ModuleOp module,
   o.reduceBucketElements =
       pick(requested.reduceBucketElements, "tg.reduce_bucket_size",
            o.reduceBucketElements);
+  // Stage 3's gathers are prefetches: DeepSpeed's default
+  // stage3_prefetch_bucket_size is 5e7 elements.
   o.allgatherBucketElements =
       pick(requested.allgatherBucketElements, "tg.allgather_bucket_size",
-           o.allgatherBucketElements);
+           o.zeroStage == 3 ? kStage3PrefetchElements
+                            : o.allgatherBucketElements);
   if (o.worldSize < 1 || o.worldSize > kMaxWorldSize)
     return module.emitError("--tg-data-parallel: world-size must be in [1, ")
            << kMaxWorldSize << "], got " << o.worldSize;

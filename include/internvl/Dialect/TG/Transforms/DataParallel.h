@@ -21,9 +21,13 @@ struct DataParallelOptions {
   /// Elements per gradient bucket (stages 0-2; stage 3 buckets by layer).
   int64_t reduceBucketElements = 500000000;
   /// Stages 1-2: the most parameter elements whose all-gather is in flight
-  /// at once (one bucket at least).
+  /// at once (one bucket at least). Stage 3: the most elements gathered
+  /// ahead of the layer that runs (DeepSpeed's stage3_prefetch_bucket_size).
   int64_t allgatherBucketElements = 500000000;
 };
+
+/// DeepSpeed's default stage3_prefetch_bucket_size.
+inline constexpr int64_t kStage3PrefetchElements = 50000000;
 
 /// Options as given to a pass: -1 for "the module's, else the default".
 inline DataParallelOptions requestedDataParallel(int64_t worldSize,

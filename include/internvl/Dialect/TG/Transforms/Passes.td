@@ -143,7 +143,9 @@ def TGDataParallel : Pass<"tg-data-parallel", "::mlir::ModuleOp"> {
     - Stage 3: a bucket per layer (FSDP-style flat shards): each rank keeps
       only its shard of the layer's bf16 parameters (`zero.bucket<k>.param`),
       all-gathers them before the layer's forward and again before its
-      backward (recomputation included), one layer ahead, and lets them go
+      backward (recomputation included), prefetching up to
+      `allgather-bucket-size` elements ahead (DeepSpeed's
+      stage3_prefetch_bucket_size, default 5e7), and lets them go
       after; AdamW updates the shard in place. Frozen parameters are
       sharded and gathered the same way, a layer's per bucket after the
       gradient buckets (DeepSpeed's stage 3 partitions them too).
@@ -165,9 +167,9 @@ def TGDataParallel : Pass<"tg-data-parallel", "::mlir::ModuleOp"> {
            "Elements per gradient bucket (default: the module's "
            "tg.reduce_bucket_size, else DeepSpeed's 5e8)">,
     Option<"allgatherBucketSize", "allgather-bucket-size", "int64_t", "-1",
-           "Stages 1-2: most parameter elements all-gathered at once "
-           "(default: the module's tg.allgather_bucket_size, else "
-           "DeepSpeed's 5e8)">,
+           "Stages 1-2: most parameter elements all-gathered at once; stage "
+           "3: most elements prefetched ahead (default: the module's "
+           "tg.allgather_bucket_size, else DeepSpeed's 5e8 / 5e7)">,
     Option<"functionName", "function", "std::string", "\"train_step\"",
            "The step to rewrite">,
   ];
