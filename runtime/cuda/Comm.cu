@@ -120,6 +120,10 @@ ivl_status ivl::cuda::allReduceSumOnCompute(ivl_context *ctx, double *values,
                                             int64_t n, const char *what) {
   if (ivl_status s = ensureComm(ctx, nullptr))
     return s;
+  // NCCL runs one communicator's operations in issue order on the GPU only
+  // within a stream: this one waits for every collective launched before.
+  if (ivl_status s = ivl_comm_wait(ctx, 0))
+    return s;
   return checkNccl(ctx,
                    ncclAllReduce(values, values, n, ncclDouble, ncclSum,
                                  ctx->nccl, ctx->stream),

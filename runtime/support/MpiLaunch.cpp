@@ -35,7 +35,8 @@ int failed(char *error, int64_t capacity, const char *what, int code) {
 
 } // namespace
 
-extern "C" int ivl_mpi_broadcast(void *data, int64_t bytes, char *error,
+extern "C" int ivl_mpi_broadcast(void *data, int64_t bytes, int32_t rank,
+                                 int32_t size, char *error,
                                  int64_t errorBytes) {
   int initialized = 0;
   MPI_Initialized(&initialized);
@@ -45,6 +46,17 @@ extern "C" int ivl_mpi_broadcast(void *data, int64_t bytes, char *error,
     std::atexit(finalize);
   }
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  int worldRank = 0, worldSize = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &worldRank);
+  MPI_Comm_size(MPI_COMM_WORLD, &worldSize);
+  if (worldRank != rank || worldSize != size) {
+    if (errorBytes > 0)
+      std::snprintf(error, static_cast<size_t>(errorBytes),
+                    "MPI_COMM_WORLD has this process as rank %d of %d where "
+                    "the launcher said %d of %d",
+                    worldRank, worldSize, rank, size);
+    return IVL_MPI_NOT_LAUNCHER;
+  }
   if (bytes < 0 || bytes > INT_MAX)
     return failed(error, errorBytes, "MPI_Bcast: byte count out of range",
                   MPI_SUCCESS);

@@ -207,8 +207,6 @@ int main(int argc, char **argv) {
   // other ranks over MPI; otherwise NCCL_COMM_ID names the rendezvous.
   bool idOverMpi = world > 1 && launch.by.rfind("mpirun", 0) == 0 &&
                    ivl_mpi_broadcast != nullptr;
-  if (world > 1 && !idOverMpi)
-    setNcclRendezvous();
 
   ivl_context *ctx = ivl_context_create();
   if (!ctx)
@@ -220,18 +218,42 @@ int main(int argc, char **argv) {
   };
   std::string joining =
       "joining the group of " + std::to_string(world) + " ranks";
+  bool joined = false;
   if (idOverMpi) {
     char id[512];
     int64_t bytes = 0;
-    if (rank == 0)
-      check(ivl_comm_unique_id(ctx, id, sizeof id, &bytes), joining);
+    std::string idError;
+    // A failure on rank 0 still broadcasts (-1 bytes), so that no rank
+    // waits for an id that never comes.
+    if (rank == 0 && ivl_comm_unique_id(ctx, id, sizeof id, &bytes) != IVL_OK) {
+      idError = ivl_last_error(ctx);
+      bytes = -1;
+    }
     char error[256] = "";
-    if (ivl_mpi_broadcast(&bytes, sizeof bytes, error, sizeof error) ||
-        (bytes && ivl_mpi_broadcast(id, bytes, error, sizeof error)))
-      die(joining + ": " + error);
-    check(ivl_comm_init(ctx, rank, world, bytes ? id : nullptr, bytes),
-          joining);
-  } else {
+    int sent = ivl_mpi_broadcast(&bytes, sizeof bytes, rank, world, error,
+                                 sizeof error);
+    if (sent == IVL_MPI_NOT_LAUNCHER) {
+      // Every process sees the same mismatch: all fall back together.
+      std::fprintf(stderr,
+                   "run-step: %s (the runner's MPI is not the launcher's); "
+                   "meeting at NCCL_COMM_ID instead\n",
+                   error);
+    } else {
+      if (sent == 0 && bytes > 0)
+        sent = ivl_mpi_broadcast(id, bytes, rank, world, error, sizeof error);
+      if (sent != 0)
+        die(joining + ": " + error);
+      if (bytes < 0)
+        die(joining + ": rank 0 could not get NCCL's unique id" +
+            (idError.empty() ? std::string() : ": " + idError));
+      check(ivl_comm_init(ctx, rank, world, bytes ? id : nullptr, bytes),
+            joining);
+      joined = true;
+    }
+  }
+  if (!joined) {
+    if (world > 1)
+      setNcclRendezvous();
     check(ivl_comm_init(ctx, rank, world, nullptr, 0), joining);
   }
   auto alloc = [&](int64_t bytes, const std::string &what) {

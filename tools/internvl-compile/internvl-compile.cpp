@@ -140,6 +140,35 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
   }
   bool planned = step && step->hasAttr(tg::kMemoryPlanAttr);
   bool remat = !rematOptions.empty() || !budget.empty();
+  // A step already made data parallel keeps its settings: flags that
+  // disagree with them are a mistake, not a request to redo it.
+  if (auto dp = step ? step->getAttrOfType<DictionaryAttr>("tg.data_parallel")
+                     : DictionaryAttr()) {
+    for (auto [flag, key, value] :
+         {std::tuple<const char *, const char *, int64_t>{
+              "world-size", "world_size", worldSize},
+          {"zero-stage", "zero_stage", zeroStage},
+          {"reduce-bucket-size", "reduce_bucket_size", reduceBucketSize},
+          {"allgather-bucket-size", "allgather_bucket_size",
+           allgatherBucketSize}}) {
+      auto have = dp.getAs<IntegerAttr>(key);
+      if (value != -1 && (!have || have.getInt() != value))
+        return llvm::createStringError(
+            llvm::inconvertibleErrorCode(),
+            "--" + std::string(flag) + "=" + std::to_string(value) + ": @" +
+                name.str() + " in " + inputFile +
+                " is already data parallel with " + key + " " +
+                (have ? std::to_string(have.getInt()) : std::string("unset")) +
+                "; give the step before --tg-data-parallel to change it");
+    }
+  }
+  bool alreadyDataParallel = step && step->hasAttr("tg.data_parallel");
+  if (alreadyDataParallel && remat)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "--remat/--budget: @" + name.str() + " in " + inputFile +
+            " is already data parallel; give the step before "
+            "--tg-data-parallel");
   if (planned && remat)
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
@@ -176,35 +205,13 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
       options += " data-parallel=true" + dataParallelOptions;
     passes.push_back("tg-remat{" + options + "}");
   }
-  if (dataParallel && planned)
+  if (dataParallel && planned && !alreadyDataParallel)
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),
         "@" + name.str() + " in " + inputFile +
             " is already planned; give the unplanned step to make it data "
             "parallel");
-  // A step already made data parallel keeps its settings: flags that
-  // disagree with them are a mistake, not a request to redo it.
-  if (auto dp = step ? step->getAttrOfType<DictionaryAttr>("tg.data_parallel")
-                     : DictionaryAttr()) {
-    for (auto [flag, key, value] :
-         {std::tuple<const char *, const char *, int64_t>{
-              "world-size", "world_size", worldSize},
-          {"zero-stage", "zero_stage", zeroStage},
-          {"reduce-bucket-size", "reduce_bucket_size", reduceBucketSize},
-          {"allgather-bucket-size", "allgather_bucket_size",
-           allgatherBucketSize}}) {
-      auto have = dp.getAs<IntegerAttr>(key);
-      if (value != -1 && (!have || have.getInt() != value))
-        return llvm::createStringError(
-            llvm::inconvertibleErrorCode(),
-            "--" + std::string(flag) + "=" + std::to_string(value) + ": @" +
-                name.str() + " in " + inputFile +
-                " is already data parallel with " + key + " " +
-                (have ? std::to_string(have.getInt()) : std::string("unset")) +
-                "; give the step before --tg-data-parallel to change it");
-    }
-  }
-  if (dataParallel && !(step && step->hasAttr("tg.data_parallel"))) {
+  if (dataParallel && !alreadyDataParallel) {
     std::string options = dataParallelOptions;
     if (!functionName.empty())
       options += " function=" + functionName;
@@ -458,7 +465,7 @@ int main(int argc, char **argv) {
                << targetName << ": " << stats->kernelCalls
                << " kernel calls, " << stats->fusedKernels
                << " fused kernels (" << stats->fusedOps << " ops)";
-  if (ranks > 1 || worldSize >= 0)
+  if (ranks > 1 || worldSize != -1)
     llvm::outs() << "; " << ranks << " ranks, ZeRO stage "
                  << planInt("zero_stage");
   llvm::outs() << "; arena "

@@ -35,8 +35,8 @@ struct PlanMemoryPass : public tg::impl::TGPlanMemoryBase<PlanMemoryPass> {
     if (auto dp = func->getAttrOfType<DictionaryAttr>("tg.data_parallel")) {
       int64_t stage = dp.getAs<IntegerAttr>("zero_stage").getInt();
       int64_t world = dp.getAs<IntegerAttr>("world_size").getInt();
-      if ((zeroStage >= 0 && zeroStage != stage) ||
-          (worldSize >= 0 && worldSize != world)) {
+      if ((zeroStage != -1 && zeroStage != stage) ||
+          (worldSize != -1 && worldSize != world)) {
         func.emitError() << "--tg-plan-memory: @" << func.getName()
                          << " is data parallel for ZeRO stage " << stage
                          << " on " << world

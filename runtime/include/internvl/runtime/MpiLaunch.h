@@ -19,9 +19,14 @@ extern "C" {
 #endif
 
 /* Copies rank 0's `bytes` bytes at `data` to every rank of MPI_COMM_WORLD
-   (MPI_Init first if needed, MPI_Finalize at exit). Returns 0, or writes a
-   message to `error` (capacity `error_bytes`) and returns non-zero. */
+   (MPI_Init first if needed, MPI_Finalize at exit), this process being
+   `rank` of `size` as the launcher said. Returns 0; IVL_MPI_NOT_LAUNCHER
+   when MPI_COMM_WORLD disagrees with that (the runner's MPI is not the
+   launcher's: each process is a world of its own); or writes a message to
+   `error` (capacity `error_bytes`) and returns another non-zero value. */
+#define IVL_MPI_NOT_LAUNCHER 2
 __attribute__((weak)) int ivl_mpi_broadcast(void *data, int64_t bytes,
+                                            int32_t rank, int32_t size,
                                             char *error, int64_t error_bytes);
 
 #ifdef __cplusplus
