@@ -5,23 +5,18 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../support/MpiWorld.h"
 #include "Tensor.h"
 
-#include <mpi.h>
-
 #include <climits>
-#include <cstdlib>
 
 using namespace ivl::cpu;
 
 namespace {
 
 ivl_status mpiFailed(ivl_context *ctx, const char *what, int code) {
-  char text[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  MPI_Error_string(code, text, &length);
-  return fail(ctx, IVL_ERROR_RUNTIME, "%s: MPI error: %.*s", what, length,
-              text);
+  return fail(ctx, IVL_ERROR_RUNTIME, "%s: MPI error: %s", what,
+              ivl::mpi::errorText(code).c_str());
 }
 
 /// MPI counts are ints.
@@ -73,29 +68,14 @@ ivl_status allGather(ivl_context *ctx, const void *in, void *out,
   return code == MPI_SUCCESS ? IVL_OK : mpiFailed(ctx, "all_gather", code);
 }
 
-void finalize() {
-  int finalized = 0;
-  MPI_Finalized(&finalized);
-  if (!finalized)
-    MPI_Finalize();
-}
 
 } // namespace
 
 extern "C" ivl_status ivl_cpu_mpi_comm(ivl_context *ctx, int32_t rank,
                                        int32_t size, Comm *comm) {
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  if (!initialized) {
-    if (MPI_Init(nullptr, nullptr) != MPI_SUCCESS)
-      return fail(ctx, IVL_ERROR_RUNTIME, "comm_init: MPI_Init failed");
-    std::atexit(finalize);
-  }
-  // Errors come back as codes, not aborts, so they reach the error message.
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   int worldRank = 0, worldSize = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &worldRank);
-  MPI_Comm_size(MPI_COMM_WORLD, &worldSize);
+  if (!ivl::mpi::joinWorld(worldRank, worldSize))
+    return fail(ctx, IVL_ERROR_RUNTIME, "comm_init: MPI_Init failed");
   if (worldRank != rank || worldSize != size)
     return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
                 "comm_init: asked for rank %d of %d, but MPI_COMM_WORLD has "

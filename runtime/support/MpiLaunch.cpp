@@ -6,30 +6,19 @@
 //===----------------------------------------------------------------------===//
 
 #include "internvl/runtime/MpiLaunch.h"
-
-#include <mpi.h>
+#include "MpiWorld.h"
 
 #include <climits>
 #include <cstdio>
-#include <cstdlib>
 
 namespace {
 
-void finalize() {
-  int finalized = 0;
-  MPI_Finalized(&finalized);
-  if (!finalized)
-    MPI_Finalize();
-}
-
 int failed(char *error, int64_t capacity, const char *what, int code) {
-  char text[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  if (code != MPI_SUCCESS)
-    MPI_Error_string(code, text, &length);
+  std::string text =
+      code == MPI_SUCCESS ? std::string() : ": " + ivl::mpi::errorText(code);
   if (capacity > 0)
-    std::snprintf(error, static_cast<size_t>(capacity), "%s%s%.*s", what,
-                  length ? ": " : "", length, text);
+    std::snprintf(error, static_cast<size_t>(capacity), "%s%s", what,
+                  text.c_str());
   return 1;
 }
 
@@ -38,17 +27,9 @@ int failed(char *error, int64_t capacity, const char *what, int code) {
 extern "C" int ivl_mpi_broadcast(void *data, int64_t bytes, int32_t rank,
                                  int32_t size, char *error,
                                  int64_t errorBytes) {
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  if (!initialized) {
-    if (MPI_Init(nullptr, nullptr) != MPI_SUCCESS)
-      return failed(error, errorBytes, "MPI_Init failed", MPI_SUCCESS);
-    std::atexit(finalize);
-  }
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   int worldRank = 0, worldSize = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &worldRank);
-  MPI_Comm_size(MPI_COMM_WORLD, &worldSize);
+  if (!ivl::mpi::joinWorld(worldRank, worldSize))
+    return failed(error, errorBytes, "MPI_Init failed", MPI_SUCCESS);
   if (worldRank != rank || worldSize != size) {
     if (errorBytes > 0)
       std::snprintf(error, static_cast<size_t>(errorBytes),

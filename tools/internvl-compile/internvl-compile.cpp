@@ -142,8 +142,10 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
   bool remat = !rematOptions.empty() || !budget.empty();
   // A step already made data parallel keeps its settings: flags that
   // disagree with them are a mistake, not a request to redo it.
-  if (auto dp = step ? step->getAttrOfType<DictionaryAttr>("tg.data_parallel")
-                     : DictionaryAttr()) {
+  auto dp = step ? step->getAttrOfType<DictionaryAttr>("tg.data_parallel")
+                 : DictionaryAttr();
+  bool alreadyDataParallel = static_cast<bool>(dp);
+  if (alreadyDataParallel) {
     for (auto [flag, key, value] :
          {std::tuple<const char *, const char *, int64_t>{
               "world-size", "world_size", worldSize},
@@ -162,7 +164,6 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
                 "; give the step before --tg-data-parallel to change it");
     }
   }
-  bool alreadyDataParallel = step && step->hasAttr("tg.data_parallel");
   if (alreadyDataParallel && remat)
     return llvm::createStringError(
         llvm::inconvertibleErrorCode(),

@@ -654,23 +654,31 @@ static LogicalResult verifyAdamWHyperparameters(Operation *op, double lr,
   return success();
 }
 
-LogicalResult AdamWOp::verify() {
-  ArrayRef<int64_t> shape = shapeOf(getMaster());
+/// AdamW's state, gradient and results all have `shape`, and its
+/// hyperparameters are in range (tg.adamw and tg.shard_adamw alike).
+template <typename AdamWLike>
+static LogicalResult verifyAdamWOperands(AdamWLike op,
+                                         ArrayRef<int64_t> shape) {
   std::pair<StringRef, Value> sameShape[] = {
-      {"exp_avg", getExpAvg()},
-      {"exp_avg_sq", getExpAvgSq()},
-      {"grad", getGrad()},
-      {"new_master", getNewMaster()},
-      {"new_exp_avg", getNewExpAvg()},
-      {"new_exp_avg_sq", getNewExpAvgSq()},
-      {"new_param", getNewParam()}};
+      {"master", op.getMaster()},
+      {"exp_avg", op.getExpAvg()},
+      {"exp_avg_sq", op.getExpAvgSq()},
+      {"grad", op.getGrad()},
+      {"new_master", op.getNewMaster()},
+      {"new_exp_avg", op.getNewExpAvg()},
+      {"new_exp_avg_sq", op.getNewExpAvgSq()},
+      {"new_param", op.getNewParam()}};
   for (auto [name, v] : sameShape)
-    if (failed(expectShape(*this, name, v, shape)))
+    if (failed(expectShape(op, name, v, shape)))
       return failure();
   return verifyAdamWHyperparameters(
-      *this, getLr().convertToDouble(), getBeta1().convertToDouble(),
-      getBeta2().convertToDouble(), getEpsilon().convertToDouble(),
-      getWeightDecay().convertToDouble());
+      op, op.getLr().convertToDouble(), op.getBeta1().convertToDouble(),
+      op.getBeta2().convertToDouble(), op.getEpsilon().convertToDouble(),
+      op.getWeightDecay().convertToDouble());
+}
+
+LogicalResult AdamWOp::verify() {
+  return verifyAdamWOperands(*this, shapeOf(getMaster()));
 }
 
 //===----------------------------------------------------------------------===//
@@ -686,7 +694,7 @@ static LogicalResult expectWorldSize(Operation *op, int64_t worldSize) {
 
 /// The shard length of `elements` split over `worldSize` ranks.
 static int64_t shardLength(int64_t elements, int64_t worldSize) {
-  return (elements + worldSize - 1) / worldSize;
+  return elements / worldSize + (elements % worldSize != 0);
 }
 
 static int64_t totalElements(ValueRange values) {
@@ -745,34 +753,19 @@ LogicalResult ShardAdamWOp::verify() {
     return failure();
   int64_t elements = 0;
   for (int64_t n : getSegments()) {
-    if (n <= 0)
-      return emitOpError() << "segments must be positive, got " << n;
+    if (n <= 0 || n > INT64_MAX - elements)
+      return emitOpError() << "segments must be positive and sum to at most "
+                           << INT64_MAX << ", got " << n;
     elements += n;
   }
   if (getDecay().size() != getSegments().size())
     return emitOpError() << "expected one decay flag per segment ("
                          << getSegments().size() << "), got "
                          << getDecay().size();
-  SmallVector<int64_t> shape = {shardLength(elements, getWorldSize())};
-  std::pair<StringRef, Value> sameShape[] = {
-      {"master", getMaster()},
-      {"exp_avg", getExpAvg()},
-      {"exp_avg_sq", getExpAvgSq()},
-      {"grad", getGrad()},
-      {"new_master", getNewMaster()},
-      {"new_exp_avg", getNewExpAvg()},
-      {"new_exp_avg_sq", getNewExpAvgSq()},
-      {"new_param", getNewParam()}};
-  for (auto [name, v] : sameShape)
-    if (failed(expectShape(*this, name, v, shape)))
-      return failure();
   if (getParam() && getParam().getType() != getNewParam().getType())
     return emitOpError() << "expected param to have new_param's type, got "
                          << getParam().getType();
-  return verifyAdamWHyperparameters(
-      *this, getLr().convertToDouble(), getBeta1().convertToDouble(),
-      getBeta2().convertToDouble(), getEpsilon().convertToDouble(),
-      getWeightDecay().convertToDouble());
+  return verifyAdamWOperands(*this, {shardLength(elements, getWorldSize())});
 }
 
 LogicalResult CommWaitOp::verify() {

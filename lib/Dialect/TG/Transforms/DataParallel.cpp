@@ -129,6 +129,16 @@ private:
         step.getArgAttrOfType<StringAttr>(i, TGDialect::getNameAttrName());
     return name ? name.getValue() : StringRef();
   }
+  /// A small id per element type: buckets never mix element types.
+  int typeId(Type element) {
+    return typeIds.try_emplace(element, typeIds.size()).first->second;
+  }
+  /// Stage 3 gathers a parameter with the others of its layer (or module)
+  /// and element type.
+  std::string gatherKey(unsigned param, Type element) {
+    return gatherGroupOf(argName(param)) + "#" +
+           std::to_string(typeId(element));
+  }
   static int64_t lastReady(const Bucket &bucket) {
     int64_t last = 0;
     for (const Gradient &g : bucket)
@@ -145,6 +155,7 @@ private:
   llvm::DenseMap<Operation *, int64_t> position;
   std::vector<Gradient> grads;
   GlobalNormOp norm;
+  llvm::DenseMap<Type, int> typeIds;
   /// Stage 3's frozen groups (shards after the gradient buckets' ones).
   std::vector<ParamGroup> frozen;
 };
@@ -188,18 +199,12 @@ LogicalResult Lowering::collect() {
 
 std::vector<Bucket> Lowering::partition() {
   std::vector<Bucket> buckets;
-  llvm::DenseMap<Type, int> typeGroup;
-  auto groupOfType = [&](Value v) {
-    return typeGroup.try_emplace(elementTypeOf(v), typeGroup.size())
-        .first->second;
-  };
   if (options.zeroStage == 3) {
     // One bucket per layer (and element type), launched once backward is
     // done with all of it.
     std::map<std::string, size_t> index;
     for (const Gradient &g : grads) {
-      std::string key = gatherGroupOf(argName(g.param)) + "#" +
-                        std::to_string(groupOfType(g.value));
+      std::string key = gatherKey(g.param, elementTypeOf(g.value));
       auto [it, added] = index.try_emplace(key, buckets.size());
       if (added)
         buckets.emplace_back();
@@ -215,7 +220,7 @@ std::vector<Bucket> Lowering::partition() {
   SmallVector<int> groups;
   for (const Gradient &g : grads) {
     sizes.push_back(elementsOf(g.value));
-    groups.push_back(groupOfType(g.value));
+    groups.push_back(typeId(elementTypeOf(g.value)));
   }
   for (const internvl::Bucket &p : internvl::consecutiveBuckets(
            sizes, groups, options.reduceBucketElements))
@@ -270,7 +275,6 @@ std::vector<ParamGroup> Lowering::frozenGroups() {
     trained.insert(g.param);
   std::vector<ParamGroup> groups;
   std::map<std::string, size_t> index;
-  llvm::DenseMap<Type, int> typeGroup;
   for (unsigned i = 0; i < step.getNumArguments(); ++i) {
     auto kind =
         step.getArgAttrOfType<StringAttr>(i, TGDialect::getKindAttrName());
@@ -278,10 +282,8 @@ std::vector<ParamGroup> Lowering::frozenGroups() {
     if (!kind || kind.getValue() != "param" || trained.contains(i) ||
         arg.use_empty())
       continue;
-    int type = typeGroup.try_emplace(elementTypeOf(arg), typeGroup.size())
-                   .first->second;
-    std::string key = gatherGroupOf(argName(i)) + "#" + std::to_string(type);
-    auto [it, added] = index.try_emplace(key, groups.size());
+    auto [it, added] =
+        index.try_emplace(gatherKey(i, elementTypeOf(arg)), groups.size());
     if (added)
       groups.emplace_back();
     groups[it->second].push_back(i);
