@@ -49,7 +49,15 @@ llvm::Expected<int64_t> internvl::parseByteSize(llvm::StringRef text) {
                                    "unknown unit '" + unit + "' in '" + text +
                                        "' (allowed: B, KiB, MiB, GiB, TiB, "
                                        "KB, MB, GB, TB)");
-  return static_cast<int64_t>(std::llround(value * scale));
+  // Up to 1 PiB: beyond any card, and far from int64 overflow in the sums
+  // the plan makes with it.
+  double bytes = value * scale;
+  if (!(bytes <= double(1ll << 50)))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "'" + text +
+                                       "' is larger than 1 PiB, the largest "
+                                       "size accepted");
+  return static_cast<int64_t>(std::llround(bytes));
 }
 
 llvm::Expected<int64_t> internvl::parseMemoryBudget(llvm::StringRef text) {

@@ -11,6 +11,7 @@
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -18,6 +19,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 using namespace internvl;
 
@@ -108,6 +110,18 @@ llvm::Expected<SourceType> npyType(llvm::StringRef descr) {
                "' (supported: <f4, <f2, <f8, <i8, <i4, |b1)");
 }
 
+/// The bytes of a tensor of `shape` with `elementSize`-byte elements, or
+/// nothing when a dimension is negative or the product overflows (a file's
+/// header may say anything).
+std::optional<int64_t> payloadBytes(const std::vector<int64_t> &shape,
+                                    int64_t elementSize) {
+  int64_t bytes = elementSize;
+  for (int64_t d : shape)
+    if (d < 0 || llvm::MulOverflow(bytes, d, bytes))
+      return std::nullopt;
+  return bytes;
+}
+
 /// Copies `count` elements of `type` from `src` into a tensor of `shape`.
 HostTensor decode(const SourceType &type, std::vector<int64_t> shape,
                   const uint8_t *src) {
@@ -190,11 +204,11 @@ llvm::Expected<HostTensor> internvl::readNpy(llvm::StringRef path) {
   llvm::Expected<SourceType> type = npyType(descr);
   if (!type)
     return error(path + ": " + llvm::toString(type.takeError()));
-  int64_t n = 1;
-  for (int64_t d : shape)
-    n *= d;
+  std::optional<int64_t> bytes = payloadBytes(shape, type->size);
+  if (!bytes)
+    return error(path + ": the .npy shape is too large");
   size_t payload = headerStart + headerLen;
-  if (data.size() - payload < static_cast<size_t>(n * type->size))
+  if (data.size() - payload < static_cast<size_t>(*bytes))
     return error(path + ": the file holds fewer bytes than its shape needs");
   return decode(*type, shape,
                 reinterpret_cast<const uint8_t *>(data.data() + payload));
@@ -261,11 +275,10 @@ internvl::readSafetensors(llvm::StringRef path) {
                      "': " + llvm::toString(type.takeError()));
       std::vector<int64_t> shape = info.at("shape").get<std::vector<int64_t>>();
       auto offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
-      int64_t n = 1;
-      for (int64_t d : shape)
-        n *= d;
-      if (offsets.size() != 2 || offsets[1] > payload.size() ||
-          offsets[1] - offsets[0] != static_cast<uint64_t>(n * type->size))
+      std::optional<int64_t> bytes = payloadBytes(shape, type->size);
+      if (!bytes || offsets.size() != 2 || offsets[0] > offsets[1] ||
+          offsets[1] > payload.size() ||
+          offsets[1] - offsets[0] != static_cast<uint64_t>(*bytes))
         return error(path + ": tensor '" + name +
                      "': data_offsets do not match its shape and dtype");
       tensors[name] = decode(

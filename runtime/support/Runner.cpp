@@ -25,9 +25,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <string>
-#include <sys/stat.h>
 #include <vector>
 
 extern "C" const char *ivl_step_manifest(void);
@@ -37,6 +37,18 @@ extern "C" ivl_status ivl_step(ivl_context *ctx, void *arena, void *grads,
 namespace {
 
 using nlohmann::json;
+
+[[noreturn]] void die(const std::string &message);
+
+/// Creates `dir` and its parents, or stops: checked before the step runs,
+/// not found out after.
+void makeDirectory(const std::string &dir, const char *flag) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir))
+    die(std::string(flag) + " " + dir + ": cannot create the directory" +
+        (ec ? ": " + ec.message() : std::string()));
+}
 
 [[noreturn]] void die(const std::string &message) {
   std::fprintf(stderr, "run-step: error: %s\n", message.c_str());
@@ -202,6 +214,13 @@ int main(int argc, char **argv) {
                          std::to_string(world) + ")"
                    : ""));
   int32_t rank = launch.rank;
+  if (!options.dump.empty()) {
+    if (rank != 0)
+      options.dump += "/rank" + std::to_string(rank);
+    makeDirectory(options.dump, "--dump");
+  }
+  if (!options.dumpInputs.empty() && rank == 0)
+    makeDirectory(options.dumpInputs, "--dump-inputs");
   ivl_select_device(launch.localRank);
   // Under mpirun, rank 0's rendezvous bytes (NCCL's unique id) reach the
   // other ranks over MPI; otherwise NCCL_COMM_ID names the rendezvous.
@@ -280,20 +299,26 @@ int main(int argc, char **argv) {
                 ivl_dtype_size(buf.spec.dtype);
     args.push_back(std::move(buf));
   }
-  std::map<std::string, std::vector<char>> params;
-  std::map<std::string, ivl_dtype> paramTypes;
-  // Parameters ZeRO stage 3 keeps as shards: the shards come from them.
+  // Every parameter by name, for master copies and shards to start from:
+  // views of the host arguments, or of the parameters ZeRO stage 3 keeps
+  // only as shards.
+  std::map<std::string, ivl::io::ParamView> params;
+  auto find = [&](const std::string &name) -> const ivl::io::ParamView * {
+    auto it = params.find(name);
+    return it == params.end() ? nullptr : &it->second;
+  };
+  std::vector<std::vector<char>> shardedParams;
   if (manifest.contains("zero_params"))
     for (const json &a : manifest["zero_params"]) {
       ivl::io::ArgSpec spec = argumentSpec(a);
-      std::vector<char> values(ivl::io::numElements(spec.shape) *
-                               ivl_dtype_size(spec.dtype));
+      int64_t n = ivl::io::numElements(spec.shape);
+      std::vector<char> values(n * ivl_dtype_size(spec.dtype));
       std::string error = ivl::io::generateArgument(
-          spec, batch, options.seed, nullptr, IVL_F32, values.data());
+          spec, batch, options.seed, nullptr, values.data());
       if (!error.empty())
         die(error);
-      params[spec.name] = std::move(values);
-      paramTypes[spec.name] = spec.dtype;
+      params[spec.name] = {values.data(), spec.dtype, n};
+      shardedParams.push_back(std::move(values)); // the data stays put
     }
   std::vector<std::vector<char>> host(args.size());
   for (int pass = 0; pass < 2; ++pass)
@@ -303,17 +328,7 @@ int main(int argc, char **argv) {
         continue;
       host[i].assign(static_cast<size_t>(args[i].bytes), 0);
       if (!spec.shardOf.empty()) {
-        // This rank's shard of a bucket's master copy.
-        ivl::io::ParamView view;
-        auto find = [&](const std::string &name) -> const ivl::io::ParamView * {
-          auto it = params.find(name);
-          if (it == params.end())
-            return nullptr;
-          view = {it->second.data(), paramTypes[name],
-                  static_cast<int64_t>(it->second.size()) /
-                      ivl_dtype_size(paramTypes[name])};
-          return &view;
-        };
+        // This rank's shard of a bucket's master copy (or parameters).
         std::string error =
             ivl::io::generateShard(spec, rank, find, host[i].data());
         if (!error.empty())
@@ -327,39 +342,27 @@ int main(int argc, char **argv) {
         global.shape[0] *= world;
         std::vector<char> all(host[i].size() * world);
         std::string error = ivl::io::generateArgument(
-            global, batch, options.seed, nullptr, IVL_F32, all.data());
+            global, batch, options.seed, nullptr, all.data());
         if (!error.empty())
           die(error);
         std::memcpy(host[i].data(), all.data() + rank * host[i].size(),
                     host[i].size());
         continue;
       }
-      const void *param = nullptr;
-      ivl_dtype paramType = IVL_F32;
-      if (spec.kind == "master") {
-        std::string name = spec.name.substr(0, spec.name.rfind(".master"));
-        auto it = params.find(name);
-        if (it != params.end()) {
-          param = it->second.data();
-          paramType = paramTypes[name];
-        }
-      }
+      const ivl::io::ParamView *param =
+          spec.kind == "master"
+              ? find(ivl::io::parameterOfMaster(spec.name))
+              : nullptr;
       std::string error = ivl::io::generateArgument(
-          spec, batch, options.seed, param, paramType, host[i].data());
+          spec, batch, options.seed, param, host[i].data());
       if (!error.empty())
         die(error);
-      if (spec.kind == "param") {
-        params[spec.name] = host[i];
-        paramTypes[spec.name] = spec.dtype;
-      }
+      if (spec.kind == "param")
+        params[spec.name] = {host[i].data(), spec.dtype,
+                             ivl::io::numElements(spec.shape)};
     }
 
-  if (rank != 0 && !options.dump.empty()) {
-    ::mkdir(options.dump.c_str(), 0755);
-    options.dump += "/rank" + std::to_string(rank);
-  }
   if (!options.dumpInputs.empty() && rank == 0) {
-    ::mkdir(options.dumpInputs.c_str(), 0755);
     for (size_t i = 0; i < args.size(); ++i) {
       std::string error = ivl::io::writeNpy(
           options.dumpInputs + "/" + args[i].spec.name + ".npy",
@@ -405,8 +408,6 @@ int main(int argc, char **argv) {
                         .count());
   }
 
-  if (!options.dump.empty())
-    ::mkdir(options.dump.c_str(), 0755);
   int64_t i = 0;
   for (const json &r : manifest.at("results")) {
     std::string name = r.at("name").get<std::string>();

@@ -245,10 +245,18 @@ bool ivl::io::convertElements(const void *in, ivl_dtype from, void *out,
   return true;
 }
 
+std::string ivl::io::parameterOfMaster(const std::string &masterName) {
+  const std::string suffix = ".master";
+  if (masterName.size() > suffix.size() &&
+      masterName.compare(masterName.size() - suffix.size(), suffix.size(),
+                         suffix) == 0)
+    return masterName.substr(0, masterName.size() - suffix.size());
+  return masterName;
+}
+
 std::string ivl::io::generateArgument(const ArgSpec &spec,
                                       const BatchSpec &batch, uint64_t seed,
-                                      const void *param, ivl_dtype paramType,
-                                      void *out) {
+                                      const ParamView *param, void *out) {
   int64_t n = numElements(spec.shape);
   std::memset(out, 0, n * ivl_dtype_size(spec.dtype));
   if (spec.kind == "param") {
@@ -265,7 +273,11 @@ std::string ivl::io::generateArgument(const ArgSpec &spec,
   if (spec.kind == "master") {
     if (!param)
       return "argument '" + spec.name + "': no parameter to copy";
-    if (!convertElements(param, paramType, out, spec.dtype, n))
+    if (param->count != n)
+      return "argument '" + spec.name + "' has " + std::to_string(n) +
+             " elements, its parameter '" + parameterOfMaster(spec.name) +
+             "' " + std::to_string(param->count);
+    if (!convertElements(param->data, param->dtype, out, spec.dtype, n))
       return "argument '" + spec.name + "': its parameter is not a float tensor";
     return "";
   }

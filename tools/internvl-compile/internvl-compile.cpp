@@ -446,6 +446,11 @@ int main(int argc, char **argv) {
 
   if (std::error_code ec = llvm::sys::fs::create_directories(outputDir))
     return fail("cannot create -o " + outputDir + ": " + ec.message());
+  // What an earlier build left here must not pass for this step's: a
+  // source-only run or a failed build leaves no library or runner.
+  for (const char *old : {"step.cpp", "step.cu", "libstep.so", "run-step",
+                          "build.log", "link.log"})
+    llvm::sys::fs::remove(path(outputDir, old));
   std::string sourcePath = path(
       outputDir, *target == tg::StepTarget::Cuda ? "step.cu" : "step.cpp");
   std::string manifestText;

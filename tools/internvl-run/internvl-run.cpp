@@ -138,39 +138,41 @@ int main(int argc, char **argv) {
   std::vector<HostTensor> args(specs.size());
   llvm::StringMap<HostTensor> params;
   llvm::StringSet<> used;
+  // An argument from --inputs when given there, else generated.
+  auto obtain = [&](const ArgSpec &spec) -> llvm::Expected<HostTensor> {
+    auto it = provided.find(spec.name);
+    if (it == provided.end())
+      return generateArgument(spec, batch, seed, params);
+    used.insert(spec.name);
+    if (it->second.shape != spec.shape)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "--inputs: '" + spec.name + "' has shape " +
+              shapeText(it->second.shape, it->second.dtype) +
+              ", the argument is " + shapeText(spec.shape, spec.dtype));
+    llvm::Expected<HostTensor> converted = convertTensor(it->second, spec.dtype);
+    if (!converted)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "--inputs: '" + spec.name + "': " +
+                                         llvm::toString(converted.takeError()));
+    return converted;
+  };
   // Parameters ZeRO stage 3 keeps as shards: the shards come from them.
   for (const ArgSpec &spec : zeroParameterSpecs(func)) {
-    llvm::Expected<HostTensor> generated =
-        generateArgument(spec, batch, seed, params);
-    if (!generated)
-      return fail(llvm::toString(generated.takeError()));
-    params[spec.name] = *generated;
+    llvm::Expected<HostTensor> value = obtain(spec);
+    if (!value)
+      return fail(llvm::toString(value.takeError()));
+    params[spec.name] = *value;
   }
   for (int pass = 0; pass < 2; ++pass)
     for (size_t i = 0; i < specs.size(); ++i) {
       const ArgSpec &spec = specs[i];
       if ((spec.kind == "param") != (pass == 0))
         continue;
-      auto it = provided.find(spec.name);
-      if (it != provided.end()) {
-        used.insert(spec.name);
-        if (it->second.shape != spec.shape)
-          return fail("--inputs: '" + spec.name + "' has shape " +
-                      shapeText(it->second.shape, it->second.dtype) +
-                      ", the argument is " + shapeText(spec.shape, spec.dtype));
-        llvm::Expected<HostTensor> converted =
-            convertTensor(it->second, spec.dtype);
-        if (!converted)
-          return fail("--inputs: '" + spec.name +
-                      "': " + llvm::toString(converted.takeError()));
-        args[i] = *converted;
-      } else {
-        llvm::Expected<HostTensor> generated =
-            generateArgument(spec, batch, seed, params);
-        if (!generated)
-          return fail(llvm::toString(generated.takeError()));
-        args[i] = *generated;
-      }
+      llvm::Expected<HostTensor> value = obtain(spec);
+      if (!value)
+        return fail(llvm::toString(value.takeError()));
+      args[i] = *value;
       if (spec.kind == "param")
         params[spec.name] = args[i];
     }

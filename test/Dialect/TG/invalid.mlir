@@ -770,3 +770,25 @@ func.func @zero_param_unranked(%a: tensor<4xf32>) attributes {tg.zero_params = [
 func.func @zero_param_bad_init(%a: tensor<4xf32>) attributes {tg.zero_params = [{name = "w", type = tensor<4xbf16>, init = "uniform:1"}]} {
   return
 }
+
+// -----
+
+// expected-error @+1 {{'tg.remat' entry 'llm' must be a dictionary with a policy of "force", "auto" or "off", got {layers = 2 : i64}}}
+func.func @remat_without_policy(%a: tensor<4xf32>) attributes {tg.remat = {llm = {layers = 2 : i64}}} {
+  return
+}
+
+// -----
+
+func.func @alloc_negative_offset(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{#tg.alloc needs a non-negative offset and size whose sum fits in 64 bits, got offset -1000000000 and size 64}}
+  %y = tg.neg %x {tg.alloc = [#tg.alloc<arena, -1000000000, 64>]} : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'tg.memory_plan' needs world_size as an integer in [1, 1048576], got 0 : i64}}
+func.func @plan_no_ranks(%a: tensor<4xf32>) attributes {tg.memory_plan = {world_size = 0 : i64}} {
+  return
+}

@@ -51,17 +51,21 @@ int64_t MemoryPlan::recomputeFlops() const {
 }
 
 func::FuncOp mlir::tg::findPlannedFunction(ModuleOp module, StringRef name) {
+  func::FuncOp func;
   if (!name.empty()) {
-    auto func = module.lookupSymbol<func::FuncOp>(name);
+    func = module.lookupSymbol<func::FuncOp>(name);
     if (!func)
       module.emitError() << "no function @" << name << " in the module";
-    return func;
+  } else {
+    for (StringRef candidate : {"train_step", "forward"})
+      if ((func = module.lookupSymbol<func::FuncOp>(candidate)))
+        break;
+    if (!func)
+      module.emitError() << "no @train_step or @forward in the module";
   }
-  for (StringRef candidate : {"train_step", "forward"})
-    if (auto func = module.lookupSymbol<func::FuncOp>(candidate))
-      return func;
-  module.emitError() << "no @train_step or @forward in the module";
-  return {};
+  if (func && failed(expectPlannableBody(func, "memory plan")))
+    return {};
+  return func;
 }
 
 static int64_t intOf(DictionaryAttr dict, StringRef key) {
@@ -192,5 +196,18 @@ LogicalResult mlir::tg::checkPlanOptions(ModuleOp module,
     return module.emitError() << pass << ": world-size must be in [1, "
                               << kMaxWorldSize << "], got "
                               << options.worldSize;
+  constexpr int64_t kMaxAlignment = int64_t(1) << 30;
+  if (options.alignment < 1 || options.alignment > kMaxAlignment ||
+      (options.alignment & (options.alignment - 1)) != 0)
+    return module.emitError() << pass
+                              << ": alignment must be a power of two up to "
+                              << kMaxAlignment << ", got "
+                              << options.alignment;
+  constexpr int64_t kMaxWorkspace = int64_t(1) << 40;
+  if (options.cublasWorkspaceBytes < 0 ||
+      options.cublasWorkspaceBytes > kMaxWorkspace)
+    return module.emitError() << pass << ": cublas-workspace must be in [0, "
+                              << kMaxWorkspace << "] bytes, got "
+                              << options.cublasWorkspaceBytes;
   return success();
 }

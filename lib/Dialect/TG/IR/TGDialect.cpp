@@ -45,6 +45,15 @@ FailureOr<Initializer> mlir::tg::parseInitializer(StringRef spec) {
 #define GET_ATTRDEF_CLASSES
 #include "internvl/Dialect/TG/IR/TGAttrs.cpp.inc"
 
+LogicalResult AllocAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                MemorySpace, int64_t offset, int64_t size) {
+  if (offset < 0 || size < 0 || offset > INT64_MAX - size)
+    return emitError() << "#tg.alloc needs a non-negative offset and size "
+                          "whose sum fits in 64 bits, got offset "
+                       << offset << " and size " << size;
+  return success();
+}
+
 void TGDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
@@ -95,19 +104,19 @@ static LogicalResult verifyModuleAttribute(Operation *op, NamedAttribute attr) {
 
 /// The settings --tg-data-parallel recorded on the step it rewrote: the
 /// planner and the lowering read them as one rank's.
-static LogicalResult verifyDataParallel(Operation *op, DictionaryAttr dict) {
-  struct Key {
-    StringRef name;
-    int64_t min, max;
-    bool required;
-  };
-  static const Key keys[] = {{"world_size", 1, kMaxWorldSize, true},
-                             {"zero_stage", 0, 3, true},
-                             {"buckets", 0, INT64_MAX, false},
-                             {"frozen_buckets", 0, INT64_MAX, false},
-                             {"reduce_bucket_size", 1, INT64_MAX, false},
-                             {"allgather_bucket_size", 1, INT64_MAX, false}};
-  for (const Key &key : keys) {
+namespace {
+/// An integer entry of a discardable dictionary attribute and its range.
+struct IntegerEntry {
+  StringRef name;
+  int64_t min, max;
+  bool required;
+};
+} // namespace
+
+static LogicalResult verifyIntegerEntries(Operation *op, StringRef attrName,
+                                          DictionaryAttr dict,
+                                          ArrayRef<IntegerEntry> keys) {
+  for (const IntegerEntry &key : keys) {
     Attribute value = dict.get(key.name);
     if (!value && !key.required)
       continue;
@@ -115,8 +124,8 @@ static LogicalResult verifyDataParallel(Operation *op, DictionaryAttr dict) {
     if (integer && integer.getInt() >= key.min && integer.getInt() <= key.max)
       continue;
     InFlightDiagnostic diag = op->emitError();
-    diag << "'tg.data_parallel' needs " << key.name << " as an integer in ["
-         << key.min << ", "
+    diag << "'" << attrName << "' needs " << key.name
+         << " as an integer in [" << key.min << ", "
          << (key.max == INT64_MAX ? std::string("inf")
                                   : std::to_string(key.max))
          << "], got ";
@@ -126,8 +135,21 @@ static LogicalResult verifyDataParallel(Operation *op, DictionaryAttr dict) {
       diag << "none";
     return diag;
   }
+  return success();
+}
+
+static LogicalResult verifyDataParallel(Operation *op, DictionaryAttr dict) {
+  static const IntegerEntry keys[] = {
+      {"world_size", 1, kMaxWorldSize, true},
+      {"zero_stage", 0, 3, true},
+      {"buckets", 0, INT64_MAX, false},
+      {"frozen_buckets", 0, INT64_MAX, false},
+      {"reduce_bucket_size", 1, INT64_MAX, false},
+      {"allgather_bucket_size", 1, INT64_MAX, false}};
+  if (failed(verifyIntegerEntries(op, "tg.data_parallel", dict, keys)))
+    return failure();
   for (NamedAttribute entry : dict)
-    if (!llvm::any_of(keys, [&](const Key &key) {
+    if (!llvm::any_of(keys, [&](const IntegerEntry &key) {
           return key.name == entry.getName().getValue();
         }))
       return op->emitError()
@@ -182,8 +204,24 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   if (name == "tg.remat") {
-    if (!isa<DictionaryAttr>(attr.getValue()))
+    auto remat = dyn_cast<DictionaryAttr>(attr.getValue());
+    if (!remat)
       return op->emitError() << "'tg.remat' must be a dictionary";
+    // What --tg-remat did per region, as the reports read it.
+    for (StringRef region : {"vision", "llm"}) {
+      Attribute entry = remat.get(region);
+      if (!entry)
+        continue;
+      auto dict = dyn_cast<DictionaryAttr>(entry);
+      auto policy = dict ? dict.getAs<StringAttr>("policy") : StringAttr();
+      if (!policy || !llvm::is_contained({"force", "auto", "off"},
+                                         policy.getValue()))
+        return op->emitError()
+               << "'tg.remat' entry '" << region
+               << "' must be a dictionary with a policy of \"force\", "
+                  "\"auto\" or \"off\", got "
+               << entry;
+    }
     return success();
   }
   if (name == "tg.memory_plan" || name == "tg.data_parallel") {
@@ -192,7 +230,10 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << name << "' must be a dictionary";
     if (name == "tg.data_parallel")
       return verifyDataParallel(op, dict);
-    return success();
+    // The plan's settings, as the reports and the lowering read them.
+    return verifyIntegerEntries(op, name, dict,
+                                {{"world_size", 1, kMaxWorldSize, false},
+                                 {"zero_stage", 0, 3, false}});
   }
   if (name == "tg.zero_buckets") {
     // One array of parameter names per gradient bucket.

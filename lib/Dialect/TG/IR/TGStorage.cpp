@@ -94,3 +94,35 @@ SmallVector<Operation *> mlir::tg::waitedCollectives(CommWaitOp wait) {
       ops.push_back(def);
   return ops;
 }
+
+LogicalResult mlir::tg::expectBody(func::FuncOp func, StringRef pass) {
+  if (!func.isExternal())
+    return success();
+  return func.emitError() << pass << ": @" << func.getName()
+                          << " is a declaration without a body";
+}
+
+LogicalResult mlir::tg::expectPlannableBody(func::FuncOp func, StringRef pass) {
+  if (failed(expectBody(func, pass)))
+    return failure();
+  auto sized = [](Type t) {
+    auto tensor = dyn_cast<RankedTensorType>(t);
+    return tensor && tensor.hasStaticShape();
+  };
+  for (BlockArgument arg : func.getArguments())
+    if (!sized(arg.getType()))
+      return func.emitError() << pass << ": argument #" << arg.getArgNumber()
+                              << " of @" << func.getName() << " is "
+                              << arg.getType()
+                              << ", not a statically shaped tensor";
+  WalkResult walk = func.walk([&](Operation *op) {
+    for (Type t : op->getResultTypes())
+      if (!sized(t)) {
+        op->emitOpError() << "has a result of type " << t << "; " << pass
+                          << " needs statically shaped tensors";
+        return WalkResult::interrupt();
+      }
+    return WalkResult::advance();
+  });
+  return failure(walk.wasInterrupted());
+}

@@ -49,6 +49,8 @@ void AutodiffPass::runOnOperation() {
                        << " to differentiate";
     return signalPassFailure();
   }
+  if (failed(expectBody(forward, "--tg-autodiff")))
+    return signalPassFailure();
   if (module.lookupSymbol("train_step")) {
     module.emitError() << "--tg-autodiff: the module already has @train_step";
     return signalPassFailure();

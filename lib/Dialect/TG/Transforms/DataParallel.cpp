@@ -17,6 +17,7 @@
 
 #include "internvl/Dialect/TG/Transforms/DataParallel.h"
 #include "internvl/Analysis/Buckets.h"
+#include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Dialect/TG/IR/TGOps.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Support/Region.h"
@@ -616,12 +617,17 @@ FailureOr<int64_t> Lowering::run() {
 FailureOr<DataParallelOptions>
 mlir::tg::dataParallelOptionsFor(ModuleOp module,
                                  const DataParallelOptions &requested) {
+  // World size and stage as the memory plan reads them, and checked alike.
+  PlanOptions plan =
+      planOptionsFor(module, requested.zeroStage, requested.worldSize);
+  if (failed(checkPlanOptions(module, plan, "--tg-data-parallel")))
+    return failure();
   DataParallelOptions o;
+  o.worldSize = plan.worldSize;
+  o.zeroStage = plan.zeroStage;
   auto pick = [&](int64_t given, StringRef attr, int64_t fallback) {
     return given != -1 ? given : moduleInt(module, attr, fallback);
   };
-  o.worldSize = pick(requested.worldSize, "tg.world_size", 1);
-  o.zeroStage = pick(requested.zeroStage, "tg.zero_stage", 0);
   o.reduceBucketElements =
       pick(requested.reduceBucketElements, "tg.reduce_bucket_size",
            o.reduceBucketElements);
@@ -631,13 +637,6 @@ mlir::tg::dataParallelOptionsFor(ModuleOp module,
       pick(requested.allgatherBucketElements, "tg.allgather_bucket_size",
            o.zeroStage == 3 ? kStage3PrefetchElements
                             : o.allgatherBucketElements);
-  if (o.worldSize < 1 || o.worldSize > kMaxWorldSize)
-    return module.emitError("--tg-data-parallel: world-size must be in [1, ")
-           << kMaxWorldSize << "], got " << o.worldSize;
-  if (o.zeroStage < 0 || o.zeroStage > 3)
-    return module.emitError(
-               "--tg-data-parallel: zero-stage must be 0, 1, 2 or 3, got ")
-           << o.zeroStage;
   if (o.reduceBucketElements < 1)
     return module.emitError("--tg-data-parallel: reduce-bucket-size must be "
                             ">= 1 element, got ")
@@ -675,6 +674,8 @@ struct DataParallelPass
           << functionName << " (run --tg-autodiff first)";
       return signalPassFailure();
     }
+    if (failed(expectBody(step, "--tg-data-parallel")))
+      return signalPassFailure();
     FailureOr<DataParallelOptions> options = dataParallelOptionsFor(
         module, requestedDataParallel(worldSize, zeroStage, reduceBucketSize,
                                       allgatherBucketSize));

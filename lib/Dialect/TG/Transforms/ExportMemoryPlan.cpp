@@ -70,7 +70,10 @@ struct ExportMemoryPlanPass
           if (b.value)
             b.value.printAsOperand(ns, state);
           else
-            ns << (b.op ? "attention_workspace" : "cublaslt_workspace");
+            // An op's workspace is named by the op (attention backward's
+            // scratch, a collective's packing buffer).
+            ns << (b.op ? b.op->getName().stripDialect() + "_workspace"
+                        : std::string("cublaslt_workspace"));
           j.object([&] {
             j.attribute("name", name);
             j.attribute("scope", b.scope);

@@ -50,13 +50,6 @@ struct PlanMemoryPass : public tg::impl::TGPlanMemoryBase<PlanMemoryPass> {
     options.cublasWorkspaceBytes = cublasWorkspace;
     if (failed(checkPlanOptions(module, options, "--tg-plan-memory")))
       return signalPassFailure();
-    if (options.alignment < 1 ||
-        (options.alignment & (options.alignment - 1)) != 0) {
-      module.emitError() << "--tg-plan-memory: alignment must be a power of "
-                            "two, got "
-                         << options.alignment;
-      return signalPassFailure();
-    }
 
     // A re-plan replaces the previous one.
     func.walk([](Operation *op) {

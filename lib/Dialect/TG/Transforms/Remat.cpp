@@ -146,8 +146,17 @@ void RematPass::runOnOperation() {
     (void)fail("no function @" + name + " (run --tg-autodiff first)");
     return;
   }
+  if (failed(expectPlannableBody(func, "--tg-remat")))
+    return signalPassFailure();
   if (func->hasAttr(kRematAttr)) {
     (void)fail("@" + name + " was already rewritten by --tg-remat");
+    return;
+  }
+  // Its gathered parameters would be kept as activations of the layers.
+  if (func->hasAttr("tg.data_parallel")) {
+    (void)fail("@" + name +
+               " is already data parallel: run --tg-remat before "
+               "--tg-data-parallel");
     return;
   }
 

@@ -51,13 +51,17 @@ struct BatchSpec {
 
 int64_t numElements(const std::vector<int64_t> &shape);
 
+/// The parameter a `master` argument copies: `<name>` of `<name>.master`.
+std::string parameterOfMaster(const std::string &masterName);
+
 /// Fills `out` (numElements(spec.shape) elements of spec.dtype) from `seed`,
 /// independently of the other arguments. A `master` argument copies its
-/// parameter, given as `param` (`paramType`); other kinds ignore it.
-/// Returns an error message, or "" on success.
+/// parameter, given as `param` (null when there is none; it must have as
+/// many elements); other kinds ignore it. Returns an error message, or "" on
+/// success.
 std::string generateArgument(const ArgSpec &spec, const BatchSpec &batch,
-                             uint64_t seed, const void *param,
-                             ivl_dtype paramType, void *out);
+                             uint64_t seed, const ParamView *param,
+                             void *out);
 
 /// Fills the ZeRO shard `spec` (spec.shardOf set: a master copy, or a
 /// parameter in stage 3) of `rank`: element j is element rank * c + j of the

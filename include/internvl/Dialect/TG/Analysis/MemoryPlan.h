@@ -76,8 +76,9 @@ PlacedBuffers placeBuffers(func::FuncOp func, const PlanOptions &options);
 /// tg.zero_stage / tg.world_size, else 0 and 1.
 PlanOptions planOptionsFor(ModuleOp module, int64_t zeroStage,
                            int64_t worldSize);
-/// Emits an error on `module` (naming `pass`) when the ZeRO stage is not 0-3
-/// or the world size not in [1, kMaxWorldSize].
+/// Emits an error on `module` (naming `pass`) when the ZeRO stage is not 0-3,
+/// the world size not in [1, kMaxWorldSize], the alignment not a power of
+/// two up to 1 GiB or the cuBLAS workspace not in [0, 1 TiB].
 LogicalResult checkPlanOptions(ModuleOp module, const PlanOptions &options,
                                StringRef pass);
 

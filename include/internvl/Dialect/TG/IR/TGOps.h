@@ -51,6 +51,14 @@ bool isCollective(Operation *op);
 /// The collectives whose results `wait` waits for: their operands and
 /// buffers are in use until `wait`.
 SmallVector<Operation *> waitedCollectives(CommWaitOp wait);
+
+/// Emits an error naming `pass` when `func` is only a declaration: the
+/// passes read and rewrite a body.
+LogicalResult expectBody(func::FuncOp func, StringRef pass);
+
+/// expectBody, and every argument and result in `func` a statically shaped
+/// tensor: the memory plan sizes each of them.
+LogicalResult expectPlannableBody(func::FuncOp func, StringRef pass);
 } // namespace mlir::tg
 
 #endif // INTERNVL_DIALECT_TG_IR_TGOPS_H

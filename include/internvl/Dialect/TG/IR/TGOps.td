@@ -66,6 +66,9 @@ def TG_AllocAttr : AttrDef<TG_Dialect, "Alloc"> {
   let parameters = (ins EnumParameter<TG_MemorySpace>:$space,
                         "int64_t":$offset, "int64_t":$size);
   let assemblyFormat = "`<` $space `,` $offset `,` $size `>`";
+  // Offsets and sizes are non-negative and their sum fits in int64, so that
+  // every reader can add them.
+  let genVerifyDecl = 1;
 }
 
 //===----------------------------------------------------------------------===//
