@@ -50,7 +50,7 @@ def compile_case(bin_dir, tmp, name, config, flags, target):
                            "--emit=source", "-o", tmp / f"{name}-src"])
     calls = re.search(r"(\d+) kernel calls, (\d+) fused kernels \((\d+) ops\)",
                       out.stdout)
-    source = next((tmp / f"{name}-src").glob("step.*"))
+    source = tmp / f"{name}-src" / ("step.cu" if target == "cuda" else "step.cpp")
     lines = len(source.read_text().splitlines())
     build_s, _ = timed([compile_tool, forward, f"--target={target}", REMAT,
                         "-o", tmp / f"{name}-{target}"])
