@@ -1,7 +1,7 @@
-//===- Shape.cpp - static shape arithmetic
-//---------------------------------===//
+//===- Shape.cpp - static shape arithmetic --------------------------------===//
 
 #include "internvl/Support/Shape.h"
+#include "internvl/runtime/CheckedMath.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/raw_ostream.h"
@@ -11,10 +11,19 @@
 using namespace internvl;
 
 int64_t internvl::numElements(llvm::ArrayRef<int64_t> shape) {
-  int64_t n = 1;
-  for (int64_t d : shape)
-    n *= d;
-  return n;
+  std::optional<int64_t> n = checkedNumElements(shape);
+  assert(n && "shape outside the tensor ceiling");
+  return n.value_or(0);
+}
+
+std::optional<int64_t>
+internvl::checkedNumElements(llvm::ArrayRef<int64_t> shape) {
+  return ivl::checkedProduct(shape.data(), shape.size());
+}
+
+bool internvl::fitsTensorCeiling(llvm::ArrayRef<int64_t> shape,
+                                 int64_t elementBytes) {
+  return ivl::fitsTensorCeiling(shape.data(), shape.size(), elementBytes);
 }
 
 std::optional<llvm::SmallVector<int64_t>>

@@ -9,10 +9,14 @@
 #include "internvl/runtime/StepIO.h"
 #include "internvl/runtime/Numeric.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 using namespace ivl;
@@ -94,6 +98,46 @@ int64_t answerStart(const BatchSpec &batch, int64_t length) {
 }
 
 } // namespace
+
+std::string ivl::io::writeFileAtomically(
+    const std::string &path, const std::function<bool(std::FILE *)> &write) {
+  // A device or a pipe (/dev/null, /dev/full) is written in place; a file
+  // is written beside itself and renamed over the old one once complete.
+  struct stat st;
+  bool exists = ::stat(path.c_str(), &st) == 0;
+  bool special = exists && !S_ISREG(st.st_mode);
+  if (special && S_ISDIR(st.st_mode))
+    return path + ": cannot write: it is a directory";
+  // Through a symlink, replace the file it names.
+  std::string target = path;
+  if (exists && !special)
+    if (char *real = ::realpath(path.c_str(), nullptr)) {
+      target = real;
+      std::free(real);
+    }
+  std::string temp =
+      special ? path : target + ".tmp-" + std::to_string(::getpid());
+  std::FILE *f = std::fopen(temp.c_str(), "wb");
+  if (!f)
+    return path + ": cannot write: " + std::strerror(errno);
+  bool ok = write(f);
+  ok = std::fflush(f) == 0 && ok;
+  int error = ok ? 0 : errno;
+  ok = std::fclose(f) == 0 && ok;
+  if (!error && !ok)
+    error = errno;
+  if (ok && !special && std::rename(temp.c_str(), target.c_str()) != 0) {
+    ok = false;
+    error = errno;
+  }
+  if (!ok) {
+    if (!special)
+      std::remove(temp.c_str());
+    return path + ": cannot write: " +
+           (error ? std::strerror(error) : "write failed");
+  }
+  return "";
+}
 
 int64_t ivl::io::numElements(const std::vector<int64_t> &shape) {
   int64_t n = 1;
@@ -178,22 +222,15 @@ std::string ivl::io::writeNpy(const std::string &path, ivl_dtype dtype,
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
-  std::FILE *f = std::fopen(path.c_str(), "wb");
-  if (!f)
-    return path + ": cannot write: " + std::strerror(errno);
   unsigned char preamble[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
                                 static_cast<unsigned char>(header.size() & 0xff),
                                 static_cast<unsigned char>(header.size() >> 8)};
   size_t bytes = static_cast<size_t>(n * ivl_dtype_size(dtype));
-  bool ok = std::fwrite(preamble, 1, 10, f) == 10 &&
-            std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
-            std::fwrite(data, 1, bytes, f) == bytes;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok) {
-    std::remove(path.c_str());
-    return path + ": write failed";
-  }
-  return "";
+  return writeFileAtomically(path, [&](std::FILE *f) {
+    return std::fwrite(preamble, 1, 10, f) == 10 &&
+           std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
+           (bytes == 0 || std::fwrite(data, 1, bytes, f) == bytes);
+  });
 }
 
 float ivl::io::elementAsFloat(const void *data, ivl_dtype dtype, int64_t i) {

@@ -19,6 +19,8 @@
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Dialect/TG/IR/TGDialect.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
+#include "internvl/Support/Diagnostics.h"
+#include "internvl/Support/OutputFile.h"
 #include "internvl/Support/Units.h"
 #include "internvl/Version.h"
 
@@ -29,7 +31,6 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
-#include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "mlir/Target/Cpp/CppEmitter.h"
 #include "llvm/Support/CommandLine.h"
@@ -41,7 +42,6 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
 #include <tuple>
@@ -227,15 +227,56 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
   return pipeline;
 }
 
-/// Writes `text` to `path` whole or not at all.
-llvm::Error writeFile(StringRef path, StringRef text) {
-  std::string error;
-  auto file = openOutputFile(path, &error);
-  if (!file)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
-  file->os() << text;
-  file->keep();
-  return llvm::Error::success();
+/// The files a build leaves in -o DIR; an earlier build's are replaced.
+constexpr const char *kStepFiles[] = {"step.cpp",  "step.cu",  "step.json",
+                                      "train_step.mlir", "libstep.so",
+                                      "run-step", "build.log"};
+
+/// A new, empty directory beside `dir` (so that its files can be renamed
+/// into `dir`): `<dir>.tmp-XXXXXX`.
+llvm::Expected<std::string> makeStagingDirectory(StringRef dir) {
+  SmallString<256> base(dir);
+  while (base.size() > 1 && llvm::sys::path::is_separator(base.back()))
+    base.pop_back();
+  if (StringRef parent = llvm::sys::path::parent_path(base); !parent.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(parent))
+      return llvm::createStringError(ec, "cannot create '" + parent.str() +
+                                             "': " + ec.message());
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    SmallString<256> staging;
+    llvm::sys::fs::createUniquePath(base + ".tmp-%%%%%%", staging,
+                                    /*MakeAbsolute=*/false);
+    std::error_code ec = llvm::sys::fs::create_directory(
+        staging, /*IgnoreExisting=*/false);
+    if (!ec)
+      return std::string(staging);
+    if (ec != std::errc::file_exists)
+      return llvm::createStringError(ec, "cannot create '" + staging.str() +
+                                             "': " + ec.message());
+  }
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 "cannot create a directory beside " + dir);
+}
+
+/// Moves the files of `staging` into `dir` (created if needed), replacing
+/// what an earlier build left there, and removes `staging`.
+llvm::Error moveIntoPlace(StringRef staging, StringRef dir) {
+  if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+    return llvm::createStringError(ec, "cannot create -o " + dir + ": " +
+                                           ec.message());
+  for (const char *file : kStepFiles) {
+    SmallString<256> from(staging), to(dir);
+    llvm::sys::path::append(from, file);
+    llvm::sys::path::append(to, file);
+    if (!llvm::sys::fs::exists(from)) {
+      llvm::sys::fs::remove(to);
+      continue;
+    }
+    if (std::error_code ec = llvm::sys::fs::rename(from, to))
+      return llvm::createStringError(ec, "cannot move " + from + " to " + to +
+                                             ": " + ec.message());
+  }
+  return llvm::errorCodeToError(llvm::sys::fs::remove_directories(staging));
 }
 
 /// Runs `argv`, logging to `log`; returns an error with the log's tail.
@@ -344,13 +385,8 @@ llvm::Error build(tg::StepTarget target, StringRef dir, StringRef source,
                "-L" + dir.str(), "-lstep", "-Wl,-rpath,$ORIGIN"});
   if (launchOverMpi)
     append(link, internvl::config::kMpiLinkArgs);
-  std::string linkLog = path(dir, "link.log");
-  if (llvm::Error e = runTool(link, linkLog)) {
-    llvm::sys::fs::remove(library);
-    return e;
-  }
-  llvm::sys::fs::remove(linkLog);
-  return llvm::Error::success();
+  // A failed build's directory is removed whole; the message has the log.
+  return runTool(link, path(dir, "link.log"));
 }
 
 } // namespace
@@ -387,6 +423,7 @@ int main(int argc, char **argv) {
   // A failing pass names the problem; the whole module would bury it.
   context.printOpOnDiagnostic(false);
   llvm::SourceMgr sources;
+  internvl::useCompactDiagnostics(sources, "internvl-compile");
   SourceMgrDiagnosticHandler diagnostics(sources, &context);
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(inputFile, sources,
                                                            &context);
@@ -444,28 +481,34 @@ int main(int argc, char **argv) {
     return fail("the step's manifest is not JSON: " +
                 llvm::toString(manifestJson.takeError()));
 
-  if (std::error_code ec = llvm::sys::fs::create_directories(outputDir))
-    return fail("cannot create -o " + outputDir + ": " + ec.message());
-  // What an earlier build left here must not pass for this step's: a
-  // source-only run or a failed build leaves no library or runner.
-  for (const char *old : {"step.cpp", "step.cu", "libstep.so", "run-step",
-                          "build.log", "link.log"})
-    llvm::sys::fs::remove(path(outputDir, old));
-  std::string sourcePath = path(
-      outputDir, *target == tg::StepTarget::Cuda ? "step.cu" : "step.cpp");
+  // Everything is built in a directory beside -o and moved in only when the
+  // build succeeded: a failed build leaves -o as it was, and a source-only
+  // run leaves no library or runner of an earlier build.
+  llvm::Expected<std::string> staging = makeStagingDirectory(outputDir);
+  if (!staging)
+    return fail(llvm::toString(staging.takeError()));
+  auto abandon = [&](llvm::Error e) {
+    llvm::sys::fs::remove_directories(*staging);
+    return fail(llvm::toString(std::move(e)));
+  };
+  StringRef sourceName =
+      *target == tg::StepTarget::Cuda ? "step.cu" : "step.cpp";
   std::string manifestText;
   llvm::raw_string_ostream(manifestText)
       << llvm::formatv("{0:2}", *manifestJson) << "\n";
   for (auto [file, text] :
-       {std::pair<std::string, StringRef>{sourcePath, source},
-        {path(outputDir, "step.json"), manifestText},
-        {path(outputDir, "train_step.mlir"), planned}})
-    if (llvm::Error e = writeFile(file, text))
-      return fail(llvm::toString(std::move(e)));
-
+       {std::pair<StringRef, StringRef>{sourceName, source},
+        {"step.json", manifestText},
+        {"train_step.mlir", planned}})
+    if (llvm::Error e = internvl::writeOutputFile(path(*staging, file), text))
+      return abandon(std::move(e));
   if (emit == "library")
-    if (llvm::Error e = build(*target, outputDir, sourcePath, ranks))
-      return fail(llvm::toString(std::move(e)));
+    if (llvm::Error e =
+            build(*target, *staging, path(*staging, sourceName), ranks))
+      return abandon(std::move(e));
+  if (llvm::Error e = moveIntoPlace(*staging, outputDir))
+    return abandon(std::move(e));
+  std::string sourcePath = path(outputDir, sourceName);
 
   llvm::outs() << "internvl-compile: @" << stepName << " for "
                << targetName << ": " << stats->kernelCalls
@@ -482,5 +525,7 @@ int main(int argc, char **argv) {
     llvm::outs() << ", " << path(outputDir, "libstep.so") << ", "
                  << path(outputDir, "run-step");
   llvm::outs() << "\n";
+  if (llvm::Error e = internvl::flushStandardOutput())
+    return fail(llvm::toString(std::move(e)));
   return 0;
 }

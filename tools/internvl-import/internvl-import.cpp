@@ -12,6 +12,7 @@
 #include "internvl/Dialect/TG/IR/TGDialect.h"
 #include "internvl/Import/DeepSpeedConfig.h"
 #include "internvl/Import/ForwardGraph.h"
+#include "internvl/Support/OutputFile.h"
 #include "internvl/Support/Region.h"
 #include "internvl/Version.h"
 
@@ -19,12 +20,10 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
-#include "mlir/Support/FileUtilities.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -265,18 +264,13 @@ int main(int argc, char **argv) {
   std::string out = outputPath;
   if (out.empty() && !summary)
     out = "-";
-  if (out.empty())
-    return 0;
-  std::string error;
-  std::unique_ptr<llvm::ToolOutputFile> file =
-      mlir::openOutputFile(out, &error);
-  if (!file)
-    return fail(error);
-  module->print(file->os());
-  file->os().flush();
-  if (file->os().has_error())
-    return fail("cannot write '" + out + "'");
-  // Only now does the file survive: an error above leaves none behind.
-  file->keep();
+  if (!out.empty())
+    if (llvm::Error e = writeOutputFile(out, [&](llvm::raw_ostream &os) {
+          module->print(os);
+          return llvm::Error::success();
+        }))
+      return fail(llvm::toString(std::move(e)));
+  if (llvm::Error e = flushStandardOutput())
+    return fail(llvm::toString(std::move(e)));
   return 0;
 }

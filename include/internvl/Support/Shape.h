@@ -1,5 +1,4 @@
-//===- Shape.h - static shape arithmetic --------------------------*- C++
-//-*-===//
+//===- Shape.h - static shape arithmetic ----------------------*- C++ -*-===//
 //
 // Shape helpers shared by the verifiers, the importer and the runtimes. They
 // work on plain integer vectors so they can be tested without any IR.
@@ -18,8 +17,16 @@
 
 namespace internvl {
 
-/// Product of the dimensions (1 for a scalar).
+/// Product of the dimensions (1 for a scalar) of a shape already known to be
+/// within the tensor ceiling (a verified tg type); asserts otherwise.
 int64_t numElements(llvm::ArrayRef<int64_t> shape);
+
+/// Product of the dimensions, or nothing on a negative dimension or overflow.
+std::optional<int64_t> checkedNumElements(llvm::ArrayRef<int64_t> shape);
+
+/// Whether a tensor of `shape` with `elementBytes`-byte elements is within
+/// ivl::kMaxTensorBytes (1 TiB), the ceiling of every tool.
+bool fitsTensorCeiling(llvm::ArrayRef<int64_t> shape, int64_t elementBytes);
 
 /// The numpy broadcast of two shapes (aligned on the right, size-1 dimensions
 /// stretch), or std::nullopt when they are incompatible.

@@ -16,6 +16,7 @@
 #include "internvl/Conversion/TGToEmitC/TGToEmitC.h"
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Support/Region.h"
+#include "internvl/Support/PassOptions.h"
 
 #include "mlir/Dialect/EmitC/IR/EmitC.h"
 #include "mlir/IR/Builders.h"
@@ -753,8 +754,8 @@ mlir::tg::convertStepToEmitC(ModuleOp module, const StepEmitOptions &options) {
 
 namespace {
 struct ConvertTGToEmitCPass
-    : public tg::impl::ConvertTGToEmitCBase<ConvertTGToEmitCPass> {
-  using Base::Base;
+    : public internvl::PassWithOptionErrors<tg::impl::ConvertTGToEmitCBase<ConvertTGToEmitCPass>> {
+  using PassWithOptionErrors::PassWithOptionErrors;
   void runOnOperation() override {
     std::optional<StepTarget> parsed = parseStepTarget(target);
     if (!parsed) {

@@ -2,7 +2,7 @@
 // One case per verifier rule of the tg ops and attributes.
 
 func.func @dtype_not_allowed(%a: tensor<4xi32>) {
-  // expected-error @+1 {{operand #0 must be statically shaped tensor of bfloat16 type or 16-bit float or 32-bit float values}}
+  // expected-error @+1 {{operand #0 must be statically shaped tensor (at most 1 TiB) of bfloat16 type or 16-bit float or 32-bit float values}}
   %0 = tg.neg %a : tensor<4xi32>
   return
 }
@@ -42,7 +42,7 @@ func.func @binary_result_shape(%a: tensor<2x8xf32>, %b: tensor<8xf32>) {
 // -----
 
 func.func @cast_not_float(%a: tensor<4xi64>) {
-  // expected-error @+1 {{operand #0 must be statically shaped tensor of bfloat16 type or 16-bit float or 32-bit float values}}
+  // expected-error @+1 {{operand #0 must be statically shaped tensor (at most 1 TiB) of bfloat16 type or 16-bit float or 32-bit float values}}
   %0 = tg.cast %a : tensor<4xi64> -> tensor<4xf32>
   return
 }
@@ -218,7 +218,7 @@ func.func @slice_rank(%a: tensor<4x4xf32>) {
 // -----
 
 func.func @slice_bounds(%a: tensor<4x4xf32>) {
-  // expected-error @+1 {{slice [3, 5) of dimension 1 is outside the input's size 4}}
+  // expected-error @+1 {{slice of 2 elements at offset 3 in dimension 1 is outside the input's size 4 (allowed offsets: 0..2)}}
   %0 = tg.slice %a {offsets = array<i64: 0, 3>} : tensor<4x4xf32> -> tensor<2x2xf32>
   return
 }
@@ -290,7 +290,7 @@ func.func @layer_norm_stats(%x: tensor<2x3x8xf32>, %w: tensor<8xf32>) {
 // -----
 
 func.func @layer_norm_stats_f32(%x: tensor<2x8xbf16>, %w: tensor<8xbf16>) {
-  // expected-error @+1 {{result #1 must be statically shaped tensor of 32-bit float values}}
+  // expected-error @+1 {{result #1 must be statically shaped tensor (at most 1 TiB) of 32-bit float values}}
   %y, %m, %r = tg.layer_norm %x, %w, %w {epsilon = 1.0e-6 : f64} : (tensor<2x8xbf16>, tensor<8xbf16>, tensor<8xbf16>) -> (tensor<2x8xbf16>, tensor<2xbf16>, tensor<2xf32>)
   return
 }
@@ -474,7 +474,7 @@ func.func @embedding_result(%t: tensor<100x32xbf16>, %ids: tensor<2x8xi64>) {
 // -----
 
 func.func @embedding_ids(%t: tensor<100x32xbf16>, %ids: tensor<2x8xf32>) {
-  // expected-error @+1 {{operand #1 must be statically shaped tensor of 64-bit signless integer values}}
+  // expected-error @+1 {{operand #1 must be statically shaped tensor (at most 1 TiB) of 64-bit signless integer values}}
   %0 = tg.embedding %t, %ids : (tensor<100x32xbf16>, tensor<2x8xf32>) -> tensor<2x8x32xbf16>
   return
 }
@@ -652,7 +652,7 @@ func.func @adamw_lr(%w: tensor<4x8xf32>, %s: tensor<f32>, %t: tensor<i64>) {
 // -----
 
 func.func @adamw_master_f32(%w: tensor<4x8xbf16>, %s: tensor<f32>, %t: tensor<i64>) {
-  // expected-error @+1 {{operand #0 must be statically shaped tensor of 32-bit float values}}
+  // expected-error @+1 {{operand #0 must be statically shaped tensor (at most 1 TiB) of 32-bit float values}}
   %a, %b, %c, %d = tg.adamw %w, %w, %w, %w, %s, %t {lr = 1.0e-5 : f64, beta1 = 0.9 : f64, beta2 = 0.999 : f64, epsilon = 1.0e-8 : f64, weight_decay = 0.0 : f64} : (tensor<4x8xbf16>, tensor<4x8xbf16>, tensor<4x8xbf16>, tensor<4x8xbf16>, tensor<f32>, tensor<i64>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xbf16>)
   return
 }

@@ -14,9 +14,9 @@ func.func private @forward(tensor<4xf32>) -> tensor<f32>
 // -----
 
 func.func @forward(%x: tensor<4xf32> {tg.kind = "input", tg.name = "x"}) -> tensor<4xf32> {
-  // expected-error @+1 {{'arith.constant' op has a result of type 'i64'; memory plan needs statically shaped tensors}}
+  // expected-error @+1 {{'arith.constant' op has a result of type 'i64'; memory plan takes statically shaped tensors}}
   %c = arith.constant 3 : i64
   %y = tg.neg %x : tensor<4xf32>
   return %y : tensor<4xf32>
 }
-// REMAT: error: 'arith.constant' op has a result of type 'i64'; --tg-remat needs statically shaped tensors
+// REMAT: error: 'arith.constant' op has a result of type 'i64'; --tg-remat takes statically shaped tensors

@@ -1,12 +1,8 @@
-//===- MemoryPlan.cpp - a planned tg function read back from its IR
-//---------===//
+//===- MemoryPlan.cpp - a planned tg function read back from its IR -------===//
 
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
-
 #include "internvl/Analysis/HeapPlacement.h"
-
-#include "mlir/Support/FileUtilities.h"
-#include "llvm/Support/ToolOutputFile.h"
+#include "internvl/Support/OutputFile.h"
 
 #include <algorithm>
 
@@ -132,15 +128,14 @@ mlir::tg::writeReportFile(ModuleOp module, StringRef pass, StringRef file,
   if (file.empty())
     return module.emitError()
            << "--" << pass << " needs a file: --" << pass << "=FILE";
-  std::string error;
-  std::unique_ptr<llvm::ToolOutputFile> out = openOutputFile(file, &error);
-  if (!out)
-    return module.emitError() << "--" << pass << ": " << error;
-  write(out->os());
-  out->os().flush();
-  if (out->os().has_error())
-    return module.emitError() << "--" << pass << ": cannot write " << file;
-  out->keep();
+  llvm::Error written =
+      internvl::writeOutputFile(file, [&](llvm::raw_ostream &os) {
+        write(os);
+        return llvm::Error::success();
+      });
+  if (written)
+    return module.emitError()
+           << "--" << pass << ": " << llvm::toString(std::move(written));
   return success();
 }
 

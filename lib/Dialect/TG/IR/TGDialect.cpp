@@ -1,8 +1,8 @@
-//===- TGDialect.cpp - training-graph dialect
-//--------------------------------===//
+//===- TGDialect.cpp - training-graph dialect -----------------------------===//
 
 #include "internvl/Dialect/TG/IR/TGDialect.h"
 #include "internvl/Dialect/TG/IR/TGOps.h"
+#include "internvl/runtime/CheckedMath.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -38,6 +38,24 @@ FailureOr<Initializer> mlir::tg::parseInitializer(StringRef spec) {
     return init;
   }
   return failure();
+}
+
+bool mlir::tg::isWithinTensorCeiling(ShapedType type) {
+  if (!type.hasStaticShape() || !type.getElementType().isIntOrFloat())
+    return false;
+  int64_t elementBytes = (type.getElementTypeBitWidth() + 7) / 8;
+  ArrayRef<int64_t> shape = type.getShape();
+  return ivl::fitsTensorCeiling(shape.data(), shape.size(), elementBytes);
+}
+
+bool mlir::tg::isStepTensorType(Type type) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor)
+    return false;
+  Type e = tensor.getElementType();
+  bool supported = e.isBF16() || e.isF16() || e.isF32() || e.isInteger(64) ||
+                   e.isInteger(1);
+  return supported && isWithinTensorCeiling(tensor);
 }
 
 #include "internvl/Dialect/TG/IR/TGOpsDialect.cpp.inc"

@@ -1,5 +1,4 @@
-//===- TGOps.cpp - training-graph op verifiers
-//-------------------------------===//
+//===- TGOps.cpp - training-graph op verifiers ----------------------------===//
 //
 // Each verifier checks the shape relation of its op and says, in the error,
 // the shape or type it expected from the other operands.
@@ -8,6 +7,7 @@
 
 #include "internvl/Dialect/TG/IR/TGOps.h"
 #include "internvl/Support/Shape.h"
+#include "internvl/runtime/CheckedMath.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -238,7 +238,11 @@ LogicalResult ConcatOp::verify() {
                << "input #" << i << " has size " << shape[d] << " in dimension "
                << d << ", expected " << first[d] << " (only dimension " << dim
                << " may differ)";
-    expected[dim] += shape[dim];
+    std::optional<int64_t> sum = ivl::checkedAdd(expected[dim], shape[dim]);
+    if (!sum)
+      return emitOpError() << "the inputs' sizes in dimension " << dim
+                           << " overflow 64-bit sizes";
+    expected[dim] = *sum;
   }
   return expectShape(*this, "result", getResult(), expected);
 }
@@ -251,11 +255,17 @@ LogicalResult SliceOp::verify() {
                             "got "
                          << in.size() << ", " << out.size() << " and "
                          << offsets.size();
-  for (size_t d = 0; d < in.size(); ++d)
-    if (offsets[d] < 0 || offsets[d] + out[d] > in[d])
-      return emitOpError() << "slice [" << offsets[d] << ", "
-                           << offsets[d] + out[d] << ") of dimension " << d
-                           << " is outside the input's size " << in[d];
+  // Types are within the tensor ceiling, offsets are anything a user wrote.
+  for (size_t d = 0; d < in.size(); ++d) {
+    if (out[d] > in[d])
+      return emitOpError() << "slice of " << out[d] << " elements in dimension "
+                           << d << " is larger than the input's size " << in[d];
+    if (offsets[d] < 0 || offsets[d] > in[d] - out[d])
+      return emitOpError() << "slice of " << out[d] << " elements at offset "
+                           << offsets[d] << " in dimension " << d
+                           << " is outside the input's size " << in[d]
+                           << " (allowed offsets: 0.." << in[d] - out[d] << ")";
+  }
   return success();
 }
 
@@ -270,7 +280,14 @@ LogicalResult PadOp::verify() {
     if (low[d] < 0 || high[d] < 0)
       return emitOpError() << "padding must be non-negative, got low " << low[d]
                            << " and high " << high[d] << " in dimension " << d;
-    expected.push_back(in[d] + low[d] + high[d]);
+    std::optional<int64_t> padded = ivl::checkedAdd(in[d], low[d]);
+    if (padded)
+      padded = ivl::checkedAdd(*padded, high[d]);
+    if (!padded)
+      return emitOpError() << "padding low " << low[d] << " and high "
+                           << high[d] << " of dimension " << d
+                           << " overflows 64-bit sizes";
+    expected.push_back(*padded);
   }
   return expectShape(*this, "result", getResult(), expected);
 }
@@ -697,11 +714,30 @@ static int64_t shardLength(int64_t elements, int64_t worldSize) {
   return elements / worldSize + (elements % worldSize != 0);
 }
 
-static int64_t totalElements(ValueRange values) {
+/// Elements of all `values` (each within the tensor ceiling), or nothing
+/// when their sum overflows.
+static std::optional<int64_t> totalElements(ValueRange values) {
   int64_t n = 0;
-  for (Value v : values)
-    n += tensorOf(v).getNumElements();
+  for (Value v : values) {
+    std::optional<int64_t> sum =
+        ivl::checkedAdd(n, tensorOf(v).getNumElements());
+    if (!sum)
+      return std::nullopt;
+    n = *sum;
+  }
   return n;
+}
+
+/// The shard of the concatenation of `values` over `worldSize` ranks must be
+/// `shard` [c].
+static LogicalResult expectShardOf(Operation *op, StringRef what,
+                                   ValueRange values, int64_t worldSize,
+                                   Value shard) {
+  std::optional<int64_t> total = totalElements(values);
+  if (!total)
+    return op->emitOpError() << "the elements of " << what
+                             << " overflow 64-bit sizes";
+  return expectShape(op, "shard", shard, {shardLength(*total, worldSize)});
 }
 
 /// All values have `element` as element type.
@@ -729,8 +765,8 @@ LogicalResult ReduceScatterMeanOp::verify() {
       failed(expectSameElements(*this, "every operand", getInputs(),
                                 elementOf(getShard()), "the shard")))
     return failure();
-  int64_t c = shardLength(totalElements(getInputs()), getWorldSize());
-  return expectShape(*this, "shard", getShard(), {c});
+  return expectShardOf(*this, "the operands", getInputs(), getWorldSize(),
+                       getShard());
 }
 
 LogicalResult AllGatherOp::verify() {
@@ -744,8 +780,8 @@ LogicalResult AllGatherOp::verify() {
       failed(expectSameElements(*this, "every result", getResults(),
                                 elementOf(getShard()), "the shard")))
     return failure();
-  int64_t c = shardLength(totalElements(getResults()), getWorldSize());
-  return expectShape(*this, "shard", getShard(), {c});
+  return expectShardOf(*this, "the results", getResults(), getWorldSize(),
+                       getShard());
 }
 
 LogicalResult ShardAdamWOp::verify() {

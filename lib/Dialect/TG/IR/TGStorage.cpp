@@ -105,21 +105,24 @@ LogicalResult mlir::tg::expectBody(func::FuncOp func, StringRef pass) {
 LogicalResult mlir::tg::expectPlannableBody(func::FuncOp func, StringRef pass) {
   if (failed(expectBody(func, pass)))
     return failure();
-  auto sized = [](Type t) {
-    auto tensor = dyn_cast<RankedTensorType>(t);
-    return tensor && tensor.hasStaticShape();
+  auto rule = [&](InFlightDiagnostic &&diag) -> LogicalResult {
+    return diag << "; " << pass
+                << " takes statically shaped tensors of bf16, f16, f32, i64 "
+                   "or i1 of at most 1 TiB";
   };
-  for (BlockArgument arg : func.getArguments())
-    if (!sized(arg.getType()))
-      return func.emitError() << pass << ": argument #" << arg.getArgNumber()
-                              << " of @" << func.getName() << " is "
-                              << arg.getType()
-                              << ", not a statically shaped tensor";
+  FunctionType type = func.getFunctionType();
+  for (auto [i, t] : llvm::enumerate(type.getInputs()))
+    if (!isStepTensorType(t))
+      return rule(func.emitError() << "argument #" << i << " of @"
+                                   << func.getName() << " has type " << t);
+  for (auto [i, t] : llvm::enumerate(type.getResults()))
+    if (!isStepTensorType(t))
+      return rule(func.emitError() << "result #" << i << " of @"
+                                   << func.getName() << " has type " << t);
   WalkResult walk = func.walk([&](Operation *op) {
     for (Type t : op->getResultTypes())
-      if (!sized(t)) {
-        op->emitOpError() << "has a result of type " << t << "; " << pass
-                          << " needs statically shaped tensors";
+      if (!isStepTensorType(t)) {
+        (void)rule(op->emitOpError() << "has a result of type " << t);
         return WalkResult::interrupt();
       }
     return WalkResult::advance();

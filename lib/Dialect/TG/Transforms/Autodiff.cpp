@@ -4,6 +4,7 @@
 #include "internvl/Dialect/TG/IR/TGOps.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Dialect/TG/Transforms/ReverseMode.h"
+#include "internvl/Support/PassOptions.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -35,8 +36,8 @@ StringRef moduleOf(StringRef param) {
   return dot == StringRef::npos ? param : param.take_front(dot);
 }
 
-struct AutodiffPass : public tg::impl::TGAutodiffBase<AutodiffPass> {
-  using TGAutodiffBase::TGAutodiffBase;
+struct AutodiffPass : public internvl::PassWithOptionErrors<tg::impl::TGAutodiffBase<AutodiffPass>> {
+  using PassWithOptionErrors::PassWithOptionErrors;
 
   void runOnOperation() override;
 };
@@ -49,7 +50,7 @@ void AutodiffPass::runOnOperation() {
                        << " to differentiate";
     return signalPassFailure();
   }
-  if (failed(expectBody(forward, "--tg-autodiff")))
+  if (failed(expectPlannableBody(forward, "--tg-autodiff")))
     return signalPassFailure();
   if (module.lookupSymbol("train_step")) {
     module.emitError() << "--tg-autodiff: the module already has @train_step";

@@ -21,6 +21,7 @@
 #include "internvl/Dialect/TG/IR/TGOps.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Support/Region.h"
+#include "internvl/Support/PassOptions.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
@@ -664,8 +665,8 @@ mlir::tg::lowerDataParallel(func::FuncOp step,
 
 namespace {
 struct DataParallelPass
-    : public tg::impl::TGDataParallelBase<DataParallelPass> {
-  using Base::Base;
+    : public internvl::PassWithOptionErrors<tg::impl::TGDataParallelBase<DataParallelPass>> {
+  using PassWithOptionErrors::PassWithOptionErrors;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     auto step = module.lookupSymbol<func::FuncOp>(functionName);
@@ -674,7 +675,7 @@ struct DataParallelPass
           << functionName << " (run --tg-autodiff first)";
       return signalPassFailure();
     }
-    if (failed(expectBody(step, "--tg-data-parallel")))
+    if (failed(expectPlannableBody(step, "--tg-data-parallel")))
       return signalPassFailure();
     FailureOr<DataParallelOptions> options = dataParallelOptionsFor(
         module, requestedDataParallel(worldSize, zeroStage, reduceBucketSize,

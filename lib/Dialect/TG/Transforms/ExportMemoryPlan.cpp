@@ -3,6 +3,7 @@
 
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
+#include "internvl/Support/PassOptions.h"
 
 #include "mlir/IR/AsmState.h"
 #include "llvm/Support/JSON.h"
@@ -18,8 +19,8 @@ using namespace mlir::tg;
 namespace {
 
 struct ExportMemoryPlanPass
-    : public tg::impl::TGExportMemoryPlanBase<ExportMemoryPlanPass> {
-  using TGExportMemoryPlanBase::TGExportMemoryPlanBase;
+    : public internvl::PassWithOptionErrors<tg::impl::TGExportMemoryPlanBase<ExportMemoryPlanPass>> {
+  using PassWithOptionErrors::PassWithOptionErrors;
 
   /// The file may be given without a key: --tg-export-memory-plan=FILE.
   LogicalResult initializeOptions(

@@ -11,6 +11,7 @@
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Support/Units.h"
+#include "internvl/Support/PassOptions.h"
 
 #include "llvm/Support/Format.h"
 
@@ -63,8 +64,8 @@ std::string colour(BufferKind kind, ModelRegion region) {
 }
 
 struct MemoryTimelinePass
-    : public tg::impl::TGMemoryTimelineBase<MemoryTimelinePass> {
-  using TGMemoryTimelineBase::TGMemoryTimelineBase;
+    : public internvl::PassWithOptionErrors<tg::impl::TGMemoryTimelineBase<MemoryTimelinePass>> {
+  using PassWithOptionErrors::PassWithOptionErrors;
 
   /// The file may be given without a key: --tg-memory-timeline=FILE.
   LogicalResult initializeOptions(

@@ -8,6 +8,7 @@
 
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
+#include "internvl/Support/PassOptions.h"
 
 #include "mlir/IR/Builders.h"
 
@@ -21,8 +22,8 @@ using namespace mlir::tg;
 
 namespace {
 
-struct PlanMemoryPass : public tg::impl::TGPlanMemoryBase<PlanMemoryPass> {
-  using TGPlanMemoryBase::TGPlanMemoryBase;
+struct PlanMemoryPass : public internvl::PassWithOptionErrors<tg::impl::TGPlanMemoryBase<PlanMemoryPass>> {
+  using PassWithOptionErrors::PassWithOptionErrors;
 
   void runOnOperation() override {
     ModuleOp module = getOperation();

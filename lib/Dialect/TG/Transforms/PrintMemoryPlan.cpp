@@ -4,6 +4,7 @@
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Support/Units.h"
+#include "internvl/Support/PassOptions.h"
 
 #include "mlir/IR/AsmState.h"
 #include "llvm/Support/Format.h"
@@ -139,8 +140,8 @@ void printDataParallel(const MemoryPlan &plan, llvm::raw_ostream &os) {
 }
 
 struct PrintMemoryPlanPass
-    : public tg::impl::TGPrintMemoryPlanBase<PrintMemoryPlanPass> {
-  using TGPrintMemoryPlanBase::TGPrintMemoryPlanBase;
+    : public internvl::PassWithOptionErrors<tg::impl::TGPrintMemoryPlanBase<PrintMemoryPlanPass>> {
+  using PassWithOptionErrors::PassWithOptionErrors;
 
   void runOnOperation() override {
     FailureOr<MemoryPlan> plan = readModulePlan(getOperation(), functionName);

@@ -13,6 +13,7 @@
 #include "internvl/Dialect/TG/Transforms/DataParallel.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Support/Units.h"
+#include "internvl/Support/PassOptions.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -55,8 +56,8 @@ std::optional<internvl::cost::Roofline> roofline(StringRef gpu) {
   return std::nullopt;
 }
 
-struct RematPass : public tg::impl::TGRematBase<RematPass> {
-  using TGRematBase::TGRematBase;
+struct RematPass : public internvl::PassWithOptionErrors<tg::impl::TGRematBase<RematPass>> {
+  using PassWithOptionErrors::PassWithOptionErrors;
 
   void runOnOperation() override;
 

@@ -15,6 +15,7 @@
 
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
+#include "internvl/Support/PassOptions.h"
 
 #include "mlir/IR/AsmState.h"
 #include "llvm/ADT/DenseSet.h"
@@ -309,8 +310,8 @@ LogicalResult PlanChecker::checkTotals(DictionaryAttr summary) {
 }
 
 struct VerifyMemoryPlanPass
-    : public tg::impl::TGVerifyMemoryPlanBase<VerifyMemoryPlanPass> {
-  using TGVerifyMemoryPlanBase::TGVerifyMemoryPlanBase;
+    : public internvl::PassWithOptionErrors<tg::impl::TGVerifyMemoryPlanBase<VerifyMemoryPlanPass>> {
+  using PassWithOptionErrors::PassWithOptionErrors;
 
   void runOnOperation() override {
     func::FuncOp func = findPlannedFunction(getOperation(), functionName);

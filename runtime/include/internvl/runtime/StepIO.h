@@ -13,6 +13,7 @@
 #include "internvl/runtime/Runtime.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -92,6 +93,13 @@ const char *dtypeName(ivl_dtype dtype);
 
 /// Parses "f32", "bf16", "f16", "i64" or "i1"; false for anything else.
 bool parseDtype(const std::string &name, ivl_dtype &dtype);
+
+/// Writes `path` through `write` (false: a write failed) whole or not at
+/// all: a regular file goes to `<path>.tmp-<pid>` first and is renamed over
+/// `path` when complete; a device or pipe is written in place. Returns an
+/// error message, or "" on success.
+std::string writeFileAtomically(const std::string &path,
+                                const std::function<bool(std::FILE *)> &write);
 
 /// Writes a NumPy .npy file (bf16 widened to f32, which NumPy lacks).
 /// Returns an error message, or "" on success; nothing is left at `path`

@@ -1,9 +1,9 @@
-//===- TGDialect.h - training-graph dialect ----------------------*- C++
-//-*-===//
+//===- TGDialect.h - training-graph dialect ---------------------*- C++ -*-===//
 
 #ifndef INTERNVL_DIALECT_TG_IR_TGDIALECT_H
 #define INTERNVL_DIALECT_TG_IR_TGDIALECT_H
 
+#include "mlir/IR/BuiltinTypeInterfaces.h"
 #include "mlir/IR/Dialect.h"
 
 #include "internvl/Dialect/TG/IR/TGOpsDialect.h.inc"
@@ -22,6 +22,16 @@ FailureOr<Initializer> parseInitializer(StringRef spec);
 /// ranks with 32-bit ints, and shard sizes and arena offsets stay far from
 /// overflow below this.
 inline constexpr int64_t kMaxWorldSize = int64_t(1) << 20;
+
+/// Whether `type` has a static shape whose bytes stay within
+/// ivl::kMaxTensorBytes (1 TiB, zero dimensions counted as 1): the ceiling
+/// of every tg value, so that element counts, byte sizes and strides of a
+/// verified step cannot overflow.
+bool isWithinTensorCeiling(ShapedType type);
+
+/// Whether `type` is what a step's values are: a ranked, statically shaped
+/// tensor of bf16, f16, f32, i64 or i1 within the tensor ceiling.
+bool isStepTensorType(Type type);
 } // namespace mlir::tg
 
 #endif // INTERNVL_DIALECT_TG_IR_TGDIALECT_H

@@ -73,10 +73,19 @@ def TG_Dialect : Dialect {
 
 def TG_FloatElement : AnyTypeOf<[BF16, F16, F32]>;
 
-def TG_Tensor : StaticShapeTensorOf<[BF16, F16, F32, I64, I1]>;
-def TG_FloatTensor : StaticShapeTensorOf<[BF16, F16, F32]>;
-def TG_F32Tensor : StaticShapeTensorOf<[F32]>;
-def TG_I64Tensor : StaticShapeTensorOf<[I64]>;
+/// No tensor holds more than 1 TiB (ivl::kMaxTensorBytes): a verified op's
+/// element counts, byte sizes and strides cannot overflow.
+def TG_WithinCeilingPred : CPred<
+    "::mlir::tg::isWithinTensorCeiling(::llvm::cast<::mlir::ShapedType>($_self))">;
+
+class TG_TensorOf<list<Type> allowedTypes>
+    : RankedTensorOf<allowedTypes, [HasStaticShapePred, TG_WithinCeilingPred],
+                     "statically shaped tensor (at most 1 TiB)">;
+
+def TG_Tensor : TG_TensorOf<[BF16, F16, F32, I64, I1]>;
+def TG_FloatTensor : TG_TensorOf<[BF16, F16, F32]>;
+def TG_F32Tensor : TG_TensorOf<[F32]>;
+def TG_I64Tensor : TG_TensorOf<[I64]>;
 
 def TG_F32Scalar : Type<
     And<[TensorRankOf<[F32], [0]>.predicate, HasStaticShapePred]>,

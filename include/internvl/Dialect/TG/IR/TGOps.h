@@ -56,8 +56,9 @@ SmallVector<Operation *> waitedCollectives(CommWaitOp wait);
 /// passes read and rewrite a body.
 LogicalResult expectBody(func::FuncOp func, StringRef pass);
 
-/// expectBody, and every argument and result in `func` a statically shaped
-/// tensor: the memory plan sizes each of them.
+/// expectBody, and every argument, result and op result in `func` a step
+/// tensor (isStepTensorType): the planner, the interpreter and the lowering
+/// size each of them.
 LogicalResult expectPlannableBody(func::FuncOp func, StringRef pass);
 } // namespace mlir::tg
 
