@@ -1,12 +1,15 @@
-//===- ImportShape.cpp - check fine-tuning settings, derive the shapes
-//------===//
+//===- ImportShape.cpp - check fine-tuning settings, derive the shapes ----===//
 
 #include "internvl/Import/ImportOptions.h"
+#include "internvl/Import/ImportLimits.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
 #include <cstdio>
+#include <tuple>
+#include <vector>
 
 using namespace internvl;
 
@@ -22,12 +25,49 @@ static std::string num(double x) {
   return buffer;
 }
 
-/// Integer value of `x` when it is one (up to rounding), else nullopt.
+/// Integer value of `x` when it is one (up to rounding) in int64 range,
+/// else nullopt.
 static std::optional<int64_t> exactInteger(double x) {
   double r = std::round(x);
-  if (std::fabs(x - r) > 1e-9 * std::max(1.0, std::fabs(x)))
+  if (!std::isfinite(x) || std::fabs(x - r) > 1e-9 * std::max(1.0, std::fabs(x)) ||
+      std::fabs(r) > 0x1p62)
     return std::nullopt;
   return static_cast<int64_t>(r);
+}
+
+namespace {
+/// One factor of a tensor's size, named after the flag or config field it
+/// comes from.
+struct Factor {
+  int64_t value;
+  std::string name;
+};
+} // namespace
+
+/// Fails unless the tensor `what`, of `elementBytes`-byte elements and the
+/// product of `factors` elements, is within the ceiling of one tensor; the
+/// message spells the product out by name.
+static llvm::Error checkTensor(const ModelConfig &config, llvm::StringRef what,
+                               llvm::ArrayRef<Factor> factors,
+                               int64_t elementBytes) {
+  std::optional<int64_t> bytes = elementBytes;
+  std::string product;
+  for (const Factor &f : factors) {
+    if (bytes)
+      bytes = ivl::checkedMul(*bytes, f.value);
+    product += (f.name.empty() ? "" : f.name + " ") + std::to_string(f.value) +
+               " x ";
+  }
+  product += std::to_string(elementBytes) + " bytes";
+  if (bytes && *bytes <= limits::kMaxTensorBytes)
+    return llvm::Error::success();
+  return fail(config,
+              llvm::formatv("{0} would take {1} ({2}), above the ceiling of "
+                            "one tensor, 1 TiB; no device holds it",
+                            what,
+                            bytes ? std::to_string(*bytes) + " bytes"
+                                  : std::string("more than 2^63 bytes"),
+                            product));
 }
 
 /// Rotary base and per-frequency divisors for a sequence of `seqLen` tokens,
@@ -94,6 +134,76 @@ static void computeRope(const LlmConfig &llm, int64_t seqLen,
   }
 }
 
+/// The largest tensors one micro-batch and the model make, each within the
+/// ceiling of one tensor: a model or batch beyond it is refused with the
+/// fields that make it that large. (Every field is within its own ceiling
+/// here, so no product overflows before it is checked.)
+static llvm::Error checkTensors(const ModelConfig &config,
+                               const ImportOptions &options,
+                               const ImportShape &shape) {
+  const VisionConfig &v = config.vision;
+  const LlmConfig &l = config.llm;
+  int64_t act = options.bf16 ? 2 : 4, master = 4;
+  Factor batch{shape.batch, "--per_device_train_batch_size"};
+  Factor tiles{shape.tilesPerSample, "tiles per sample"};
+  Factor tokens{shape.patchGrid * shape.patchGrid + 1, "tokens per tile"};
+  Factor seq{shape.seqLen, "--max_seq_length"};
+  Factor vHidden{v.hiddenSize, "vision_config.hidden_size"};
+  std::string llmKey = config.format == ConfigFormat::HuggingFace
+                           ? "text_config."
+                           : "llm_config.";
+  Factor hidden{l.hiddenSize, llmKey + "hidden_size"};
+  Factor vocab{l.vocabSize, llmKey + "vocab_size"};
+  Factor qkvHeads{l.numHeads + 2 * l.numKvHeads, "q, k and v heads"};
+  Factor headDim{l.headDim, "head_dim"};
+  Factor mlp{l.intermediateSize, llmKey + "intermediate_size"};
+  struct Check {
+    const char *what;
+    std::vector<Factor> factors;
+    int64_t bytes;
+  };
+  Check checks[] = {
+      {"pixel_values",
+       {batch, tiles, {v.numChannels, "vision_config.num_channels"},
+        {shape.imageSize, "image size"}, {shape.imageSize, "image size"}},
+       act},
+      {"the patch embedding's master copy",
+       {vHidden, {v.numChannels, "vision_config.num_channels"},
+        {v.patchSize * v.patchSize, "vision_config.patch_size^2"}},
+       master},
+      {"an InternViT layer's hidden states",
+       {batch, tiles, tokens, vHidden}, act},
+      {"an InternViT layer's MLP activations",
+       {batch, tiles, tokens,
+        {v.intermediateSize, "vision_config.intermediate_size"}},
+       act},
+      {"an InternViT layer's q, k and v", {batch, tiles, tokens, {3, ""}, vHidden},
+       act},
+      {"an InternViT MLP weight's master copy",
+       {{v.intermediateSize, "vision_config.intermediate_size"}, vHidden},
+       master},
+      {"the projector's input",
+       {batch, tiles, {shape.tokensPerTile, "image tokens per tile"},
+        {v.hiddenSize * shape.patchGrid * shape.patchGrid /
+             std::max<int64_t>(1, shape.tokensPerTile),
+         "shuffled channels"}},
+       act},
+      {"an LLM layer's hidden states", {batch, seq, hidden}, act},
+      {"an LLM layer's MLP activations",
+       {batch, seq, {2, ""}, mlp}, act},
+      {"an LLM layer's q, k and v", {batch, seq, qkvHeads, headDim}, act},
+      {"an LLM MLP weight's master copy", {{2, ""}, mlp, hidden}, master},
+      {"an LLM attention weight's master copy", {qkvHeads, headDim, hidden},
+       master},
+      {"the embedding table's master copy", {vocab, hidden}, master},
+      {"the logits", {batch, seq, vocab}, act},
+  };
+  for (const Check &c : checks)
+    if (llvm::Error e = checkTensor(config, c.what, c.factors, c.bytes))
+      return e;
+  return llvm::Error::success();
+}
+
 llvm::Expected<ImportShape>
 internvl::computeImportShape(const ModelConfig &config,
                              const ImportOptions &options) {
@@ -101,17 +211,17 @@ internvl::computeImportShape(const ModelConfig &config,
   const LlmConfig &llm = config.llm;
   ImportShape shape;
 
-  if (options.perDeviceTrainBatchSize < 1)
-    return fail(config, llvm::formatv("--per_device_train_batch_size must be "
-                                      ">= 1, got {0}",
-                                      options.perDeviceTrainBatchSize));
-  if (options.maxDynamicPatch < 1)
-    return fail(config,
-                llvm::formatv("--max_dynamic_patch must be >= 1, got {0}",
-                              options.maxDynamicPatch));
-  if (options.maxSeqLength < 2)
-    return fail(config, llvm::formatv("--max_seq_length must be >= 2, got {0}",
-                                      options.maxSeqLength));
+  for (auto [flag, value, min, max] :
+       {std::tuple<const char *, int64_t, int64_t, int64_t>{
+            "--per_device_train_batch_size", options.perDeviceTrainBatchSize,
+            1, limits::kMaxBatch},
+        {"--max_dynamic_patch", options.maxDynamicPatch, 1, limits::kMaxTiles},
+        {"--max_seq_length", options.maxSeqLength, 2, limits::kMaxSeqLength}})
+    if (value < min || value > max)
+      return fail(config, llvm::formatv("{0} must be in [{1}, {2}] (the "
+                                        "importer's ceiling, docs/import.md), "
+                                        "got {3}",
+                                        flag, min, max, value));
   if (!(options.dropPathRate >= 0.0 && options.dropPathRate < 1.0))
     return fail(config, llvm::formatv("--drop_path_rate must be in [0, 1), "
                                       "got {0}",
@@ -197,5 +307,16 @@ internvl::computeImportShape(const ModelConfig &config,
         layers > 1 ? options.dropPathRate * i / (layers - 1) : 0.0);
 
   computeRope(llm, shape.seqLen, shape);
+  auto positiveFinite = [](double x) { return x > 0 && std::isfinite(x); };
+  if (!positiveFinite(shape.ropeTheta) ||
+      !positiveFinite(shape.ropeAttentionFactor) ||
+      !llvm::all_of(shape.ropeFreqFactors, positiveFinite))
+    return fail(config, llvm::formatv("the rotary frequencies of {0} "
+                                      "(rope_theta and rope_scaling) at "
+                                      "--max_seq_length {1} are not positive "
+                                      "finite numbers",
+                                      llm.architecture, shape.seqLen));
+  if (llvm::Error e = checkTensors(config, options, shape))
+    return std::move(e);
   return shape;
 }

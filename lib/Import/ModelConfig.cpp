@@ -13,6 +13,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 
+#include "internvl/Import/ImportLimits.h"
 #include "internvl/Import/JsonText.h"
 
 #include <nlohmann/json.hpp>
@@ -65,17 +66,41 @@ public:
     return v;
   }
 
+  /// A positive integer of at most `max` (a ceiling of ImportLimits.h).
   int64_t positiveInt(const json &obj, llvm::StringRef prefix,
-                      llvm::StringRef key,
+                      llvm::StringRef key, int64_t max,
                       std::optional<int64_t> fallback = {}) {
     const json *v = find(obj, prefix, key, !fallback.has_value());
     if (!v)
-      return fallback.value_or(0);
-    if (!v->is_number_integer() || v->get<int64_t>() <= 0) {
-      fail(join(prefix, key), "expected a positive integer, got " + jsonText(*v));
+      return fallback.value_or(1);
+    std::optional<int64_t> value = integerIn(*v, 1, max);
+    if (!value) {
+      fail(join(prefix, key),
+           "expected a positive integer of at most " + std::to_string(max) +
+               " (the importer's ceiling, docs/import.md), got " +
+               jsonText(*v));
       return fallback.value_or(1);
     }
-    return v->get<int64_t>();
+    return *value;
+  }
+
+  /// `v` as an int64 in [lo, hi], or nothing (JSON keeps non-negative
+  /// integers unsigned, up to 2^64 - 1).
+  static std::optional<int64_t> integerIn(const json &v, int64_t lo,
+                                          int64_t hi) {
+    if (v.is_number_unsigned()) {
+      uint64_t u = v.get<uint64_t>();
+      if (u <= static_cast<uint64_t>(INT64_MAX) &&
+          static_cast<int64_t>(u) >= lo && static_cast<int64_t>(u) <= hi)
+        return static_cast<int64_t>(u);
+      return std::nullopt;
+    }
+    if (v.is_number_integer()) {
+      int64_t i = v.get<int64_t>();
+      if (i >= lo && i <= hi)
+        return i;
+    }
+    return std::nullopt;
   }
 
   int64_t integer(const json &obj, llvm::StringRef prefix, llvm::StringRef key,
@@ -83,11 +108,12 @@ public:
     const json *v = find(obj, prefix, key, /*required=*/false);
     if (!v || v->is_null())
       return fallback;
-    if (!v->is_number_integer()) {
-      fail(join(prefix, key), "expected an integer, got " + jsonText(*v));
+    std::optional<int64_t> value = integerIn(*v, INT64_MIN, INT64_MAX);
+    if (!value) {
+      fail(join(prefix, key), "expected a 64-bit integer, got " + jsonText(*v));
       return fallback;
     }
-    return v->get<int64_t>();
+    return *value;
   }
 
   double positiveNumber(const json &obj, llvm::StringRef prefix,
@@ -141,18 +167,21 @@ public:
   /// A size given either as one integer or as a square [h, w] pair (the
   /// native config writes image_size and patch_size as lists).
   int64_t squareSize(const json &obj, llvm::StringRef prefix,
-                     llvm::StringRef key) {
+                     llvm::StringRef key, int64_t max) {
     const json *v = find(obj, prefix, key, /*required=*/true);
     if (!v)
       return 1;
-    if (v->is_array() && v->size() == 2 && (*v)[0].is_number_integer() &&
-        (*v)[0] == (*v)[1] && (*v)[0].get<int64_t>() > 0)
-      return (*v)[0].get<int64_t>();
-    if (v->is_number_integer() && v->get<int64_t>() > 0)
-      return v->get<int64_t>();
+    std::optional<int64_t> side;
+    if (v->is_array() && v->size() == 2 && (*v)[0] == (*v)[1])
+      side = integerIn((*v)[0], 1, max);
+    else
+      side = integerIn(*v, 1, max);
+    if (side)
+      return *side;
     fail(join(prefix, key),
-         "expected a positive integer or a square [n, n] pair, got " +
-             jsonText(*v));
+         "expected a positive integer or a square [n, n] pair of at most " +
+             std::to_string(max) +
+             " (the importer's ceiling, docs/import.md), got " + jsonText(*v));
     return 1;
   }
 
@@ -167,7 +196,8 @@ public:
       return values;
     }
     for (const json &x : *v) {
-      if (!x.is_number() || !(x.get<double>() > 0)) {
+      if (!x.is_number() || !(x.get<double>() > 0) ||
+          !std::isfinite(x.get<double>())) {
         fail(join(prefix, key),
              "expected a list of positive numbers, got " + jsonText(*v));
         return {};
@@ -208,13 +238,15 @@ llvm::StringRef internvl::stringifyLlmFamily(LlmFamily family) {
 
 static void readVision(FieldReader &r, const json &v, llvm::StringRef p,
                        ConfigFormat format, VisionConfig &out) {
-  out.hiddenSize = r.positiveInt(v, p, "hidden_size");
-  out.intermediateSize = r.positiveInt(v, p, "intermediate_size");
-  out.numHeads = r.positiveInt(v, p, "num_attention_heads");
-  out.numLayers = r.positiveInt(v, p, "num_hidden_layers");
-  out.imageSize = r.squareSize(v, p, "image_size");
-  out.patchSize = r.squareSize(v, p, "patch_size");
-  out.numChannels = r.positiveInt(v, p, "num_channels", 3);
+  out.hiddenSize = r.positiveInt(v, p, "hidden_size", limits::kMaxWidth);
+  out.intermediateSize =
+      r.positiveInt(v, p, "intermediate_size", limits::kMaxWidth);
+  out.numHeads = r.positiveInt(v, p, "num_attention_heads", limits::kMaxHeads);
+  out.numLayers = r.positiveInt(v, p, "num_hidden_layers", limits::kMaxLayers);
+  out.imageSize = r.squareSize(v, p, "image_size", limits::kMaxImageSize);
+  out.patchSize = r.squareSize(v, p, "patch_size", limits::kMaxImageSize);
+  out.numChannels =
+      r.positiveInt(v, p, "num_channels", limits::kMaxChannels, 3);
   out.normEps = r.positiveNumber(v, p, "layer_norm_eps", 1e-6);
   out.initializerRange = r.positiveNumber(v, p, "initializer_range", 0.02);
   out.dropPathRate = r.rate(v, p, "drop_path_rate");
@@ -289,14 +321,16 @@ static void readRope(FieldReader &r, const json &l, llvm::StringRef p,
     rope.shortFactor = r.numberList(*s, sp, "short_factor");
     rope.longFactor = r.numberList(*s, sp, "long_factor");
     rope.originalMaxPositions =
-        r.positiveInt(l, p, "original_max_position_embeddings");
+        r.positiveInt(l, p, "original_max_position_embeddings",
+                      limits::kMaxPositions);
   } else if (type == "llama3") {
     rope.scaling = RopeScaling::Llama3;
     rope.factor = r.positiveNumber(*s, sp, "factor", std::nullopt);
     rope.lowFreqFactor = r.positiveNumber(*s, sp, "low_freq_factor", 1.0);
     rope.highFreqFactor = r.positiveNumber(*s, sp, "high_freq_factor", 4.0);
     rope.originalMaxPositions =
-        r.positiveInt(*s, sp, "original_max_position_embeddings");
+        r.positiveInt(*s, sp, "original_max_position_embeddings",
+                      limits::kMaxPositions);
   } else {
     r.fail(sp + ".type", "unsupported rope scaling \"" + type +
                              "\"; supported: linear, dynamic, su/longrope, "
@@ -331,13 +365,16 @@ static void readLlm(FieldReader &r, const json &l, llvm::StringRef p,
   }
   out.family = *family;
   out.architecture = stringifyLlmFamily(*family).str();
-  out.hiddenSize = r.positiveInt(l, p, "hidden_size");
-  out.intermediateSize = r.positiveInt(l, p, "intermediate_size");
-  out.numHeads = r.positiveInt(l, p, "num_attention_heads");
-  out.numKvHeads = r.positiveInt(l, p, "num_key_value_heads", out.numHeads);
-  out.numLayers = r.positiveInt(l, p, "num_hidden_layers");
-  out.vocabSize = r.positiveInt(l, p, "vocab_size");
-  out.maxPositions = r.positiveInt(l, p, "max_position_embeddings", 4096);
+  out.hiddenSize = r.positiveInt(l, p, "hidden_size", limits::kMaxWidth);
+  out.intermediateSize =
+      r.positiveInt(l, p, "intermediate_size", limits::kMaxWidth);
+  out.numHeads = r.positiveInt(l, p, "num_attention_heads", limits::kMaxHeads);
+  out.numKvHeads = r.positiveInt(l, p, "num_key_value_heads",
+                                 limits::kMaxHeads, out.numHeads);
+  out.numLayers = r.positiveInt(l, p, "num_hidden_layers", limits::kMaxLayers);
+  out.vocabSize = r.positiveInt(l, p, "vocab_size", limits::kMaxVocab);
+  out.maxPositions = r.positiveInt(l, p, "max_position_embeddings",
+                                   limits::kMaxPositions, 4096);
   out.rmsNormEps = r.positiveNumber(l, p, "rms_norm_eps", 1e-6);
   out.initializerRange = r.positiveNumber(l, p, "initializer_range", 0.02);
   std::string act = r.string(l, p, "hidden_act", std::string("silu"));
@@ -349,8 +386,9 @@ static void readLlm(FieldReader &r, const json &l, llvm::StringRef p,
     r.fail(FieldReader::join(p, "num_attention_heads"),
            llvm::formatv("{0} heads do not divide hidden_size {1}",
                          out.numHeads, out.hiddenSize));
-  out.headDim = r.positiveInt(
-      l, p, "head_dim", out.hiddenSize / std::max<int64_t>(1, out.numHeads));
+  out.headDim =
+      r.positiveInt(l, p, "head_dim", limits::kMaxWidth,
+                    out.hiddenSize / std::max<int64_t>(1, out.numHeads));
   if (!r.failed() && out.numHeads % out.numKvHeads != 0)
     r.fail(FieldReader::join(p, "num_key_value_heads"),
            llvm::formatv("{0} key/value heads do not divide the {1} query "
@@ -372,12 +410,21 @@ static void readLlm(FieldReader &r, const json &l, llvm::StringRef p,
   }
   readRope(r, l, p, out.rope);
   // Phi-3 keeps original_max_position_embeddings at the top of its config.
-  if (out.rope.scaling == RopeScaling::LongRope &&
-      out.rope.shortFactor.size() != static_cast<size_t>(out.headDim / 2) &&
-      !r.failed())
-    r.fail(FieldReader::join(p, "rope_scaling.short_factor"),
-           llvm::formatv("expected {0} factors (head_dim / 2), got {1}",
-                         out.headDim / 2, out.rope.shortFactor.size()));
+  if (out.rope.scaling == RopeScaling::LongRope)
+    for (auto [key, factors] :
+         {std::pair<const char *, const llvm::SmallVector<double> &>{
+              "short_factor", out.rope.shortFactor},
+          {"long_factor", out.rope.longFactor}})
+      if (factors.size() != static_cast<size_t>(out.headDim / 2) &&
+          !r.failed())
+        r.fail(FieldReader::join(p, std::string("rope_scaling.") + key),
+               llvm::formatv("expected {0} factors (head_dim {1} / 2), got {2}",
+                             out.headDim / 2, out.headDim, factors.size()));
+  if (out.rope.scaling == RopeScaling::Llama3 &&
+      !(out.rope.highFreqFactor > out.rope.lowFreqFactor) && !r.failed())
+    r.fail(FieldReader::join(p, "rope_scaling.high_freq_factor"),
+           llvm::formatv("must be larger than low_freq_factor {0}, got {1}",
+                         out.rope.lowFreqFactor, out.rope.highFreqFactor));
 }
 
 //===----------------------------------------------------------------------===//
@@ -447,7 +494,8 @@ static llvm::Expected<ModelConfig> readConfig(const json &root,
         r.positiveNumber(root, "", "downsample_ratio", 0.5);
     config.selectLayer = r.integer(root, "", "select_layer", -1);
     config.forceImageSize =
-        r.positiveInt(root, "", "force_image_size", config.vision.imageSize);
+        r.positiveInt(root, "", "force_image_size", limits::kMaxImageSize,
+                      config.vision.imageSize);
     std::string ps = r.string(root, "", "ps_version", std::string("v1"));
     if (ps == "v1")
       config.psVersion = 1;

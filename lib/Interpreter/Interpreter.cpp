@@ -1,5 +1,4 @@
-//===- Interpreter.cpp - run a tg function on the CPU runtime
-//---------------===//
+//===- Interpreter.cpp - run a tg function on the CPU runtime -------------===//
 //
 // A straight walk over the function body: each op allocates its results
 // from their types and calls the runtime kernel of the same C API the
@@ -409,4 +408,40 @@ llvm::Error Executor::execute(Operation *op) {
 llvm::Expected<std::vector<HostTensor>>
 internvl::interpret(func::FuncOp func, ArrayRef<HostTensor> args) {
   return Executor(func).run(args);
+}
+
+int64_t internvl::interpreterPeakBytes(func::FuncOp func) {
+  Block &body = func.getBody().front();
+  // Views (reshape, comm_wait) share their operand's storage: a storage is
+  // freed when the last value using it dies, as HostTensor's shared_ptr is.
+  llvm::DenseMap<Value, Value> storageOf;
+  llvm::DenseMap<Value, int64_t> users; // storage -> live values using it
+  llvm::DenseMap<Operation *, SmallVector<Value>> dies;
+  {
+    llvm::DenseMap<Value, Operation *> lastUse;
+    for (Operation &op : body)
+      for (Value v : op.getOperands())
+        lastUse[v] = &op;
+    for (auto &[v, op] : lastUse)
+      dies[op].push_back(v);
+  }
+  int64_t live = 0, peak = 0;
+  for (Operation &op : body.without_terminator()) {
+    bool view = isa<tg::ReshapeOp, tg::CommWaitOp>(op);
+    for (auto [i, r] : llvm::enumerate(op.getResults())) {
+      Value storage = view ? storageOf.lookup(op.getOperand(i)) : r;
+      storageOf[r] = storage;
+      if (!storage)
+        continue; // a view of an argument
+      if (users[storage]++ == 0)
+        live += tg::tensorBytes(storage.getType());
+    }
+    peak = std::max(peak, live);
+    for (Value v : dies.lookup(&op)) {
+      Value storage = storageOf.lookup(v);
+      if (storage && --users[storage] == 0)
+        live -= tg::tensorBytes(storage.getType());
+    }
+  }
+  return peak;
 }

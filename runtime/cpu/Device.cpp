@@ -1,6 +1,7 @@
 //===- Device.cpp - memory of the CPU runtime (host memory) -----------------===//
 
 #include "Tensor.h"
+#include "internvl/runtime/HostMemory.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -66,6 +67,8 @@ ivl_status ivl_synchronize(ivl_context *) { return IVL_OK; }
 // The CPU kernels need no workspace or scratch.
 ivl_status ivl_set_workspace(ivl_context *, void *, int64_t) { return IVL_OK; }
 ivl_status ivl_set_scratch(ivl_context *, void *, int64_t) { return IVL_OK; }
+
+int64_t ivl_device_capacity(ivl_context *) { return ivl::hostMemoryBytes(); }
 
 const char *ivl_device_name(ivl_context *) { return "cpu"; }
 

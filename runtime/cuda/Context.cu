@@ -301,6 +301,13 @@ void ivl_device_memory(ivl_context *ctx, int64_t *inUse, int64_t *peak) {
   *peak = ctx->peakInUse;
 }
 
+int64_t ivl_device_capacity(ivl_context *) {
+  size_t freeBytes = 0, total = 0;
+  if (cudaMemGetInfo(&freeBytes, &total) != cudaSuccess)
+    return 0;
+  return static_cast<int64_t>(total);
+}
+
 const char *ivl_device_name(ivl_context *ctx) {
   return ctx->deviceName.c_str();
 }

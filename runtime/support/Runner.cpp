@@ -1,6 +1,7 @@
 //===- Runner.cpp - the runner of a compiled training step ----------------===//
 //
 //   run-step [--steps N] [--seed N] [--dump DIR] [--dump-inputs DIR]
+//            [--allow-nonfinite-loss]
 //
 // Linked by internvl-compile against one libstep.so (CPU or CUDA): reads the
 // step's manifest, allocates the arena, the gradient buffer and every
@@ -13,6 +14,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "internvl/runtime/CheckedMath.h"
+#include "internvl/runtime/HostMemory.h"
 #include "internvl/runtime/MpiLaunch.h"
 #include "internvl/runtime/Runtime.h"
 #include "internvl/runtime/StepIO.h"
@@ -20,12 +23,14 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <map>
 #include <string>
 #include <vector>
@@ -60,14 +65,39 @@ struct Options {
   uint64_t seed = 0;
   std::string dump;
   std::string dumpInputs;
+  bool allowNonfiniteLoss = false;
 };
 
-int64_t parseCount(const std::string &flag, const char *text, int64_t min) {
+/// The most steps one run takes: a run is a check or a measurement, not a
+/// training job (about a day of the tiny CPU step).
+constexpr int64_t kMaxSteps = 1000000;
+
+/// A decimal integer in [min, max], the whole of `text`, or nothing.
+std::optional<long long> parseInteger(const char *text, long long min,
+                                      long long max) {
   char *end = nullptr;
   errno = 0;
   long long v = std::strtoll(text, &end, 10);
-  if (errno || !*text || *end || v < min)
-    die(flag + " takes an integer >= " + std::to_string(min) + ", got '" +
+  if (errno || !*text || *end || v < min || v > max)
+    return std::nullopt;
+  return v;
+}
+
+int64_t parseCount(const std::string &flag, const char *text, int64_t min,
+                   int64_t max) {
+  std::optional<long long> v = parseInteger(text, min, max);
+  if (!v)
+    die(flag + " takes an integer in [" + std::to_string(min) + ", " +
+        std::to_string(max) + "], got '" + text + "'");
+  return *v;
+}
+
+uint64_t parseSeed(const char *text) {
+  char *end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno || !*text || *end || *text == '-' || *text == '+')
+    die(std::string("--seed takes an integer in [0, 2^64 - 1], got '") +
         text + "'");
   return v;
 }
@@ -85,23 +115,28 @@ Options parseOptions(int argc, char **argv) {
                 arg == "--dump-inputs") &&
                i + 1 < argc) {
       value = argv[++i];
+    } else if (arg == "--allow-nonfinite-loss") {
+      o.allowNonfiniteLoss = true;
+      continue;
     } else if (arg == "--help" || arg == "-h") {
       std::printf(
           "usage: run-step [--steps N] [--seed N] [--dump DIR] "
-          "[--dump-inputs DIR]\n"
+          "[--dump-inputs DIR] [--allow-nonfinite-loss]\n"
           "Runs the compiled training step on inputs generated from the "
           "seed;\nprints one line per result of the last step.\n"
           "  --steps N          steps to run (AdamW state carries over)\n"
           "  --seed N           seed of the generated arguments\n"
           "  --dump DIR         write every result as DIR/<name>.npy\n"
           "  --dump-inputs DIR  write every generated argument as "
-          "DIR/<name>.npy\n");
+          "DIR/<name>.npy\n"
+          "  --allow-nonfinite-loss  exit 0 even when the loss is NaN or "
+          "infinite\n");
       std::exit(0);
     }
     if (arg == "--steps")
-      o.steps = parseCount(arg, value.c_str(), 1);
+      o.steps = parseCount(arg, value.c_str(), 1, kMaxSteps);
     else if (arg == "--seed")
-      o.seed = static_cast<uint64_t>(parseCount(arg, value.c_str(), 0));
+      o.seed = parseSeed(value.c_str());
     else if (arg == "--dump" && !value.empty())
       o.dump = value;
     else if (arg == "--dump-inputs" && !value.empty())
@@ -115,9 +150,21 @@ Options parseOptions(int argc, char **argv) {
 
 ivl_dtype dtypeOf(const json &j) {
   ivl_dtype d;
-  if (!ivl::io::parseDtype(j.get<std::string>(), d))
+  if (!j.is_string() || !ivl::io::parseDtype(j.get<std::string>(), d))
     die("manifest: unknown dtype " + j.dump());
   return d;
+}
+
+/// A shape of the manifest: dimensions within the tensor ceiling, so that
+/// element counts and byte sizes cannot overflow.
+std::vector<int64_t> shapeOf(const json &j, ivl_dtype dtype,
+                             const std::string &name) {
+  std::vector<int64_t> shape = j.get<std::vector<int64_t>>();
+  if (!ivl::fitsTensorCeiling(shape.data(), shape.size(),
+                              ivl_dtype_size(dtype)))
+    die("manifest: '" + name + "' has shape " + j.dump() +
+        ", beyond the 1 TiB ceiling of one tensor");
+  return shape;
 }
 
 /// An argument as the manifest describes it.
@@ -126,7 +173,7 @@ ivl::io::ArgSpec argumentSpec(const json &a) {
   spec.name = a.at("name").get<std::string>();
   spec.kind = a.at("kind").get<std::string>();
   spec.dtype = dtypeOf(a.at("dtype"));
-  spec.shape = a.at("shape").get<std::vector<int64_t>>();
+  spec.shape = shapeOf(a.at("shape"), spec.dtype, spec.name);
   if (a.contains("init")) {
     spec.normalInit = a["init"].at("normal").get<bool>();
     spec.initValue = a["init"].at("value").get<double>();
@@ -151,9 +198,22 @@ struct Launch {
   std::string by = "no launcher";
 };
 
-int32_t envInt(const char *name, int32_t fallback) {
+/// The most ranks a step runs on (mlir::tg::kMaxWorldSize).
+constexpr long long kMaxRanks = 1ll << 20;
+
+/// The launcher's variable `name` as an integer in [min, max]; `fallback`
+/// when it is unset or empty. Anything else stops with the text quoted.
+int32_t envInt(const char *name, const char *by, long long min, long long max,
+               int32_t fallback) {
   const char *v = std::getenv(name);
-  return v && *v ? static_cast<int32_t>(std::atoi(v)) : fallback;
+  if (!v || !*v)
+    return fallback;
+  std::optional<long long> value = parseInteger(v, min, max);
+  if (!value)
+    die(std::string(by) + " set " + name + "='" + v +
+        "', expected an integer in [" + std::to_string(min) + ", " +
+        std::to_string(max) + "]");
+  return static_cast<int32_t>(*value);
 }
 
 Launch detectLaunch() {
@@ -168,10 +228,10 @@ Launch detectLaunch() {
   };
   for (const Scheme &s : schemes)
     if (std::getenv(s.rank) && std::getenv(s.size)) {
-      l.rank = envInt(s.rank, 0);
-      l.size = envInt(s.size, 1);
-      l.localRank = envInt(s.local, l.rank);
       l.by = s.by;
+      l.size = envInt(s.size, s.by, 1, kMaxRanks, 1);
+      l.rank = envInt(s.rank, s.by, 0, l.size - 1, 0);
+      l.localRank = envInt(s.local, s.by, 0, l.size - 1, l.rank);
       break;
     }
   return l;
@@ -289,6 +349,7 @@ int main(int argc, char **argv) {
   batch.imageTokenId = batchJson.at("image_token_id").get<int64_t>();
   batch.imageTokensPerSample =
       batchJson.at("image_tokens_per_sample").get<int64_t>();
+  batch.ignoreIndex = batchJson.value("ignore_index", int64_t(-100));
 
   // Arguments: parameters first, so that master copies start from them.
   std::vector<Buffer> args;
@@ -345,8 +406,9 @@ int main(int argc, char **argv) {
             global, batch, options.seed, nullptr, all.data());
         if (!error.empty())
           die(error);
-        std::memcpy(host[i].data(), all.data() + rank * host[i].size(),
-                    host[i].size());
+        if (!host[i].empty())
+          std::memcpy(host[i].data(), all.data() + rank * host[i].size(),
+                      host[i].size());
         continue;
       }
       const ivl::io::ParamView *param =
@@ -374,6 +436,29 @@ int main(int argc, char **argv) {
 
   int64_t arenaBytes = manifest.at("arena_bytes").get<int64_t>();
   int64_t gradsBytes = manifest.at("grads_buffer_bytes").get<int64_t>();
+  if (arenaBytes < 0 || gradsBytes < 0)
+    die("manifest: arena_bytes " + std::to_string(arenaBytes) +
+        " and grads_buffer_bytes " + std::to_string(gradsBytes) +
+        " must be non-negative");
+  // Refuse what the device cannot hold before allocating any of it. On the
+  // CPU the device is the host, which also keeps the arguments' host copies.
+  int64_t argumentBytes = 0;
+  for (const Buffer &b : args)
+    argumentBytes += b.bytes;
+  int64_t deviceNeed = arenaBytes + gradsBytes + argumentBytes;
+  bool deviceIsHost = std::string(ivl_device_name(ctx)) == "cpu";
+  int64_t capacity = ivl_device_capacity(ctx);
+  if (capacity > 0 &&
+      deviceNeed + (deviceIsHost ? argumentBytes : 0) > capacity)
+    die("the step needs " + ivl::io::formatGiB(deviceNeed) + " of " +
+        ivl_device_name(ctx) + " memory (arena " +
+        ivl::io::formatGiB(arenaBytes) + ", gradients " +
+        ivl::io::formatGiB(gradsBytes) + ", arguments " +
+        ivl::io::formatGiB(argumentBytes) + ")" +
+        (deviceIsHost ? " plus " + ivl::io::formatGiB(argumentBytes) +
+                            " of host copies"
+                      : std::string()) +
+        ", more than the " + ivl::io::formatGiB(capacity) + " it has");
   void *arena = alloc(arenaBytes, "the arena");
   void *grads = alloc(gradsBytes, "the gradient buffer");
   std::vector<void *> pointers;
@@ -409,20 +494,31 @@ int main(int argc, char **argv) {
   }
 
   int64_t i = 0;
+  std::string lossProblem;
   for (const json &r : manifest.at("results")) {
     std::string name = r.at("name").get<std::string>();
     ivl_dtype dtype = dtypeOf(r.at("dtype"));
-    std::vector<int64_t> shape = r.at("shape").get<std::vector<int64_t>>();
+    std::vector<int64_t> shape = shapeOf(r.at("shape"), dtype, name);
     int64_t bytes = ivl::io::numElements(shape) * ivl_dtype_size(dtype);
     std::string space = r.at("space").get<std::string>();
     const char *src = nullptr;
-    if (space == "arena")
-      src = static_cast<const char *>(arena) + r.at("offset").get<int64_t>();
-    else if (space == "grads")
-      src = static_cast<const char *>(grads) + r.at("offset").get<int64_t>();
-    else
-      src = static_cast<const char *>(
-          pointers.at(r.at("argument").get<size_t>()));
+    if (space == "arena" || space == "grads") {
+      int64_t offset = r.at("offset").get<int64_t>();
+      int64_t size = space == "arena" ? arenaBytes : gradsBytes;
+      if (offset < 0 || offset > size || bytes > size - offset)
+        die("manifest: result '" + name + "' at offset " +
+            std::to_string(offset) + " (" + std::to_string(bytes) +
+            " bytes) is outside the " + space + " of " +
+            std::to_string(size) + " bytes");
+      src = static_cast<const char *>(space == "arena" ? arena : grads) +
+            offset;
+    } else {
+      size_t argument = r.at("argument").get<size_t>();
+      if (argument >= pointers.size() || args[argument].bytes != bytes)
+        die("manifest: result '" + name + "' names argument " +
+            std::to_string(argument) + ", which is not one of its size");
+      src = static_cast<const char *>(pointers[argument]);
+    }
     std::vector<char> data(static_cast<size_t>(bytes));
     check(ivl_copy_to_host(ctx, data.data(), src, bytes), "reading " + name);
     if (rank == 0)
@@ -433,6 +529,18 @@ int main(int argc, char **argv) {
       std::printf("loss %.6f ln(vocab_size)=%.6f\n",
                   ivl::io::elementAsFloat(data.data(), dtype, 0),
                   std::log(double(batch.vocabSize)));
+    if (name == "loss" && bytes > 0 &&
+        !std::isfinite(ivl::io::elementAsFloat(data.data(), dtype, 0))) {
+      std::vector<ivl::io::ArgView> views;
+      for (size_t a = 0; a < args.size(); ++a)
+        views.push_back({&args[a].spec, host[a].data()});
+      std::string why = ivl::io::explainNonFiniteLoss(views, batch);
+      lossProblem =
+          "the loss of step " + std::to_string(options.steps) + " is " +
+          std::to_string(ivl::io::elementAsFloat(data.data(), dtype, 0)) +
+          (why.empty() ? std::string() : ": " + why) +
+          " (--allow-nonfinite-loss accepts it)";
+    }
     if (!options.dump.empty()) {
       std::string error = ivl::io::writeNpy(options.dump + "/" + name + ".npy",
                                             dtype, shape, data.data());
@@ -459,6 +567,13 @@ int main(int argc, char **argv) {
     ivl_device_free(ctx, grads);
     ivl_context_destroy(ctx);
   };
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    die(std::string("cannot write to standard output: ") +
+        std::strerror(errno));
+  if (!lossProblem.empty() && !options.allowNonfiniteLoss) {
+    release();
+    die(lossProblem);
+  }
   if (rank != 0) {
     release();
     return 0;

@@ -139,6 +139,48 @@ std::string ivl::io::writeFileAtomically(
   return "";
 }
 
+std::string ivl::io::formatGiB(int64_t bytes) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.2f GiB", bytes / double(1ll << 30));
+  return text;
+}
+
+std::string ivl::io::explainNonFiniteLoss(const std::vector<ArgView> &args,
+                                          const BatchSpec &batch) {
+  int64_t ignoreIndex = batch.ignoreIndex;
+  for (const ArgView &arg : args) {
+    const ArgSpec &spec = *arg.spec;
+    int64_t n = numElements(spec.shape);
+    if (spec.name == "labels" && spec.dtype == IVL_I64 &&
+        spec.shape.size() == 2) {
+      // The loss predicts token t + 1 from token t: labels[:, 1:] count.
+      const int64_t *labels = static_cast<const int64_t *>(arg.data);
+      int64_t rows = spec.shape[0], cols = spec.shape[1], supervised = 0;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 1; c < cols; ++c)
+          supervised += labels[r * cols + c] != ignoreIndex;
+      if (supervised == 0)
+        return "every label of the batch is " + std::to_string(ignoreIndex) +
+               " (ignore_index) once shifted, so no token is supervised and "
+               "the mean loss over none is undefined";
+      continue;
+    }
+    if (!isFloat(spec.dtype))
+      continue;
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(elementAsFloat(arg.data, spec.dtype, i))) {
+        first = first < 0 ? i : first;
+        ++bad;
+      }
+    if (bad)
+      return "argument '" + spec.name + "' holds " + std::to_string(bad) +
+             " NaN or infinite value(s), the first at element " +
+             std::to_string(first);
+  }
+  return "";
+}
+
 int64_t ivl::io::numElements(const std::vector<int64_t> &shape) {
   int64_t n = 1;
   for (int64_t d : shape)
@@ -263,7 +305,8 @@ bool ivl::io::convertElements(const void *in, ivl_dtype from, void *out,
   if (isFloat(from) != isFloat(to))
     return false;
   if (from == to) {
-    std::memcpy(out, in, count * ivl_dtype_size(to));
+    if (count > 0)
+      std::memcpy(out, in, count * ivl_dtype_size(to));
     return true;
   }
   if (isFloat(to)) {
@@ -295,7 +338,9 @@ std::string ivl::io::generateArgument(const ArgSpec &spec,
                                       const BatchSpec &batch, uint64_t seed,
                                       const ParamView *param, void *out) {
   int64_t n = numElements(spec.shape);
-  std::memset(out, 0, n * ivl_dtype_size(spec.dtype));
+  // An empty tensor may have no storage at all.
+  if (n > 0)
+    std::memset(out, 0, n * ivl_dtype_size(spec.dtype));
   if (spec.kind == "param") {
     if (!isFloat(spec.dtype))
       return "argument '" + spec.name + "': parameters must be float tensors";

@@ -12,12 +12,15 @@
 #include "internvl/Dialect/TG/IR/TGDialect.h"
 #include "internvl/Import/DeepSpeedConfig.h"
 #include "internvl/Import/ForwardGraph.h"
+#include "internvl/Import/ImportLimits.h"
+#include "internvl/Support/Diagnostics.h"
 #include "internvl/Support/OutputFile.h"
 #include "internvl/Support/Region.h"
 #include "internvl/Version.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/StringSet.h"
@@ -137,15 +140,20 @@ std::vector<std::string> joinBoolValues(int argc, char **argv) {
 }
 
 int fail(const llvm::Twine &message) {
-  llvm::WithColor::error(llvm::errs(), "internvl-import") << message << "\n";
+  llvm::WithColor::error(llvm::errs(), "internvl-import")
+      << clipText(message.str()) << "\n";
   return 1;
 }
 
-/// Parameter element counts per region, read off the function's arguments.
-void printSummary(mlir::func::FuncOp forward, const ModelConfig &config,
-                  const ImportShape &shape, llvm::raw_ostream &os) {
+/// Parameter element counts, read off the function's arguments (each within
+/// the tensor ceiling, their number bounded by the layer ceiling).
+struct ParameterCounts {
   std::map<ModelRegion, int64_t> perRegion;
   int64_t total = 0, trainable = 0;
+};
+
+ParameterCounts countParameters(mlir::func::FuncOp forward) {
+  ParameterCounts counts;
   for (unsigned i = 0; i < forward.getNumArguments(); ++i) {
     auto kind = forward.getArgAttrOfType<mlir::StringAttr>(
         i, mlir::tg::TGDialect::getKindAttrName());
@@ -156,17 +164,25 @@ void printSummary(mlir::func::FuncOp forward, const ModelConfig &config,
     int64_t n =
         llvm::cast<mlir::RankedTensorType>(forward.getArgument(i).getType())
             .getNumElements();
-    perRegion[regionOf(name.getValue())] += n;
-    total += n;
+    counts.perRegion[regionOf(name.getValue())] += n;
+    counts.total += n;
     if (forward.getArgAttr(i, mlir::tg::TGDialect::getTrainableAttrName()))
-      trainable += n;
+      counts.trainable += n;
   }
+  return counts;
+}
+
+void printSummary(const ParameterCounts &counts, const ModelConfig &config,
+                  const ImportShape &shape, llvm::raw_ostream &os) {
+  const std::map<ModelRegion, int64_t> &perRegion = counts.perRegion;
+  int64_t total = counts.total, trainable = counts.trainable;
   os << "model " << llvm::sys::path::stem(config.path) << " ("
      << config.llm.architecture << ", InternViT " << config.vision.numLayers
      << " layers x " << config.vision.hiddenSize << ")\n";
   for (ModelRegion r :
        {ModelRegion::Vision, ModelRegion::Projector, ModelRegion::Llm})
-    os << "params " << stringifyRegion(r) << " " << perRegion[r] << "\n";
+    os << "params " << stringifyRegion(r) << " "
+       << (perRegion.count(r) ? perRegion.at(r) : 0) << "\n";
   os << "params total " << total << "\n";
   os << "params trainable " << trainable << "\n";
   os << "tiles per_sample " << shape.tilesPerSample << " micro_batch "
@@ -254,12 +270,32 @@ int main(int argc, char **argv) {
         "tg.allgather_bucket_size",
         b.getI64IntegerAttr(zero->allgatherBucketSize));
   }
-  if (mlir::failed(mlir::verify(*module)))
-    return fail("the imported graph does not verify (a bug in the importer)");
+  // Every size a user can write was checked above: a graph that does not
+  // verify now is the importer's fault. Say what the verifier said.
+  std::string problem;
+  {
+    mlir::ScopedDiagnosticHandler capture(&context, [&](mlir::Diagnostic &d) {
+      if (problem.empty())
+        problem = d.str();
+      return mlir::success();
+    });
+    if (mlir::failed(mlir::verify(*module)))
+      return fail("the imported graph of " + inputPath +
+                  " does not verify, a bug in the importer: " + problem);
+  }
 
+  ParameterCounts counts =
+      countParameters(*module->getBody()->getOps<mlir::func::FuncOp>().begin());
+  int64_t parameterBytes = counts.total * (options.bf16 ? 2 : 4);
+  if (parameterBytes > limits::kMaxParameterBytes)
+    return fail(inputPath + ": the model has " + std::to_string(counts.total) +
+                " parameters, " + std::to_string(parameterBytes) +
+                " bytes at --dtype " + dtype +
+                ", above the ceiling of 16 TiB (docs/import.md); check "
+                "num_hidden_layers, hidden_size, intermediate_size and "
+                "vocab_size");
   if (summary)
-    printSummary(*module->getBody()->getOps<mlir::func::FuncOp>().begin(),
-                 *config, *shape, llvm::outs());
+    printSummary(counts, *config, *shape, llvm::outs());
 
   std::string out = outputPath;
   if (out.empty() && !summary)

@@ -10,11 +10,16 @@
 //===----------------------------------------------------------------------===//
 
 #include "internvl/Dialect/TG/IR/TGDialect.h"
+#include "internvl/Dialect/TG/IR/TGOps.h"
 #include "internvl/Interpreter/Interpreter.h"
+#include "internvl/Support/Diagnostics.h"
+#include "internvl/Support/OutputFile.h"
+#include "internvl/runtime/HostMemory.h"
 #include "internvl/Version.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/StringSet.h"
@@ -48,9 +53,15 @@ cl::opt<std::string> inputsDir("inputs",
 cl::opt<std::string> dumpDir("dump",
                              cl::desc("Write every output as <name>.npy here"),
                              cl::init(""));
+cl::opt<bool> allowNonfiniteLoss(
+    "allow-nonfinite-loss",
+    cl::desc("Exit 0 even when the loss is NaN or infinite (by default that "
+             "is an error that says why)"),
+    cl::init(false));
 
 int fail(const llvm::Twine &message) {
-  llvm::WithColor::error(llvm::errs(), "internvl-run") << message << "\n";
+  llvm::WithColor::error(llvm::errs(), "internvl-run")
+      << clipText(message.str()) << "\n";
   return 1;
 }
 
@@ -101,7 +112,10 @@ int main(int argc, char **argv) {
 
   mlir::MLIRContext context;
   context.loadDialect<mlir::tg::TGDialect, mlir::func::FuncDialect>();
+  context.printOpOnDiagnostic(false);
   llvm::SourceMgr sources;
+  useCompactDiagnostics(sources, "internvl-run");
+  mlir::SourceMgrDiagnosticHandler diagnostics(sources, &context);
   mlir::OwningOpRef<mlir::ModuleOp> module =
       mlir::parseSourceFile<mlir::ModuleOp>(inputFile, sources, &context);
   if (!module)
@@ -124,6 +138,24 @@ int main(int argc, char **argv) {
                   "; name the function with --entry");
   }
 
+  // A defined function of static tensors within the ceiling, and memory
+  // for its arguments and the values live at once.
+  if (mlir::failed(mlir::tg::expectPlannableBody(func, "internvl-run")))
+    return 1;
+  std::vector<ArgSpec> specs = argumentSpecs(func);
+  int64_t argumentBytes = 0;
+  for (const ArgSpec &spec : specs)
+    argumentBytes += ivl::io::numElements(spec.shape) * ivl_dtype_size(spec.dtype);
+  int64_t valueBytes = interpreterPeakBytes(func);
+  int64_t memory = ivl::hostMemoryBytes();
+  if (argumentBytes + valueBytes > memory)
+    return fail("@" + func.getName() + " needs " +
+                ivl::io::formatGiB(argumentBytes + valueBytes) +
+                " of host memory (" + ivl::io::formatGiB(argumentBytes) +
+                " of arguments, " + ivl::io::formatGiB(valueBytes) +
+                " of values live at once), more than this machine's " +
+                ivl::io::formatGiB(memory));
+
   llvm::StringMap<HostTensor> provided;
   if (!inputsDir.empty()) {
     llvm::Expected<llvm::StringMap<HostTensor>> read = readInputs(inputsDir);
@@ -133,7 +165,6 @@ int main(int argc, char **argv) {
   }
 
   // Parameters first, so that master copies can start from them.
-  std::vector<ArgSpec> specs = argumentSpecs(func);
   BatchSpec batch = batchSpec(func);
   std::vector<HostTensor> args(specs.size());
   llvm::StringMap<HostTensor> params;
@@ -185,6 +216,7 @@ int main(int argc, char **argv) {
   llvm::Expected<std::vector<HostTensor>> results = interpret(func, args);
   if (!results)
     return fail(llvm::toString(results.takeError()));
+  std::string lossProblem;
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
@@ -209,8 +241,21 @@ int main(int argc, char **argv) {
                    << " ln(vocab_size)="
                    << llvm::format("%.6f", std::log(double(batch.vocabSize)))
                    << "\n";
+    if (name == "loss" && result.numel() == 1 &&
+        !std::isfinite(result.floatAt(0))) {
+      std::vector<ivl::io::ArgView> views;
+      for (auto [spec, arg] : llvm::zip(specs, args))
+        views.push_back({&spec, arg.data()});
+      std::string why = ivl::io::explainNonFiniteLoss(views, batch);
+      lossProblem = "the loss is " + std::to_string(result.floatAt(0)) +
+                    (why.empty() ? std::string() : ": " + why);
+    }
   }
+  if (llvm::Error e = flushStandardOutput())
+    return fail(llvm::toString(std::move(e)));
   llvm::errs() << "internvl-run: @" << func.getName() << " ran in "
                << llvm::format("%.3f", seconds) << " s\n";
+  if (!lossProblem.empty() && !allowNonfiniteLoss)
+    return fail(lossProblem + " (--allow-nonfinite-loss accepts it)");
   return 0;
 }

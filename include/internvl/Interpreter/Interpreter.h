@@ -1,5 +1,4 @@
-//===- Interpreter.h - run a tg function on the CPU runtime ------*- C++
-//-*-===//
+//===- Interpreter.h - run a tg function on the CPU runtime ----*- C++ -*-===//
 
 #ifndef INTERNVL_INTERPRETER_INTERPRETER_H
 #define INTERNVL_INTERPRETER_INTERPRETER_H
@@ -16,6 +15,11 @@ namespace internvl {
 /// freed after its last use; a reshape shares its operand's storage.
 llvm::Expected<std::vector<HostTensor>>
 interpret(mlir::func::FuncOp func, llvm::ArrayRef<HostTensor> args);
+
+/// The most host memory `interpret` holds at once for `func` beyond its
+/// arguments: the values live after each op, freed as interpret frees them.
+/// `func` must pass expectPlannableBody (its sizes are within the ceiling).
+int64_t interpreterPeakBytes(mlir::func::FuncOp func);
 
 } // namespace internvl
 

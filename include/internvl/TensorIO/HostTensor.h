@@ -49,14 +49,21 @@ llvm::StringRef dtypeName(ivl_dtype dtype);
 /// integers exactly; float <-> integer is refused.
 llvm::Expected<HostTensor> convertTensor(const HostTensor &t, ivl_dtype to);
 
-/// Reads a NumPy .npy file (f4, f2, f8, i8, i4, b1; C order).
+/// Reads a NumPy .npy file (f4, f2, f8, i8, i4, b1; C order). The payload
+/// must be exactly what the header's shape and dtype need.
 llvm::Expected<HostTensor> readNpy(llvm::StringRef path);
+/// readNpy on the bytes of a file; `name` names it in errors.
+llvm::Expected<HostTensor> parseNpy(llvm::StringRef data, llvm::StringRef name);
 /// Writes a .npy file; bf16 is written as f32 (exactly, NumPy has no bf16).
 llvm::Error writeNpy(llvm::StringRef path, const HostTensor &t);
 /// Reads every tensor of a .safetensors file (F32, BF16, F16, F64, I64, I32,
 /// BOOL).
 llvm::Expected<llvm::StringMap<HostTensor>>
 readSafetensors(llvm::StringRef path);
+/// readSafetensors on the bytes of a file: every entry typed as the format
+/// says, the tensors tiling the payload without gaps or overlaps.
+llvm::Expected<llvm::StringMap<HostTensor>>
+parseSafetensors(llvm::StringRef data, llvm::StringRef name);
 
 /// FNV-1a, 64 bits, over the tensor's bytes: the `hash=` of an output line.
 uint64_t hashBytes(const HostTensor &t);

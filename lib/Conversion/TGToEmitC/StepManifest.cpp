@@ -54,7 +54,8 @@ FailureOr<json::Object> mlir::tg::stepManifest(func::FuncOp func,
   m["batch"] = json::Object{
       {"vocab_size", batch.vocabSize},
       {"image_token_id", batch.imageTokenId},
-      {"image_tokens_per_sample", batch.imageTokensPerSample}};
+      {"image_tokens_per_sample", batch.imageTokensPerSample},
+      {"ignore_index", batch.ignoreIndex}};
 
   int64_t tokens = 0;
   json::Array arguments;

@@ -80,11 +80,15 @@ BatchSpec internvl::batchSpec(func::FuncOp func) {
     batch.vocabSize =
         cast<RankedTensorType>(e.getTable().getType()).getDimSize(0);
   });
+  func.walk([&](tg::CrossEntropyOp c) {
+    batch.ignoreIndex = static_cast<int64_t>(c.getIgnoreIndex());
+  });
   func.walk([&](tg::ScatterImageEmbedsOp s) {
     auto ids = cast<RankedTensorType>(s.getInputIds().getType());
     auto image = cast<RankedTensorType>(s.getImageEmbeds().getType());
     batch.imageTokenId = static_cast<int64_t>(s.getImageTokenId());
-    batch.imageTokensPerSample = image.getDimSize(0) / ids.getDimSize(0);
+    batch.imageTokensPerSample =
+        ids.getDimSize(0) ? image.getDimSize(0) / ids.getDimSize(0) : 0;
   });
   return batch;
 }

@@ -103,6 +103,10 @@ ivl_status ivl_set_scratch(ivl_context *ctx, void *ptr, int64_t bytes);
    ivl_device_alloc handed out on the CPU; on a GPU, the device's used memory
    (cudaMemGetInfo, so the CUDA context and library handles count too). */
 void ivl_device_memory(ivl_context *ctx, int64_t *in_use, int64_t *peak);
+/* Bytes the device holds in all: on the CPU, the host memory this process
+   may use (physical memory, or the cgroup's limit); on a GPU, the device's
+   total memory (cudaMemGetInfo). */
+int64_t ivl_device_capacity(ivl_context *ctx);
 /* A short description of the device ("cpu", "NVIDIA H100 80GB HBM3"). */
 const char *ivl_device_name(ivl_context *ctx);
 

@@ -48,6 +48,8 @@ struct BatchSpec {
   int64_t imageTokenId = -1;
   /// IMG_CONTEXT positions per sample (0 without images).
   int64_t imageTokensPerSample = 0;
+  /// The label the loss skips (cross-entropy's ignore_index).
+  int64_t ignoreIndex = -100;
 };
 
 int64_t numElements(const std::vector<int64_t> &shape);
@@ -93,6 +95,22 @@ const char *dtypeName(ivl_dtype dtype);
 
 /// Parses "f32", "bf16", "f16", "i64" or "i1"; false for anything else.
 bool parseDtype(const std::string &name, ivl_dtype &dtype);
+
+/// "12.34 GiB".
+std::string formatGiB(int64_t bytes);
+
+/// An argument of a step and its values.
+struct ArgView {
+  const ArgSpec *spec = nullptr;
+  const void *data = nullptr;
+};
+
+/// Why a step's loss is NaN or infinite, read off the arguments it got: a
+/// `labels` input that is all batch.ignoreIndex once shifted (no supervised
+/// token: the mean over none), or NaN/Inf in a float argument. "" when it
+/// is neither.
+std::string explainNonFiniteLoss(const std::vector<ArgView> &args,
+                                 const BatchSpec &batch);
 
 /// Writes `path` through `write` (false: a write failed) whole or not at
 /// all: a regular file goes to `<path>.tmp-<pid>` first and is renamed over
