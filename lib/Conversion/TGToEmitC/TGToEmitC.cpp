@@ -706,6 +706,10 @@ mlir::tg::convertStepToEmitC(ModuleOp module, const StepEmitOptions &options) {
     return func.emitError("@")
            << func.getName() << " has no " << kMemoryPlanAttr
            << ": run --tg-plan-memory before --convert-tg-to-emitc";
+  // The lowering writes every offset and size of the plan into the step:
+  // it must check out first.
+  if (failed(verifyMemoryPlan(func)))
+    return failure();
   auto plan = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
   if (auto world = plan.getAs<IntegerAttr>("world_size");
       world && world.getInt() != 1 && !func->hasAttr("tg.data_parallel"))

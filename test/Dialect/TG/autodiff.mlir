@@ -9,12 +9,11 @@
 // CHECK-SAME: %[[X:arg0]]: tensor<2x8xf32> {tg.kind = "input", tg.name = "x"}
 // CHECK-SAME: %[[W:arg1]]: tensor<4x8xf32> {tg.kind = "param", tg.name = "fc.weight", tg.trainable}
 // CHECK-SAME: %[[STEP:arg5]]: tensor<i64> {tg.kind = "input", tg.name = "step"}
-// CHECK-SAME: %[[WM:arg6]]: tensor<4x8xf32> {tg.kind = "master", tg.name = "fc.weight.master"}
-// CHECK-SAME: %[[WA:arg7]]: tensor<4x8xf32> {tg.kind = "exp_avg", tg.name = "fc.weight.exp_avg"}
-// CHECK-SAME: %[[WV:arg8]]: tensor<4x8xf32> {tg.kind = "exp_avg_sq", tg.name = "fc.weight.exp_avg_sq"}
-// CHECK-SAME: %{{.*}}: tensor<4xf32> {tg.kind = "master", tg.name = "fc.bias.master"}
-// CHECK-NOT: frozen.weight.master
-// CHECK-SAME: -> (tensor<f32> {tg.kind = "loss", tg.name = "loss"}, tensor<4x8xf32> {tg.kind = "param", tg.name = "fc.weight"}, tensor<4x8xf32> {tg.kind = "master", tg.name = "fc.weight.master"}
+// f32 parameters are their own master copy: AdamW updates them in place.
+// CHECK-NOT: "master"
+// CHECK-SAME: %[[WA:arg6]]: tensor<4x8xf32> {tg.kind = "exp_avg", tg.name = "fc.weight.exp_avg"}
+// CHECK-SAME: %[[WV:arg7]]: tensor<4x8xf32> {tg.kind = "exp_avg_sq", tg.name = "fc.weight.exp_avg_sq"}
+// CHECK-SAME: -> (tensor<f32> {tg.kind = "loss", tg.name = "loss"}, tensor<4x8xf32> {tg.kind = "param", tg.name = "fc.weight"}, tensor<4x8xf32> {tg.kind = "exp_avg", tg.name = "fc.weight.exp_avg"}
 // CHECK: %[[H:.*]] = tg.linear %[[X]], %[[W]]
 // CHECK: %[[LOSS:.*]], %[[LSE:.*]] = tg.cross_entropy
 // CHECK: %[[SEED:.*]] = tg.fill 1.000000e+00 {tg.phase = "backward", tg.scope = "loss"} : tensor<f32>
@@ -27,7 +26,7 @@
 // CHECK: %[[NORM:.*]] = tg.global_norm %[[DW]], %[[DB]] {tg.phase = "optimizer", tg.scope = "optimizer"}
 // CHECK: %[[SCALE:.*]] = tg.clip_scale %[[NORM]] {max_norm = 1.000000e+00 : f64, tg.phase = "optimizer", tg.scope = "optimizer"}
 // Weight decay on the matrix, not on the bias.
-// CHECK: tg.adamw %[[WM]], %[[WA]], %[[WV]], %[[DW]], %[[SCALE]], %[[STEP]] {{{.*}}lr = 1.000000e-03 : f64, tg.phase = "optimizer", tg.scope = "fc", weight_decay = 1.000000e-01 : f64}
+// CHECK: tg.adamw %[[W]], %[[WA]], %[[WV]], %[[DW]], %[[SCALE]], %[[STEP]] {{{.*}}lr = 1.000000e-03 : f64, tg.phase = "optimizer", tg.scope = "fc", weight_decay = 1.000000e-01 : f64}
 // CHECK: tg.adamw {{.*}}, %[[DB]], %[[SCALE]], %[[STEP]] {{{.*}}weight_decay = 0.000000e+00 : f64}
 
 // GRADS-LABEL: func.func @train_step
@@ -58,6 +57,23 @@ module {
   func.func @forward(%w: tensor<3xf32> {tg.name = "w", tg.kind = "param", tg.trainable}) -> (tensor<f32> {tg.name = "loss", tg.kind = "loss"}) {
     %sq = tg.mul %w, %w {tg.scope = "square"} : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>
     %l = tg.reduce_sum %sq {dims = array<i64: 0>, tg.scope = "loss"} : tensor<3xf32> -> tensor<f32>
+    return %l : tensor<f32>
+  }
+}
+
+// -----
+
+// Mixed precision: a bf16 parameter gets an f32 master copy that AdamW
+// updates, and its bf16 working copy is the rounded result.
+// CHECK-LABEL: func.func @train_step
+// CHECK-SAME: %[[W:arg0]]: tensor<3xbf16> {tg.kind = "param", tg.name = "w", tg.trainable}
+// CHECK-SAME: %[[WM:arg2]]: tensor<3xf32> {tg.kind = "master", tg.name = "w.master"}
+// CHECK-SAME: -> (tensor<f32> {tg.kind = "loss", tg.name = "loss"}, tensor<3xbf16> {tg.kind = "param", tg.name = "w"}, tensor<3xf32> {tg.kind = "master", tg.name = "w.master"}
+// CHECK: tg.adamw %[[WM]], {{.*}} -> (tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xbf16>)
+module {
+  func.func @forward(%w: tensor<3xbf16> {tg.name = "w", tg.kind = "param", tg.trainable}) -> (tensor<f32> {tg.name = "loss", tg.kind = "loss"}) {
+    %f = tg.cast %w {tg.scope = "cast"} : tensor<3xbf16> -> tensor<3xf32>
+    %l = tg.reduce_sum %f {dims = array<i64: 0>, tg.scope = "loss"} : tensor<3xf32> -> tensor<f32>
     return %l : tensor<f32>
   }
 }

@@ -1,16 +1,17 @@
 // Persistent bytes per rank under ZeRO: stage 1 shards master weights and
 // AdamW moments, stage 2 also gradients, stage 3 also parameters.
 // Parameters: fc.weight 4x8 f32 (128 B), fc.bias (16 B), frozen.weight
-// (128 B) = 272 B; masters of the two trained ones 144 B; moments 288 B;
-// gradients 2 x 256 B (aligned) = 512 B.
+// (128 B) = 272 B; moments 288 B; gradients 2 x 256 B (aligned) = 512 B.
+// f32 parameters are their own master copy (none in stage 0), but stages 1-3
+// keep DeepSpeed's f32 partition of the two trained ones: 144 B / W.
 
 // RUN: internvl-opt %s --tg-autodiff --tg-plan-memory="zero-stage=0" --tg-verify-memory-plan --tg-print-memory-plan -o /dev/null | FileCheck %s --check-prefix=Z0
 // Z0: ZeRO stage 0, world size 2
 // Z0: params 272
-// Z0-NEXT: master_params 144
+// Z0-NEXT: master_params 0
 // Z0-NEXT: grads 512
 // Z0-NEXT: optimizer 288
-// Z0-NEXT: total 1216
+// Z0-NEXT: total 1072
 
 // RUN: internvl-opt %s --tg-autodiff --tg-plan-memory="zero-stage=1 world-size=4" --tg-verify-memory-plan --tg-print-memory-plan -o /dev/null | FileCheck %s --check-prefix=Z1
 // Z1: ZeRO stage 1, world size 4

@@ -296,6 +296,17 @@ void BufferAnalysis::countPersistent(const PlanOptions &options) {
     else
       batchBytes += bytes;
   }
+  // An f32 parameter is its own master copy, but ZeRO 1-3 (DeepSpeed's
+  // fp32 partitions, what --tg-data-parallel lowers to) keep an f32 shard of
+  // it beside the parameters.
+  if (!dataParallel && options.zeroStage >= 1)
+    for (Operation *op : schedule)
+      if (auto adamw = dyn_cast<AdamWOp>(op))
+        if (auto arg = dyn_cast<BlockArgument>(adamw.getMaster());
+            arg && func.getArgAttrOfType<StringAttr>(
+                       arg.getArgNumber(), TGDialect::getKindAttrName()) ==
+                       StringAttr::get(func.getContext(), "param"))
+          masters += tensorBytes(arg.getType());
   for (const PlanBuffer &b : buffers)
     if (b.space == MemorySpace::Grads)
       gradsBytes += b.bytes;

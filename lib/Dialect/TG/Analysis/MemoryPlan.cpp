@@ -75,6 +75,9 @@ FailureOr<MemoryPlan> MemoryPlan::read(func::FuncOp func) {
     return func.emitError() << "@" << func.getName()
                             << " has no memory plan; run --tg-plan-memory "
                                "first";
+  // The reports size and place buffers by what the plan says.
+  if (failed(verifyMemoryPlan(func)))
+    return failure();
   MemoryPlan plan;
   plan.options.zeroStage = intOf(summary, "zero_stage");
   plan.options.worldSize = intOf(summary, "world_size");

@@ -64,6 +64,11 @@ unsigned mlir::tg::allocIndex(OpResult result) {
 FailureOr<unsigned> mlir::tg::updatedParameterArgument(func::FuncOp func,
                                                        AdamWOp op) {
   auto master = dyn_cast<BlockArgument>(op.getMaster());
+  // An f32 parameter is its own master copy.
+  if (master && func.getArgAttrOfType<StringAttr>(master.getArgNumber(),
+                                                  TGDialect::getKindAttrName()) ==
+                    StringAttr::get(func.getContext(), "param"))
+    return master.getArgNumber();
   auto masterName =
       master ? func.getArgAttrOfType<StringAttr>(master.getArgNumber(),
                                                  TGDialect::getNameAttrName())

@@ -146,7 +146,11 @@ void AutodiffPass::runOnOperation() {
                             loc);
         return step.getArgument(step.getNumArguments() - 1);
       };
-      Value master = addState("master", "master");
+      // Mixed precision keeps an f32 master copy; an f32 parameter is its
+      // own master (as torch.optim.AdamW on f32 parameters), so no copy.
+      bool ownMaster = paramType.getElementType().isF32();
+      Value master = ownMaster ? step.getArgument(index)
+                               : addState("master", "master");
       Value m = addState("exp_avg", "exp_avg");
       Value v = addState("exp_avg_sq", "exp_avg_sq");
       double decay = paramType.getRank() >= 2 ? weightDecay.getValue() : 0.0;
@@ -156,11 +160,14 @@ void AutodiffPass::runOnOperation() {
           b.getF64FloatAttr(beta2), b.getF64FloatAttr(epsilon),
           b.getF64FloatAttr(decay));
       tag(adamw, moduleOf(name));
-      results.append({adamw.getNewParam(), adamw.getNewMaster(),
-                      adamw.getNewExpAvg(), adamw.getNewExpAvgSq()});
-      resultAttrs.append({valueAttrs(b, name, "param"),
-                          valueAttrs(b, name + ".master", "master"),
-                          valueAttrs(b, name + ".exp_avg", "exp_avg"),
+      results.push_back(adamw.getNewParam());
+      resultAttrs.push_back(valueAttrs(b, name, "param"));
+      if (!ownMaster) {
+        results.push_back(adamw.getNewMaster());
+        resultAttrs.push_back(valueAttrs(b, name + ".master", "master"));
+      }
+      results.append({adamw.getNewExpAvg(), adamw.getNewExpAvgSq()});
+      resultAttrs.append({valueAttrs(b, name + ".exp_avg", "exp_avg"),
                           valueAttrs(b, name + ".exp_avg_sq", "exp_avg_sq")});
     }
     if (emitGradients)

@@ -54,6 +54,11 @@ struct MemoryPlan {
   static FailureOr<MemoryPlan> read(func::FuncOp func);
 };
 
+/// Checks the plan recorded on `func` independently of the planner: every
+/// field the lowering and the runtime trust (PlanVerifier.cpp); errors go
+/// to `func` and its ops.
+LogicalResult verifyMemoryPlan(func::FuncOp func);
+
 /// The planned function of a module: `name` if given, else @train_step, else
 /// @forward; emits an error on the module when there is none.
 func::FuncOp findPlannedFunction(ModuleOp module, StringRef name);

@@ -42,7 +42,9 @@ Value storageSource(OpResult result);
 unsigned allocIndex(OpResult result);
 
 /// The parameter argument whose working copy AdamW's `new_param` replaces:
-/// the argument `<name>` of the master argument `<name>.master`.
+/// the argument `<name>` of the master argument `<name>.master`, or the
+/// master itself when it is a parameter (f32 parameters are their own
+/// master copy).
 FailureOr<unsigned> updatedParameterArgument(func::FuncOp func, AdamWOp op);
 
 /// Ops that communicate across data-parallel ranks.

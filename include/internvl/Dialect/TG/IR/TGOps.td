@@ -807,7 +807,9 @@ def TG_AdamWOp : TG_Op<"adamw", [], ["getFlops"]> {
     master' = master - (lr / (1 - beta1^t)) * m' / (sqrt(v') / sqrt(1 - beta2^t) + epsilon)
     ```
     `new_param` is `master'` rounded to the working element type (bf16 in
-    mixed-precision training).
+    mixed-precision training). An f32 parameter is its own master: the step
+    passes the parameter as `master`, and `new_master` and `new_param` are
+    the same values in the same storage.
 
     Example:
     ```mlir

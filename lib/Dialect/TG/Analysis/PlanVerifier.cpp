@@ -1,0 +1,439 @@
+//===- PlanVerifier.cpp - an independent check of a memory plan -----------===//
+//
+// Every reader of a plan (the reports, --convert-tg-to-emitc, the runner
+// through the manifest) trusts it only after this check, which shares no
+// code with the planner's analysis. Lifetimes are recomputed here from the
+// IR (definition to last use, through views, to the end for returned
+// values), locations are read from the tg.alloc and tg.workspace
+// attributes, and then:
+//  - the summary has every field, each of the right type and range;
+//  - every operand reads a function argument or planned storage;
+//  - every buffer is aligned, fits its space and holds its value, and every
+//    workspace holds what its kernel needs;
+//  - no two stored values live at the same step share a byte, except an
+//    in-place kernel's result over the operand that dies at that op;
+//  - the recorded arena and gradient-buffer sizes, lower bound, persistent
+//    bytes and peak add up.
+//
+//===----------------------------------------------------------------------===//
+
+#include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
+
+#include "mlir/IR/AsmState.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringExtras.h"
+
+using namespace mlir;
+using namespace mlir::tg;
+
+namespace {
+
+struct Stored {
+  Value value;   // null for a workspace
+  Operation *op; // defining op, or the op owning a workspace
+  MemorySpace space;
+  int64_t offset, size;
+  int64_t start, end; // inclusive steps
+  /// Written in place over an operand that dies at `start`: those bytes are
+  /// already counted there.
+  bool inPlaceSuccessor = false;
+};
+
+class PlanChecker {
+public:
+  explicit PlanChecker(func::FuncOp func) : func(func), state(func) {}
+
+  LogicalResult check();
+
+private:
+  std::string nameOf(const Stored &s) {
+    std::string name;
+    llvm::raw_string_ostream os(name);
+    if (s.value)
+      s.value.printAsOperand(os, state);
+    else
+      os << (s.op ? "workspace of " + s.op->getName().getStringRef().str()
+                  : std::string("cublaslt workspace"));
+    return name;
+  }
+  std::string describe(const Stored &s) {
+    return nameOf(s) + " (bytes [" + std::to_string(s.offset) + ", " +
+           std::to_string(s.offset + s.size) + ") steps [" +
+           std::to_string(s.start) + ", " + std::to_string(s.end) + "])";
+  }
+  bool inPlacePair(const Stored &a, const Stored &b);
+  LogicalResult checkSummary(DictionaryAttr summary);
+  /// Records a buffer after checking its alignment (and, for a workspace,
+  /// that it is in the arena).
+  LogicalResult place(const Stored &s, Operation *where, bool workspace);
+  LogicalResult checkOverlaps();
+  LogicalResult checkTotals();
+  int64_t field(StringRef key) const { return fields.lookup(key); }
+
+  func::FuncOp func;
+  AsmState state;
+  std::vector<Stored> stored;
+  llvm::DenseMap<Value, int> storage; // value -> index + 1
+  /// Function arguments, their reshapes and AdamW's in-place results.
+  llvm::DenseSet<Value> outsidePlan;
+  /// A collective's buffer: index + 1 in `stored`.
+  llvm::DenseMap<Operation *, int> workspaceOf;
+  llvm::DenseMap<Operation *, int64_t> steps;
+  /// The summary's integer fields, once checkSummary accepted them.
+  llvm::StringMap<int64_t> fields;
+};
+
+/// The integer fields of tg.memory_plan, each with its range.
+struct SummaryField {
+  StringRef name;
+  int64_t min, max;
+  bool required;
+};
+constexpr int64_t kMaxBytes = INT64_MAX / 4;
+const SummaryField kSummaryFields[] = {
+    {"zero_stage", 0, 3, true},
+    {"world_size", 1, kMaxWorldSize, true},
+    {"alignment", 1, int64_t(1) << 30, true},
+    {"steps", 0, INT64_MAX, true},
+    {"arena_bytes", 0, kMaxBytes, true},
+    {"live_lower_bound_bytes", 0, kMaxBytes, true},
+    {"params_bytes", 0, kMaxBytes, true},
+    {"master_params_bytes", 0, kMaxBytes, true},
+    {"grads_bytes", 0, kMaxBytes, true},
+    {"grads_buffer_bytes", 0, kMaxBytes, true},
+    {"optimizer_bytes", 0, kMaxBytes, true},
+    {"peak_bytes", 0, kMaxBytes, true},
+    {"budget_bytes", 0, kMaxBytes, false},
+};
+
+LogicalResult PlanChecker::checkSummary(DictionaryAttr summary) {
+  for (const SummaryField &f : kSummaryFields) {
+    Attribute value = summary.get(f.name);
+    if (!value && !f.required)
+      continue;
+    auto integer = dyn_cast_or_null<IntegerAttr>(value);
+    if (!integer || integer.getInt() < f.min || integer.getInt() > f.max) {
+      InFlightDiagnostic diag = func.emitError();
+      diag << "memory plan: " << f.name << " must be an integer in ["
+           << f.min << ", " << f.max << "], got ";
+      if (value)
+        diag << value;
+      else
+        diag << "none";
+      return diag;
+    }
+    fields[f.name] = integer.getInt();
+  }
+  int64_t alignment = field("alignment");
+  if ((alignment & (alignment - 1)) != 0)
+    return func.emitError() << "memory plan: alignment must be a power of "
+                               "two, got "
+                            << alignment;
+  for (NamedAttribute entry : summary) {
+    StringRef name = entry.getName().getValue();
+    if (name == "cublaslt_workspace") {
+      if (!isa<AllocAttr>(entry.getValue()))
+        return func.emitError()
+               << "memory plan: cublaslt_workspace must be a #tg.alloc";
+      continue;
+    }
+    if (!llvm::any_of(kSummaryFields,
+                      [&](const SummaryField &f) { return f.name == name; }))
+      return func.emitError()
+             << "memory plan: unknown field '" << name
+             << "'; fields: cublaslt_workspace and "
+             << llvm::join(llvm::map_range(kSummaryFields,
+                                           [](const SummaryField &f) {
+                                             return f.name;
+                                           }),
+                           ", ");
+  }
+  // A data-parallel step is planned for its own settings.
+  if (auto dp = func->getAttrOfType<DictionaryAttr>("tg.data_parallel"))
+    for (StringRef key : {"zero_stage", "world_size"}) {
+      auto value = dp.getAs<IntegerAttr>(key);
+      if (value && value.getInt() != field(key))
+        return func.emitError()
+               << "memory plan: " << key << " " << field(key)
+               << " differs from tg.data_parallel's " << value.getInt();
+    }
+  if (field("steps") != static_cast<int64_t>(steps.size()))
+    return func.emitError() << "memory plan: recorded steps " << field("steps")
+                            << " but @" << func.getName() << " has "
+                            << steps.size() << " ops";
+  return success();
+}
+
+LogicalResult PlanChecker::place(const Stored &s, Operation *where,
+                                 bool workspace) {
+  int64_t alignment = field("alignment");
+  if (s.offset % alignment != 0)
+    return where->emitError()
+           << "memory plan: " << nameOf(s) << " at offset " << s.offset
+           << " is not aligned to the plan's " << alignment << " bytes";
+  if (workspace && s.space != MemorySpace::Arena)
+    return where->emitError()
+           << "memory plan: " << nameOf(s) << " must be in the arena";
+  stored.push_back(s);
+  return success();
+}
+
+/// `b` is the result of an in-place kernel writing over operand `a`, which
+/// dies at that very op.
+bool PlanChecker::inPlacePair(const Stored &a, const Stored &b) {
+  if (!b.value || !a.value || a.offset != b.offset || a.end != b.start ||
+      a.space != b.space)
+    return false;
+  Operation *op = b.op;
+  if (steps.lookup(op) != b.start)
+    return false;
+  for (auto [k, operand] : llvm::enumerate(op->getOperands())) {
+    int id = storage.lookup(operand);
+    if (id && &stored[id - 1] == &a && canWriteInPlace(op, k))
+      return true;
+  }
+  return false;
+}
+
+LogicalResult PlanChecker::check() {
+  auto summary = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
+  if (!summary)
+    return func.emitError() << "memory plan: @" << func.getName()
+                            << " has no memory plan";
+  Block &body = func.getBody().front();
+  outsidePlan.insert(body.getArguments().begin(), body.getArguments().end());
+  int64_t step = 0;
+  for (Operation &op : body.without_terminator())
+    steps[&op] = step++;
+  int64_t last = step - 1;
+  if (failed(checkSummary(summary)))
+    return failure();
+
+  for (Operation &opRef : body.without_terminator()) {
+    Operation *op = &opRef;
+    int64_t s = steps[op];
+    // Every operand must come from an argument or from planned storage.
+    for (Value v : op->getOperands()) {
+      if (outsidePlan.contains(v))
+        continue;
+      int id = storage.lookup(v);
+      if (!id) {
+        std::string name;
+        llvm::raw_string_ostream os(name);
+        v.printAsOperand(os, state);
+        return op->emitError() << "memory plan: operand " << name
+                               << " has no planned storage";
+      }
+      stored[id - 1].end = std::max(stored[id - 1].end, s);
+    }
+    if (isa<AdamWOp, ShardAdamWOp>(op))
+      for (Value v : op->getOperands().take_front(3))
+        if (!isa<BlockArgument>(v))
+          return op->emitError()
+                 << "memory plan: AdamW state must be function "
+                    "arguments, which it updates in place";
+    // Views and in-place updates take their operand's storage; the rest of
+    // the results need a planned location each.
+    SmallVector<Value> owning;
+    for (OpResult result : op->getResults()) {
+      Value source = storageSource(result);
+      if (!source && !isa<AdamWOp>(op)) {
+        owning.push_back(result);
+        continue;
+      }
+      if (!source || outsidePlan.contains(source))
+        outsidePlan.insert(result);
+      else
+        storage[result] = storage.lookup(source);
+    }
+    // A collective runs until it is waited for: its operands and its buffer
+    // are in use until the wait.
+    if (auto wait = dyn_cast<CommWaitOp>(op))
+      for (Operation *collective : waitedCollectives(wait)) {
+        for (Value v : collective->getOperands())
+          if (int id = storage.lookup(v))
+            stored[id - 1].end = std::max(stored[id - 1].end, s);
+        if (int id = workspaceOf.lookup(collective))
+          stored[id - 1].end = std::max(stored[id - 1].end, s);
+      }
+    if (int64_t bytes = collectiveBufferBytes(op)) {
+      auto ws = op->getAttrOfType<AllocAttr>(kWorkspaceAttr);
+      if (!ws || ws.getSize() < bytes)
+        return op->emitError() << "memory plan: collective has no "
+                                  "planned buffer of "
+                               << bytes << " bytes";
+      if (failed(place({Value(), op, ws.getSpace(), ws.getOffset(),
+                        ws.getSize(), s, s},
+                       op, /*workspace=*/true)))
+        return failure();
+      workspaceOf[op] = stored.size();
+    }
+    if (owning.empty())
+      continue;
+    auto allocs = op->getAttrOfType<ArrayAttr>(kAllocAttr);
+    if (!allocs || allocs.size() != owning.size())
+      return op->emitError() << "memory plan: op has no planned "
+                                "location for each of its "
+                             << owning.size() << " results";
+    for (auto [result, attr] : llvm::zip(owning, allocs)) {
+      auto alloc = cast<AllocAttr>(attr);
+      int64_t need = tensorBytes(result.getType());
+      if (alloc.getSize() < need || alloc.getOffset() < 0)
+        return op->emitError()
+               << "memory plan: result buffer of "
+               << alloc.getSize() << " bytes at offset " << alloc.getOffset()
+               << " cannot hold the " << need << " bytes of its value";
+      if (failed(place({result, op, alloc.getSpace(), alloc.getOffset(),
+                        alloc.getSize(), s, s},
+                       op, /*workspace=*/false)))
+        return failure();
+      storage[result] = stored.size();
+    }
+    if (auto grad = dyn_cast<AttentionGradOp>(op)) {
+      // The kernel's scratch: rowsum(dO * O) in f32 per query row.
+      auto q = cast<RankedTensorType>(grad.getQuery().getType());
+      int64_t need = 4 * q.getDimSize(0) * q.getDimSize(1) * q.getDimSize(2);
+      auto ws = op->getAttrOfType<AllocAttr>(kWorkspaceAttr);
+      if (!ws || ws.getSize() < need)
+        return op->emitError() << "memory plan: attention backward has no "
+                                  "planned workspace of "
+                               << need << " bytes";
+      if (failed(place({Value(), op, ws.getSpace(), ws.getOffset(),
+                        ws.getSize(), s, s},
+                       op, /*workspace=*/true)))
+        return failure();
+    }
+  }
+  for (Value v : body.getTerminator()->getOperands())
+    if (int id = storage.lookup(v))
+      stored[id - 1].end = last;
+  if (auto cublas = summary.getAs<AllocAttr>("cublaslt_workspace"))
+    if (failed(place({Value(), nullptr, cublas.getSpace(), cublas.getOffset(),
+                      cublas.getSize(), 0, last},
+                     func, /*workspace=*/true)))
+      return failure();
+
+  if (failed(checkOverlaps()))
+    return failure();
+  return checkTotals();
+}
+
+LogicalResult PlanChecker::checkOverlaps() {
+  std::vector<size_t> order(stored.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  llvm::sort(order, [&](size_t x, size_t y) {
+    const Stored &a = stored[x], &b = stored[y];
+    return std::tie(a.space, a.offset) < std::tie(b.space, b.offset);
+  });
+  for (size_t i = 0; i < order.size(); ++i) {
+    const Stored &a = stored[order[i]];
+    for (size_t j = i + 1; j < order.size(); ++j) {
+      const Stored &b = stored[order[j]];
+      if (b.space != a.space || b.offset >= a.offset + a.size)
+        break;
+      if (a.start > b.end || b.start > a.end)
+        continue;
+      if (inPlacePair(a, b)) {
+        stored[order[j]].inPlaceSuccessor = true;
+        continue;
+      }
+      if (inPlacePair(b, a)) {
+        stored[order[i]].inPlaceSuccessor = true;
+        continue;
+      }
+      int64_t lo = std::max(a.offset, b.offset);
+      int64_t hi = std::min(a.offset + a.size, b.offset + b.size);
+      return func.emitError()
+             << "memory plan: " << describe(a) << " and "
+             << describe(b) << " share bytes [" << lo << ", " << hi
+             << ") while both are live at steps [" << std::max(a.start, b.start)
+             << ", " << std::min(a.end, b.end) << "]";
+    }
+  }
+  return success();
+}
+
+LogicalResult PlanChecker::checkTotals() {
+  auto get = [&](StringRef key) { return field(key); };
+  int64_t arena = 0, grads = 0;
+  std::vector<std::pair<int64_t, int64_t>> events;
+  for (const Stored &s : stored) {
+    if (s.space == MemorySpace::Arena) {
+      arena = std::max(arena, s.offset + s.size);
+      int64_t start = s.start + (s.inPlaceSuccessor ? 1 : 0);
+      if (start <= s.end) {
+        events.push_back({start, s.size});
+        events.push_back({s.end + 1, -s.size});
+      }
+    } else {
+      grads = std::max(grads, s.offset + s.size);
+    }
+  }
+  std::sort(events.begin(), events.end());
+  int64_t live = 0, bound = 0;
+  for (auto [step, delta] : events) {
+    live += delta;
+    bound = std::max(bound, live);
+  }
+  auto mismatch = [&](StringRef what, int64_t recorded, int64_t actual) {
+    return func.emitError()
+           << "memory plan: recorded " << what << " " << recorded
+           << " but the buffers give " << actual;
+  };
+  if (get("arena_bytes") != arena)
+    return mismatch("arena_bytes", get("arena_bytes"), arena);
+  if (get("grads_buffer_bytes") != grads)
+    return mismatch("grads_buffer_bytes", get("grads_buffer_bytes"), grads);
+  if (get("live_lower_bound_bytes") != bound)
+    return mismatch("live_lower_bound_bytes", get("live_lower_bound_bytes"),
+                    bound);
+
+  // Persistent bytes from the arguments and the ZeRO sharding rule.
+  int64_t stage = get("zero_stage"),
+          world = std::max<int64_t>(get("world_size"), 1);
+  int64_t params = 0, masters = 0, moments = 0;
+  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+    auto kind =
+        func.getArgAttrOfType<StringAttr>(i, TGDialect::getKindAttrName());
+    StringRef k = kind ? kind.getValue() : "";
+    int64_t bytes = tensorBytes(func.getArgument(i).getType());
+    params += k == "param" ? bytes : 0;
+    masters += k == "master" ? bytes : 0;
+    moments += (k == "exp_avg" || k == "exp_avg_sq") ? bytes : 0;
+  }
+  // A data-parallel step's arguments are one rank's already.
+  bool perRank = func->hasAttr("tg.data_parallel");
+  // ZeRO 1-3 keep an f32 shard even of a parameter that is its own master.
+  if (!perRank && stage >= 1)
+    func.walk([&](AdamWOp adamw) {
+      auto arg = dyn_cast<BlockArgument>(adamw.getMaster());
+      auto kind = arg ? func.getArgAttrOfType<StringAttr>(
+                            arg.getArgNumber(), TGDialect::getKindAttrName())
+                      : StringAttr();
+      if (kind && kind.getValue() == "param")
+        masters += tensorBytes(arg.getType());
+    });
+  auto shard = [&](int64_t bytes, int64_t from) {
+    return !perRank && stage >= from ? (bytes + world - 1) / world : bytes;
+  };
+  int64_t expected[] = {shard(params, 3), shard(masters, 1), shard(grads, 2),
+                        shard(moments, 1)};
+  StringRef keys[] = {"params_bytes", "master_params_bytes", "grads_bytes",
+                      "optimizer_bytes"};
+  int64_t persistent = 0;
+  for (auto [key, value] : llvm::zip(keys, expected)) {
+    if (get(key) != value)
+      return mismatch(key, get(key), value);
+    persistent += value;
+  }
+  if (get("peak_bytes") != persistent + arena)
+    return mismatch("peak_bytes", get("peak_bytes"), persistent + arena);
+  return success();
+}
+
+} // namespace
+
+LogicalResult mlir::tg::verifyMemoryPlan(func::FuncOp func) {
+  return PlanChecker(func).check();
+}
