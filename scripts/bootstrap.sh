@@ -33,6 +33,7 @@ apt_packages=(
   nlohmann-json3-dev libgtest-dev
   python3 python3-venv
   libopenmpi-dev openmpi-bin   # the CPU twin of the data-parallel collectives
+  clang-19 libclang-rt-19-dev  # the sanitizer build and libFuzzer (scripts/fuzz.sh)
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -98,10 +99,18 @@ fi
 linker_flags=()
 command -v ld.lld >/dev/null 2>&1 && linker_flags=(-DLLVM_USE_LINKER=lld)
 
+# The sanitizer build is clang's, with libFuzzer's instrumentation, so that
+# the same build runs the sanitizer suite and the fuzz targets.
+if [ "$sanitize" = ON ]; then
+  compilers=(-DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 -DINTERNVL_FUZZ=ON)
+else
+  compilers=(-DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ -DINTERNVL_FUZZ=OFF)
+fi
+
 say "configuring $build_dir (sanitizers $sanitize, -Werror $werror)"
 cmake -G Ninja -S "$root" -B "$build_dir" \
   -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_C_COMPILER=gcc -DCMAKE_CXX_COMPILER=g++ \
+  "${compilers[@]}" \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
   -DINTERNVL_SANITIZE="$sanitize" -DINTERNVL_WERROR="$werror" \
   "${linker_flags[@]}" >/dev/null

@@ -410,6 +410,64 @@ internvl::interpret(func::FuncOp func, ArrayRef<HostTensor> args) {
   return Executor(func).run(args);
 }
 
+static std::string shapeText(const std::vector<int64_t> &shape,
+                             ivl_dtype dtype) {
+  std::string s;
+  for (int64_t d : shape)
+    s += std::to_string(d) + "x";
+  return s + dtypeName(dtype).str();
+}
+
+llvm::Expected<std::vector<HostTensor>>
+internvl::makeArguments(func::FuncOp func, uint64_t seed,
+                        const llvm::StringMap<HostTensor> &provided,
+                        llvm::StringSet<> *used) {
+  std::vector<ArgSpec> specs = argumentSpecs(func);
+  BatchSpec batch = batchSpec(func);
+  std::vector<HostTensor> args(specs.size());
+  llvm::StringMap<HostTensor> params;
+  auto obtain = [&](const ArgSpec &spec) -> llvm::Expected<HostTensor> {
+    auto it = provided.find(spec.name);
+    if (it == provided.end())
+      return generateArgument(spec, batch, seed, params);
+    if (used)
+      used->insert(spec.name);
+    if (it->second.shape != spec.shape)
+      return llvm::createStringError(
+          llvm::inconvertibleErrorCode(),
+          "'" + spec.name + "' has shape " +
+              shapeText(it->second.shape, it->second.dtype) +
+              ", the argument is " + shapeText(spec.shape, spec.dtype));
+    llvm::Expected<HostTensor> converted = convertTensor(it->second, spec.dtype);
+    if (!converted)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "'" + spec.name + "': " +
+                                         llvm::toString(converted.takeError()));
+    return converted;
+  };
+  // Parameters ZeRO stage 3 keeps as shards come first (the shards are made
+  // from them), then the parameters, from which master copies start.
+  for (const ArgSpec &spec : zeroParameterSpecs(func)) {
+    llvm::Expected<HostTensor> value = obtain(spec);
+    if (!value)
+      return value.takeError();
+    params[spec.name] = *value;
+  }
+  for (int pass = 0; pass < 2; ++pass)
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const ArgSpec &spec = specs[i];
+      if ((spec.kind == "param") != (pass == 0))
+        continue;
+      llvm::Expected<HostTensor> value = obtain(spec);
+      if (!value)
+        return value.takeError();
+      args[i] = *value;
+      if (spec.kind == "param")
+        params[spec.name] = args[i];
+    }
+  return args;
+}
+
 int64_t internvl::interpreterPeakBytes(func::FuncOp func) {
   Block &body = func.getBody().front();
   // Views (reshape, comm_wait) share their operand's storage: a storage is

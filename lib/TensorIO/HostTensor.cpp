@@ -324,7 +324,9 @@ internvl::parseSafetensors(llvm::StringRef data, llvm::StringRef name) {
     uint64_t begin, end;
   };
   std::vector<Entry> entries;
-  for (auto &[key, info] : header.items()) {
+  for (auto item : header.items()) {
+    const std::string &key = item.key();
+    const nlohmann::json &info = item.value();
     if (key == "__metadata__")
       continue;
     auto badTensor = [&](const llvm::Twine &why) {

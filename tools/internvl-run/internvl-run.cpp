@@ -93,13 +93,6 @@ llvm::Expected<llvm::StringMap<HostTensor>> readInputs(llvm::StringRef dir) {
   return tensors;
 }
 
-std::string shapeText(const std::vector<int64_t> &shape, ivl_dtype dtype) {
-  std::string s;
-  for (int64_t d : shape)
-    s += std::to_string(d) + "x";
-  return s + dtypeName(dtype).str();
-}
-
 } // namespace
 
 int main(int argc, char **argv) {
@@ -144,8 +137,10 @@ int main(int argc, char **argv) {
     return 1;
   std::vector<ArgSpec> specs = argumentSpecs(func);
   int64_t argumentBytes = 0;
-  for (const ArgSpec &spec : specs)
-    argumentBytes += ivl::io::numElements(spec.shape) * ivl_dtype_size(spec.dtype);
+  for (const std::vector<ArgSpec> &group : {specs, zeroParameterSpecs(func)})
+    for (const ArgSpec &spec : group)
+      argumentBytes +=
+          ivl::io::numElements(spec.shape) * ivl_dtype_size(spec.dtype);
   int64_t valueBytes = interpreterPeakBytes(func);
   int64_t memory = ivl::hostMemoryBytes();
   if (argumentBytes + valueBytes > memory)
@@ -164,49 +159,13 @@ int main(int argc, char **argv) {
     provided = std::move(*read);
   }
 
-  // Parameters first, so that master copies can start from them.
   BatchSpec batch = batchSpec(func);
-  std::vector<HostTensor> args(specs.size());
-  llvm::StringMap<HostTensor> params;
   llvm::StringSet<> used;
-  // An argument from --inputs when given there, else generated.
-  auto obtain = [&](const ArgSpec &spec) -> llvm::Expected<HostTensor> {
-    auto it = provided.find(spec.name);
-    if (it == provided.end())
-      return generateArgument(spec, batch, seed, params);
-    used.insert(spec.name);
-    if (it->second.shape != spec.shape)
-      return llvm::createStringError(
-          llvm::inconvertibleErrorCode(),
-          "--inputs: '" + spec.name + "' has shape " +
-              shapeText(it->second.shape, it->second.dtype) +
-              ", the argument is " + shapeText(spec.shape, spec.dtype));
-    llvm::Expected<HostTensor> converted = convertTensor(it->second, spec.dtype);
-    if (!converted)
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "--inputs: '" + spec.name + "': " +
-                                         llvm::toString(converted.takeError()));
-    return converted;
-  };
-  // Parameters ZeRO stage 3 keeps as shards: the shards come from them.
-  for (const ArgSpec &spec : zeroParameterSpecs(func)) {
-    llvm::Expected<HostTensor> value = obtain(spec);
-    if (!value)
-      return fail(llvm::toString(value.takeError()));
-    params[spec.name] = *value;
-  }
-  for (int pass = 0; pass < 2; ++pass)
-    for (size_t i = 0; i < specs.size(); ++i) {
-      const ArgSpec &spec = specs[i];
-      if ((spec.kind == "param") != (pass == 0))
-        continue;
-      llvm::Expected<HostTensor> value = obtain(spec);
-      if (!value)
-        return fail(llvm::toString(value.takeError()));
-      args[i] = *value;
-      if (spec.kind == "param")
-        params[spec.name] = args[i];
-    }
+  llvm::Expected<std::vector<HostTensor>> made =
+      makeArguments(func, seed, provided, &used);
+  if (!made)
+    return fail("--inputs: " + llvm::toString(made.takeError()));
+  std::vector<HostTensor> args = std::move(*made);
   for (auto &entry : provided)
     if (!used.contains(entry.getKey()))
       llvm::errs() << "internvl-run: note: input '" << entry.getKey()

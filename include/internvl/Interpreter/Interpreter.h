@@ -7,6 +7,7 @@
 #include "internvl/TensorIO/Inputs.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/StringSet.h"
 
 namespace internvl {
 
@@ -15,6 +16,16 @@ namespace internvl {
 /// freed after its last use; a reshape shares its operand's storage.
 llvm::Expected<std::vector<HostTensor>>
 interpret(mlir::func::FuncOp func, llvm::ArrayRef<HostTensor> args);
+
+/// The arguments of `func` (which passes expectPlannableBody): each from
+/// `provided` when it has a tensor of that name (the same shape, converted
+/// to the argument's element type), else generated from `seed` exactly as
+/// the compiled runners generate it. Names taken from `provided` go to
+/// `used`.
+llvm::Expected<std::vector<HostTensor>>
+makeArguments(mlir::func::FuncOp func, uint64_t seed,
+              const llvm::StringMap<HostTensor> &provided,
+              llvm::StringSet<> *used = nullptr);
 
 /// The most host memory `interpret` holds at once for `func` beyond its
 /// arguments: the values live after each op, freed as interpret frees them.

@@ -699,6 +699,8 @@ LogicalResult StepLowering::run(ModuleOp module,
 
 FailureOr<StepEmitStats>
 mlir::tg::convertStepToEmitC(ModuleOp module, const StepEmitOptions &options) {
+  // Callers outside a pass (internvl-compile) need not have loaded it.
+  module.getContext()->getOrLoadDialect<emitc::EmitCDialect>();
   func::FuncOp func = findPlannedFunction(module, options.function);
   if (!func)
     return failure();

@@ -752,7 +752,7 @@ func.func @data_parallel_unknown(%a: tensor<4xf32>) attributes {tg.data_parallel
 
 // -----
 
-// expected-error @+1 {{'tg.zero_params' must be an array of {name, type[, init]} dictionaries (type a static bf16, f16 or f32 tensor type, init as tg.init spells it)}}
+// expected-error @+1 {{'tg.zero_params' must be an array of {name, type[, init]} dictionaries (type a static bf16, f16 or f32 tensor type of at most 1 TiB, init as tg.init spells it)}}
 func.func @zero_param_not_a_tensor(%a: tensor<4xf32>) attributes {tg.zero_params = [{name = "w", type = i32}]} {
   return
 }
@@ -761,6 +761,13 @@ func.func @zero_param_not_a_tensor(%a: tensor<4xf32>) attributes {tg.zero_params
 
 // expected-error @+1 {{'tg.zero_params' must be an array of {name, type[, init]} dictionaries}}
 func.func @zero_param_unranked(%a: tensor<4xf32>) attributes {tg.zero_params = [{name = "w", type = tensor<*xbf16>}]} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'tg.zero_params' must be an array of {name, type[, init]} dictionaries}}
+func.func @zero_param_beyond_the_ceiling(%a: tensor<4xf32>) attributes {tg.zero_params = [{name = "w", type = tensor<4611686018427387904xbf16>}]} {
   return
 }
 

@@ -277,7 +277,7 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
                          : RankedTensorType();
                 auto init = d ? d.getAs<StringAttr>("init") : StringAttr();
                 return d && d.getAs<StringAttr>("name") && tensor &&
-                       tensor.hasStaticShape() &&
+                       isWithinTensorCeiling(tensor) &&
                        (tensor.getElementType().isBF16() ||
                         tensor.getElementType().isF16() ||
                         tensor.getElementType().isF32()) &&
@@ -288,7 +288,7 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
       return op->emitError()
              << "'tg.zero_params' must be an array of {name, type[, init]} "
                 "dictionaries (type a static bf16, f16 or f32 tensor "
-                "type, init as tg.init spells it)";
+                "type of at most 1 TiB, init as tg.init spells it)";
     return success();
   }
   if (isa<ModuleOp>(op))

@@ -8,6 +8,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSet.h"
 
 namespace mlir::tg {
 #define GEN_PASS_DEF_TGAUTODIFF
@@ -64,6 +65,25 @@ void AutodiffPass::runOnOperation() {
     forward.emitOpError() << "must return exactly one scalar f32 loss to be "
                              "differentiated";
     return signalPassFailure();
+  }
+
+  // The optimizer state and the step's results are named after the
+  // parameters they belong to.
+  llvm::StringSet<> names;
+  for (unsigned i = 0; i < forward.getNumArguments(); ++i) {
+    if (argString(forward, i, TGDialect::getKindAttrName()) != "param" ||
+        !forward.getArgAttr(i, TGDialect::getTrainableAttrName()))
+      continue;
+    StringRef name = argString(forward, i, TGDialect::getNameAttrName());
+    if (name.empty() || !names.insert(name).second) {
+      forward.emitError() << "--tg-autodiff: trainable parameter #" << i
+                          << " of @" << forwardName
+                          << (name.empty() ? " has no tg.name"
+                                           : " has the tg.name of another, '" +
+                                                 name.str() + "'")
+                          << "; each needs its own";
+      return signalPassFailure();
+    }
   }
 
   OpBuilder b(module.getContext());

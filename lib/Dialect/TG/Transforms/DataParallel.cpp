@@ -366,11 +366,11 @@ SmallVector<Value> Lowering::shardParameters(ArrayRef<ParamGroup> groups) {
     b.setInsertionPoint(ops[window.first]);
     auto wait = b.create<CommWaitOp>(loc, types, gather.getResults());
     tag(wait, phase, scope);
+    const auto &users = window.users; // a lambda cannot capture a binding
     for (auto [param, gathered] : llvm::zip(group, wait.getResults()))
       step.getArgument(param).replaceUsesWithIf(
-          gathered, [&](OpOperand &use) {
-            return window.users.contains(use.getOwner());
-          });
+          gathered,
+          [&](OpOperand &use) { return users.contains(use.getOwner()); });
   }
   return shards;
 }

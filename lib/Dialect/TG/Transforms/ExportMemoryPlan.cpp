@@ -63,7 +63,9 @@ struct ExportMemoryPlanPass
       j.attribute("recompute_flops", plan.recomputeFlops());
       j.attribute("total_flops", plan.totalFlops());
       j.attributeArray("buffers", [&] {
-        for (auto [i, b] : llvm::enumerate(a.getBuffers())) {
+        ArrayRef<PlanBuffer> buffers = a.getBuffers();
+        for (size_t i = 0; i < buffers.size(); ++i) {
+          const PlanBuffer &b = buffers[i];
           if (b.space != MemorySpace::Arena)
             continue;
           std::string name;

@@ -116,10 +116,10 @@ private:
                         j.attribute("seconds", op.seconds);
                         j.attribute("saved_bytes", op.savedBytes);
                         j.attributeArray("inputs", [&] {
-                          for (auto [producer, viaSaved] : op.inputs)
+                          for (const auto &input : op.inputs)
                             j.array([&] {
-                              j.value(producer);
-                              j.value(viaSaved);
+                              j.value(input.first);
+                              j.value(input.second);
                             });
                         });
                       });
