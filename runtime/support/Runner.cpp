@@ -245,9 +245,10 @@ void setNcclRendezvous() {
   if (std::getenv("NCCL_COMM_ID"))
     return;
   const char *addr = std::getenv("MASTER_ADDR");
-  const char *port = std::getenv("MASTER_PORT");
+  // NCCL's port is the next one, so MASTER_PORT stops one short of 65535.
+  int32_t port = envInt("MASTER_PORT", "the launcher", 1, 65534, 29399);
   std::string id = std::string(addr ? addr : "127.0.0.1") + ":" +
-                   std::to_string(port ? std::atoi(port) + 1 : 29400);
+                   std::to_string(port + 1);
   ::setenv("NCCL_COMM_ID", id.c_str(), 0);
 }
 

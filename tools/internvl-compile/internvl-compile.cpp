@@ -415,6 +415,9 @@ int main(int argc, char **argv) {
     if (llvm::Expected<int64_t> b = internvl::parseMemoryBudget(budget); !b)
       return fail("--" + llvm::toString(b.takeError()));
   }
+  if (llvm::sys::fs::exists(outputDir) &&
+      !llvm::sys::fs::is_directory(outputDir))
+    return fail("-o " + outputDir + " exists and is not a directory");
 
   DialectRegistry registry;
   registry.insert<tg::TGDialect, func::FuncDialect, emitc::EmitCDialect>();

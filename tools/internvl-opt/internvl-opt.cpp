@@ -177,8 +177,12 @@ int main(int argc, char **argv) {
                          : llvm::createStringError(
                                llvm::inconvertibleErrorCode(), "");
       });
-  if (!written)
-    return 0;
-  std::string message = llvm::toString(std::move(written));
-  return processed ? fail(message) : 1;
+  if (written) {
+    std::string message = llvm::toString(std::move(written));
+    return processed ? fail(message) : 1;
+  }
+  // Reports (--tg-print-memory-plan) print to stdout beside -o.
+  if (llvm::Error e = internvl::flushStandardOutput())
+    return fail(llvm::toString(std::move(e)));
+  return 0;
 }
