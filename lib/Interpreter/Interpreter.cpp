@@ -19,6 +19,20 @@
 using namespace mlir;
 using namespace internvl;
 
+/// The values each op of `body` uses for the last time (those the
+/// terminator uses die there).
+static llvm::DenseMap<Operation *, SmallVector<Value>>
+valuesDyingAt(Block &body) {
+  llvm::DenseMap<Value, Operation *> lastUse;
+  for (Operation &op : body)
+    for (Value v : op.getOperands())
+      lastUse[v] = &op;
+  llvm::DenseMap<Operation *, SmallVector<Value>> dies;
+  for (auto &[v, op] : lastUse)
+    dies[op].push_back(v);
+  return dies;
+}
+
 namespace {
 
 class Executor {
@@ -75,16 +89,8 @@ Executor::run(ArrayRef<HostTensor> args) {
   for (auto [arg, value] : llvm::zip(body.getArguments(), args))
     values[arg] = value;
 
-  // Free each value after its last use: the position of the last op using it.
-  llvm::DenseMap<Operation *, SmallVector<Value>> dies;
-  {
-    llvm::DenseMap<Value, Operation *> lastUse;
-    for (Operation &op : body)
-      for (Value v : op.getOperands())
-        lastUse[v] = &op;
-    for (auto &[v, op] : lastUse)
-      dies[op].push_back(v);
-  }
+  // Free each value after its last use.
+  llvm::DenseMap<Operation *, SmallVector<Value>> dies = valuesDyingAt(body);
 
   for (Operation &op : body.without_terminator()) {
     if (llvm::Error e = execute(&op))
@@ -474,15 +480,7 @@ int64_t internvl::interpreterPeakBytes(func::FuncOp func) {
   // freed when the last value using it dies, as HostTensor's shared_ptr is.
   llvm::DenseMap<Value, Value> storageOf;
   llvm::DenseMap<Value, int64_t> users; // storage -> live values using it
-  llvm::DenseMap<Operation *, SmallVector<Value>> dies;
-  {
-    llvm::DenseMap<Value, Operation *> lastUse;
-    for (Operation &op : body)
-      for (Value v : op.getOperands())
-        lastUse[v] = &op;
-    for (auto &[v, op] : lastUse)
-      dies[op].push_back(v);
-  }
+  llvm::DenseMap<Operation *, SmallVector<Value>> dies = valuesDyingAt(body);
   int64_t live = 0, peak = 0;
   for (Operation &op : body.without_terminator()) {
     bool view = isa<tg::ReshapeOp, tg::CommWaitOp>(op);

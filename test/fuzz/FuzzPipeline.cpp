@@ -10,25 +10,18 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "internvl/Conversion/Passes.h"
+#include "FuzzModule.h"
+
 #include "internvl/Conversion/TGToEmitC/TGToEmitC.h"
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
-#include "internvl/Dialect/TG/IR/TGDialect.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Interpreter/Interpreter.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/EmitC/IR/EmitC.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/IR/Diagnostics.h"
-#include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
-#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/Cpp/CppEmitter.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
@@ -95,28 +88,9 @@ void interpretIfSmall(ModuleOp module) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static DialectRegistry *registry = [] {
-    auto *r = new DialectRegistry();
-    r->insert<tg::TGDialect, func::FuncDialect, arith::ArithDialect,
-              emitc::EmitCDialect>();
-    tg::registerTGPasses();
-    tg::registerConversionPasses();
-    return r;
-  }();
-  MLIRContext context(*registry, MLIRContext::Threading::DISABLED);
-  context.printOpOnDiagnostic(false);
-  std::string diagnostic;
-  ScopedDiagnosticHandler capture(&context, [&](Diagnostic &d) {
-    if (diagnostic.empty())
-      diagnostic = d.str();
-    return success();
-  });
-  llvm::SourceMgr sources;
-  sources.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(
-          llvm::StringRef(reinterpret_cast<const char *>(data), size), "fuzz"),
-      llvm::SMLoc());
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sources, &context);
+  internvl::fuzz::FuzzModule input(data, size);
+  OwningOpRef<ModuleOp> &module = input.module;
+  std::string &diagnostic = input.diagnostic;
   if (!module || countOps(*module) > kMaxOps)
     return 0;
 

@@ -66,6 +66,10 @@ private:
   /// Records a buffer after checking its alignment (and, for a workspace,
   /// that it is in the arena).
   LogicalResult place(const Stored &s, Operation *where, bool workspace);
+  /// Places `op`'s tg.workspace for step `step`; it must hold `need` bytes
+  /// (`missing` says what is wrong otherwise).
+  LogicalResult placeWorkspace(Operation *op, int64_t need, StringRef missing,
+                               int64_t step);
   LogicalResult checkOverlaps();
   LogicalResult checkTotals();
   int64_t field(StringRef key) const { return fields.lookup(key); }
@@ -164,6 +168,17 @@ LogicalResult PlanChecker::checkSummary(DictionaryAttr summary) {
   return success();
 }
 
+LogicalResult PlanChecker::placeWorkspace(Operation *op, int64_t need,
+                                          StringRef missing, int64_t step) {
+  auto ws = op->getAttrOfType<AllocAttr>(kWorkspaceAttr);
+  if (!ws || ws.getSize() < need)
+    return op->emitError() << "memory plan: " << missing << " of " << need
+                           << " bytes";
+  return place({Value(), op, ws.getSpace(), ws.getOffset(), ws.getSize(), step,
+                step},
+               op, /*workspace=*/true);
+}
+
 LogicalResult PlanChecker::place(const Stored &s, Operation *where,
                                  bool workspace) {
   int64_t alignment = field("alignment");
@@ -257,14 +272,8 @@ LogicalResult PlanChecker::check() {
           stored[id - 1].end = std::max(stored[id - 1].end, s);
       }
     if (int64_t bytes = collectiveBufferBytes(op)) {
-      auto ws = op->getAttrOfType<AllocAttr>(kWorkspaceAttr);
-      if (!ws || ws.getSize() < bytes)
-        return op->emitError() << "memory plan: collective has no "
-                                  "planned buffer of "
-                               << bytes << " bytes";
-      if (failed(place({Value(), op, ws.getSpace(), ws.getOffset(),
-                        ws.getSize(), s, s},
-                       op, /*workspace=*/true)))
+      if (failed(placeWorkspace(op, bytes, "collective has no planned buffer",
+                                s)))
         return failure();
       workspaceOf[op] = stored.size();
     }
@@ -293,14 +302,8 @@ LogicalResult PlanChecker::check() {
       // The kernel's scratch: rowsum(dO * O) in f32 per query row.
       auto q = cast<RankedTensorType>(grad.getQuery().getType());
       int64_t need = 4 * q.getDimSize(0) * q.getDimSize(1) * q.getDimSize(2);
-      auto ws = op->getAttrOfType<AllocAttr>(kWorkspaceAttr);
-      if (!ws || ws.getSize() < need)
-        return op->emitError() << "memory plan: attention backward has no "
-                                  "planned workspace of "
-                               << need << " bytes";
-      if (failed(place({Value(), op, ws.getSpace(), ws.getOffset(),
-                        ws.getSize(), s, s},
-                       op, /*workspace=*/true)))
+      if (failed(placeWorkspace(
+              op, need, "attention backward has no planned workspace", s)))
         return failure();
     }
   }
