@@ -441,13 +441,13 @@ internvl::makeArguments(func::FuncOp func, uint64_t seed,
     if (it->second.shape != spec.shape)
       return llvm::createStringError(
           llvm::inconvertibleErrorCode(),
-          "'" + spec.name + "' has shape " +
+          "input '" + spec.name + "' has shape " +
               shapeText(it->second.shape, it->second.dtype) +
               ", the argument is " + shapeText(spec.shape, spec.dtype));
     llvm::Expected<HostTensor> converted = convertTensor(it->second, spec.dtype);
     if (!converted)
       return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "'" + spec.name + "': " +
+                                     "input '" + spec.name + "': " +
                                          llvm::toString(converted.takeError()));
     return converted;
   };

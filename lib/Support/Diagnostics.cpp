@@ -43,8 +43,7 @@ void internvl::printCompactDiagnostic(const llvm::SMDiagnostic &diag,
   } else {
     os << tool << ": ";
   }
-  os << kindName(diag.getKind()) << ": " << clipText(diag.getMessage())
-     << "\n";
+  os << kindName(diag.getKind()) << ": " << clipText(diag.getMessage()) << "\n";
   if (!located || diag.getColumnNo() < 0)
     return;
   llvm::StringRef line = diag.getLineContents();
@@ -54,7 +53,8 @@ void internvl::printCompactDiagnostic(const llvm::SMDiagnostic &diag,
     from = column > kLineWindow ? column - kLineWindow : 0;
     to = std::min(line.size(), column + kLineWindow);
   }
-  llvm::StringRef before = from ? "..." : "", after = to < line.size() ? "..." : "";
+  llvm::StringRef before = from ? "..." : "",
+                  after = to < line.size() ? "..." : "";
   std::string shown = (before + line.slice(from, to) + after).str();
   // Tabs would misplace the caret.
   std::replace(shown.begin(), shown.end(), '\t', ' ');

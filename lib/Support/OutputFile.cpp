@@ -38,9 +38,9 @@ llvm::Error internvl::writeOutputFile(
   llvm::sys::fs::file_status status;
   bool exists = !llvm::sys::fs::status(path, status);
   if (exists && llvm::sys::fs::is_directory(status))
-    return llvm::createStringError(std::make_error_code(std::errc::is_a_directory),
-                                   "cannot write '%s': it is a directory",
-                                   path.str().c_str());
+    return llvm::createStringError(
+        std::make_error_code(std::errc::is_a_directory),
+        "cannot write '%s': it is a directory", path.str().c_str());
   if (exists && !llvm::sys::fs::is_regular_file(status)) {
     // A device or a pipe: there is nothing to rename over.
     std::error_code ec;

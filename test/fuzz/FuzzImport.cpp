@@ -114,7 +114,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ImportOptions options;
   if (!parseFlags(flagLine, options))
     return 0;
-  llvm::Expected<ModelConfig> config = parseModelConfig(configText, "fuzz.json");
+  llvm::Expected<ModelConfig> config =
+      parseModelConfig(configText, "fuzz.json");
   if (!config) {
     llvm::consumeError(config.takeError());
     return 0;

@@ -106,8 +106,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bool planned = step && step->hasAttr(tg::kMemoryPlanAttr);
   if (step && !planned && !step->hasAttr("tg.data_parallel")) {
     OwningOpRef<ModuleOp> rematted = module->clone();
-    if (run(*rematted, size % 2 ? "tg-remat{vision=force lm=force}"
-                                : "tg-remat{lm=auto budget=1GiB}",
+    if (run(*rematted,
+            size % 2 ? "tg-remat{vision=force lm=force}"
+                     : "tg-remat{lm=auto budget=1GiB}",
             diagnostic))
       module = std::move(rematted);
     interpretIfSmall(*module);

@@ -33,7 +33,6 @@ using namespace mlir::tg;
 
 namespace {
 
-
 [[noreturn]] void bug(func::FuncOp func, const llvm::Twine &what) {
   llvm::errs() << "fuzz-plan: verifyMemoryPlan accepted a plan of @"
                << func.getName() << " that is not safe: " << what << "\n";
@@ -114,9 +113,7 @@ private:
   OwnerMap &space(MemorySpace s) {
     return s == MemorySpace::Arena ? arena : grads;
   }
-  std::string name(Operation *op) {
-    return op->getName().getStringRef().str();
-  }
+  std::string name(Operation *op) { return op->getName().getStringRef().str(); }
 
   /// The op writes `loc`: it must fit its space.
   void write(Operation *op, const Location &loc, const char *what) {
@@ -195,8 +192,8 @@ void Replay::run() {
         }
         continue;
       }
-      auto alloc = allocs ? dyn_cast<AllocAttr>(allocs[allocIndex(r)])
-                          : AllocAttr();
+      auto alloc =
+          allocs ? dyn_cast<AllocAttr>(allocs[allocIndex(r)]) : AllocAttr();
       if (!alloc)
         bug(func, name(op) + " has a result without a location");
       Location loc{alloc.getSpace(), alloc.getOffset(),

@@ -49,7 +49,8 @@ void roundTrip(const HostTensor &t) {
 
 void exercise(const HostTensor &t) {
   (void)formatOutputLine(0, "x", t);
-  bool isFloat = t.dtype == IVL_F32 || t.dtype == IVL_BF16 || t.dtype == IVL_F16;
+  bool isFloat =
+      t.dtype == IVL_F32 || t.dtype == IVL_BF16 || t.dtype == IVL_F16;
   for (ivl_dtype to : {IVL_F32, IVL_BF16, IVL_F16, IVL_I64, IVL_I1}) {
     llvm::Expected<HostTensor> converted = convertTensor(t, to);
     bool toFloat = to == IVL_F32 || to == IVL_BF16 || to == IVL_F16;

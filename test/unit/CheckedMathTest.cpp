@@ -1,8 +1,8 @@
-//===- CheckedMathTest.cpp - sizes that report overflow --------------------===//
+//===- CheckedMathTest.cpp - sizes that report overflow -------------------===//
 
+#include "internvl/runtime/CheckedMath.h"
 #include "internvl/Support/Diagnostics.h"
 #include "internvl/Support/Shape.h"
-#include "internvl/runtime/CheckedMath.h"
 
 #include <gtest/gtest.h>
 
@@ -11,8 +11,8 @@
 namespace {
 
 TEST(CheckedMath, ProductsAndSumsReportOverflow) {
-  EXPECT_EQ(ivl::checkedMul(int64_t(1) << 31, int64_t(1) << 31),
-            int64_t(1) << 62);
+  EXPECT_EQ(ivl::checkedMul(int64_t(1) << 31, int64_t(1) << 31), int64_t(1)
+                                                                     << 62);
   EXPECT_FALSE(ivl::checkedMul(int64_t(1) << 32, int64_t(1) << 31));
   EXPECT_FALSE(ivl::checkedMul(INT64_MIN, -1));
   EXPECT_EQ(ivl::checkedAdd(INT64_MAX - 1, 1), INT64_MAX);

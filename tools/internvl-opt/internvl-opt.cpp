@@ -115,9 +115,8 @@ int fail(const llvm::Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
-    internvl::printVersion(os, kTool);
-  });
+  llvm::cl::SetVersionPrinter(
+      [](llvm::raw_ostream &os) { internvl::printVersion(os, kTool); });
 
   DialectRegistry registry;
   registry.insert<tg::TGDialect, func::FuncDialect, arith::ArithDialect,
@@ -153,14 +152,14 @@ int main(int argc, char **argv) {
 
   // Read whole, not mapped: the output may replace the input.
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> input =
-      inputPath == "-" ? llvm::MemoryBuffer::getSTDIN()
-                       : llvm::MemoryBuffer::getFile(
-                             inputPath, /*IsText=*/false,
-                             /*RequiresNullTerminator=*/true,
-                             /*IsVolatile=*/true);
+      inputPath == "-"
+          ? llvm::MemoryBuffer::getSTDIN()
+          : llvm::MemoryBuffer::getFile(inputPath, /*IsText=*/false,
+                                        /*RequiresNullTerminator=*/true,
+                                        /*IsVolatile=*/true);
   if (!input)
-    return fail("cannot read '" + inputPath + "': " +
-                input.getError().message());
+    return fail("cannot read '" + inputPath +
+                "': " + input.getError().message());
 
   bool processed = true;
   llvm::Error written =

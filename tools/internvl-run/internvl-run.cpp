@@ -164,7 +164,7 @@ int main(int argc, char **argv) {
   llvm::Expected<std::vector<HostTensor>> made =
       makeArguments(func, seed, provided, &used);
   if (!made)
-    return fail("--inputs: " + llvm::toString(made.takeError()));
+    return fail(llvm::toString(made.takeError()));
   std::vector<HostTensor> args = std::move(*made);
   for (auto &entry : provided)
     if (!used.contains(entry.getKey()))
@@ -175,7 +175,6 @@ int main(int argc, char **argv) {
   llvm::Expected<std::vector<HostTensor>> results = interpret(func, args);
   if (!results)
     return fail(llvm::toString(results.takeError()));
-  std::string lossProblem;
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
@@ -183,6 +182,7 @@ int main(int argc, char **argv) {
   if (!dumpDir.empty())
     if (std::error_code ec = llvm::sys::fs::create_directories(dumpDir))
       return fail("cannot create --dump " + dumpDir + ": " + ec.message());
+  std::string lossProblem;
   for (auto [i, result] : llvm::enumerate(*results)) {
     auto nameAttr = func.getResultAttrOfType<mlir::StringAttr>(
         i, mlir::tg::TGDialect::getNameAttrName());

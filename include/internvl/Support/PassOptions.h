@@ -24,7 +24,8 @@ inline std::string passOptionNames(mlir::Pass &pass) {
   std::string text;
   llvm::raw_string_ostream os(text);
   pass.printAsTextualPipeline(os);
-  llvm::StringRef body = llvm::StringRef(text).split('{').second.rsplit('}').first;
+  llvm::StringRef body =
+      llvm::StringRef(text).split('{').second.rsplit('}').first;
   std::string names;
   llvm::SmallVector<llvm::StringRef> entries;
   body.split(entries, ' ', -1, /*KeepEmpty=*/false);
@@ -60,13 +61,13 @@ template <typename PassBase> class PassWithOptionErrors : public PassBase {
 public:
   using PassBase::PassBase;
 
-  mlir::LogicalResult initializeOptions(
-      llvm::StringRef options,
-      llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)>
-          errorHandler) override {
+  mlir::LogicalResult
+  initializeOptions(llvm::StringRef options,
+                    llvm::function_ref<mlir::LogicalResult(const llvm::Twine &)>
+                        errorHandler) override {
     std::string message;
-    mlir::LogicalResult parsed = PassBase::initializeOptions(
-        options, [&](const llvm::Twine &m) {
+    mlir::LogicalResult parsed =
+        PassBase::initializeOptions(options, [&](const llvm::Twine &m) {
           message = m.str();
           return mlir::failure();
         });

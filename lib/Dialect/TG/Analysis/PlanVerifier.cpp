@@ -118,8 +118,8 @@ LogicalResult PlanChecker::checkSummary(DictionaryAttr summary) {
     auto integer = dyn_cast_or_null<IntegerAttr>(value);
     if (!integer || integer.getInt() < f.min || integer.getInt() > f.max) {
       InFlightDiagnostic diag = func.emitError();
-      diag << "memory plan: " << f.name << " must be an integer in ["
-           << f.min << ", " << f.max << "], got ";
+      diag << "memory plan: " << f.name << " must be an integer in [" << f.min
+           << ", " << f.max << "], got ";
       if (value)
         diag << value;
       else
@@ -146,10 +146,9 @@ LogicalResult PlanChecker::checkSummary(DictionaryAttr summary) {
       return func.emitError()
              << "memory plan: unknown field '" << name
              << "'; fields: cublaslt_workspace and "
-             << llvm::join(llvm::map_range(kSummaryFields,
-                                           [](const SummaryField &f) {
-                                             return f.name;
-                                           }),
+             << llvm::join(llvm::map_range(
+                               kSummaryFields,
+                               [](const SummaryField &f) { return f.name; }),
                            ", ");
   }
   // A data-parallel step is planned for its own settings.
@@ -162,9 +161,9 @@ LogicalResult PlanChecker::checkSummary(DictionaryAttr summary) {
                << " differs from tg.data_parallel's " << value.getInt();
     }
   if (field("steps") != static_cast<int64_t>(steps.size()))
-    return func.emitError() << "memory plan: recorded steps " << field("steps")
-                            << " but @" << func.getName() << " has "
-                            << steps.size() << " ops";
+    return func.emitError()
+           << "memory plan: recorded steps " << field("steps") << " but @"
+           << func.getName() << " has " << steps.size() << " ops";
   return success();
 }
 
@@ -174,9 +173,9 @@ LogicalResult PlanChecker::placeWorkspace(Operation *op, int64_t need,
   if (!ws || ws.getSize() < need)
     return op->emitError() << "memory plan: " << missing << " of " << need
                            << " bytes";
-  return place({Value(), op, ws.getSpace(), ws.getOffset(), ws.getSize(), step,
-                step},
-               op, /*workspace=*/true);
+  return place(
+      {Value(), op, ws.getSpace(), ws.getOffset(), ws.getSize(), step, step},
+      op, /*workspace=*/true);
 }
 
 LogicalResult PlanChecker::place(const Stored &s, Operation *where,
@@ -213,8 +212,8 @@ bool PlanChecker::inPlacePair(const Stored &a, const Stored &b) {
 LogicalResult PlanChecker::check() {
   auto summary = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
   if (!summary)
-    return func.emitError() << "memory plan: @" << func.getName()
-                            << " has no memory plan";
+    return func.emitError()
+           << "memory plan: @" << func.getName() << " has no memory plan";
   Block &body = func.getBody().front();
   outsidePlan.insert(body.getArguments().begin(), body.getArguments().end());
   int64_t step = 0;
@@ -236,17 +235,16 @@ LogicalResult PlanChecker::check() {
         std::string name;
         llvm::raw_string_ostream os(name);
         v.printAsOperand(os, state);
-        return op->emitError() << "memory plan: operand " << name
-                               << " has no planned storage";
+        return op->emitError()
+               << "memory plan: operand " << name << " has no planned storage";
       }
       stored[id - 1].end = std::max(stored[id - 1].end, s);
     }
     if (isa<AdamWOp, ShardAdamWOp>(op))
       for (Value v : op->getOperands().take_front(3))
         if (!isa<BlockArgument>(v))
-          return op->emitError()
-                 << "memory plan: AdamW state must be function "
-                    "arguments, which it updates in place";
+          return op->emitError() << "memory plan: AdamW state must be function "
+                                    "arguments, which it updates in place";
     // Views and in-place updates take their operand's storage; the rest of
     // the results need a planned location each.
     SmallVector<Value> owning;
@@ -272,8 +270,8 @@ LogicalResult PlanChecker::check() {
           stored[id - 1].end = std::max(stored[id - 1].end, s);
       }
     if (int64_t bytes = collectiveBufferBytes(op)) {
-      if (failed(placeWorkspace(op, bytes, "collective has no planned buffer",
-                                s)))
+      if (failed(
+              placeWorkspace(op, bytes, "collective has no planned buffer", s)))
         return failure();
       workspaceOf[op] = stored.size();
     }
@@ -289,8 +287,8 @@ LogicalResult PlanChecker::check() {
       int64_t need = tensorBytes(result.getType());
       if (alloc.getSize() < need || alloc.getOffset() < 0)
         return op->emitError()
-               << "memory plan: result buffer of "
-               << alloc.getSize() << " bytes at offset " << alloc.getOffset()
+               << "memory plan: result buffer of " << alloc.getSize()
+               << " bytes at offset " << alloc.getOffset()
                << " cannot hold the " << need << " bytes of its value";
       if (failed(place({result, op, alloc.getSpace(), alloc.getOffset(),
                         alloc.getSize(), s, s},
@@ -348,8 +346,8 @@ LogicalResult PlanChecker::checkOverlaps() {
       int64_t lo = std::max(a.offset, b.offset);
       int64_t hi = std::min(a.offset + a.size, b.offset + b.size);
       return func.emitError()
-             << "memory plan: " << describe(a) << " and "
-             << describe(b) << " share bytes [" << lo << ", " << hi
+             << "memory plan: " << describe(a) << " and " << describe(b)
+             << " share bytes [" << lo << ", " << hi
              << ") while both are live at steps [" << std::max(a.start, b.start)
              << ", " << std::min(a.end, b.end) << "]";
     }
@@ -380,9 +378,8 @@ LogicalResult PlanChecker::checkTotals() {
     bound = std::max(bound, live);
   }
   auto mismatch = [&](StringRef what, int64_t recorded, int64_t actual) {
-    return func.emitError()
-           << "memory plan: recorded " << what << " " << recorded
-           << " but the buffers give " << actual;
+    return func.emitError() << "memory plan: recorded " << what << " "
+                            << recorded << " but the buffers give " << actual;
   };
   if (get("arena_bytes") != arena)
     return mismatch("arena_bytes", get("arena_bytes"), arena);

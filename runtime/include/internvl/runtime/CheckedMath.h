@@ -1,4 +1,4 @@
-//===- CheckedMath.h - int64 sizes and offsets that report overflow -*- C++ -*-===//
+//===- CheckedMath.h - sizes and offsets that report overflow --*- C++ -*-===//
 //
 // Element counts, byte sizes and offsets come from files, flags and IR that a
 // user writes. Products and sums of them go through these helpers, which
@@ -56,9 +56,8 @@ inline std::optional<int64_t> checkedProduct(const int64_t *dims,
 
 /// Bytes of a tensor of `count` dimensions with `elementBytes`-byte elements,
 /// or nothing on a negative dimension or overflow.
-inline std::optional<int64_t> checkedTensorBytes(const int64_t *dims,
-                                                 size_t count,
-                                                 int64_t elementBytes) {
+inline std::optional<int64_t>
+checkedTensorBytes(const int64_t *dims, size_t count, int64_t elementBytes) {
   std::optional<int64_t> n = checkedProduct(dims, count);
   return n ? checkedMul(*n, elementBytes) : std::nullopt;
 }
@@ -82,8 +81,7 @@ inline bool fitsTensorCeiling(const int64_t *dims, size_t count,
 
 /// `bytes` rounded up to a multiple of `alignment` (a power of two), or
 /// nothing on overflow.
-inline std::optional<int64_t> checkedAlignTo(int64_t bytes,
-                                             int64_t alignment) {
+inline std::optional<int64_t> checkedAlignTo(int64_t bytes, int64_t alignment) {
   std::optional<int64_t> padded = checkedAdd(bytes, alignment - 1);
   if (!padded)
     return std::nullopt;

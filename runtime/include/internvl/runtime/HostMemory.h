@@ -1,4 +1,4 @@
-//===- HostMemory.h - how much memory this process may use -------*- C++ -*-===//
+//===- HostMemory.h - how much memory this process may use ------*- C++ -*-===//
 //
 // internvl-run, the runner and the CPU runtime refuse to allocate more than
 // the machine can hold, with a message, instead of being killed part way.
