@@ -8,11 +8,14 @@
 # scripts/bootstrap.sh first. Writes its outputs to out/ (git-ignored).
 #
 #   scripts/run-default.sh [MODEL.json]
+#
+# Environment: BIN (the tools, default build/bin), OUT (default out/),
+# BUDGET (default h100-80gb).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bin=$root/build/bin
+bin=${BIN:-$root/build/bin}
 model=${1:-$root/models/InternVL2-8B.json}
-out=$root/out
+out=${OUT:-$root/out}
 mkdir -p "$out"
 
 settings=$(python3 -c "
