@@ -96,19 +96,9 @@ static std::string quoted(StringRef text) {
 constexpr int64_t kMinPartOps = 150;
 constexpr int64_t kMaxPartOps = 400;
 
-static std::string phaseOf(Operation *op) {
-  auto phase = op->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
-  return phase ? phase.getValue().str() : "forward";
-}
-
-static std::string scopeOf(Operation *op) {
-  auto scope = op->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName());
-  return scope ? scope.getValue().str() : "";
-}
-
 /// "backward llm 3": the phase and transformer layer of an op.
 static std::string layerKey(Operation *op) {
-  std::string key = phaseOf(op);
+  std::string key = phaseName(op).str();
   if (std::optional<internvl::LayerRef> layer = internvl::layerOf(scopeOf(op)))
     key += " " + internvl::stringifyRegion(layer->region).str() + " " +
            std::to_string(layer->index);
@@ -117,8 +107,8 @@ static std::string layerKey(Operation *op) {
 
 /// The comment above a part: where it starts.
 static std::string partTitle(Operation *first) {
-  std::string scope = scopeOf(first);
-  return phaseOf(first) + (scope.empty() ? "" : ": from " + scope);
+  std::string scope = scopeOf(first).str();
+  return phaseName(first).str() + (scope.empty() ? "" : ": from " + scope);
 }
 
 //===----------------------------------------------------------------------===//
@@ -296,13 +286,13 @@ Value StepLowering::view(Value v) {
 /// A comment line where the module path or the phase changes, so the
 /// emitted schedule reads like the model.
 void StepLowering::comment(Operation *op) {
-  std::string p = phaseOf(op);
+  std::string p = phaseName(op).str();
   if (p != lastPhase) {
     b.create<emitc::VerbatimOp>(loc, "// ---- " + p + " ----");
     lastPhase = p;
     lastScope.clear();
   }
-  std::string s = scopeOf(op);
+  std::string s = scopeOf(op).str();
   if (!s.empty() && s != lastScope)
     b.create<emitc::VerbatimOp>(loc, "// " + s);
   lastScope = s;

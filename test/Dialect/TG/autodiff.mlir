@@ -16,17 +16,17 @@
 // CHECK-SAME: -> (tensor<f32> {tg.kind = "loss", tg.name = "loss"}, tensor<4x8xf32> {tg.kind = "param", tg.name = "fc.weight"}, tensor<4x8xf32> {tg.kind = "exp_avg", tg.name = "fc.weight.exp_avg"}
 // CHECK: %[[H:.*]] = tg.linear %[[X]], %[[W]]
 // CHECK: %[[LOSS:.*]], %[[LSE:.*]] = tg.cross_entropy
-// CHECK: %[[SEED:.*]] = tg.fill 1.000000e+00 {tg.phase = "backward", tg.scope = "loss"} : tensor<f32>
-// CHECK: %[[DZ:.*]] = tg.cross_entropy_grad %[[SEED]], %{{.*}}, %{{.*}}, %[[LSE]] {tg.phase = "backward", tg.scope = "loss"}
-// CHECK: %[[DH:.*]] = tg.gelu_grad %[[DZ]], %[[H]] {tg.phase = "backward", tg.scope = "act"}
+// CHECK: %[[SEED:.*]] = tg.fill 1.000000e+00 {tg.phase = #tg.phase<backward>, tg.scope = "loss"} : tensor<f32>
+// CHECK: %[[DZ:.*]] = tg.cross_entropy_grad %[[SEED]], %{{.*}}, %{{.*}}, %[[LSE]] {tg.phase = #tg.phase<backward>, tg.scope = "loss"}
+// CHECK: %[[DH:.*]] = tg.gelu_grad %[[DZ]], %[[H]] {tg.phase = #tg.phase<backward>, tg.scope = "act"}
 // CHECK-NOT: tg.matmul %[[DH]], %[[W]]
-// CHECK: %[[DW:.*]] = tg.matmul %[[DH]], %[[X]] {tg.phase = "backward", tg.scope = "fc", transpose_lhs} : (tensor<2x4xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
-// CHECK: %[[DB:.*]] = tg.reduce_sum %[[DH]] {dims = array<i64: 0>, tg.phase = "backward", tg.scope = "fc"}
+// CHECK: %[[DW:.*]] = tg.matmul %[[DH]], %[[X]] {tg.phase = #tg.phase<backward>, tg.scope = "fc", transpose_lhs} : (tensor<2x4xf32>, tensor<2x8xf32>) -> tensor<4x8xf32>
+// CHECK: %[[DB:.*]] = tg.reduce_sum %[[DH]] {dims = array<i64: 0>, tg.phase = #tg.phase<backward>, tg.scope = "fc"}
 // CHECK-NOT: "frozen"
-// CHECK: %[[NORM:.*]] = tg.global_norm %[[DW]], %[[DB]] {tg.phase = "optimizer", tg.scope = "optimizer"}
-// CHECK: %[[SCALE:.*]] = tg.clip_scale %[[NORM]] {max_norm = 1.000000e+00 : f64, tg.phase = "optimizer", tg.scope = "optimizer"}
+// CHECK: %[[NORM:.*]] = tg.global_norm %[[DW]], %[[DB]] {tg.phase = #tg.phase<optimizer>, tg.scope = "optimizer"}
+// CHECK: %[[SCALE:.*]] = tg.clip_scale %[[NORM]] {max_norm = 1.000000e+00 : f64, tg.phase = #tg.phase<optimizer>, tg.scope = "optimizer"}
 // Weight decay on the matrix, not on the bias.
-// CHECK: tg.adamw %[[W]], %[[WA]], %[[WV]], %[[DW]], %[[SCALE]], %[[STEP]] {{{.*}}lr = 1.000000e-03 : f64, tg.phase = "optimizer", tg.scope = "fc", weight_decay = 1.000000e-01 : f64}
+// CHECK: tg.adamw %[[W]], %[[WA]], %[[WV]], %[[DW]], %[[SCALE]], %[[STEP]] {{{.*}}lr = 1.000000e-03 : f64, tg.phase = #tg.phase<optimizer>, tg.scope = "fc", weight_decay = 1.000000e-01 : f64}
 // CHECK: tg.adamw {{.*}}, %[[DB]], %[[SCALE]], %[[STEP]] {{{.*}}weight_decay = 0.000000e+00 : f64}
 
 // GRADS-LABEL: func.func @train_step
@@ -50,9 +50,9 @@ module {
 
 // A value with two uses: the gradients of both uses are summed.
 // CHECK-LABEL: func.func @train_step
-// CHECK: %[[A:.*]] = tg.mul %{{.*}}, %{{.*}} {tg.phase = "backward"
-// CHECK: %[[B:.*]] = tg.mul %{{.*}}, %{{.*}} {tg.phase = "backward"
-// CHECK: tg.add %[[A]], %[[B]] {tg.phase = "backward", tg.scope = "square"}
+// CHECK: %[[A:.*]] = tg.mul %{{.*}}, %{{.*}} {tg.phase = #tg.phase<backward>
+// CHECK: %[[B:.*]] = tg.mul %{{.*}}, %{{.*}} {tg.phase = #tg.phase<backward>
+// CHECK: tg.add %[[A]], %[[B]] {tg.phase = #tg.phase<backward>, tg.scope = "square"}
 module {
   func.func @forward(%w: tensor<3xf32> {tg.name = "w", tg.kind = "param", tg.trainable}) -> (tensor<f32> {tg.name = "loss", tg.kind = "loss"}) {
     %sq = tg.mul %w, %w {tg.scope = "square"} : tensor<3xf32>, tensor<3xf32> -> tensor<3xf32>

@@ -717,7 +717,7 @@ module attributes {tg.grad_ckpt = true} {
 // -----
 
 func.func @bad_phase(%a: tensor<4xf32>) {
-  // expected-error @+1 {{'tg.phase' must be "backward", "optimizer" or "recompute" (forward ops carry none), got "forward"}}
+  // expected-error @+1 {{'tg.phase' must be #tg.phase<backward>, #tg.phase<optimizer> or #tg.phase<recompute> (forward ops carry none), got "forward"}}
   %0 = tg.neg %a {tg.phase = "forward"} : tensor<4xf32>
   return
 }

@@ -15,18 +15,18 @@
 // CHECK-SAME: tg.remat = {gpu = "h100", llm = {kept_bytes = 256 : i64, layers = 1 : i64, no_gradient = false, policy = "force", recompute_seconds = {{.*}}, recomputed_flops = 5120 : i64, recomputed_ops = 2 : i64}, prune = true, vision = {kept_bytes = 0 : i64, layers = 0 : i64, no_gradient = false, policy = "force"
 // CHECK: %[[H:.*]] = tg.linear %arg0, %arg1 {tg.scope = "language_model.model.layers.0.mlp.fc1"}
 // CHECK: %[[A:.*]] = tg.gelu %[[H]] {tg.scope = "language_model.model.layers.0.mlp.act"}
-// CHECK: %[[DA:.*]] = tg.matmul %{{.*}}, %arg2 {tg.phase = "backward"
-// CHECK-NEXT: %[[H2:.*]] = tg.linear %arg0, %arg1 {tg.phase = "recompute", tg.scope = "language_model.model.layers.0.mlp.fc1"}
-// CHECK-NEXT: %[[A2:.*]] = tg.gelu %[[H2]] {tg.phase = "recompute", tg.scope = "language_model.model.layers.0.mlp.act"}
-// CHECK-NEXT: tg.matmul %{{.*}}, %[[A2]] {tg.phase = "backward", {{.*}}transpose_lhs}
-// CHECK-NEXT: tg.gelu_grad %[[DA]], %[[H2]] {tg.phase = "backward"
+// CHECK: %[[DA:.*]] = tg.matmul %{{.*}}, %arg2 {tg.phase = #tg.phase<backward>
+// CHECK-NEXT: %[[H2:.*]] = tg.linear %arg0, %arg1 {tg.phase = #tg.phase<recompute>, tg.scope = "language_model.model.layers.0.mlp.fc1"}
+// CHECK-NEXT: %[[A2:.*]] = tg.gelu %[[H2]] {tg.phase = #tg.phase<recompute>, tg.scope = "language_model.model.layers.0.mlp.act"}
+// CHECK-NEXT: tg.matmul %{{.*}}, %[[A2]] {tg.phase = #tg.phase<backward>, {{.*}}transpose_lhs}
+// CHECK-NEXT: tg.gelu_grad %[[DA]], %[[H2]] {tg.phase = #tg.phase<backward>
 // CHECK-NOT: "recompute"
 
 // FULL: recomputed_ops = 4 : i64
-// FULL: tg.linear {{.*}}tg.phase = "recompute", tg.scope = "language_model.model.layers.0.mlp.fc1"
-// FULL: tg.gelu {{.*}}tg.phase = "recompute"
-// FULL: tg.linear {{.*}}tg.phase = "recompute", tg.scope = "language_model.model.layers.0.mlp.fc2"
-// FULL: tg.add {{.*}}tg.phase = "recompute"
+// FULL: tg.linear {{.*}}tg.phase = #tg.phase<recompute>, tg.scope = "language_model.model.layers.0.mlp.fc1"
+// FULL: tg.gelu {{.*}}tg.phase = #tg.phase<recompute>
+// FULL: tg.linear {{.*}}tg.phase = #tg.phase<recompute>, tg.scope = "language_model.model.layers.0.mlp.fc2"
+// FULL: tg.add {{.*}}tg.phase = #tg.phase<recompute>
 
 // A generous budget keeps everything, like off.
 // OFF: recomputed_ops = 0 : i64

@@ -69,15 +69,6 @@ int64_t mlir::tg::collectiveBufferBytes(Operation *op) {
       .Default([](Operation *) { return int64_t(0); });
 }
 
-static StringRef phaseOf(Operation *op) {
-  auto phase = op->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
-  return phase ? phase.getValue() : StringRef();
-}
-
-static std::string scopeOf(Operation *op) {
-  auto scope = op->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName());
-  return scope ? scope.getValue().str() : std::string();
-}
 
 BufferAnalysis::BufferAnalysis(func::FuncOp func, const PlanOptions &given)
     : func(func) {
@@ -140,7 +131,7 @@ void BufferAnalysis::buildBuffers(const PlanOptions &options) {
     b.end = std::max(step, lastUse.lookup(rootOf(v)));
     b.value = v;
     b.op = op;
-    b.scope = scopeOf(op);
+    b.scope = scopeOf(op).str();
     b.region = internvl::regionOf(b.scope);
     buffers.push_back(b);
     return static_cast<int>(buffers.size());
@@ -200,7 +191,7 @@ void BufferAnalysis::buildBuffers(const PlanOptions &options) {
       ws.start = ws.end = step;
       ws.kind = BufferKind::Workspace;
       ws.op = op;
-      ws.scope = scopeOf(op);
+      ws.scope = scopeOf(op).str();
       ws.region = internvl::regionOf(ws.scope);
       buffers.push_back(ws);
     }
@@ -212,7 +203,7 @@ void BufferAnalysis::buildBuffers(const PlanOptions &options) {
       ws.end = std::max(step, waitStep.lookup(op));
       ws.kind = BufferKind::Workspace;
       ws.op = op;
-      ws.scope = scopeOf(op);
+      ws.scope = scopeOf(op).str();
       ws.region = internvl::regionOf(ws.scope);
       buffers.push_back(ws);
     }
@@ -251,8 +242,8 @@ void BufferAnalysis::classify() {
   // Buffers read by a backward (or optimizer) op.
   std::vector<bool> readByBackward(buffers.size(), false);
   for (Operation *op : schedule) {
-    StringRef phase = phaseOf(op);
-    if (phase != "backward" && phase != "optimizer")
+    std::optional<Phase> phase = phaseOf(op);
+    if (phase != Phase::Backward && phase != Phase::Optimizer)
       continue;
     for (Value v : op->getOperands())
       if (int id = bufferIndex.lookup(v))
@@ -266,10 +257,10 @@ void BufferAnalysis::classify() {
   for (auto [i, b] : llvm::enumerate(buffers)) {
     if (b.kind == BufferKind::Workspace)
       continue;
-    StringRef phase = phaseOf(b.op);
-    if (phase == "backward" || phase == "optimizer")
+    std::optional<Phase> phase = phaseOf(b.op);
+    if (phase == Phase::Backward || phase == Phase::Optimizer)
       b.kind = BufferKind::Gradient;
-    else if (phase == "recompute")
+    else if (phase == Phase::Recompute)
       b.kind = BufferKind::Recomputed;
     else if (readByBackward[i])
       b.kind = BufferKind::SavedActivation;

@@ -38,8 +38,7 @@ int64_t MemoryPlan::totalFlops() const {
 int64_t MemoryPlan::recomputeFlops() const {
   int64_t total = 0;
   for (Operation *op : analysis->getSchedule()) {
-    auto phase = op->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
-    if (phase && phase.getValue() == "recompute")
+    if (phaseOf(op) == Phase::Recompute)
       if (auto cost = dyn_cast<CostOpInterface>(op))
         total += cost.getFlops();
   }

@@ -17,9 +17,7 @@ using namespace mlir;
 using namespace mlir::tg;
 using internvl::ModelRegion;
 
-static bool isForward(Operation *op) {
-  return !op->hasAttr(TGDialect::getPhaseAttrName());
-}
+static bool isForward(Operation *op) { return !phaseOf(op); }
 
 static bool isBackward(Operation *op) { return !isForward(op); }
 
@@ -124,7 +122,6 @@ int64_t mlir::tg::applyRecompute(func::FuncOp func,
   llvm::DenseMap<Operation *, int64_t> step;
   for (auto [i, op] : llvm::enumerate(body))
     step[&op] = i;
-  MLIRContext *ctx = func.getContext();
 
   for (auto [layer, marks] : llvm::zip(layers, recompute)) {
     // The ops to run again, plus forward reshapes (free views) of them that
@@ -170,8 +167,7 @@ int64_t mlir::tg::applyRecompute(func::FuncOp func,
     IRMapping mapping;
     for (Operation *op : ordered) {
       Operation *copy = b.clone(*op, mapping);
-      copy->setAttr(TGDialect::getPhaseAttrName(),
-                    StringAttr::get(ctx, "recompute"));
+      setPhase(copy, Phase::Recompute);
       ++cloned;
     }
     for (Operation *op : ordered) {
@@ -181,9 +177,7 @@ int64_t mlir::tg::applyRecompute(func::FuncOp func,
         Value copy = mapping.lookup(r);
         r.replaceUsesWithIf(copy, [&](OpOperand &use) {
           Operation *owner = use.getOwner();
-          return isBackward(owner) &&
-                 owner->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName())
-                         .getValue() != "recompute";
+          return isBackward(owner) && phaseOf(owner) != Phase::Recompute;
         });
       }
     }

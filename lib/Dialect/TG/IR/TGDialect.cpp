@@ -191,13 +191,12 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
     return success();
   }
   if (name == getPhaseAttrName()) {
-    auto phase = dyn_cast<StringAttr>(attr.getValue());
-    if (!phase || !llvm::is_contained({"backward", "optimizer", "recompute"},
-                                      phase.getValue()))
-      return op->emitError() << "'" << name
-                             << "' must be \"backward\", \"optimizer\" or "
-                                "\"recompute\" (forward ops carry none), got "
-                             << attr.getValue();
+    if (!isa<PhaseAttr>(attr.getValue()))
+      return op->emitError()
+             << "'" << name
+             << "' must be #tg.phase<backward>, #tg.phase<optimizer> or "
+                "#tg.phase<recompute> (forward ops carry none), got "
+             << attr.getValue();
     return success();
   }
   if (name == "tg.alloc") {

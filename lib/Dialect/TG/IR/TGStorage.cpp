@@ -86,6 +86,28 @@ FailureOr<unsigned> mlir::tg::updatedParameterArgument(func::FuncOp func,
          << param << "' whose master AdamW updates";
 }
 
+std::optional<Phase> mlir::tg::phaseOf(Operation *op) {
+  if (auto phase =
+          op->getAttrOfType<PhaseAttr>(TGDialect::getPhaseAttrName()))
+    return phase.getValue();
+  return std::nullopt;
+}
+
+void mlir::tg::setPhase(Operation *op, Phase phase) {
+  op->setAttr(TGDialect::getPhaseAttrName(),
+              PhaseAttr::get(op->getContext(), phase));
+}
+
+StringRef mlir::tg::phaseName(Operation *op) {
+  std::optional<Phase> phase = phaseOf(op);
+  return phase ? stringifyPhase(*phase) : StringRef("forward");
+}
+
+StringRef mlir::tg::scopeOf(Operation *op) {
+  auto scope = op->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName());
+  return scope ? scope.getValue() : StringRef();
+}
+
 bool mlir::tg::isCollective(Operation *op) {
   return isa<AllReduceMeanOp, ReduceScatterMeanOp, AllGatherOp>(op) ||
          (isa<GlobalNormOp>(op) && cast<GlobalNormOp>(op).getAcrossRanks());

@@ -137,10 +137,9 @@ void AutodiffPass::runOnOperation() {
   SmallVector<Value> results = {loss};
   SmallVector<DictionaryAttr> resultAttrs = {valueAttrs(b, "loss", "loss")};
   b.setInsertionPoint(ret);
-  StringAttr optimizer = b.getStringAttr("optimizer");
   auto tag = [&](Operation *op, StringRef scope) {
     op->setAttr(TGDialect::getScopeAttrName(), b.getStringAttr(scope));
-    op->setAttr(TGDialect::getPhaseAttrName(), optimizer);
+    setPhase(op, Phase::Optimizer);
   };
   if (!updated.empty()) {
     SmallVector<Value> gradValues;

@@ -112,9 +112,9 @@ private:
                                ArrayRef<Value> gradShards,
                                ArrayRef<Value> paramShards);
   /// Phase (none for forward) and scope of a new op.
-  void tag(Operation *op, StringRef phase, const Twine &scope) {
-    if (!phase.empty())
-      op->setAttr(TGDialect::getPhaseAttrName(), b.getStringAttr(phase));
+  void tag(Operation *op, std::optional<Phase> phase, const Twine &scope) {
+    if (phase)
+      setPhase(op, *phase);
     op->setAttr(TGDialect::getScopeAttrName(), b.getStringAttr(scope));
   }
   DictionaryAttr valueAttrs(StringRef name, StringRef kind) {
@@ -255,7 +255,7 @@ SmallVector<Value> Lowering::launch(ArrayRef<Bucket> buckets) {
                                          elementTypeOf(inputs.front()));
       collective = b.create<ReduceScatterMeanOp>(loc, shard, inputs, world);
     }
-    tag(collective, "backward", "data_parallel.bucket" + Twine(k));
+    tag(collective, Phase::Backward, "data_parallel.bucket" + Twine(k));
     launches.push_back(collective);
   }
   SmallVector<Value> waited;
@@ -264,7 +264,7 @@ SmallVector<Value> Lowering::launch(ArrayRef<Bucket> buckets) {
     b.setInsertionPoint(last ? norm.getOperation() : launches[k + 1]);
     auto wait = b.create<CommWaitOp>(loc, collective->getResultTypes(),
                                      collective->getResults());
-    tag(wait, last ? "optimizer" : "backward",
+    tag(wait, last ? Phase::Optimizer : Phase::Backward,
         "data_parallel.bucket" + Twine(k));
     waited.append(wait.getResults().begin(), wait.getResults().end());
   }
@@ -317,9 +317,7 @@ SmallVector<Value> Lowering::shardParameters(ArrayRef<ParamGroup> groups) {
     Window forward{k, INT64_MAX, {}, false}, backward{k, INT64_MAX, {}, true};
     for (unsigned param : group)
       for (Operation *user : step.getArgument(param).getUsers()) {
-        auto phase =
-            user->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
-        Window &window = phase ? backward : forward;
+        Window &window = phaseOf(user) ? backward : forward;
         window.users.insert(user);
         window.first = std::min(window.first, position[user]);
       }
@@ -361,7 +359,8 @@ SmallVector<Value> Lowering::shardParameters(ArrayRef<ParamGroup> groups) {
     auto gather = b.create<AllGatherOp>(loc, types, shards[window.bucket],
                                         ValueRange(), world);
     std::string scope = "zero.bucket" + std::to_string(window.bucket);
-    StringRef phase = window.backward ? "backward" : "";
+    std::optional<Phase> phase =
+        window.backward ? std::optional(Phase::Backward) : std::nullopt;
     tag(gather, phase, scope);
     b.setInsertionPoint(ops[window.first]);
     auto wait = b.create<CommWaitOp>(loc, types, gather.getResults());
@@ -430,7 +429,7 @@ LogicalResult Lowering::shardOptimizer(ArrayRef<Bucket> buckets,
     inFlightElements -= elements;
     auto wait =
         b.create<CommWaitOp>(loc, gather.getResultTypes(), gather.getResults());
-    tag(wait, "optimizer",
+    tag(wait, Phase::Optimizer,
         gather->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName())
             .getValue());
     for (auto [p, w] : llvm::zip(gather.getResults(), wait.getResults()))
@@ -471,7 +470,7 @@ LogicalResult Lowering::shardOptimizer(ArrayRef<Bucket> buckets,
         first.getEpsilonAttr(), b.getF64FloatAttr(decayValue),
         b.getDenseI64ArrayAttr(segments), b.getDenseBoolArrayAttr(decay),
         world);
-    tag(update, "optimizer", prefix);
+    tag(update, Phase::Optimizer, prefix);
     for (Gradient g : bucket) {
       dropped.insert(g.adamw.getNewMaster());
       dropped.insert(g.adamw.getNewExpAvg());
@@ -491,7 +490,7 @@ LogicalResult Lowering::shardOptimizer(ArrayRef<Bucket> buckets,
         waitOldest();
       auto gather = b.create<AllGatherOp>(loc, paramTypes, update.getNewParam(),
                                           params, world);
-      tag(gather, "optimizer", prefix);
+      tag(gather, Phase::Optimizer, prefix);
       for (auto [i, p] : llvm::enumerate(gather.getResults())) {
         Gradient g = bucket[i];
         newParam[g.adamw.getNewParam()] = p;

@@ -188,17 +188,16 @@ void MemoryTimelinePass::draw(const MemoryPlan &plan, llvm::raw_ostream &os) {
       ++c;
     return x(c);
   };
-  for (StringRef phase : {"backward", "optimizer"}) {
+  for (Phase phase : {Phase::Backward, Phase::Optimizer}) {
     for (Operation *op : a.getSchedule()) {
-      auto attr = op->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
-      if (!attr || attr.getValue() != phase)
+      if (phaseOf(op) != phase)
         continue;
       double px = stepX(a.stepOf(op));
       os << llvm::format("<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%.1f\" "
                          "stroke=\"#555555\" stroke-dasharray=\"2,3\"/>\n",
                          px, px, kTop, y(0));
       os << llvm::format("<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", px + 3,
-                         y(0) - 6, phase.str().c_str());
+                         y(0) - 6, stringifyPhase(phase).str().c_str());
       break;
     }
   }

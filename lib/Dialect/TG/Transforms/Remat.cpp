@@ -379,9 +379,8 @@ void RematPass::runOnOperation() {
     int64_t ops = 0, flops = 0;
     double seconds = 0;
     func.walk([&](Operation *op) {
-      auto phase = op->getAttrOfType<StringAttr>(TGDialect::getPhaseAttrName());
       auto scope = op->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName());
-      if (!phase || phase.getValue() != "recompute" || !scope ||
+      if (phaseOf(op) != Phase::Recompute || !scope ||
           internvl::regionOf(scope.getValue()) != region)
         return;
       ++ops;

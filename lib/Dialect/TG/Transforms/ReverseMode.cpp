@@ -21,13 +21,13 @@ namespace {
 /// Gives every op created since `before` the scope of the op it
 /// differentiates and the backward phase.
 int64_t tagNewOps(Block &block, Operation *before, Operation *end,
-                  StringAttr scope, StringAttr phase) {
+                  StringAttr scope) {
   int64_t count = 0;
   Operation *it = before ? before->getNextNode() : &block.front();
   for (; it != end; it = it->getNextNode()) {
     if (scope && !it->hasAttr(TGDialect::getScopeAttrName()))
       it->setAttr(TGDialect::getScopeAttrName(), scope);
-    it->setAttr(TGDialect::getPhaseAttrName(), phase);
+    setPhase(it, Phase::Backward);
     ++count;
   }
   return count;
@@ -60,8 +60,6 @@ FailureOr<SmallVector<Value>> mlir::tg::buildReverseMode(Block &block,
 
   Operation *terminator = block.getTerminator();
   OpBuilder b(terminator);
-  MLIRContext *ctx = block.getParentOp()->getContext();
-  StringAttr phase = StringAttr::get(ctx, "backward");
   auto scopeOf = [&](Operation *op) {
     return op->getAttrOfType<StringAttr>(TGDialect::getScopeAttrName());
   };
@@ -73,7 +71,7 @@ FailureOr<SmallVector<Value>> mlir::tg::buildReverseMode(Block &block,
         b.create<FillOp>(loss.getLoc(), loss.getType(), b.getF64FloatAttr(1.0));
     Operation *def = loss.getDefiningOp();
     emitted += tagNewOps(block, before, terminator,
-                         def ? scopeOf(def) : nullptr, phase);
+                         def ? scopeOf(def) : nullptr);
   }
 
   for (Operation *op : llvm::reverse(ops)) {
@@ -111,7 +109,7 @@ FailureOr<SmallVector<Value>> mlir::tg::buildReverseMode(Block &block,
           slot ? b.create<AddOp>(op->getLoc(), v.getType(), slot, g).getResult()
                : g;
     }
-    emitted += tagNewOps(block, before, terminator, scopeOf(op), phase);
+    emitted += tagNewOps(block, before, terminator, scopeOf(op));
   }
 
   for (auto [i, v] : llvm::enumerate(wrt))

@@ -49,7 +49,7 @@ def TG_Dialect : Dialect {
       return ::llvm::StringLiteral("tg.trainable");
     }
     /// Name of the discardable attribute that marks ops autodiff and remat
-    /// create: "backward", "optimizer" or "recompute".
+    /// create: a #tg.phase (backward, optimizer or recompute).
     static constexpr ::llvm::StringLiteral getPhaseAttrName() {
       return ::llvm::StringLiteral("tg.phase");
     }

@@ -25,6 +25,15 @@
 #include "internvl/Dialect/TG/IR/TGOps.h.inc"
 
 namespace mlir::tg {
+/// The phase of `op` (tg.phase), or none for a forward op.
+std::optional<Phase> phaseOf(Operation *op);
+/// Sets `op`'s tg.phase.
+void setPhase(Operation *op, Phase phase);
+/// "forward", "backward", "optimizer" or "recompute".
+StringRef phaseName(Operation *op);
+/// The module path of `op` (tg.scope), or "".
+StringRef scopeOf(Operation *op);
+
 /// Whether `op`'s kernel may write its (first) result over operand
 /// `operand` when that operand dies at `op`: elementwise kernels whose output
 /// element i depends only on input element i (or, for rope, on the pair it

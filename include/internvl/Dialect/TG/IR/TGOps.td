@@ -42,6 +42,21 @@ def TG_PixelShuffleVersion : I32EnumAttr<"PixelShuffleVersion",
 def TG_PixelShuffleVersionAttr :
     EnumAttr<TG_Dialect, TG_PixelShuffleVersion, "ps_version">;
 
+def TG_Phase : I32EnumAttr<"Phase",
+    "the part of the step an op belongs to (forward ops carry none)", [
+      I32EnumAttrCase<"Backward", 1, "backward">,
+      I32EnumAttrCase<"Optimizer", 2, "optimizer">,
+      I32EnumAttrCase<"Recompute", 3, "recompute">
+    ]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::tg";
+}
+/// `tg.phase = #tg.phase<backward>` on ops that --tg-autodiff,
+/// --tg-data-parallel and --tg-remat create (tg::phaseOf, tg::setPhase).
+def TG_PhaseAttr : EnumAttr<TG_Dialect, TG_Phase, "phase"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
 def TG_MemorySpace : I32EnumAttr<"MemorySpace",
     "where a planned buffer lives", [
       I32EnumAttrCase<"Arena", 0, "arena">,
