@@ -103,7 +103,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       !run(*module, "tg-autodiff", diagnostic))
     return 0;
   func::FuncOp step = module->lookupSymbol<func::FuncOp>("train_step");
-  bool planned = step && step->hasAttr(tg::kMemoryPlanAttr);
+  bool planned = step && tg::getMemoryPlan(step);
   if (step && !planned && !step->hasAttr("tg.data_parallel")) {
     OwningOpRef<ModuleOp> rematted = module->clone();
     if (run(*rematted,

@@ -99,10 +99,10 @@ private:
 
 class Replay {
 public:
-  Replay(func::FuncOp func, DictionaryAttr plan)
-      : func(func), arena(plan.getAs<IntegerAttr>("arena_bytes").getInt()),
-        grads(plan.getAs<IntegerAttr>("grads_buffer_bytes").getInt()) {
-    if (auto ws = plan.getAs<AllocAttr>("cublaslt_workspace"))
+  Replay(func::FuncOp func, MemoryPlanAttr plan)
+      : func(func), arena(plan.getArenaBytes()),
+        grads(plan.getGradsBufferBytes()) {
+    if (AllocAttr ws = plan.getCublasltWorkspace())
       cublas = {ws.getSpace(), ws.getOffset(), ws.getSize(), newOwner()};
   }
 
@@ -224,11 +224,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!module)
     return 0;
   func::FuncOp func = findPlannedFunction(*module, "");
-  if (!func || !func->hasAttr(kMemoryPlanAttr) ||
+  if (!func || !getMemoryPlan(func) ||
       failed(verifyMemoryPlan(func)))
     return 0;
 
-  Replay(func, func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr)).run();
+  Replay(func, getMemoryPlan(func)).run();
 
   // What readers of an accepted plan do with it.
   PassManager pm(&context);

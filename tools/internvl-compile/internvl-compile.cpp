@@ -138,29 +138,28 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
         llvm::inconvertibleErrorCode(),
         "--autodiff: " + inputFile + " already has @" + name);
   }
-  bool planned = step && step->hasAttr(tg::kMemoryPlanAttr);
+  bool planned = step && tg::getMemoryPlan(step);
   bool remat = !rematOptions.empty() || !budget.empty();
   // A step already made data parallel keeps its settings: flags that
   // disagree with them are a mistake, not a request to redo it.
-  auto dp = step ? step->getAttrOfType<DictionaryAttr>("tg.data_parallel")
-                 : DictionaryAttr();
+  tg::DataParallelAttr dp = step ? tg::getDataParallel(step) : nullptr;
   bool alreadyDataParallel = static_cast<bool>(dp);
   if (alreadyDataParallel) {
-    for (auto [flag, key, value] :
-         {std::tuple<const char *, const char *, int64_t>{
-              "world-size", "world_size", worldSize},
-          {"zero-stage", "zero_stage", zeroStage},
-          {"reduce-bucket-size", "reduce_bucket_size", reduceBucketSize},
+    for (auto [flag, key, value, have] :
+         {std::tuple<const char *, const char *, int64_t, int64_t>{
+              "world-size", "world_size", worldSize, dp.getWorldSize()},
+          {"zero-stage", "zero_stage", zeroStage, dp.getZeroStage()},
+          {"reduce-bucket-size", "reduce_bucket_size", reduceBucketSize,
+           dp.getReduceBucketSize()},
           {"allgather-bucket-size", "allgather_bucket_size",
-           allgatherBucketSize}}) {
-      auto have = dp.getAs<IntegerAttr>(key);
-      if (value != -1 && (!have || have.getInt() != value))
+           allgatherBucketSize, dp.getAllgatherBucketSize()}}) {
+      if (value != -1 && have != value)
         return llvm::createStringError(
             llvm::inconvertibleErrorCode(),
             "--" + std::string(flag) + "=" + std::to_string(value) + ": @" +
                 name.str() + " in " + inputFile +
                 " is already data parallel with " + key + " " +
-                (have ? std::to_string(have.getInt()) : std::string("unset")) +
+                std::to_string(have) +
                 "; give the step before --tg-data-parallel to change it");
     }
   }
@@ -447,13 +446,9 @@ int main(int argc, char **argv) {
   func::FuncOp step = tg::findPlannedFunction(*module, functionName);
   if (!step)
     return 1;
-  auto plan = step->getAttrOfType<DictionaryAttr>(tg::kMemoryPlanAttr);
-  auto planInt = [&](StringRef key) {
-    auto v = plan.getAs<IntegerAttr>(key);
-    return v ? v.getInt() : 0;
-  };
-  int64_t arenaBytes = planInt("arena_bytes"), peak = planInt("peak_bytes");
-  int64_t ranks = std::max<int64_t>(planInt("world_size"), 1);
+  tg::MemoryPlanAttr plan = tg::getMemoryPlan(step);
+  int64_t arenaBytes = plan.getArenaBytes(), peak = plan.getPeakBytes();
+  int64_t ranks = plan.getWorldSize();
   std::string stepName = step.getName().str();
 
   tg::StepEmitOptions options;
@@ -519,7 +514,7 @@ int main(int argc, char **argv) {
                << " fused kernels (" << stats->fusedOps << " ops)";
   if (ranks > 1 || worldSize != -1)
     llvm::outs() << "; " << ranks << " ranks, ZeRO stage "
-                 << planInt("zero_stage");
+                 << plan.getZeroStage();
   llvm::outs() << "; arena "
                << internvl::formatGiB(arenaBytes) << ", planned peak "
                << internvl::formatGiB(peak) << "\n";

@@ -15,18 +15,14 @@ static json::Array shapeOf(ArrayRef<int64_t> shape) {
   return a;
 }
 
-static int64_t planValue(DictionaryAttr plan, StringRef key) {
-  auto v = plan.getAs<IntegerAttr>(key);
-  return v ? v.getInt() : 0;
-}
-
 FailureOr<json::Object> mlir::tg::stepManifest(func::FuncOp func,
                                                const StepStorage &storage,
                                                StringRef target) {
-  auto plan = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
+  MemoryPlanAttr plan = getMemoryPlan(func);
   if (!plan)
     return func.emitError("has no ")
-           << kMemoryPlanAttr << ": run --tg-plan-memory before lowering";
+           << TGDialect::getMemoryPlanAttrName()
+           << ": run --tg-plan-memory before lowering";
   FailureOr<MemoryPlan> memoryPlan = MemoryPlan::read(func);
   if (failed(memoryPlan))
     return failure();
@@ -37,16 +33,16 @@ FailureOr<json::Object> mlir::tg::stepManifest(func::FuncOp func,
   if (auto model = module->getAttrOfType<StringAttr>("tg.model"))
     m["model"] = model.getValue().str();
   m["target"] = target.str();
-  m["arena_bytes"] = planValue(plan, "arena_bytes");
-  m["grads_buffer_bytes"] = planValue(plan, "grads_buffer_bytes");
-  m["planned_peak_bytes"] = planValue(plan, "peak_bytes");
+  m["arena_bytes"] = plan.getArenaBytes();
+  m["grads_buffer_bytes"] = plan.getGradsBufferBytes();
+  m["planned_peak_bytes"] = plan.getPeakBytes();
   m["persistent_bytes"] =
-      json::Object{{"params", planValue(plan, "params_bytes")},
-                   {"master_params", planValue(plan, "master_params_bytes")},
-                   {"grads", planValue(plan, "grads_bytes")},
-                   {"optimizer", planValue(plan, "optimizer_bytes")}};
-  m["world_size"] = planValue(plan, "world_size");
-  m["zero_stage"] = planValue(plan, "zero_stage");
+      json::Object{{"params", plan.getParamsBytes()},
+                   {"master_params", plan.getMasterParamsBytes()},
+                   {"grads", plan.getGradsBytes()},
+                   {"optimizer", plan.getOptimizerBytes()}};
+  m["world_size"] = plan.getWorldSize();
+  m["zero_stage"] = plan.getZeroStage();
   m["total_flops"] = memoryPlan->totalFlops();
   m["recompute_flops"] = memoryPlan->recomputeFlops();
 

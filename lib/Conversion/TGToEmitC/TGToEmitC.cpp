@@ -666,8 +666,7 @@ LogicalResult StepLowering::run(ModuleOp module,
   ctx = body->getArgument(0);
   arena = body->getArgument(1);
   b.setInsertionPointToStart(body);
-  auto plan = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
-  if (auto ws = plan.getAs<AllocAttr>("cublaslt_workspace")) {
+  if (AllocAttr ws = getMemoryPlan(func).getCublasltWorkspace()) {
     Value status = call("ivl::setWorkspace", statusType(),
                         {lit(ws.getOffset()), lit(ws.getSize())},
                         {ctx, arena});
@@ -694,25 +693,25 @@ mlir::tg::convertStepToEmitC(ModuleOp module, const StepEmitOptions &options) {
   func::FuncOp func = findPlannedFunction(module, options.function);
   if (!func)
     return failure();
-  if (!func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr))
+  MemoryPlanAttr plan = getMemoryPlan(func);
+  if (!plan)
     return func.emitError("@")
-           << func.getName() << " has no " << kMemoryPlanAttr
+           << func.getName() << " has no " << TGDialect::getMemoryPlanAttrName()
            << ": run --tg-plan-memory before --convert-tg-to-emitc";
   // The lowering writes every offset and size of the plan into the step:
   // it must check out first.
   if (failed(verifyMemoryPlan(func)))
     return failure();
-  auto plan = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
-  if (auto world = plan.getAs<IntegerAttr>("world_size");
-      world && world.getInt() != 1 && !func->hasAttr("tg.data_parallel"))
+  DataParallelAttr dp = getDataParallel(func);
+  if (plan.getWorldSize() != 1 && !dp)
     return func.emitError("@")
-           << func.getName() << " is planned for " << world.getInt()
+           << func.getName() << " is planned for " << plan.getWorldSize()
            << " data-parallel ranks but has no collectives: run "
               "--tg-data-parallel before --tg-plan-memory";
 
   // Collectives and shards are all for the ranks the step is built for.
-  if (auto dp = func->getAttrOfType<DictionaryAttr>("tg.data_parallel")) {
-    int64_t ranks = dp.getAs<IntegerAttr>("world_size").getInt();
+  if (dp) {
+    int64_t ranks = dp.getWorldSize();
     WalkResult walk = func.walk([&](Operation *op) {
       auto w = op->getAttrOfType<IntegerAttr>("world_size");
       if (!w || w.getInt() == ranks)

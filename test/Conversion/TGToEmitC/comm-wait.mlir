@@ -17,7 +17,7 @@ func.func @train_step(%a: tensor<4xf32> {tg.kind = "input", tg.name = "a"},
                       %b: tensor<4xf32> {tg.kind = "input", tg.name = "b"},
                       %c: tensor<4xf32> {tg.kind = "input", tg.name = "c"})
     -> (tensor<4xf32> {tg.name = "a"}, tensor<4xf32> {tg.name = "b"}, tensor<4xf32> {tg.name = "c"})
-    attributes {tg.data_parallel = {world_size = 2 : i64, zero_stage = 0 : i64}} {
+    attributes {tg.data_parallel = #tg.data_parallel<world_size = 2, zero_stage = 0, reduce_bucket_size = 500000000, allgather_bucket_size = 500000000, buckets = 1>} {
   %ready = tg.comm_wait %a : (tensor<4xf32>) -> tensor<4xf32>
   %ra = tg.all_reduce_mean %ready {world_size = 2 : i64} : (tensor<4xf32>) -> tensor<4xf32>
   %rb = tg.all_reduce_mean %b {world_size = 2 : i64} : (tensor<4xf32>) -> tensor<4xf32>

@@ -731,22 +731,29 @@ func.func @bad_init(%a: tensor<4xf32> {tg.init = "uniform:1"}) {
 
 // -----
 
-// expected-error @+1 {{'tg.data_parallel' needs zero_stage as an integer in [0, 3], got none}}
-func.func @data_parallel_without_stage(%a: tensor<4xf32>) attributes {tg.data_parallel = {world_size = 2 : i64}} {
+// expected-error @+1 {{'tg.data_parallel' must be a #tg.data_parallel}}
+func.func @data_parallel_a_dictionary(%a: tensor<4xf32>) attributes {tg.data_parallel = {world_size = 2 : i64}} {
   return
 }
 
 // -----
 
-// expected-error @+1 {{'tg.data_parallel' needs world_size as an integer in [1, 1048576], got 0 : i64}}
-func.func @data_parallel_no_ranks(%a: tensor<4xf32>) attributes {tg.data_parallel = {world_size = 0 : i64, zero_stage = 1 : i64}} {
+// expected-error @+1 {{#tg.data_parallel: world_size must be in [1, 1048576], got 0}}
+func.func @data_parallel_no_ranks(%a: tensor<4xf32>) attributes {tg.data_parallel = #tg.data_parallel<world_size = 0, zero_stage = 1, reduce_bucket_size = 1, allgather_bucket_size = 1, buckets = 0>} {
   return
 }
 
 // -----
 
-// expected-error @+1 {{'tg.data_parallel' has an unknown entry 'zero'; allowed: world_size, zero_stage, buckets, frozen_buckets, reduce_bucket_size, allgather_bucket_size}}
-func.func @data_parallel_unknown(%a: tensor<4xf32>) attributes {tg.data_parallel = {world_size = 2 : i64, zero_stage = 1 : i64, zero = 1 : i64}} {
+// expected-error @+1 {{#tg.data_parallel: frozen_buckets is ZeRO-3's, but zero_stage is 1}}
+func.func @data_parallel_frozen_outside_stage3(%a: tensor<4xf32>) attributes {tg.data_parallel = #tg.data_parallel<world_size = 2, zero_stage = 1, reduce_bucket_size = 1, allgather_bucket_size = 1, buckets = 0, frozen_buckets = 1>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{struct is missing required parameter: zero_stage}}
+func.func @data_parallel_without_stage(%a: tensor<4xf32>) attributes {tg.data_parallel = #tg.data_parallel<world_size = 2>} {
   return
 }
 
@@ -795,7 +802,36 @@ func.func @alloc_negative_offset(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
-// expected-error @+1 {{'tg.memory_plan' needs world_size as an integer in [1, 1048576], got 0 : i64}}
-func.func @plan_no_ranks(%a: tensor<4xf32>) attributes {tg.memory_plan = {world_size = 0 : i64}} {
+// expected-error @+1 {{'tg.memory_plan' must be a #tg.memory_plan}}
+func.func @plan_a_dictionary(%a: tensor<4xf32>) attributes {tg.memory_plan = {world_size = 1 : i64}} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#tg.memory_plan: world_size must be in [1, 1048576], got 0}}
+func.func @plan_no_ranks(%a: tensor<4xf32>) attributes {tg.memory_plan = #tg.memory_plan<zero_stage = 0, world_size = 0, alignment = 256, steps = 0, arena_bytes = 0, live_lower_bound_bytes = 0, params_bytes = 0, master_params_bytes = 0, grads_bytes = 0, grads_buffer_bytes = 0, optimizer_bytes = 0, peak_bytes = 0>} {
+  return
+}
+
+// -----
+
+// Sizes a user edited below zero, an alignment that is no power of two.
+// expected-error @+1 {{#tg.memory_plan: arena_bytes must be in [0, 576460752303423487], got -1}}
+func.func @plan_negative_arena(%a: tensor<4xf32>) attributes {tg.memory_plan = #tg.memory_plan<zero_stage = 0, world_size = 1, alignment = 256, steps = 0, arena_bytes = -1, live_lower_bound_bytes = 0, params_bytes = 0, master_params_bytes = 0, grads_bytes = 0, grads_buffer_bytes = 0, optimizer_bytes = 0, peak_bytes = 0>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#tg.memory_plan: alignment must be a power of two, got 96}}
+func.func @plan_alignment(%a: tensor<4xf32>) attributes {tg.memory_plan = #tg.memory_plan<zero_stage = 0, world_size = 1, alignment = 96, steps = 0, arena_bytes = 0, live_lower_bound_bytes = 0, params_bytes = 0, master_params_bytes = 0, grads_bytes = 0, grads_buffer_bytes = 0, optimizer_bytes = 0, peak_bytes = 0>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#tg.memory_plan: alignment must be in [1, 1073741824], got 0}}
+func.func @plan_alignment_zero(%a: tensor<4xf32>) attributes {tg.memory_plan = #tg.memory_plan<zero_stage = 0, world_size = 1, alignment = 0, steps = 0, arena_bytes = 0, live_lower_bound_bytes = 0, params_bytes = 0, master_params_bytes = 0, grads_bytes = 0, grads_buffer_bytes = 0, optimizer_bytes = 0, peak_bytes = 0>} {
   return
 }

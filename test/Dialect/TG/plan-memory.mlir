@@ -15,7 +15,7 @@
 // 0, A on top at 512, C at 768; D fits the hole B left at 0.
 
 // CHECK-LABEL: func.func @forward
-// CHECK-SAME: tg.memory_plan = {alignment = 256 : i64, arena_bytes = 1024 : i64, grads_buffer_bytes = 0 : i64, grads_bytes = 0 : i64, live_lower_bound_bytes = 1024 : i64, master_params_bytes = 0 : i64, optimizer_bytes = 0 : i64, params_bytes = 0 : i64, peak_bytes = 1024 : i64, steps = 8 : i64, world_size = 1 : i64, zero_stage = 0 : i64}
+// CHECK-SAME: tg.memory_plan = #tg.memory_plan<zero_stage = 0, world_size = 1, alignment = 256, steps = 8, arena_bytes = 1024, live_lower_bound_bytes = 1024, params_bytes = 0, master_params_bytes = 0, grads_bytes = 0, grads_buffer_bytes = 0, optimizer_bytes = 0, peak_bytes = 1024>
 // CHECK: %[[A:.*]] = tg.neg %{{.*}} {tg.alloc = [#tg.alloc<arena, 512, 256>]
 // CHECK: tg.scale %[[A]] {{.*}}tg.alloc = [#tg.alloc<arena, 512, 256>]
 // CHECK: tg.gelu %{{.*}} {tg.alloc = [#tg.alloc<arena, 0, 512>]

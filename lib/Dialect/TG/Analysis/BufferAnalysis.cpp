@@ -79,12 +79,10 @@ BufferAnalysis::BufferAnalysis(func::FuncOp func, const PlanOptions &given)
   // A step --tg-data-parallel rewrote is one rank: its own settings hold and
   // its arguments are already per rank.
   PlanOptions options = given;
-  if (auto dp = func->getAttrOfType<DictionaryAttr>("tg.data_parallel")) {
+  if (DataParallelAttr dp = getDataParallel(func)) {
     dataParallel = true;
-    if (auto v = dp.getAs<IntegerAttr>("zero_stage"))
-      options.zeroStage = v.getInt();
-    if (auto v = dp.getAs<IntegerAttr>("world_size"))
-      options.worldSize = v.getInt();
+    options.zeroStage = dp.getZeroStage();
+    options.worldSize = dp.getWorldSize();
   }
   buildBuffers(options);
   classify();

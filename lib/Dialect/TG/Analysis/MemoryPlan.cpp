@@ -63,13 +63,8 @@ func::FuncOp mlir::tg::findPlannedFunction(ModuleOp module, StringRef name) {
   return func;
 }
 
-static int64_t intOf(DictionaryAttr dict, StringRef key) {
-  auto attr = dict.getAs<IntegerAttr>(key);
-  return attr ? attr.getInt() : 0;
-}
-
 FailureOr<MemoryPlan> MemoryPlan::read(func::FuncOp func) {
-  auto summary = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
+  MemoryPlanAttr summary = getMemoryPlan(func);
   if (!summary)
     return func.emitError() << "@" << func.getName()
                             << " has no memory plan; run --tg-plan-memory "
@@ -78,15 +73,14 @@ FailureOr<MemoryPlan> MemoryPlan::read(func::FuncOp func) {
   if (failed(verifyMemoryPlan(func)))
     return failure();
   MemoryPlan plan;
-  plan.options.zeroStage = intOf(summary, "zero_stage");
-  plan.options.worldSize = intOf(summary, "world_size");
-  plan.options.alignment = intOf(summary, "alignment");
-  auto cublas = summary.getAs<AllocAttr>("cublaslt_workspace");
+  plan.options.zeroStage = summary.getZeroStage();
+  plan.options.worldSize = summary.getWorldSize();
+  plan.options.alignment = summary.getAlignment();
+  AllocAttr cublas = summary.getCublasltWorkspace();
   plan.options.cublasWorkspaceBytes = cublas ? cublas.getSize() : 0;
-  plan.arenaBytes = intOf(summary, "arena_bytes");
-  plan.liveLowerBound = intOf(summary, "live_lower_bound_bytes");
-  if (auto budget = summary.getAs<IntegerAttr>("budget_bytes"))
-    plan.budgetBytes = budget.getInt();
+  plan.arenaBytes = summary.getArenaBytes();
+  plan.liveLowerBound = summary.getLiveLowerBoundBytes();
+  plan.budgetBytes = summary.getBudgetBytes();
   plan.analysis = std::make_unique<BufferAnalysis>(func, plan.options);
 
   for (const PlanBuffer &b : plan.analysis->getBuffers()) {

@@ -21,7 +21,8 @@
 
 #include "mlir/IR/AsmState.h"
 #include "llvm/ADT/DenseSet.h"
-#include "llvm/ADT/StringExtras.h"
+
+#include <tuple>
 
 using namespace mlir;
 using namespace mlir::tg;
@@ -62,7 +63,7 @@ private:
            std::to_string(s.start) + ", " + std::to_string(s.end) + "])";
   }
   bool inPlacePair(const Stored &a, const Stored &b);
-  LogicalResult checkSummary(DictionaryAttr summary);
+  LogicalResult checkSummary();
   /// Records a buffer after checking its alignment (and, for a workspace,
   /// that it is in the arena).
   LogicalResult place(const Stored &s, Operation *where, bool workspace);
@@ -72,7 +73,6 @@ private:
                                int64_t step);
   LogicalResult checkOverlaps();
   LogicalResult checkTotals();
-  int64_t field(StringRef key) const { return fields.lookup(key); }
 
   func::FuncOp func;
   AsmState state;
@@ -83,86 +83,25 @@ private:
   /// A collective's buffer: index + 1 in `stored`.
   llvm::DenseMap<Operation *, int> workspaceOf;
   llvm::DenseMap<Operation *, int64_t> steps;
-  /// The summary's integer fields, once checkSummary accepted them.
-  llvm::StringMap<int64_t> fields;
+  /// The plan's summary (its fields are in range: the attribute verifies).
+  MemoryPlanAttr summary;
 };
 
-/// The integer fields of tg.memory_plan, each with its range.
-struct SummaryField {
-  StringRef name;
-  int64_t min, max;
-  bool required;
-};
-constexpr int64_t kMaxBytes = INT64_MAX / 4;
-const SummaryField kSummaryFields[] = {
-    {"zero_stage", 0, 3, true},
-    {"world_size", 1, kMaxWorldSize, true},
-    {"alignment", 1, int64_t(1) << 30, true},
-    {"steps", 0, INT64_MAX, true},
-    {"arena_bytes", 0, kMaxBytes, true},
-    {"live_lower_bound_bytes", 0, kMaxBytes, true},
-    {"params_bytes", 0, kMaxBytes, true},
-    {"master_params_bytes", 0, kMaxBytes, true},
-    {"grads_bytes", 0, kMaxBytes, true},
-    {"grads_buffer_bytes", 0, kMaxBytes, true},
-    {"optimizer_bytes", 0, kMaxBytes, true},
-    {"peak_bytes", 0, kMaxBytes, true},
-    {"budget_bytes", 0, kMaxBytes, false},
-};
-
-LogicalResult PlanChecker::checkSummary(DictionaryAttr summary) {
-  for (const SummaryField &f : kSummaryFields) {
-    Attribute value = summary.get(f.name);
-    if (!value && !f.required)
-      continue;
-    auto integer = dyn_cast_or_null<IntegerAttr>(value);
-    if (!integer || integer.getInt() < f.min || integer.getInt() > f.max) {
-      InFlightDiagnostic diag = func.emitError();
-      diag << "memory plan: " << f.name << " must be an integer in [" << f.min
-           << ", " << f.max << "], got ";
-      if (value)
-        diag << value;
-      else
-        diag << "none";
-      return diag;
-    }
-    fields[f.name] = integer.getInt();
-  }
-  int64_t alignment = field("alignment");
-  if ((alignment & (alignment - 1)) != 0)
-    return func.emitError() << "memory plan: alignment must be a power of "
-                               "two, got "
-                            << alignment;
-  for (NamedAttribute entry : summary) {
-    StringRef name = entry.getName().getValue();
-    if (name == "cublaslt_workspace") {
-      if (!isa<AllocAttr>(entry.getValue()))
-        return func.emitError()
-               << "memory plan: cublaslt_workspace must be a #tg.alloc";
-      continue;
-    }
-    if (!llvm::any_of(kSummaryFields,
-                      [&](const SummaryField &f) { return f.name == name; }))
-      return func.emitError()
-             << "memory plan: unknown field '" << name
-             << "'; fields: cublaslt_workspace and "
-             << llvm::join(llvm::map_range(
-                               kSummaryFields,
-                               [](const SummaryField &f) { return f.name; }),
-                           ", ");
-  }
+LogicalResult PlanChecker::checkSummary() {
   // A data-parallel step is planned for its own settings.
-  if (auto dp = func->getAttrOfType<DictionaryAttr>("tg.data_parallel"))
-    for (StringRef key : {"zero_stage", "world_size"}) {
-      auto value = dp.getAs<IntegerAttr>(key);
-      if (value && value.getInt() != field(key))
+  if (DataParallelAttr dp = getDataParallel(func)) {
+    std::pair<StringRef, std::pair<int64_t, int64_t>> settings[] = {
+        {"zero_stage", {summary.getZeroStage(), dp.getZeroStage()}},
+        {"world_size", {summary.getWorldSize(), dp.getWorldSize()}}};
+    for (auto [key, values] : settings)
+      if (values.first != values.second)
         return func.emitError()
-               << "memory plan: " << key << " " << field(key)
-               << " differs from tg.data_parallel's " << value.getInt();
-    }
-  if (field("steps") != static_cast<int64_t>(steps.size()))
+               << "memory plan: " << key << " " << values.first
+               << " differs from tg.data_parallel's " << values.second;
+  }
+  if (summary.getSteps() != static_cast<int64_t>(steps.size()))
     return func.emitError()
-           << "memory plan: recorded steps " << field("steps") << " but @"
+           << "memory plan: recorded steps " << summary.getSteps() << " but @"
            << func.getName() << " has " << steps.size() << " ops";
   return success();
 }
@@ -180,7 +119,7 @@ LogicalResult PlanChecker::placeWorkspace(Operation *op, int64_t need,
 
 LogicalResult PlanChecker::place(const Stored &s, Operation *where,
                                  bool workspace) {
-  int64_t alignment = field("alignment");
+  int64_t alignment = summary.getAlignment();
   if (s.offset % alignment != 0)
     return where->emitError()
            << "memory plan: " << nameOf(s) << " at offset " << s.offset
@@ -210,7 +149,7 @@ bool PlanChecker::inPlacePair(const Stored &a, const Stored &b) {
 }
 
 LogicalResult PlanChecker::check() {
-  auto summary = func->getAttrOfType<DictionaryAttr>(kMemoryPlanAttr);
+  summary = getMemoryPlan(func);
   if (!summary)
     return func.emitError()
            << "memory plan: @" << func.getName() << " has no memory plan";
@@ -220,7 +159,7 @@ LogicalResult PlanChecker::check() {
   for (Operation &op : body.without_terminator())
     steps[&op] = step++;
   int64_t last = step - 1;
-  if (failed(checkSummary(summary)))
+  if (failed(checkSummary()))
     return failure();
 
   for (Operation &opRef : body.without_terminator()) {
@@ -308,7 +247,7 @@ LogicalResult PlanChecker::check() {
   for (Value v : body.getTerminator()->getOperands())
     if (int id = storage.lookup(v))
       stored[id - 1].end = last;
-  if (auto cublas = summary.getAs<AllocAttr>("cublaslt_workspace"))
+  if (AllocAttr cublas = summary.getCublasltWorkspace())
     if (failed(place({Value(), nullptr, cublas.getSpace(), cublas.getOffset(),
                       cublas.getSize(), 0, last},
                      func, /*workspace=*/true)))
@@ -356,7 +295,6 @@ LogicalResult PlanChecker::checkOverlaps() {
 }
 
 LogicalResult PlanChecker::checkTotals() {
-  auto get = [&](StringRef key) { return field(key); };
   int64_t arena = 0, grads = 0;
   std::vector<std::pair<int64_t, int64_t>> events;
   for (const Stored &s : stored) {
@@ -377,21 +315,9 @@ LogicalResult PlanChecker::checkTotals() {
     live += delta;
     bound = std::max(bound, live);
   }
-  auto mismatch = [&](StringRef what, int64_t recorded, int64_t actual) {
-    return func.emitError() << "memory plan: recorded " << what << " "
-                            << recorded << " but the buffers give " << actual;
-  };
-  if (get("arena_bytes") != arena)
-    return mismatch("arena_bytes", get("arena_bytes"), arena);
-  if (get("grads_buffer_bytes") != grads)
-    return mismatch("grads_buffer_bytes", get("grads_buffer_bytes"), grads);
-  if (get("live_lower_bound_bytes") != bound)
-    return mismatch("live_lower_bound_bytes", get("live_lower_bound_bytes"),
-                    bound);
 
   // Persistent bytes from the arguments and the ZeRO sharding rule.
-  int64_t stage = get("zero_stage"),
-          world = std::max<int64_t>(get("world_size"), 1);
+  int64_t stage = summary.getZeroStage(), world = summary.getWorldSize();
   int64_t params = 0, masters = 0, moments = 0;
   for (unsigned i = 0; i < func.getNumArguments(); ++i) {
     auto kind =
@@ -403,7 +329,7 @@ LogicalResult PlanChecker::checkTotals() {
     moments += (k == "exp_avg" || k == "exp_avg_sq") ? bytes : 0;
   }
   // A data-parallel step's arguments are one rank's already.
-  bool perRank = func->hasAttr("tg.data_parallel");
+  bool perRank = static_cast<bool>(getDataParallel(func));
   // ZeRO 1-3 keep an f32 shard even of a parameter that is its own master.
   if (!perRank && stage >= 1)
     func.walk([&](AdamWOp adamw) {
@@ -417,18 +343,22 @@ LogicalResult PlanChecker::checkTotals() {
   auto shard = [&](int64_t bytes, int64_t from) {
     return !perRank && stage >= from ? (bytes + world - 1) / world : bytes;
   };
-  int64_t expected[] = {shard(params, 3), shard(masters, 1), shard(grads, 2),
-                        shard(moments, 1)};
-  StringRef keys[] = {"params_bytes", "master_params_bytes", "grads_bytes",
-                      "optimizer_bytes"};
-  int64_t persistent = 0;
-  for (auto [key, value] : llvm::zip(keys, expected)) {
-    if (get(key) != value)
-      return mismatch(key, get(key), value);
-    persistent += value;
-  }
-  if (get("peak_bytes") != persistent + arena)
-    return mismatch("peak_bytes", get("peak_bytes"), persistent + arena);
+  int64_t persistent = shard(params, 3) + shard(masters, 1) +
+                       shard(grads, 2) + shard(moments, 1);
+  std::tuple<StringRef, int64_t, int64_t> totals[] = {
+      {"arena_bytes", summary.getArenaBytes(), arena},
+      {"grads_buffer_bytes", summary.getGradsBufferBytes(), grads},
+      {"live_lower_bound_bytes", summary.getLiveLowerBoundBytes(), bound},
+      {"params_bytes", summary.getParamsBytes(), shard(params, 3)},
+      {"master_params_bytes", summary.getMasterParamsBytes(),
+       shard(masters, 1)},
+      {"grads_bytes", summary.getGradsBytes(), shard(grads, 2)},
+      {"optimizer_bytes", summary.getOptimizerBytes(), shard(moments, 1)},
+      {"peak_bytes", summary.getPeakBytes(), persistent + arena}};
+  for (auto [what, recorded, actual] : totals)
+    if (recorded != actual)
+      return func.emitError() << "memory plan: recorded " << what << " "
+                              << recorded << " but the buffers give " << actual;
   return success();
 }
 

@@ -72,6 +72,77 @@ LogicalResult AllocAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+/// Fails with "<what> must be in [lo, hi], got v" unless it is.
+static LogicalResult expectIn(function_ref<InFlightDiagnostic()> emitError,
+                              StringRef attr, StringRef what, int64_t value,
+                              int64_t lo, int64_t hi) {
+  if (value >= lo && value <= hi)
+    return success();
+  return emitError() << attr << ": " << what << " must be in [" << lo << ", "
+                     << hi << "], got " << value;
+}
+
+LogicalResult MemoryPlanAttr::verify(
+    function_ref<InFlightDiagnostic()> emitError, int64_t zeroStage,
+    int64_t worldSize, int64_t alignment, int64_t steps, int64_t arenaBytes,
+    int64_t liveLowerBoundBytes, int64_t paramsBytes, int64_t masterParamsBytes,
+    int64_t gradsBytes, int64_t gradsBufferBytes, int64_t optimizerBytes,
+    int64_t peakBytes, AllocAttr cublasltWorkspace,
+    std::optional<int64_t> budgetBytes) {
+  // Sizes stay far from overflow when a reader adds a few of them.
+  constexpr int64_t kMaxBytes = INT64_MAX / 16;
+  StringRef attr = "#tg.memory_plan";
+  if (failed(expectIn(emitError, attr, "zero_stage", zeroStage, 0, 3)) ||
+      failed(expectIn(emitError, attr, "world_size", worldSize, 1,
+                      kMaxWorldSize)) ||
+      failed(expectIn(emitError, attr, "alignment", alignment, 1,
+                      int64_t(1) << 30)) ||
+      failed(expectIn(emitError, attr, "steps", steps, 0, INT64_MAX)))
+    return failure();
+  if ((alignment & (alignment - 1)) != 0)
+    return emitError() << attr << ": alignment must be a power of two, got "
+                       << alignment;
+  std::pair<StringRef, int64_t> sizes[] = {
+      {"arena_bytes", arenaBytes},
+      {"live_lower_bound_bytes", liveLowerBoundBytes},
+      {"params_bytes", paramsBytes},
+      {"master_params_bytes", masterParamsBytes},
+      {"grads_bytes", gradsBytes},
+      {"grads_buffer_bytes", gradsBufferBytes},
+      {"optimizer_bytes", optimizerBytes},
+      {"peak_bytes", peakBytes},
+      {"budget_bytes", budgetBytes.value_or(0)}};
+  for (auto [name, value] : sizes)
+    if (failed(expectIn(emitError, attr, name, value, 0, kMaxBytes)))
+      return failure();
+  if (cublasltWorkspace && cublasltWorkspace.getSpace() != MemorySpace::Arena)
+    return emitError() << attr << ": cublaslt_workspace must be in the arena";
+  return success();
+}
+
+LogicalResult DataParallelAttr::verify(
+    function_ref<InFlightDiagnostic()> emitError, int64_t worldSize,
+    int64_t zeroStage, int64_t reduceBucketSize, int64_t allgatherBucketSize,
+    int64_t buckets, std::optional<int64_t> frozenBuckets) {
+  StringRef attr = "#tg.data_parallel";
+  if (failed(expectIn(emitError, attr, "world_size", worldSize, 1,
+                      kMaxWorldSize)) ||
+      failed(expectIn(emitError, attr, "zero_stage", zeroStage, 0, 3)) ||
+      failed(expectIn(emitError, attr, "reduce_bucket_size", reduceBucketSize,
+                      1, INT64_MAX)) ||
+      failed(expectIn(emitError, attr, "allgather_bucket_size",
+                      allgatherBucketSize, 1, INT64_MAX)) ||
+      failed(expectIn(emitError, attr, "buckets", buckets, 0, INT64_MAX)) ||
+      failed(expectIn(emitError, attr, "frozen_buckets",
+                      frozenBuckets.value_or(0), 0, INT64_MAX)))
+    return failure();
+  if (frozenBuckets && zeroStage != 3)
+    return emitError() << attr
+                       << ": frozen_buckets is ZeRO-3's, but zero_stage is "
+                       << zeroStage;
+  return success();
+}
+
 void TGDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
@@ -118,64 +189,6 @@ static LogicalResult verifyModuleAttribute(Operation *op, NamedAttribute attr) {
                          << "'; allowed: tg.model, tg.grad_checkpoint, "
                             "tg.zero_stage, tg.world_size, "
                             "tg.reduce_bucket_size, tg.allgather_bucket_size";
-}
-
-/// The settings --tg-data-parallel recorded on the step it rewrote: the
-/// planner and the lowering read them as one rank's.
-namespace {
-/// An integer entry of a discardable dictionary attribute and its range.
-struct IntegerEntry {
-  StringRef name;
-  int64_t min, max;
-  bool required;
-};
-} // namespace
-
-static LogicalResult verifyIntegerEntries(Operation *op, StringRef attrName,
-                                          DictionaryAttr dict,
-                                          ArrayRef<IntegerEntry> keys) {
-  for (const IntegerEntry &key : keys) {
-    Attribute value = dict.get(key.name);
-    if (!value && !key.required)
-      continue;
-    auto integer = dyn_cast_or_null<IntegerAttr>(value);
-    if (integer && integer.getInt() >= key.min && integer.getInt() <= key.max)
-      continue;
-    InFlightDiagnostic diag = op->emitError();
-    diag << "'" << attrName << "' needs " << key.name
-         << " as an integer in [" << key.min << ", "
-         << (key.max == INT64_MAX ? std::string("inf")
-                                  : std::to_string(key.max))
-         << "], got ";
-    if (value)
-      diag << value;
-    else
-      diag << "none";
-    return diag;
-  }
-  return success();
-}
-
-static LogicalResult verifyDataParallel(Operation *op, DictionaryAttr dict) {
-  static const IntegerEntry keys[] = {
-      {"world_size", 1, kMaxWorldSize, true},
-      {"zero_stage", 0, 3, true},
-      {"buckets", 0, INT64_MAX, false},
-      {"frozen_buckets", 0, INT64_MAX, false},
-      {"reduce_bucket_size", 1, INT64_MAX, false},
-      {"allgather_bucket_size", 1, INT64_MAX, false}};
-  if (failed(verifyIntegerEntries(op, "tg.data_parallel", dict, keys)))
-    return failure();
-  for (NamedAttribute entry : dict)
-    if (!llvm::any_of(keys, [&](const IntegerEntry &key) {
-          return key.name == entry.getName().getValue();
-        }))
-      return op->emitError()
-             << "'tg.data_parallel' has an unknown entry '"
-             << entry.getName().getValue()
-             << "'; allowed: world_size, zero_stage, buckets, "
-                "frozen_buckets, reduce_bucket_size, allgather_bucket_size";
-  return success();
 }
 
 LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
@@ -241,16 +254,16 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
     }
     return success();
   }
-  if (name == "tg.memory_plan" || name == "tg.data_parallel") {
-    auto dict = dyn_cast<DictionaryAttr>(attr.getValue());
-    if (!dict)
-      return op->emitError() << "'" << name << "' must be a dictionary";
-    if (name == "tg.data_parallel")
-      return verifyDataParallel(op, dict);
-    // The plan's settings, as the reports and the lowering read them.
-    return verifyIntegerEntries(op, name, dict,
-                                {{"world_size", 1, kMaxWorldSize, false},
-                                 {"zero_stage", 0, 3, false}});
+  if (name == getMemoryPlanAttrName()) {
+    if (!isa<MemoryPlanAttr>(attr.getValue()))
+      return op->emitError() << "'" << name << "' must be a #tg.memory_plan";
+    return success();
+  }
+  if (name == getDataParallelAttrName()) {
+    if (!isa<DataParallelAttr>(attr.getValue()))
+      return op->emitError() << "'" << name
+                             << "' must be a #tg.data_parallel";
+    return success();
   }
   if (name == "tg.zero_buckets") {
     // One array of parameter names per gradient bucket.

@@ -86,6 +86,16 @@ FailureOr<unsigned> mlir::tg::updatedParameterArgument(func::FuncOp func,
          << param << "' whose master AdamW updates";
 }
 
+MemoryPlanAttr mlir::tg::getMemoryPlan(func::FuncOp func) {
+  return func->getAttrOfType<MemoryPlanAttr>(
+      TGDialect::getMemoryPlanAttrName());
+}
+
+DataParallelAttr mlir::tg::getDataParallel(func::FuncOp func) {
+  return func->getAttrOfType<DataParallelAttr>(
+      TGDialect::getDataParallelAttrName());
+}
+
 std::optional<Phase> mlir::tg::phaseOf(Operation *op) {
   if (auto phase =
           op->getAttrOfType<PhaseAttr>(TGDialect::getPhaseAttrName()))

@@ -586,18 +586,14 @@ FailureOr<int64_t> Lowering::run() {
   }
   SmallVector<Value> waited = launch(buckets);
 
-  SmallVector<NamedAttribute> settings = {
-      b.getNamedAttr("world_size", world),
-      b.getNamedAttr("zero_stage", b.getI64IntegerAttr(options.zeroStage)),
-      b.getNamedAttr("reduce_bucket_size",
-                     b.getI64IntegerAttr(options.reduceBucketElements)),
-      b.getNamedAttr("allgather_bucket_size",
-                     b.getI64IntegerAttr(options.allgatherBucketElements)),
-      b.getNamedAttr("buckets", b.getI64IntegerAttr(buckets.size()))};
-  if (options.zeroStage == 3)
-    settings.push_back(
-        b.getNamedAttr("frozen_buckets", b.getI64IntegerAttr(frozen.size())));
-  step->setAttr("tg.data_parallel", b.getDictionaryAttr(settings));
+  step->setAttr(
+      TGDialect::getDataParallelAttrName(),
+      DataParallelAttr::get(
+          b.getContext(), options.worldSize, options.zeroStage,
+          options.reduceBucketElements, options.allgatherBucketElements,
+          buckets.size(),
+          options.zeroStage == 3 ? std::optional<int64_t>(frozen.size())
+                                 : std::nullopt));
 
   if (options.zeroStage == 0) {
     // Everything after backward reads the averaged gradients.
@@ -651,10 +647,10 @@ mlir::tg::dataParallelOptionsFor(ModuleOp module,
 FailureOr<int64_t>
 mlir::tg::lowerDataParallel(func::FuncOp step,
                             const DataParallelOptions &options) {
-  if (step->hasAttr("tg.data_parallel"))
+  if (getDataParallel(step))
     return step.emitError("--tg-data-parallel: @")
            << step.getName() << " is already data parallel";
-  if (step->hasAttr("tg.memory_plan"))
+  if (getMemoryPlan(step))
     return step.emitError("--tg-data-parallel: @")
            << step.getName()
            << " is already planned: run --tg-data-parallel before "

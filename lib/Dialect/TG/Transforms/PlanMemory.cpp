@@ -33,9 +33,9 @@ struct PlanMemoryPass : public internvl::PassWithOptionErrors<tg::impl::TGPlanMe
 
     PlanOptions options = planOptionsFor(module, zeroStage, worldSize);
     // A step --tg-data-parallel rewrote is planned for its own settings.
-    if (auto dp = func->getAttrOfType<DictionaryAttr>("tg.data_parallel")) {
-      int64_t stage = dp.getAs<IntegerAttr>("zero_stage").getInt();
-      int64_t world = dp.getAs<IntegerAttr>("world_size").getInt();
+    if (DataParallelAttr dp = getDataParallel(func)) {
+      int64_t stage = dp.getZeroStage();
+      int64_t world = dp.getWorldSize();
       if ((zeroStage != -1 && zeroStage != stage) ||
           (worldSize != -1 && worldSize != world)) {
         func.emitError() << "--tg-plan-memory: @" << func.getName()
@@ -89,34 +89,20 @@ struct PlanMemoryPass : public internvl::PassWithOptionErrors<tg::impl::TGPlanMe
         op->setAttr(kAllocAttr, ArrayAttr::get(ctx, allocs));
     }
 
-    Builder b(ctx);
-    const PersistentBytes &p = analysis.getPersistent();
-    int64_t lowerBound = placed.liveLowerBound;
-    SmallVector<NamedAttribute> summary = {
-        b.getNamedAttr("zero_stage", b.getI64IntegerAttr(options.zeroStage)),
-        b.getNamedAttr("world_size", b.getI64IntegerAttr(options.worldSize)),
-        b.getNamedAttr("alignment", b.getI64IntegerAttr(options.alignment)),
-        b.getNamedAttr("steps",
-                       b.getI64IntegerAttr(analysis.getSchedule().size())),
-        b.getNamedAttr("arena_bytes",
-                       b.getI64IntegerAttr(placed.arenaBytes)),
-        b.getNamedAttr("live_lower_bound_bytes",
-                       b.getI64IntegerAttr(lowerBound)),
-        b.getNamedAttr("params_bytes", b.getI64IntegerAttr(p.params)),
-        b.getNamedAttr("master_params_bytes",
-                       b.getI64IntegerAttr(p.masterParams)),
-        b.getNamedAttr("grads_bytes", b.getI64IntegerAttr(p.grads)),
-        b.getNamedAttr("grads_buffer_bytes", b.getI64IntegerAttr(placed.gradsBufferBytes)),
-        b.getNamedAttr("optimizer_bytes", b.getI64IntegerAttr(p.optimizer)),
-        b.getNamedAttr("peak_bytes",
-                       b.getI64IntegerAttr(placed.peakBytes()))};
-    if (cublas)
-      summary.push_back(b.getNamedAttr("cublaslt_workspace", cublas));
     // The budget --tg-remat planned for.
+    std::optional<int64_t> budget;
     if (auto remat = func->getAttrOfType<DictionaryAttr>(kRematAttr))
-      if (Attribute budget = remat.get("budget_bytes"))
-        summary.push_back(b.getNamedAttr("budget_bytes", budget));
-    func->setAttr(kMemoryPlanAttr, b.getDictionaryAttr(summary));
+      if (auto bytes = remat.getAs<IntegerAttr>("budget_bytes"))
+        budget = bytes.getInt();
+    const PersistentBytes &p = analysis.getPersistent();
+    func->setAttr(
+        TGDialect::getMemoryPlanAttrName(),
+        MemoryPlanAttr::get(
+            ctx, options.zeroStage, options.worldSize, options.alignment,
+            analysis.getSchedule().size(), placed.arenaBytes,
+            placed.liveLowerBound, p.params, p.masterParams, p.grads,
+            placed.gradsBufferBytes, p.optimizer, placed.peakBytes(), cublas,
+            budget));
   }
 };
 

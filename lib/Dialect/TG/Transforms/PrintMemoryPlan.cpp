@@ -98,7 +98,7 @@ void printRemat(const MemoryPlan &plan, llvm::raw_ostream &os) {
 /// communication buffers.
 void printDataParallel(const MemoryPlan &plan, llvm::raw_ostream &os) {
   const BufferAnalysis &a = *plan.analysis;
-  auto dp = a.getFunction()->getAttrOfType<DictionaryAttr>("tg.data_parallel");
+  DataParallelAttr dp = getDataParallel(a.getFunction());
   if (!dp)
     return;
   int64_t collectives = 0, largest = 0, peakBuffers = 0, gathered = 0;
@@ -115,27 +115,24 @@ void printDataParallel(const MemoryPlan &plan, llvm::raw_ostream &os) {
       gathered += live ? b.bytes : 0; // ZeRO-3's gathered parameters
     }
   }
-  auto get = [&](StringRef key) {
-    auto v = dp.getAs<IntegerAttr>(key);
-    return v ? v.getInt() : int64_t(0);
-  };
-  os << "data parallel: " << get("world_size") << " ranks, ZeRO stage "
-     << get("zero_stage") << ", " << get("buckets");
-  if (get("zero_stage") == 3) {
+  int64_t stage = dp.getZeroStage();
+  os << "data parallel: " << dp.getWorldSize() << " ranks, ZeRO stage "
+     << stage << ", " << dp.getBuckets();
+  if (stage == 3) {
     os << " buckets (a layer's parameters each)";
-    if (get("frozen_buckets"))
-      os << " and " << get("frozen_buckets") << " of frozen parameters";
-  }
-  else
-    os << " gradient buckets of up to " << get("reduce_bucket_size")
+    if (dp.getFrozenBuckets().value_or(0))
+      os << " and " << *dp.getFrozenBuckets() << " of frozen parameters";
+  } else {
+    os << " gradient buckets of up to " << dp.getReduceBucketSize()
        << " elements";
-  if (get("zero_stage") == 1 || get("zero_stage") == 2)
-    os << ", all-gathers of up to " << get("allgather_bucket_size")
+  }
+  if (stage == 1 || stage == 2)
+    os << ", all-gathers of up to " << dp.getAllgatherBucketSize()
        << " elements in flight";
   os << ", " << collectives << " collectives\n";
   line(os, "largest comm buf", largest);
   line(os, "comm bufs at peak", peakBuffers);
-  if (get("zero_stage") == 3)
+  if (stage == 3)
     line(os, "gathered at peak", gathered);
 }
 

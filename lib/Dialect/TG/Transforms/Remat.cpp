@@ -154,7 +154,7 @@ void RematPass::runOnOperation() {
     return;
   }
   // Its gathered parameters would be kept as activations of the layers.
-  if (func->hasAttr("tg.data_parallel")) {
+  if (getDataParallel(func)) {
     (void)fail("@" + name +
                " is already data parallel: run --tg-remat before "
                "--tg-data-parallel");

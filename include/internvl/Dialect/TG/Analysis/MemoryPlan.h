@@ -20,8 +20,6 @@
 
 namespace mlir::tg {
 
-/// Name of the function attribute holding the plan's summary.
-inline constexpr llvm::StringLiteral kMemoryPlanAttr = "tg.memory_plan";
 /// Name of the op attribute holding one #tg.alloc per result.
 inline constexpr llvm::StringLiteral kAllocAttr = "tg.alloc";
 /// Name of the function attribute holding what --tg-remat did.

@@ -58,6 +58,15 @@ def TG_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getInitAttrName() {
       return ::llvm::StringLiteral("tg.init");
     }
+    /// Name of the function attribute holding the #tg.memory_plan.
+    static constexpr ::llvm::StringLiteral getMemoryPlanAttrName() {
+      return ::llvm::StringLiteral("tg.memory_plan");
+    }
+    /// Name of the function attribute holding the #tg.data_parallel
+    /// settings of a step --tg-data-parallel rewrote.
+    static constexpr ::llvm::StringLiteral getDataParallelAttrName() {
+      return ::llvm::StringLiteral("tg.data_parallel");
+    }
     /// Name of the argument attribute that says what an argument is
     /// ("param", "input", "master", "exp_avg", "exp_avg_sq", "step"; results
     /// also "loss" and "grad").

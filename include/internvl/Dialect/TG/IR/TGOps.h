@@ -25,6 +25,12 @@
 #include "internvl/Dialect/TG/IR/TGOps.h.inc"
 
 namespace mlir::tg {
+/// The plan --tg-plan-memory recorded on `func`, or null.
+MemoryPlanAttr getMemoryPlan(func::FuncOp func);
+/// The settings --tg-data-parallel recorded on `func`, or null for a step
+/// that is not (yet) one rank's.
+DataParallelAttr getDataParallel(func::FuncOp func);
+
 /// The phase of `op` (tg.phase), or none for a forward op.
 std::optional<Phase> phaseOf(Operation *op);
 /// Sets `op`'s tg.phase.

@@ -86,6 +86,69 @@ def TG_AllocAttr : AttrDef<TG_Dialect, "Alloc"> {
   let genVerifyDecl = 1;
 }
 
+def TG_MemoryPlanAttr : AttrDef<TG_Dialect, "MemoryPlan"> {
+  let mnemonic = "memory_plan";
+  let summary = "what --tg-plan-memory planned for a step";
+  let description = [{
+    Set by `--tg-plan-memory` on the planned function (`tg.memory_plan`),
+    read by the reports, the lowering and internvl-compile after
+    `verifyMemoryPlan` checked it against the IR. Sizes are bytes per rank:
+    the arena of transient values and its live lower bound, the persistent
+    bytes by category (after ZeRO sharding), the gradient buffer, the peak
+    (persistent + arena). `cublaslt_workspace` is the GEMM library's
+    workspace in the arena (absent when the step has no GEMM),
+    `budget_bytes` the budget --tg-remat planned for (absent without one).
+
+    Example:
+    `tg.memory_plan = #tg.memory_plan<zero_stage = 0, world_size = 1,
+    alignment = 256, steps = 2, arena_bytes = 512, live_lower_bound_bytes =
+    512, params_bytes = 0, master_params_bytes = 0, grads_bytes = 0,
+    grads_buffer_bytes = 0, optimizer_bytes = 0, peak_bytes = 512>`
+  }];
+  let parameters = (ins
+    "int64_t":$zero_stage, "int64_t":$world_size, "int64_t":$alignment,
+    "int64_t":$steps, "int64_t":$arena_bytes, "int64_t":$live_lower_bound_bytes,
+    "int64_t":$params_bytes, "int64_t":$master_params_bytes,
+    "int64_t":$grads_bytes, "int64_t":$grads_buffer_bytes,
+    "int64_t":$optimizer_bytes, "int64_t":$peak_bytes,
+    OptionalParameter<"AllocAttr">:$cublaslt_workspace,
+    OptionalParameter<"std::optional<int64_t>">:$budget_bytes);
+  let assemblyFormat = "`<` struct(params) `>`";
+  // Each field in its range; that the fields agree with the IR is
+  // verifyMemoryPlan's check.
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// params + master + grads + optimizer.
+    int64_t getPersistentBytes() const {
+      return getParamsBytes() + getMasterParamsBytes() + getGradsBytes() +
+             getOptimizerBytes();
+    }
+  }];
+}
+
+def TG_DataParallelAttr : AttrDef<TG_Dialect, "DataParallel"> {
+  let mnemonic = "data_parallel";
+  let summary = "the settings --tg-data-parallel lowered a step for";
+  let description = [{
+    Set by `--tg-data-parallel` on the step it rewrote into one rank's
+    (`tg.data_parallel`): the planner and the lowering read its arguments as
+    that rank's. `buckets` is the number of gradient buckets,
+    `frozen_buckets` (ZeRO-3 only) the groups of frozen parameters sharded
+    after them.
+
+    Example: `tg.data_parallel = #tg.data_parallel<world_size = 8,
+    zero_stage = 1, reduce_bucket_size = 500000000, allgather_bucket_size =
+    500000000, buckets = 3>`
+  }];
+  let parameters = (ins
+    "int64_t":$world_size, "int64_t":$zero_stage,
+    "int64_t":$reduce_bucket_size, "int64_t":$allgather_bucket_size,
+    "int64_t":$buckets,
+    OptionalParameter<"std::optional<int64_t>">:$frozen_buckets);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Base classes
 //===----------------------------------------------------------------------===//
