@@ -12,9 +12,10 @@
 #include "internvl/Dialect/TG/IR/TGOps.h"
 
 #include "llvm/ADT/DenseMap.h"
-#include "llvm/ADT/TypeSwitch.h"
 
+#include <algorithm>
 #include <cstring>
+#include <deque>
 
 using namespace mlir;
 using namespace internvl;
@@ -104,8 +105,14 @@ Executor::run(ArrayRef<HostTensor> args) {
   return results;
 }
 
+/// Each kernel's packed trampoline, in tg::Kernel order.
+static const ivl::PackedKernel kKernels[] = {
+#define TG_PACKED_KERNEL(name) &ivl::packedCall<&ivl_##name>,
+    IVL_KERNEL_ENTRY_POINTS(TG_PACKED_KERNEL)
+#undef TG_PACKED_KERNEL
+};
+
 llvm::Error Executor::execute(Operation *op) {
-  // Results first: every kernel writes into caller-owned memory.
   // One rank only: the collectives of a data-parallel step need their
   // peers (run such a step compiled, under mpirun).
   if (auto world = op->getAttrOfType<IntegerAttr>("world_size");
@@ -117,295 +124,111 @@ llvm::Error Executor::execute(Operation *op) {
             std::to_string(world.getInt()) +
             " ranks: compile the step (internvl-compile) and start it with "
             "mpirun");
-  SmallVector<HostTensor> outs;
-  for (Value r : op->getResults()) {
-    if (isa<tg::ReshapeOp, tg::CommWaitOp>(op))
-      break;
-    llvm::Expected<HostTensor> t = allocate(r);
-    if (!t)
-      return t.takeError();
-    outs.push_back(*t);
-  }
-  SmallVector<ivl_tensor> o;
-  for (HostTensor &t : outs)
-    o.push_back(t.view());
-
-  bool unsupported = false;
-  auto binary = [&](ivl_binary_kind kind) {
-    ivl_tensor a = in(op->getOperand(0)), b = in(op->getOperand(1));
-    return ivl_binary(ctx, kind, &a, &b, &o[0]);
-  };
-  auto unary = [&](ivl_unary_kind kind, double param) {
-    ivl_tensor a = in(op->getOperand(0));
-    return ivl_unary(ctx, kind, &a, param, &o[0]);
-  };
-
-  ivl_status status =
-      llvm::TypeSwitch<Operation *, ivl_status>(op)
-          .Case([&](tg::FillOp f) {
-            return ivl_fill(ctx, &o[0], f.getValue().convertToDouble());
-          })
-          .Case([&](tg::AddOp) { return binary(IVL_ADD); })
-          .Case([&](tg::SubOp) { return binary(IVL_SUB); })
-          .Case([&](tg::MulOp) { return binary(IVL_MUL); })
-          .Case([&](tg::DivOp) { return binary(IVL_DIV); })
-          .Case([&](tg::NegOp) { return unary(IVL_NEG, 0); })
-          .Case([&](tg::ScaleOp s) {
-            return unary(IVL_SCALE, s.getFactor().convertToDouble());
-          })
-          .Case([&](tg::CastOp) { return unary(IVL_CAST, 0); })
-          .Case([&](tg::GeluOp g) {
-            return unary(IVL_GELU,
-                         g.getApproximate() == tg::GeluApproximation::Tanh ? 1
-                                                                           : 0);
-          })
-          .Case([&](tg::SiluOp) { return unary(IVL_SILU, 0); })
-          .Case([&](tg::GeluGradOp g) {
-            ivl_tensor dy = in(g.getGrad()), x = in(g.getInput());
-            return ivl_activation_grad(
-                ctx, IVL_GELU, &dy, &x,
-                g.getApproximate() == tg::GeluApproximation::Tanh ? 1 : 0,
-                &o[0]);
-          })
-          .Case([&](tg::SiluGradOp g) {
-            ivl_tensor dy = in(g.getGrad()), x = in(g.getInput());
-            return ivl_activation_grad(ctx, IVL_SILU, &dy, &x, 0, &o[0]);
-          })
-          .Case([&](tg::LinearOp l) {
-            ivl_tensor x = in(l.getInput()), w = in(l.getWeight()), b;
-            if (l.getBias())
-              b = in(l.getBias());
-            return ivl_linear(ctx, &x, &w, l.getBias() ? &b : nullptr, &o[0]);
-          })
-          .Case([&](tg::MatmulOp m) {
-            ivl_tensor a = in(m.getLhs()), b = in(m.getRhs());
-            return ivl_matmul(ctx, &a, &b, m.getTransposeLhs(),
-                              m.getTransposeRhs(), &o[0]);
-          })
-          .Case([&](tg::ReshapeOp r) {
-            auto type = cast<RankedTensorType>(r.getType());
-            values[r.getResult()] =
-                get(r.getInput())
-                    .reshaped(std::vector<int64_t>(type.getShape().begin(),
-                                                   type.getShape().end()));
-            return IVL_OK;
-          })
-          .Case([&](tg::TransposeOp t) {
-            ivl_tensor x = in(t.getInput());
-            return ivl_transpose(ctx, &x, t.getPermutation().data(), &o[0]);
-          })
-          .Case([&](tg::BroadcastOp bc) {
-            ivl_tensor x = in(bc.getInput());
-            return ivl_broadcast(ctx, &x, &o[0]);
-          })
-          .Case([&](tg::ConcatOp c) {
-            SmallVector<ivl_tensor> inputs;
-            for (Value v : c.getInputs())
-              inputs.push_back(in(v));
-            return ivl_concat(ctx, inputs.data(), inputs.size(), c.getDim(),
-                              &o[0]);
-          })
-          .Case([&](tg::SliceOp s) {
-            ivl_tensor x = in(s.getInput());
-            return ivl_slice(ctx, &x, s.getOffsets().data(), &o[0]);
-          })
-          .Case([&](tg::PadOp p) {
-            ivl_tensor x = in(p.getInput());
-            return ivl_pad(ctx, &x, p.getLow().data(), &o[0]);
-          })
-          .Case([&](tg::ReduceSumOp r) {
-            ivl_tensor x = in(r.getInput());
-            return ivl_reduce_sum(ctx, &x, r.getDims().data(),
-                                  r.getDims().size(), &o[0]);
-          })
-          .Case([&](tg::PixelShuffleOp p) {
-            ivl_tensor x = in(p.getInput());
-            return ivl_pixel_shuffle(
-                ctx, &x, p.getScaleFactor().convertToDouble(),
-                p.getVersion() == tg::PixelShuffleVersion::V1 ? 1 : 2, &o[0]);
-          })
-          .Case([&](tg::LayerNormOp n) {
-            ivl_tensor x = in(n.getInput()), w = in(n.getWeight()),
-                       b = in(n.getBias());
-            return ivl_layer_norm(ctx, &x, &w, &b,
-                                  n.getEpsilon().convertToDouble(), &o[0],
-                                  &o[1], &o[2]);
-          })
-          .Case([&](tg::LayerNormGradOp n) {
-            ivl_tensor dy = in(n.getGrad()), x = in(n.getInput()),
-                       w = in(n.getWeight()), m = in(n.getMean()),
-                       r = in(n.getRstd());
-            return ivl_layer_norm_grad(ctx, &dy, &x, &w, &m, &r, &o[0], &o[1],
-                                       &o[2]);
-          })
-          .Case([&](tg::RmsNormOp n) {
-            ivl_tensor x = in(n.getInput()), w = in(n.getWeight());
-            return ivl_rms_norm(ctx, &x, &w, n.getEpsilon().convertToDouble(),
-                                &o[0], &o[1]);
-          })
-          .Case([&](tg::RmsNormGradOp n) {
-            ivl_tensor dy = in(n.getGrad()), x = in(n.getInput()),
-                       w = in(n.getWeight()), r = in(n.getRstd());
-            return ivl_rms_norm_grad(ctx, &dy, &x, &w, &r, &o[0], &o[1]);
-          })
-          .Case([&](tg::AttentionOp a) {
-            ivl_tensor q = in(a.getQuery()), k = in(a.getKey()),
-                       v = in(a.getValue());
-            return ivl_attention(ctx, &q, &k, &v, a.getCausal(),
-                                 a.getScale().convertToDouble(), &o[0], &o[1]);
-          })
-          .Case([&](tg::AttentionGradOp a) {
-            ivl_tensor g = in(a.getGrad()), q = in(a.getQuery()),
-                       k = in(a.getKey()), v = in(a.getValue()),
-                       out = in(a.getOutput()), l = in(a.getLogsumexp());
-            return ivl_attention_grad(
-                ctx, &g, &q, &k, &v, &out, &l, a.getCausal(),
-                a.getScale().convertToDouble(), &o[0], &o[1], &o[2]);
-          })
-          .Case([&](tg::RopeOp r) {
-            ivl_tensor x = in(r.getInput());
-            std::optional<ArrayRef<double>> factors = r.getFreqFactors();
-            return ivl_rope(ctx, &x, r.getTheta().convertToDouble(),
-                            factors ? factors->data() : nullptr,
-                            r.getAttentionFactor().convertToDouble(),
-                            r.getInverse(), &o[0]);
-          })
-          .Case([&](tg::EmbeddingOp e) {
-            ivl_tensor t = in(e.getTable()), ids = in(e.getIndices());
-            return ivl_embedding(ctx, &t, &ids, &o[0]);
-          })
-          .Case([&](tg::EmbeddingGradOp e) {
-            ivl_tensor g = in(e.getGrad()), ids = in(e.getIndices());
-            return ivl_embedding_grad(ctx, &g, &ids, &o[0]);
-          })
-          .Case([&](tg::ScatterImageEmbedsOp s) {
-            ivl_tensor e = in(s.getEmbeds()), ids = in(s.getInputIds()),
-                       img = in(s.getImageEmbeds());
-            return ivl_scatter_image_embeds(
-                ctx, &e, &ids, &img, static_cast<int64_t>(s.getImageTokenId()),
-                &o[0]);
-          })
-          .Case([&](tg::GatherImageEmbedsOp s) {
-            ivl_tensor g = in(s.getGrad()), ids = in(s.getInputIds());
-            return ivl_gather_image_embeds(
-                ctx, &g, &ids, static_cast<int64_t>(s.getImageTokenId()),
-                &o[0]);
-          })
-          .Case([&](tg::MaskImagePositionsOp s) {
-            ivl_tensor g = in(s.getGrad()), ids = in(s.getInputIds());
-            return ivl_mask_image_positions(
-                ctx, &g, &ids, static_cast<int64_t>(s.getImageTokenId()),
-                &o[0]);
-          })
-          .Case([&](tg::DropPathOp d) {
-            ivl_tensor x = in(d.getInput()), step = in(d.getStep());
-            return ivl_drop_path(ctx, &x, &step, d.getRate().convertToDouble(),
-                                 static_cast<int64_t>(d.getSeed()),
-                                 static_cast<int64_t>(d.getOffset()), &o[0]);
-          })
-          .Case([&](tg::CrossEntropyOp c) {
-            ivl_tensor l = in(c.getLogits()), y = in(c.getLabels());
-            return ivl_cross_entropy(ctx, &l, &y,
-                                     static_cast<int64_t>(c.getIgnoreIndex()),
-                                     &o[0], &o[1]);
-          })
-          .Case([&](tg::CrossEntropyGradOp c) {
-            ivl_tensor g = in(c.getGrad()), l = in(c.getLogits()),
-                       y = in(c.getLabels()), lse = in(c.getLogsumexp());
-            return ivl_cross_entropy_grad(
-                ctx, &g, &l, &y, &lse, static_cast<int64_t>(c.getIgnoreIndex()),
-                &o[0]);
-          })
-          .Case([&](tg::GlobalNormOp n) {
-            SmallVector<ivl_tensor> grads;
-            for (Value v : n.getGrads())
-              grads.push_back(in(v));
-            return n.getAcrossRanks()
-                       ? ivl_global_norm_across_ranks(ctx, grads.data(),
-                                                      grads.size(), &o[0])
-                       : ivl_global_norm(ctx, grads.data(), grads.size(),
-                                         &o[0]);
-          })
-          .Case([&](tg::ClipScaleOp c) {
-            ivl_tensor n = in(c.getNorm());
-            return ivl_clip_scale(ctx, &n, c.getMaxNorm().convertToDouble(),
-                                  &o[0]);
-          })
-          .Case([&](tg::AdamWOp a) {
-            ivl_tensor w = in(a.getMaster()), m = in(a.getExpAvg()),
-                       v = in(a.getExpAvgSq()), g = in(a.getGrad()),
-                       s = in(a.getGradScale()), t = in(a.getStep());
-            return ivl_adamw(
-                ctx, &w, &m, &v, &g, &s, &t, a.getLr().convertToDouble(),
-                a.getBeta1().convertToDouble(), a.getBeta2().convertToDouble(),
-                a.getEpsilon().convertToDouble(),
-                a.getWeightDecay().convertToDouble(), &o[0], &o[1], &o[2],
-                &o[3]);
-          })
-          .Case([&](tg::CommWaitOp w) {
-            for (auto [r, v] : llvm::zip(w.getResults(), w.getInputs())) {
-              // Copy first: inserting may move the map's entries.
-              HostTensor t = get(v);
-              values[r] = t;
-            }
-            return IVL_OK;
-          })
-          .Case([&](tg::AllReduceMeanOp a) {
-            // In place on the results, which start as the operands.
-            int64_t n = 0;
-            for (auto [k, v] : llvm::enumerate(a.getInputs())) {
-              std::memcpy(o[k].data, get(v).data(), get(v).bytes());
-              n += get(v).numel();
-            }
-            HostTensor buffer = HostTensor::allocate(IVL_F32, {n});
-            return ivl_all_reduce_mean(ctx, o.data(), o.size(), buffer.data(),
-                                       buffer.bytes());
-          })
-          .Case([&](tg::ReduceScatterMeanOp r) {
-            SmallVector<ivl_tensor> inputs;
-            for (Value v : r.getInputs())
-              inputs.push_back(in(v));
-            HostTensor buffer = HostTensor::allocate(
-                IVL_I1, {tg::collectiveBufferBytes(op)});
-            return ivl_reduce_scatter_mean(ctx, inputs.data(), inputs.size(),
-                                           buffer.data(), buffer.bytes(),
-                                           &o[0]);
-          })
-          .Case([&](tg::AllGatherOp g) {
-            ivl_tensor shard = in(g.getShard());
-            HostTensor buffer = HostTensor::allocate(
-                IVL_I1, {tg::collectiveBufferBytes(op)});
-            return ivl_all_gather(ctx, &shard, buffer.data(), buffer.bytes(),
-                                  o.data(), o.size());
-          })
-          .Case([&](tg::ShardAdamWOp a) {
-            ivl_tensor w = in(a.getMaster()), m = in(a.getExpAvg()),
-                       v = in(a.getExpAvgSq()), g = in(a.getGrad()),
-                       s = in(a.getGradScale()), t = in(a.getStep());
-            SmallVector<uint8_t> decay(a.getDecay().begin(),
-                                       a.getDecay().end());
-            return ivl_shard_adamw(
-                ctx, &w, &m, &v, &g, &s, &t, a.getLr().convertToDouble(),
-                a.getBeta1().convertToDouble(), a.getBeta2().convertToDouble(),
-                a.getEpsilon().convertToDouble(),
-                a.getWeightDecay().convertToDouble(), a.getSegments().data(),
-                decay.data(), a.getSegments().size(), &o[0], &o[1], &o[2],
-                &o[3]);
-          })
-          .Default([&](Operation *) {
-            unsupported = true;
-            return IVL_ERROR_INVALID_ARGUMENT;
-          });
-  if (unsupported)
+  auto unsupported = [&] {
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "internvl-run cannot execute '" +
                                        op->getName().getStringRef().str() +
                                        "': it has no CPU runtime kernel");
+  };
+  auto kernelOp = dyn_cast<tg::KernelOpInterface>(op);
+  if (!kernelOp)
+    return unsupported();
+  tg::KernelCall call;
+  kernelOp.describeKernelCall(call);
+
+  // Views (tg.reshape, tg.comm_wait): each result is its operand's storage.
+  if (!call.entry) {
+    for (OpResult r : op->getResults()) {
+      Value source = tg::storageSource(r);
+      if (!source)
+        return unsupported();
+      auto type = cast<RankedTensorType>(r.getType());
+      // Copied first: inserting may move the map's entries.
+      HostTensor t = get(source).reshaped(
+          std::vector<int64_t>(type.getShape().begin(), type.getShape().end()));
+      values[r] = t;
+    }
+    return llvm::Error::success();
+  }
+
+  // Results first: every kernel writes into caller-owned memory. A result
+  // that takes an operand's storage in the compiled step (an in-place
+  // update) starts as a copy of it here.
+  SmallVector<HostTensor> outs;
+  for (OpResult r : op->getResults()) {
+    llvm::Expected<HostTensor> t = allocate(r);
+    if (!t)
+      return t.takeError();
+    if (Value source = tg::storageSource(r)) {
+      const HostTensor &from = get(source);
+      std::memcpy(t->data(), from.data(), std::min(t->bytes(), from.bytes()));
+    }
+    outs.push_back(*t);
+  }
+  auto tensorOf = [&](Value v) -> HostTensor & {
+    if (auto r = dyn_cast<OpResult>(v); r && r.getOwner() == op)
+      return outs[r.getResultNumber()];
+    return get(v);
+  };
+
+  // The C arguments, in storage that outlives the call.
+  std::deque<ivl_tensor> descriptors;
+  std::deque<SmallVector<ivl_tensor>> lists;
+  std::deque<SmallVector<int64_t>> integers;
+  std::deque<SmallVector<uint8_t>> flags;
+  HostTensor buffer;
+  SmallVector<ivl::PackedArg> packed;
+  for (const tg::KernelArg &a : call.args) {
+    ivl::PackedArg p;
+    switch (a.kind) {
+    case tg::KernelArg::Kind::Input:
+    case tg::KernelArg::Kind::Output:
+      p.pointer = &descriptors.emplace_back(tensorOf(a.values[0]).view());
+      break;
+    case tg::KernelArg::Kind::Null:
+      break;
+    case tg::KernelArg::Kind::TensorList: {
+      SmallVector<ivl_tensor> &list = lists.emplace_back();
+      for (Value v : a.values)
+        list.push_back(tensorOf(v).view());
+      p.pointer = list.data();
+      break;
+    }
+    case tg::KernelArg::Kind::Integer:
+      p.integer = a.integer;
+      break;
+    case tg::KernelArg::Kind::Real:
+      p.real = a.real;
+      break;
+    case tg::KernelArg::Kind::Integers:
+      p.pointer = integers.emplace_back(a.integers).data();
+      break;
+    case tg::KernelArg::Kind::Reals:
+      p.pointer = a.reals.data();
+      break;
+    case tg::KernelArg::Kind::Flags: {
+      SmallVector<uint8_t> &bits = flags.emplace_back();
+      for (int64_t f : a.integers)
+        bits.push_back(static_cast<uint8_t>(f));
+      p.pointer = bits.data();
+      break;
+    }
+    case tg::KernelArg::Kind::Buffer:
+      buffer = HostTensor::allocate(IVL_I1, {tg::collectiveBufferBytes(op)});
+      p.pointer = buffer.data();
+      break;
+    case tg::KernelArg::Kind::BufferSize:
+      p.integer = buffer.bytes();
+      break;
+    }
+    packed.push_back(p);
+  }
+  ivl_status status = kKernels[static_cast<size_t>(*call.entry)](
+      ctx, packed.data(), packed.size());
   if (llvm::Error e = check(op, status))
     return e;
-  if (!isa<tg::ReshapeOp, tg::CommWaitOp>(op))
-    for (auto [r, t] : llvm::zip(op->getResults(), outs))
-      values[r] = t;
+  for (auto [r, t] : llvm::zip(op->getResults(), outs))
+    values[r] = t;
   return llvm::Error::success();
 }
 
@@ -483,7 +306,7 @@ int64_t internvl::interpreterPeakBytes(func::FuncOp func) {
   llvm::DenseMap<Operation *, SmallVector<Value>> dies = valuesDyingAt(body);
   int64_t live = 0, peak = 0;
   for (Operation &op : body.without_terminator()) {
-    bool view = isa<tg::ReshapeOp, tg::CommWaitOp>(op);
+    bool view = tg::isStorageView(&op);
     for (auto [i, r] : llvm::enumerate(op.getResults())) {
       Value storage = view ? storageOf.lookup(op.getOperand(i)) : r;
       storageOf[r] = storage;

@@ -117,12 +117,14 @@ static std::string partTitle(Operation *first) {
 
 namespace {
 
-/// One argument of an emitted call: a tg value (passed as its view) or a C++
-/// literal.
+/// One argument of an emitted call: a tg value (passed as its view), a C++
+/// literal, or a value the lowering emitted (a list, a buffer address).
 struct CallArg {
   Value value;
   std::string literal;
+  Value emitted = {};
 };
+CallArg emitted(Value v) { return {Value(), "", v}; }
 CallArg lit(std::string text) { return {Value(), std::move(text)}; }
 CallArg lit(int64_t v) { return lit(std::to_string(v)); }
 CallArg lit(double v) { return lit(doubleLiteral(v)); }
@@ -148,13 +150,8 @@ private:
   Type tensorType() { return opaque("ivl_tensor"); }
   Type statusType() { return opaque("ivl_status"); }
 
-  Value call(StringRef callee, Type result, ArrayRef<CallArg> args,
-             ArrayRef<Value> leading = {});
-  /// A runtime call for `op`, with its status checked.
-  void kernel(Operation *op, StringRef callee, ArrayRef<CallArg> args);
-  /// The same for a collective, whose first arguments are its planned
-  /// buffer (arena, offset, bytes).
-  void collective(Operation *op, StringRef callee, ArrayRef<CallArg> args);
+  Value emitCall(StringRef callee, Type result, ArrayRef<CallArg> args,
+              ArrayRef<Value> leading = {});
   /// The wait for the latest collective that `wait` names, counted back
   /// from the last one launched.
   LogicalResult commWait(CommWaitOp wait);
@@ -180,16 +177,16 @@ private:
 
 } // namespace
 
-Value StepLowering::call(StringRef callee, Type result, ArrayRef<CallArg> list,
+Value StepLowering::emitCall(StringRef callee, Type result, ArrayRef<CallArg> list,
                          ArrayRef<Value> leading) {
   SmallVector<Value> operands(leading.begin(), leading.end());
   SmallVector<Attribute> order;
   for (size_t i = 0; i < leading.size(); ++i)
     order.push_back(b.getIndexAttr(i));
   for (const CallArg &a : list) {
-    if (a.value) {
+    if (a.value || a.emitted) {
       order.push_back(b.getIndexAttr(operands.size()));
-      operands.push_back(view(a.value));
+      operands.push_back(a.emitted ? a.emitted : view(a.value));
     } else {
       order.push_back(emitc::OpaqueAttr::get(b.getContext(), a.literal));
     }
@@ -216,29 +213,6 @@ void StepLowering::check(Value status, StringRef text) {
                       emitc::OpaqueAttr::get(b.getContext(), quoted(text))}));
 }
 
-void StepLowering::kernel(Operation *op, StringRef callee,
-                          ArrayRef<CallArg> list) {
-  // The results' views exist before the call that writes them.
-  for (Value r : op->getResults())
-    (void)view(r);
-  Value status = call(callee, statusType(), list, {ctx});
-  check(status, where(op));
-  ++kernelCalls;
-}
-
-void StepLowering::collective(Operation *op, StringRef callee,
-                              ArrayRef<CallArg> list) {
-  for (Value r : op->getResults())
-    (void)view(r);
-  auto buffer = op->getAttrOfType<AllocAttr>(kWorkspaceAttr);
-  SmallVector<CallArg> all = {lit(buffer.getOffset()), lit(buffer.getSize())};
-  all.append(list.begin(), list.end());
-  Value status = call(callee, statusType(), all, {ctx, arena});
-  check(status, where(op));
-  launchIndex.try_emplace(op, launchIndex.size());
-  ++kernelCalls;
-}
-
 LogicalResult StepLowering::commWait(CommWaitOp wait) {
   // The step is straight-line code, so launch order is program order: the
   // runtime need only wait for the latest collective named here (and those
@@ -250,7 +224,10 @@ LogicalResult StepLowering::commWait(CommWaitOp wait) {
   if (latest < 0)
     return success(); // nothing in flight: its results are its operands
   int64_t newer = static_cast<int64_t>(launchIndex.size()) - 1 - latest;
-  kernel(wait, "ivl::commWait", {lit(newer)});
+  Value status = emitCall("ivl::call<ivl_comm_wait>", statusType(), {lit(newer)},
+                       {ctx});
+  check(status, where(wait));
+  ++kernelCalls;
   return success();
 }
 
@@ -263,17 +240,17 @@ Value StepLowering::view(Value v) {
   Value result;
   if (auto reshape = v.getDefiningOp<ReshapeOp>()) {
     Value input = view(reshape.getInput());
-    result = call("ivl::reshape", tensorType(), {lit(dims)}, {input});
+    result = emitCall("ivl::reshape", tensorType(), {lit(dims)}, {input});
   } else {
     const Storage &s = storage.lookup(v);
     switch (s.space) {
     case Storage::Space::Argument:
-      result = call("ivl::argument", tensorType(),
+      result = emitCall("ivl::argument", tensorType(),
                     {lit(int64_t(s.argument)), lit(dtype), lit(dims)}, {args});
       break;
     case Storage::Space::Arena:
     case Storage::Space::Grads:
-      result = call("ivl::view", tensorType(),
+      result = emitCall("ivl::view", tensorType(),
                     {lit(s.offset), lit(dtype), lit(dims)},
                     {s.space == Storage::Space::Arena ? arena : grads});
       break;
@@ -298,255 +275,96 @@ void StepLowering::comment(Operation *op) {
   lastScope = s;
 }
 
-static int64_t geluParam(GeluApproximation a) {
-  return a == GeluApproximation::Tanh ? 1 : 0;
+/// `std::array<T, N>{...}`: a C array argument that lives until the call
+/// returns.
+template <typename T, typename Spell>
+static std::string arrayLiteral(StringRef element, ArrayRef<T> items,
+                                Spell spell) {
+  std::string s = "std::array<" + element.str() + ", " +
+                  std::to_string(items.size()) + ">{";
+  for (auto [i, x] : llvm::enumerate(items))
+    s += (i ? ", " : "") + spell(x);
+  return s + "}";
 }
 
 LogicalResult StepLowering::lower(Operation *op) {
   if (auto wait = dyn_cast<CommWaitOp>(op))
     return commWait(wait);
-  auto v = [](Value value) { return CallArg{value, ""}; };
-  auto binary = [&](StringRef kind) {
-    kernel(op, "ivl::binary",
-           {lit(kind.str()), v(op->getOperand(0)), v(op->getOperand(1)),
-            v(op->getResult(0))});
-  };
-  auto unary = [&](StringRef kind, CallArg param) {
-    kernel(op, "ivl::unary",
-           {lit(kind.str()), v(op->getOperand(0)), param, v(op->getResult(0))});
-  };
-  bool handled = true;
-  llvm::TypeSwitch<Operation *>(op)
-      .Case([&](FillOp f) {
-        kernel(op, "ivl::fill", {v(f.getResult()), lit(f.getValue())});
-      })
-      .Case([&](AddOp) { binary("IVL_ADD"); })
-      .Case([&](SubOp) { binary("IVL_SUB"); })
-      .Case([&](MulOp) { binary("IVL_MUL"); })
-      .Case([&](DivOp) { binary("IVL_DIV"); })
-      .Case([&](NegOp) { unary("IVL_NEG", lit(0.0)); })
-      .Case([&](ScaleOp s) { unary("IVL_SCALE", lit(s.getFactor())); })
-      .Case([&](CastOp) { unary("IVL_CAST", lit(0.0)); })
-      .Case([&](GeluOp g) {
-        unary("IVL_GELU", lit(double(geluParam(g.getApproximate()))));
-      })
-      .Case([&](SiluOp) { unary("IVL_SILU", lit(0.0)); })
-      .Case([&](GeluGradOp g) {
-        kernel(op, "ivl::activationGrad",
-               {lit("IVL_GELU"), v(g.getGrad()), v(g.getInput()),
-                lit(double(geluParam(g.getApproximate()))), v(g.getResult())});
-      })
-      .Case([&](SiluGradOp g) {
-        kernel(op, "ivl::activationGrad",
-               {lit("IVL_SILU"), v(g.getGrad()), v(g.getInput()), lit(0.0),
-                v(g.getResult())});
-      })
-      .Case([&](LinearOp l) {
-        if (l.getBias())
-          kernel(op, "ivl::linear",
-                 {v(l.getInput()), v(l.getWeight()), v(l.getBias()),
-                  v(l.getResult())});
-        else
-          kernel(op, "ivl::linear",
-                 {v(l.getInput()), v(l.getWeight()), v(l.getResult())});
-      })
-      .Case([&](MatmulOp m) {
-        kernel(op, "ivl::matmul",
-               {v(m.getLhs()), v(m.getRhs()),
-                lit(int64_t(m.getTransposeLhs())),
-                lit(int64_t(m.getTransposeRhs())), v(m.getResult())});
-      })
-      .Case([&](ReshapeOp) {
-        // A view of the operand's storage, made where it is first used.
-      })
-      .Case([&](TransposeOp t) {
-        kernel(op, "ivl::transpose",
-               {v(t.getInput()), lit(dimsLiteral(t.getPermutation())),
-                v(t.getResult())});
-      })
-      .Case([&](BroadcastOp bc) {
-        kernel(op, "ivl::broadcast", {v(bc.getInput()), v(bc.getResult())});
-      })
-      .Case([&](ConcatOp c) {
-        SmallVector<CallArg> list = {lit(int64_t(c.getDim())),
-                                     v(c.getResult())};
-        for (Value in : c.getInputs())
-          list.push_back(v(in));
-        kernel(op, "ivl::concat", list);
-      })
-      .Case([&](SliceOp s) {
-        kernel(op, "ivl::slice",
-               {v(s.getInput()), lit(dimsLiteral(s.getOffsets())),
-                v(s.getResult())});
-      })
-      .Case([&](PadOp p) {
-        kernel(op, "ivl::pad",
-               {v(p.getInput()), lit(dimsLiteral(p.getLow())),
-                v(p.getResult())});
-      })
-      .Case([&](ReduceSumOp r) {
-        kernel(op, "ivl::reduceSum",
-               {v(r.getInput()), lit(dimsLiteral(r.getDims())),
-                v(r.getResult())});
-      })
-      .Case([&](PixelShuffleOp p) {
-        kernel(op, "ivl::pixelShuffle",
-               {v(p.getInput()), lit(p.getScaleFactor()),
-                lit(int64_t(p.getVersion() == PixelShuffleVersion::V1 ? 1 : 2)),
-                v(p.getResult())});
-      })
-      .Case([&](LayerNormOp n) {
-        kernel(op, "ivl::layerNorm",
-               {v(n.getInput()), v(n.getWeight()), v(n.getBias()),
-                lit(n.getEpsilon()), v(op->getResult(0)), v(op->getResult(1)),
-                v(op->getResult(2))});
-      })
-      .Case([&](LayerNormGradOp n) {
-        kernel(op, "ivl::layerNormGrad",
-               {v(n.getGrad()), v(n.getInput()), v(n.getWeight()),
-                v(n.getMean()), v(n.getRstd()), v(op->getResult(0)),
-                v(op->getResult(1)), v(op->getResult(2))});
-      })
-      .Case([&](RmsNormOp n) {
-        kernel(op, "ivl::rmsNorm",
-               {v(n.getInput()), v(n.getWeight()), lit(n.getEpsilon()),
-                v(op->getResult(0)), v(op->getResult(1))});
-      })
-      .Case([&](RmsNormGradOp n) {
-        kernel(op, "ivl::rmsNormGrad",
-               {v(n.getGrad()), v(n.getInput()), v(n.getWeight()),
-                v(n.getRstd()), v(op->getResult(0)), v(op->getResult(1))});
-      })
-      .Case([&](AttentionOp a) {
-        kernel(op, "ivl::attention",
-               {v(a.getQuery()), v(a.getKey()), v(a.getValue()),
-                lit(int64_t(a.getCausal())), lit(a.getScale()),
-                v(op->getResult(0)), v(op->getResult(1))});
-      })
-      .Case([&](AttentionGradOp a) {
-        if (auto scratch = op->getAttrOfType<AllocAttr>(kWorkspaceAttr)) {
-          Value status =
-              call("ivl::setScratch", statusType(),
-                   {lit(scratch.getOffset()), lit(scratch.getSize())},
-                   {ctx, arena});
-          check(status, where(op) + " scratch");
-        }
-        kernel(op, "ivl::attentionGrad",
-               {v(a.getGrad()), v(a.getQuery()), v(a.getKey()),
-                v(a.getValue()), v(a.getOutput()), v(a.getLogsumexp()),
-                lit(int64_t(a.getCausal())), lit(a.getScale()),
-                v(op->getResult(0)), v(op->getResult(1)),
-                v(op->getResult(2))});
-      })
-      .Case([&](RopeOp r) {
-        std::string factors = "{";
-        if (std::optional<ArrayRef<double>> f = r.getFreqFactors())
-          for (auto [i, x] : llvm::enumerate(*f))
-            factors += (i ? ", " : "") + doubleLiteral(x);
-        factors += "}";
-        kernel(op, "ivl::rope",
-               {v(r.getInput()), lit(r.getTheta()), lit(factors),
-                lit(r.getAttentionFactor()), lit(int64_t(r.getInverse())),
-                v(r.getResult())});
-      })
-      .Case([&](EmbeddingOp e) {
-        kernel(op, "ivl::embedding",
-               {v(e.getTable()), v(e.getIndices()), v(e.getResult())});
-      })
-      .Case([&](EmbeddingGradOp e) {
-        kernel(op, "ivl::embeddingGrad",
-               {v(e.getGrad()), v(e.getIndices()), v(e.getResult())});
-      })
-      .Case([&](ScatterImageEmbedsOp s) {
-        kernel(op, "ivl::scatterImageEmbeds",
-               {v(s.getEmbeds()), v(s.getInputIds()), v(s.getImageEmbeds()),
-                lit(int64_t(s.getImageTokenId())), v(s.getResult())});
-      })
-      .Case([&](GatherImageEmbedsOp s) {
-        kernel(op, "ivl::gatherImageEmbeds",
-               {v(s.getGrad()), v(s.getInputIds()),
-                lit(int64_t(s.getImageTokenId())), v(s.getResult())});
-      })
-      .Case([&](MaskImagePositionsOp s) {
-        kernel(op, "ivl::maskImagePositions",
-               {v(s.getGrad()), v(s.getInputIds()),
-                lit(int64_t(s.getImageTokenId())), v(s.getResult())});
-      })
-      .Case([&](DropPathOp d) {
-        kernel(op, "ivl::dropPath",
-               {v(d.getInput()), v(d.getStep()), lit(d.getRate()),
-                lit(int64_t(d.getSeed())), lit(int64_t(d.getOffset())),
-                v(d.getResult())});
-      })
-      .Case([&](CrossEntropyOp c) {
-        kernel(op, "ivl::crossEntropy",
-               {v(c.getLogits()), v(c.getLabels()),
-                lit(int64_t(c.getIgnoreIndex())), v(op->getResult(0)),
-                v(op->getResult(1))});
-      })
-      .Case([&](CrossEntropyGradOp c) {
-        kernel(op, "ivl::crossEntropyGrad",
-               {v(c.getGrad()), v(c.getLogits()), v(c.getLabels()),
-                v(c.getLogsumexp()), lit(int64_t(c.getIgnoreIndex())),
-                v(c.getResult())});
-      })
-      .Case([&](GlobalNormOp n) {
-        SmallVector<CallArg> list = {v(n.getResult())};
-        for (Value g : n.getGrads())
-          list.push_back(v(g));
-        kernel(op,
-               n.getAcrossRanks() ? "ivl::globalNormAcrossRanks"
-                                  : "ivl::globalNorm",
-               list);
-      })
-      .Case([&](AllReduceMeanOp a) {
-        SmallVector<CallArg> list;
-        for (Value x : a.getInputs())
-          list.push_back(v(x));
-        collective(op, "ivl::allReduceMean", list);
-      })
-      .Case([&](ReduceScatterMeanOp r) {
-        SmallVector<CallArg> list = {v(r.getShard())};
-        for (Value x : r.getInputs())
-          list.push_back(v(x));
-        collective(op, "ivl::reduceScatterMean", list);
-      })
-      .Case([&](AllGatherOp g) {
-        SmallVector<CallArg> list = {v(g.getShard())};
-        for (Value x : g.getResults())
-          list.push_back(v(x));
-        collective(op, "ivl::allGather", list);
-      })
-      .Case([&](ShardAdamWOp a) {
-        std::string decay = "{";
-        for (auto [i, d] : llvm::enumerate(a.getDecay()))
-          decay += (i ? ", " : "") + std::string(d ? "1" : "0");
-        decay += "}";
-        kernel(op, "ivl::shardAdamw",
-               {v(a.getMaster()), v(a.getExpAvg()), v(a.getExpAvgSq()),
-                v(a.getGrad()), v(a.getGradScale()), v(a.getStep()),
-                lit(a.getLr()), lit(a.getBeta1()), lit(a.getBeta2()),
-                lit(a.getEpsilon()), lit(a.getWeightDecay()),
-                lit(dimsLiteral(a.getSegments())), lit(decay),
-                v(op->getResult(0)), v(op->getResult(1)), v(op->getResult(2)),
-                v(op->getResult(3))});
-      })
-      .Case([&](ClipScaleOp c) {
-        kernel(op, "ivl::clipScale",
-               {v(c.getNorm()), lit(c.getMaxNorm()), v(c.getResult())});
-      })
-      .Case([&](AdamWOp a) {
-        kernel(op, "ivl::adamw",
-               {v(a.getMaster()), v(a.getExpAvg()), v(a.getExpAvgSq()),
-                v(a.getGrad()), v(a.getGradScale()), v(a.getStep()),
-                lit(a.getLr()), lit(a.getBeta1()), lit(a.getBeta2()),
-                lit(a.getEpsilon()), lit(a.getWeightDecay()),
-                v(op->getResult(0)), v(op->getResult(1)), v(op->getResult(2)),
-                v(op->getResult(3))});
-      })
-      .Default([&](Operation *) { handled = false; });
-  if (!handled)
+  auto kernelOp = dyn_cast<KernelOpInterface>(op);
+  if (!kernelOp)
     return op->emitError("has no runtime kernel to lower to");
+  KernelCall call;
+  kernelOp.describeKernelCall(call);
+  // A view of the operand's storage is made where it is first used.
+  if (!call.entry)
+    return success();
+
+  // The results' views exist before the call that writes them.
+  for (Value r : op->getResults())
+    (void)view(r);
+  bool collective = llvm::any_of(call.args, [](const KernelArg &a) {
+    return a.kind == KernelArg::Kind::Buffer;
+  });
+  auto workspace = op->getAttrOfType<AllocAttr>(kWorkspaceAttr);
+  if (workspace && !collective) {
+    // Planned scratch memory of the kernel (tg.attention_grad's).
+    Value status = emitCall("ivl::setScratch", statusType(),
+                         {lit(workspace.getOffset()), lit(workspace.getSize())},
+                         {ctx, arena});
+    check(status, where(op) + " scratch");
+  }
+
+  auto spellInt = [](int64_t x) { return std::to_string(x); };
+  SmallVector<CallArg> list;
+  for (const KernelArg &a : call.args) {
+    switch (a.kind) {
+    case KernelArg::Kind::Input:
+    case KernelArg::Kind::Output:
+      list.push_back({a.values[0], ""});
+      break;
+    case KernelArg::Kind::Null:
+      list.push_back(lit(std::string("nullptr")));
+      break;
+    case KernelArg::Kind::TensorList: {
+      SmallVector<Value> views;
+      for (Value v : a.values)
+        views.push_back(view(v));
+      list.push_back(emitted(emitCall("ivl::list", opaque("auto"), {}, views)));
+      break;
+    }
+    case KernelArg::Kind::Integer:
+      list.push_back(a.spelling.empty() ? lit(a.integer) : lit(a.spelling));
+      break;
+    case KernelArg::Kind::Real:
+      list.push_back(lit(a.real));
+      break;
+    case KernelArg::Kind::Integers:
+      list.push_back(lit(arrayLiteral<int64_t>("int64_t", a.integers, spellInt)));
+      break;
+    case KernelArg::Kind::Flags:
+      list.push_back(lit(arrayLiteral<int64_t>("uint8_t", a.integers, spellInt)));
+      break;
+    case KernelArg::Kind::Reals:
+      list.push_back(lit(arrayLiteral<double>("double", a.reals, doubleLiteral)));
+      break;
+    case KernelArg::Kind::Buffer:
+      if (!workspace)
+        return op->emitError("has no planned buffer (")
+               << kWorkspaceAttr << "): run --tg-plan-memory before lowering";
+      list.push_back(emitted(emitCall("ivl::at", pointer(opaque("void")),
+                                   {lit(workspace.getOffset())}, {arena})));
+      break;
+    case KernelArg::Kind::BufferSize:
+      list.push_back(lit(workspace.getSize()));
+      break;
+    }
+  }
+  std::string callee = "ivl::call<" + kernelSymbol(*call.entry).str() + ">";
+  Value status = emitCall(callee, statusType(), list, {ctx});
+  check(status, where(op));
+  if (collective)
+    launchIndex.try_emplace(op, launchIndex.size());
+  ++kernelCalls;
   return success();
 }
 
@@ -667,7 +485,7 @@ LogicalResult StepLowering::run(ModuleOp module,
   arena = body->getArgument(1);
   b.setInsertionPointToStart(body);
   if (AllocAttr ws = getMemoryPlan(func).getCublasltWorkspace()) {
-    Value status = call("ivl::setWorkspace", statusType(),
+    Value status = emitCall("ivl::setWorkspace", statusType(),
                         {lit(ws.getOffset()), lit(ws.getSize())},
                         {ctx, arena});
     check(status, "cuBLASLt workspace");

@@ -5,14 +5,14 @@
 // A wait with nothing in flight emits no call.
 
 // CHECK-LABEL: emitc.func @ivl_step
-// CHECK-NOT: ivl::commWait
-// CHECK: emitc.call_opaque "ivl::allReduceMean"
-// CHECK: emitc.call_opaque "ivl::allReduceMean"
-// CHECK: emitc.call_opaque "ivl::allReduceMean"
-// CHECK: emitc.call_opaque "ivl::commWait"(%{{.*}}) {args = [0 : index, #emitc.opaque<"2">]}
-// CHECK: emitc.call_opaque "ivl::commWait"(%{{.*}}) {args = [0 : index, #emitc.opaque<"0">]}
-// CHECK: emitc.call_opaque "ivl::commWait"(%{{.*}}) {args = [0 : index, #emitc.opaque<"1">]}
-// CHECK-NOT: ivl::commWait
+// CHECK-NOT: ivl::call<ivl_comm_wait>
+// CHECK: emitc.call_opaque "ivl::call<ivl_all_reduce_mean>"
+// CHECK: emitc.call_opaque "ivl::call<ivl_all_reduce_mean>"
+// CHECK: emitc.call_opaque "ivl::call<ivl_all_reduce_mean>"
+// CHECK: emitc.call_opaque "ivl::call<ivl_comm_wait>"(%{{.*}}) {args = [0 : index, #emitc.opaque<"2">]}
+// CHECK: emitc.call_opaque "ivl::call<ivl_comm_wait>"(%{{.*}}) {args = [0 : index, #emitc.opaque<"0">]}
+// CHECK: emitc.call_opaque "ivl::call<ivl_comm_wait>"(%{{.*}}) {args = [0 : index, #emitc.opaque<"1">]}
+// CHECK-NOT: ivl::call<ivl_comm_wait>
 func.func @train_step(%a: tensor<4xf32> {tg.kind = "input", tg.name = "a"},
                       %b: tensor<4xf32> {tg.kind = "input", tg.name = "b"},
                       %c: tensor<4xf32> {tg.kind = "input", tg.name = "c"})

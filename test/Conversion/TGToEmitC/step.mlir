@@ -35,7 +35,7 @@
 // CHECK: emitc.verbatim "// fc"
 // CHECK: %[[H2:.*]] = emitc.call_opaque "ivl::view"(%[[ARENA]]) {args = [0 : index, #emitc.opaque<"[[HOFF:[0-9]+]]">, #emitc.opaque<"IVL_BF16">, #emitc.opaque<"{4, 8}">]}
 // CHECK: %[[XA:.*]] = emitc.call_opaque "ivl::argument"(%[[ARGS]]) {args = [0 : index, #emitc.opaque<"0">, #emitc.opaque<"IVL_BF16">, #emitc.opaque<"{4, 8}">]}
-// CHECK: %[[ST:.*]] = emitc.call_opaque "ivl::linear"(%[[CTX]], %[[XA]], %{{.*}}, %{{.*}}, %[[H2]])
+// CHECK: %[[ST:.*]] = emitc.call_opaque "ivl::call<ivl_linear>"(%[[CTX]], %[[XA]], %{{.*}}, %{{.*}}, %[[H2]])
 // CHECK: emitc.call_opaque "IVL_CHECK"(%[[CTX]], %[[ST]]) {args = [0 : index, 1 : index, #emitc.opaque<"\22tg.linear (fc)\22">]}
 // The fused output overwrites h in place (same offset, same type).
 // CHECK: %[[Y:.*]] = emitc.call_opaque "ivl::view"(%[[ARENA]]) {args = [0 : index, #emitc.opaque<"[[HOFF]]">
@@ -53,9 +53,9 @@
 // CHECK: emitc.literal "IVL_OK"
 
 // NOFUSE-NOT: ivl_fused
-// NOFUSE: "ivl::unary"(%{{.*}}) {args = [0 : index, #emitc.opaque<"IVL_GELU">, 1 : index, #emitc.opaque<"1">, 2 : index]}
-// NOFUSE: "ivl::unary"(%{{.*}}) {args = [0 : index, #emitc.opaque<"IVL_SCALE">, 1 : index, #emitc.opaque<"0.5">, 2 : index]}
-// NOFUSE: "ivl::binary"(%{{.*}}) {args = [0 : index, #emitc.opaque<"IVL_ADD">, 1 : index, 2 : index, 3 : index]}
+// NOFUSE: "ivl::call<ivl_unary>"(%{{.*}}) {args = [0 : index, #emitc.opaque<"IVL_GELU">, 1 : index, #emitc.opaque<"1">, 2 : index]}
+// NOFUSE: "ivl::call<ivl_unary>"(%{{.*}}) {args = [0 : index, #emitc.opaque<"IVL_SCALE">, 1 : index, #emitc.opaque<"0.5">, 2 : index]}
+// NOFUSE: "ivl::call<ivl_binary>"(%{{.*}}) {args = [0 : index, #emitc.opaque<"IVL_ADD">, 1 : index, 2 : index, 3 : index]}
 
 // CUDA: \22target\22:\22cuda\22
 // CUDA: emitc.func @ivl_fused_0({{.*}}) attributes {specifiers = ["static", "__global__"]}

@@ -1,56 +1,44 @@
 //===- TGStorage.cpp - how op results share storage -----------------------===//
 //
-// Facts of the op definitions that the memory plan, its checker and the
-// lowering all rely on: which kernels may overwrite an operand, which results
-// are an operand's storage, and what a collective keeps in use until it is
-// waited for.
+// What the memory plan, its checker, the lowering and the interpreter ask
+// about storage: which kernels may overwrite an operand and which results
+// are an operand's storage (read from each op's ODS entry through
+// StorageOpInterface), what a collective keeps in use until it is waited
+// for, and the typed step attributes.
 //
 //===----------------------------------------------------------------------===//
 
 #include "internvl/Dialect/TG/IR/TGOps.h"
 
-#include "llvm/ADT/TypeSwitch.h"
-
 using namespace mlir;
 using namespace mlir::tg;
 
 bool mlir::tg::canWriteInPlace(Operation *op, unsigned operand) {
-  if (op->getNumResults() == 0 || operand >= op->getNumOperands())
+  auto storage = dyn_cast<StorageOpInterface>(op);
+  if (!storage || op->getNumResults() == 0 ||
+      operand >= op->getNumOperands())
     return false;
   auto in = dyn_cast<RankedTensorType>(op->getOperand(operand).getType());
   auto out = dyn_cast<RankedTensorType>(op->getResult(0).getType());
   if (!in || !out || in.getShape() != out.getShape() ||
       in.getElementTypeBitWidth() != out.getElementTypeBitWidth())
     return false;
-  return llvm::TypeSwitch<Operation *, bool>(op)
-      .Case<AddOp, SubOp, MulOp, DivOp>([](auto) { return true; })
-      .Case<NegOp, ScaleOp, CastOp, GeluOp, SiluOp, RopeOp, DropPathOp>(
-          [&](auto) { return operand == 0; })
-      .Case<GeluGradOp, SiluGradOp, MaskImagePositionsOp, ScatterImageEmbedsOp>(
-          [&](auto) { return operand == 0; })
-      .Case<CrossEntropyGradOp>([&](auto) { return operand == 1; })
-      .Default([](Operation *) { return false; });
+  return storage.mayOverwriteOperand(operand);
 }
 
 Value mlir::tg::storageSource(OpResult result) {
-  Operation *op = result.getOwner();
-  unsigned i = result.getResultNumber();
-  return llvm::TypeSwitch<Operation *, Value>(op)
-      .Case([](ReshapeOp r) { return r.getInput(); })
-      .Case<AllReduceMeanOp, CommWaitOp>(
-          [&](Operation *o) { return o->getOperand(i); })
-      .Case([&](AllGatherOp g) {
-        return g.getDests().empty() ? Value() : g.getDests()[i];
-      })
-      .Case([&](AdamWOp a) {
-        // master, exp_avg, exp_avg_sq in place; the new parameter is not an
-        // operand (updatedParameterArgument finds it).
-        return i < 3 ? a->getOperand(i) : Value();
-      })
-      .Case([&](ShardAdamWOp a) {
-        return i < 3 ? a->getOperand(i) : a.getParam();
-      })
-      .Default([](Operation *) { return Value(); });
+  auto storage = dyn_cast<StorageOpInterface>(result.getOwner());
+  return storage ? storage.getStorageSource(result.getResultNumber())
+                 : Value();
+}
+
+bool mlir::tg::isStorageView(Operation *op) {
+  auto kernelOp = dyn_cast<KernelOpInterface>(op);
+  if (!kernelOp)
+    return false;
+  KernelCall call;
+  kernelOp.describeKernelCall(call);
+  return !call.entry;
 }
 
 unsigned mlir::tg::allocIndex(OpResult result) {

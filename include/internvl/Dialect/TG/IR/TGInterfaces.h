@@ -1,8 +1,9 @@
-//===- TGInterfaces.h - tg op interfaces -------------------------*- C++
-//-*-===//
+//===- TGInterfaces.h - tg op interfaces ------------------------*- C++ -*-===//
 
 #ifndef INTERNVL_DIALECT_TG_IR_TGINTERFACES_H
 #define INTERNVL_DIALECT_TG_IR_TGINTERFACES_H
+
+#include "internvl/Dialect/TG/IR/KernelCall.h"
 
 #include "mlir/IR/OpDefinition.h"
 

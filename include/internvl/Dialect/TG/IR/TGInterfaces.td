@@ -59,4 +59,41 @@ def TG_GradientOpInterface : OpInterface<"GradientOpInterface"> {
   ];
 }
 
+def TG_KernelOpInterface : OpInterface<"KernelOpInterface"> {
+  let cppNamespace = "::mlir::tg";
+  let description = [{
+    The runtime call that runs an op: which `ivl_*` entry point, and what
+    goes in each of its C parameters (tg::KernelCall). Every tg op states it
+    in its ODS entry (the `kernelCall` field of `TG_Op`); the EmitC lowering
+    and the interpreter both execute from it. Ops that are views of their
+    operands' storage (`tg.reshape`, `tg.comm_wait`) leave the entry unset.
+  }];
+  let methods = [
+    InterfaceMethod<
+      "Fills `call` with the kernel and its arguments.",
+      "void", "describeKernelCall", (ins "::mlir::tg::KernelCall &":$call)>,
+  ];
+}
+
+def TG_StorageOpInterface : OpInterface<"StorageOpInterface"> {
+  let cppNamespace = "::mlir::tg";
+  let description = [{
+    How an op's results share storage with its operands, as the memory plan,
+    its checker, the lowering and the interpreter all need it. Every tg op
+    states it in its ODS entry (the `inPlaceOperands` and `storageSource`
+    fields of `TG_Op`); tg::canWriteInPlace and tg::storageSource read it.
+  }];
+  let methods = [
+    InterfaceMethod<
+      "Whether the kernel may write its first result over operand "
+      "`operand` (it reads each element before writing it); the planner "
+      "also needs the shapes and element widths to match.",
+      "bool", "mayOverwriteOperand", (ins "unsigned":$operand)>,
+    InterfaceMethod<
+      "The operand whose storage result `result` is (a view or an in-place "
+      "update), or null when the result gets its own buffer.",
+      "::mlir::Value", "getStorageSource", (ins "unsigned":$result)>,
+  ];
+}
+
 #endif // INTERNVL_DIALECT_TG_IR_TGINTERFACES_TD

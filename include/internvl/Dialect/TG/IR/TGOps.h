@@ -52,6 +52,10 @@ bool canWriteInPlace(Operation *op, unsigned operand);
 /// master and moments, updated in place.
 Value storageSource(OpResult result);
 
+/// Whether `op` runs no kernel because its results are views of its
+/// operands' storage (tg.reshape, tg.comm_wait: no kernelCall in ODS).
+bool isStorageView(Operation *op);
+
 /// The position of `result`'s location in its op's `tg.alloc`, which holds
 /// one per result that owns storage (no storageSource), in result order.
 unsigned allocIndex(OpResult result);

@@ -159,16 +159,53 @@ def TG_Differentiable : DeclareOpInterfaceMethods<TG_GradientOpInterface>;
 /// Every tg op is pure (random ops take their randomness from attributes and
 /// the step counter) and has a cost. `costMethods` names the cost methods the
 /// op computes itself instead of taking the elementwise default.
+///
+/// `kernelCall` is the body of describeKernelCall (TG_KernelOpInterface): a
+/// tg::KernelCall chain on `call` naming the runtime entry point and its
+/// arguments in C parameter order, e.g.
+///   call.kernel(Kernel::linear).in(getInput()).out(getResult())
+/// Both the EmitC lowering and the interpreter run the op from it.
+///
+/// `inPlaceOperands` and `storageSource` are the storage facts
+/// (TG_StorageOpInterface): the operands the kernel may overwrite with its
+/// first result, and the body of getStorageSource(unsigned result).
 class TG_Op<string mnemonic, list<Trait> traits = [],
             list<string> costMethods = []> :
     Op<TG_Dialect, mnemonic,
        !listconcat([Pure,
-                    DeclareOpInterfaceMethods<TG_CostOpInterface, costMethods>],
-                   traits)>;
+                    DeclareOpInterfaceMethods<TG_CostOpInterface, costMethods>,
+                    TG_KernelOpInterface, TG_StorageOpInterface],
+                   traits)> {
+  code kernelCall = "";
+  list<int> inPlaceOperands = [];
+  code storageSource = "return {};";
+  let extraClassDeclaration = [{
+    void describeKernelCall(::mlir::tg::KernelCall &call);
+    bool mayOverwriteOperand(unsigned operand);
+    ::mlir::Value getStorageSource(unsigned result);
+  }];
+  let extraClassDefinition = [{
+    void $cppClass::describeKernelCall(::mlir::tg::KernelCall &call) {
+      (void)call;
+      }] # kernelCall # [{;
+    }
+    bool $cppClass::mayOverwriteOperand(unsigned operand) {
+      return ::llvm::is_contained(std::initializer_list<unsigned>{}] #
+          !interleave(inPlaceOperands, ", ") # [{}, operand);
+    }
+    ::mlir::Value $cppClass::getStorageSource(unsigned result) {
+      (void)result;
+      }] # storageSource # [{
+    }
+  }];
+}
 
 /// Elementwise binary op with numpy-style broadcasting of either operand.
-class TG_BinaryOp<string mnemonic, string formula> :
+class TG_BinaryOp<string mnemonic, string formula, string kind> :
     TG_Op<mnemonic, [TG_Differentiable]> {
+  let inPlaceOperands = [0, 1];
+  let kernelCall = "call.kernel(Kernel::binary).TG_ENUMERATOR(" # kind #
+                   ").in(getLhs()).in(getRhs()).out(getResult())";
   let summary = "elementwise " # formula # " with broadcasting";
   let description = [{
     Computes `}] # formula # [{` element by element. The operands broadcast
@@ -216,12 +253,17 @@ def TG_FillOp : TG_Op<"fill", [], ["getFlops"]> {
   let arguments = (ins F64Attr:$value);
   let results = (outs TG_Tensor:$result);
   let assemblyFormat = "$value attr-dict `:` type($result)";
+  let kernelCall = [{
+    call.kernel(Kernel::fill)
+        .out(getResult())
+        .real(getValue().convertToDouble())
+  }];
 }
 
-def TG_AddOp : TG_BinaryOp<"add", "lhs + rhs">;
-def TG_SubOp : TG_BinaryOp<"sub", "lhs - rhs">;
-def TG_MulOp : TG_BinaryOp<"mul", "lhs * rhs">;
-def TG_DivOp : TG_BinaryOp<"div", "lhs / rhs">;
+def TG_AddOp : TG_BinaryOp<"add", "lhs + rhs", "IVL_ADD">;
+def TG_SubOp : TG_BinaryOp<"sub", "lhs - rhs", "IVL_SUB">;
+def TG_MulOp : TG_BinaryOp<"mul", "lhs * rhs", "IVL_MUL">;
+def TG_DivOp : TG_BinaryOp<"div", "lhs / rhs", "IVL_DIV">;
 
 def TG_NegOp : TG_UnaryOp<"neg"> {
   let summary = "elementwise negation";
@@ -231,6 +273,14 @@ def TG_NegOp : TG_UnaryOp<"neg"> {
     %y = tg.neg %x : tensor<4x8xf32>
     ```
   }];
+  let kernelCall = [{
+    call.kernel(Kernel::unary)
+        .TG_ENUMERATOR(IVL_NEG)
+        .in(getInput())
+        .real(0)
+        .out(getResult())
+  }];
+  let inPlaceOperands = [0];
 }
 
 def TG_ScaleOp : TG_UnaryOp<"scale"> {
@@ -244,6 +294,14 @@ def TG_ScaleOp : TG_UnaryOp<"scale"> {
     ```
   }];
   let arguments = (ins TG_FloatTensor:$input, F64Attr:$factor);
+  let kernelCall = [{
+    call.kernel(Kernel::unary)
+        .TG_ENUMERATOR(IVL_SCALE)
+        .in(getInput())
+        .real(getFactor().convertToDouble())
+        .out(getResult())
+  }];
+  let inPlaceOperands = [0];
 }
 
 def TG_CastOp : TG_Op<"cast", [TG_Differentiable, SameOperandsAndResultShape]> {
@@ -259,6 +317,14 @@ def TG_CastOp : TG_Op<"cast", [TG_Differentiable, SameOperandsAndResultShape]> {
   let arguments = (ins TG_FloatTensor:$input);
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let kernelCall = [{
+    call.kernel(Kernel::unary)
+        .TG_ENUMERATOR(IVL_CAST)
+        .in(getInput())
+        .real(0)
+        .out(getResult())
+  }];
+  let inPlaceOperands = [0];
 }
 
 def TG_GeluOp : TG_UnaryOp<"gelu", ["getFlops"]> {
@@ -276,6 +342,14 @@ def TG_GeluOp : TG_UnaryOp<"gelu", ["getFlops"]> {
       DefaultValuedAttr<TG_GeluApproximationAttr,
                         "::mlir::tg::GeluApproximation::None">:$approximate);
   let assemblyFormat = "$input (`approximate` `=` $approximate^)? attr-dict `:` type($result)";
+  let kernelCall = [{
+    call.kernel(Kernel::unary)
+        .TG_ENUMERATOR(IVL_GELU)
+        .in(getInput())
+        .real(getApproximate() == GeluApproximation::Tanh)
+        .out(getResult())
+  }];
+  let inPlaceOperands = [0];
 }
 
 def TG_SiluOp : TG_UnaryOp<"silu", ["getFlops"]> {
@@ -286,6 +360,14 @@ def TG_SiluOp : TG_UnaryOp<"silu", ["getFlops"]> {
     %y = tg.silu %gate : tensor<2x128x4864xbf16>
     ```
   }];
+  let kernelCall = [{
+    call.kernel(Kernel::unary)
+        .TG_ENUMERATOR(IVL_SILU)
+        .in(getInput())
+        .real(0)
+        .out(getResult())
+  }];
+  let inPlaceOperands = [0];
 }
 
 def TG_GeluGradOp : TG_Op<"gelu_grad", [SameOperandsAndResultType], ["getFlops"]> {
@@ -305,6 +387,15 @@ def TG_GeluGradOp : TG_Op<"gelu_grad", [SameOperandsAndResultType], ["getFlops"]
   let assemblyFormat = [{
     $grad `,` $input (`approximate` `=` $approximate^)? attr-dict `:` type($result)
   }];
+  let kernelCall = [{
+    call.kernel(Kernel::activation_grad)
+        .TG_ENUMERATOR(IVL_GELU)
+        .in(getGrad())
+        .in(getInput())
+        .real(getApproximate() == GeluApproximation::Tanh)
+        .out(getResult())
+  }];
+  let inPlaceOperands = [0];
 }
 
 def TG_SiluGradOp : TG_Op<"silu_grad", [SameOperandsAndResultType], ["getFlops"]> {
@@ -320,6 +411,15 @@ def TG_SiluGradOp : TG_Op<"silu_grad", [SameOperandsAndResultType], ["getFlops"]
   let arguments = (ins TG_FloatTensor:$grad, TG_FloatTensor:$input);
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "$grad `,` $input attr-dict `:` type($result)";
+  let kernelCall = [{
+    call.kernel(Kernel::activation_grad)
+        .TG_ENUMERATOR(IVL_SILU)
+        .in(getGrad())
+        .in(getInput())
+        .real(0)
+        .out(getResult())
+  }];
+  let inPlaceOperands = [0];
 }
 
 //===----------------------------------------------------------------------===//
@@ -343,6 +443,13 @@ def TG_LinearOp : TG_Op<"linear", [TG_Differentiable], ["getFlops"]> {
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::linear)
+        .in(getInput())
+        .in(getWeight())
+        .optionalIn(getBias())
+        .out(getResult())
+  }];
 }
 
 def TG_MatmulOp : TG_Op<"matmul", [TG_Differentiable], ["getFlops"]> {
@@ -364,6 +471,14 @@ def TG_MatmulOp : TG_Op<"matmul", [TG_Differentiable], ["getFlops"]> {
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::matmul)
+        .in(getLhs())
+        .in(getRhs())
+        .integer(getTransposeLhs())
+        .integer(getTransposeRhs())
+        .out(getResult())
+  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -386,6 +501,9 @@ def TG_ReshapeOp : TG_Op<"reshape", [TG_Differentiable, SameOperandsAndResultEle
   let results = (outs TG_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let storageSource = [{
+    return getInput();
+  }];
 }
 
 def TG_TransposeOp : TG_Op<"transpose", [TG_Differentiable, SameOperandsAndResultElementType],
@@ -403,6 +521,12 @@ def TG_TransposeOp : TG_Op<"transpose", [TG_Differentiable, SameOperandsAndResul
   let results = (outs TG_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::transpose)
+        .in(getInput())
+        .integers(getPermutation())
+        .out(getResult())
+  }];
 }
 
 def TG_BroadcastOp : TG_Op<"broadcast", [TG_Differentiable, SameOperandsAndResultElementType],
@@ -421,6 +545,11 @@ def TG_BroadcastOp : TG_Op<"broadcast", [TG_Differentiable, SameOperandsAndResul
   let results = (outs TG_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::broadcast)
+        .in(getInput())
+        .out(getResult())
+  }];
 }
 
 def TG_ConcatOp : TG_Op<"concat", [TG_Differentiable, SameOperandsAndResultElementType],
@@ -436,6 +565,12 @@ def TG_ConcatOp : TG_Op<"concat", [TG_Differentiable, SameOperandsAndResultEleme
   let results = (outs TG_Tensor:$result);
   let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::concat)
+        .list(getInputs())
+        .integer(getDim())
+        .out(getResult())
+  }];
 }
 
 def TG_SliceOp : TG_Op<"slice", [TG_Differentiable, SameOperandsAndResultElementType],
@@ -453,6 +588,12 @@ def TG_SliceOp : TG_Op<"slice", [TG_Differentiable, SameOperandsAndResultElement
   let results = (outs TG_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::slice)
+        .in(getInput())
+        .integers(getOffsets())
+        .out(getResult())
+  }];
 }
 
 def TG_PadOp : TG_Op<"pad", [TG_Differentiable, SameOperandsAndResultElementType], ["getFlops"]> {
@@ -471,6 +612,12 @@ def TG_PadOp : TG_Op<"pad", [TG_Differentiable, SameOperandsAndResultElementType
   let results = (outs TG_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::pad)
+        .in(getInput())
+        .integers(getLow())
+        .out(getResult())
+  }];
 }
 
 def TG_ReduceSumOp : TG_Op<"reduce_sum", [TG_Differentiable], ["getFlops"]> {
@@ -490,6 +637,13 @@ def TG_ReduceSumOp : TG_Op<"reduce_sum", [TG_Differentiable], ["getFlops"]> {
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::reduce_sum)
+        .in(getInput())
+        .integers(getDims())
+        .integer(getDims().size())
+        .out(getResult())
+  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -514,6 +668,14 @@ def TG_LayerNormOp : TG_Op<"layer_norm", [TG_Differentiable], ["getFlops"]> {
                       TG_F32Tensor:$rstd);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::layer_norm)
+        .in(getInput())
+        .in(getWeight())
+        .in(getBias())
+        .real(getEpsilon().convertToDouble())
+        .outs(getResults())
+  }];
 }
 
 def TG_LayerNormGradOp : TG_Op<"layer_norm_grad", [], ["getFlops"]> {
@@ -535,6 +697,15 @@ def TG_LayerNormGradOp : TG_Op<"layer_norm_grad", [], ["getFlops"]> {
                       TG_FloatTensor:$bias_grad);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::layer_norm_grad)
+        .in(getGrad())
+        .in(getInput())
+        .in(getWeight())
+        .in(getMean())
+        .in(getRstd())
+        .outs(getResults())
+  }];
 }
 
 def TG_RmsNormOp : TG_Op<"rms_norm", [TG_Differentiable], ["getFlops"]> {
@@ -553,6 +724,13 @@ def TG_RmsNormOp : TG_Op<"rms_norm", [TG_Differentiable], ["getFlops"]> {
   let results = (outs TG_FloatTensor:$result, TG_F32Tensor:$rstd);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::rms_norm)
+        .in(getInput())
+        .in(getWeight())
+        .real(getEpsilon().convertToDouble())
+        .outs(getResults())
+  }];
 }
 
 def TG_RmsNormGradOp : TG_Op<"rms_norm_grad", [], ["getFlops"]> {
@@ -568,6 +746,14 @@ def TG_RmsNormGradOp : TG_Op<"rms_norm_grad", [], ["getFlops"]> {
   let results = (outs TG_FloatTensor:$input_grad, TG_FloatTensor:$weight_grad);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::rms_norm_grad)
+        .in(getGrad())
+        .in(getInput())
+        .in(getWeight())
+        .in(getRstd())
+        .outs(getResults())
+  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -594,6 +780,15 @@ def TG_AttentionOp : TG_Op<"attention", [TG_Differentiable], ["getFlops"]> {
   let results = (outs TG_FloatTensor:$output, TG_F32Tensor:$logsumexp);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::attention)
+        .in(getQuery())
+        .in(getKey())
+        .in(getValue())
+        .integer(getCausal())
+        .real(getScale().convertToDouble())
+        .outs(getResults())
+  }];
 }
 
 def TG_AttentionGradOp : TG_Op<"attention_grad", [], ["getFlops"]> {
@@ -617,6 +812,18 @@ def TG_AttentionGradOp : TG_Op<"attention_grad", [], ["getFlops"]> {
                       TG_FloatTensor:$value_grad);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::attention_grad)
+        .in(getGrad())
+        .in(getQuery())
+        .in(getKey())
+        .in(getValue())
+        .in(getOutput())
+        .in(getLogsumexp())
+        .integer(getCausal())
+        .real(getScale().convertToDouble())
+        .outs(getResults())
+  }];
 }
 
 def TG_RopeOp : TG_Op<"rope", [TG_Differentiable, SameOperandsAndResultType], ["getFlops"]> {
@@ -640,6 +847,16 @@ def TG_RopeOp : TG_Op<"rope", [TG_Differentiable, SameOperandsAndResultType], ["
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::rope)
+        .in(getInput())
+        .real(getTheta().convertToDouble())
+        .reals(getFreqFactors())
+        .real(getAttentionFactor().convertToDouble())
+        .integer(getInverse())
+        .out(getResult())
+  }];
+  let inPlaceOperands = [0];
 }
 
 //===----------------------------------------------------------------------===//
@@ -662,6 +879,12 @@ def TG_EmbeddingOp : TG_Op<"embedding", [TG_Differentiable],
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::embedding)
+        .in(getTable())
+        .in(getIndices())
+        .out(getResult())
+  }];
 }
 
 def TG_EmbeddingGradOp : TG_Op<"embedding_grad", [], ["getFlops"]> {
@@ -680,6 +903,12 @@ def TG_EmbeddingGradOp : TG_Op<"embedding_grad", [], ["getFlops"]> {
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::embedding_grad)
+        .in(getGrad())
+        .in(getIndices())
+        .out(getResult())
+  }];
 }
 
 def TG_ScatterImageEmbedsOp : TG_Op<"scatter_image_embeds", [TG_Differentiable], ["getFlops"]> {
@@ -700,6 +929,15 @@ def TG_ScatterImageEmbedsOp : TG_Op<"scatter_image_embeds", [TG_Differentiable],
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::scatter_image_embeds)
+        .in(getEmbeds())
+        .in(getInputIds())
+        .in(getImageEmbeds())
+        .integer(getImageTokenId())
+        .out(getResult())
+  }];
+  let inPlaceOperands = [0];
 }
 
 def TG_GatherImageEmbedsOp : TG_Op<"gather_image_embeds", [], ["getFlops"]> {
@@ -718,6 +956,13 @@ def TG_GatherImageEmbedsOp : TG_Op<"gather_image_embeds", [], ["getFlops"]> {
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::gather_image_embeds)
+        .in(getGrad())
+        .in(getInputIds())
+        .integer(getImageTokenId())
+        .out(getResult())
+  }];
 }
 
 def TG_MaskImagePositionsOp : TG_Op<"mask_image_positions",
@@ -739,6 +984,14 @@ def TG_MaskImagePositionsOp : TG_Op<"mask_image_positions",
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::mask_image_positions)
+        .in(getGrad())
+        .in(getInputIds())
+        .integer(getImageTokenId())
+        .out(getResult())
+  }];
+  let inPlaceOperands = [0];
 }
 
 def TG_PixelShuffleOp : TG_Op<"pixel_shuffle", [TG_Differentiable, SameOperandsAndResultElementType],
@@ -761,6 +1014,13 @@ def TG_PixelShuffleOp : TG_Op<"pixel_shuffle", [TG_Differentiable, SameOperandsA
   let results = (outs TG_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::pixel_shuffle)
+        .in(getInput())
+        .real(getScaleFactor().convertToDouble())
+        .integer(static_cast<int64_t>(getVersion()))
+        .out(getResult())
+  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -787,6 +1047,16 @@ def TG_DropPathOp : TG_Op<"drop_path", [TG_Differentiable, AllTypesMatch<["input
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::drop_path)
+        .in(getInput())
+        .in(getStep())
+        .real(getRate().convertToDouble())
+        .integer(getSeed())
+        .integer(getOffset())
+        .out(getResult())
+  }];
+  let inPlaceOperands = [0];
 }
 
 //===----------------------------------------------------------------------===//
@@ -813,6 +1083,13 @@ def TG_CrossEntropyOp : TG_Op<"cross_entropy", [TG_Differentiable], ["getFlops"]
   let results = (outs TG_F32Scalar:$loss, TG_F32Tensor:$logsumexp);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::cross_entropy)
+        .in(getLogits())
+        .in(getLabels())
+        .integer(getIgnoreIndex())
+        .outs(getResults())
+  }];
 }
 
 def TG_CrossEntropyGradOp : TG_Op<"cross_entropy_grad",
@@ -834,6 +1111,16 @@ def TG_CrossEntropyGradOp : TG_Op<"cross_entropy_grad",
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::cross_entropy_grad)
+        .in(getGrad())
+        .in(getLogits())
+        .in(getLabels())
+        .in(getLogsumexp())
+        .integer(getIgnoreIndex())
+        .out(getResult())
+  }];
+  let inPlaceOperands = [1];
 }
 
 //===----------------------------------------------------------------------===//
@@ -855,6 +1142,11 @@ def TG_GlobalNormOp : TG_Op<"global_norm", [], ["getFlops"]> {
   let results = (outs TG_F32Scalar:$result);
   let assemblyFormat = "$grads attr-dict `:` functional-type($grads, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(getAcrossRanks() ? Kernel::global_norm_across_ranks : Kernel::global_norm)
+        .list(getGrads())
+        .out(getResult())
+  }];
 }
 
 def TG_ClipScaleOp : TG_Op<"clip_scale", [AllTypesMatch<["norm", "result"]>], []> {
@@ -872,6 +1164,12 @@ def TG_ClipScaleOp : TG_Op<"clip_scale", [AllTypesMatch<["norm", "result"]>], []
   let results = (outs TG_F32Scalar:$result);
   let assemblyFormat = "$norm attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::clip_scale)
+        .in(getNorm())
+        .real(getMaxNorm().convertToDouble())
+        .out(getResult())
+  }];
 }
 
 def TG_AdamWOp : TG_Op<"adamw", [], ["getFlops"]> {
@@ -903,6 +1201,26 @@ def TG_AdamWOp : TG_Op<"adamw", [], ["getFlops"]> {
                       TG_F32Tensor:$new_exp_avg_sq, TG_FloatTensor:$new_param);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::adamw)
+        .in(getMaster())
+        .in(getExpAvg())
+        .in(getExpAvgSq())
+        .in(getGrad())
+        .in(getGradScale())
+        .in(getStep())
+        .real(getLr().convertToDouble())
+        .real(getBeta1().convertToDouble())
+        .real(getBeta2().convertToDouble())
+        .real(getEpsilon().convertToDouble())
+        .real(getWeightDecay().convertToDouble())
+        .outs(getResults())
+  }];
+  let storageSource = [{
+    // master, exp_avg and exp_avg_sq in place; the new parameter is not an
+    // operand (tg::updatedParameterArgument finds it).
+    return result < 3 ? getOperand(result) : ::mlir::Value();
+  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -932,6 +1250,14 @@ def TG_AllReduceMeanOp : TG_Op<"all_reduce_mean", [], ["getFlops"]> {
   let results = (outs Variadic<TG_FloatTensor>:$results);
   let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::all_reduce_mean)
+        .list(getResults())
+        .buffer()
+  }];
+  let storageSource = [{
+    return getOperand(result);
+  }];
 }
 
 def TG_ReduceScatterMeanOp : TG_Op<"reduce_scatter_mean", [], ["getFlops"]> {
@@ -951,6 +1277,12 @@ def TG_ReduceScatterMeanOp : TG_Op<"reduce_scatter_mean", [], ["getFlops"]> {
   let results = (outs TG_FloatTensor:$shard);
   let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, results)";
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::reduce_scatter_mean)
+        .list(getInputs())
+        .buffer()
+        .out(getShard())
+  }];
 }
 
 def TG_AllGatherOp : TG_Op<"all_gather", [], ["getFlops"]> {
@@ -977,6 +1309,15 @@ def TG_AllGatherOp : TG_Op<"all_gather", [], ["getFlops"]> {
     $shard (`into` $dests^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::all_gather)
+        .in(getShard())
+        .buffer()
+        .list(getResults())
+  }];
+  let storageSource = [{
+    return getDests().empty() ? ::mlir::Value() : getDests()[result];
+  }];
 }
 
 def TG_ShardAdamWOp : TG_Op<"shard_adamw", [], ["getFlops"]> {
@@ -1007,6 +1348,27 @@ def TG_ShardAdamWOp : TG_Op<"shard_adamw", [], ["getFlops"]> {
     (`into` $param^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::shard_adamw)
+        .in(getMaster())
+        .in(getExpAvg())
+        .in(getExpAvgSq())
+        .in(getGrad())
+        .in(getGradScale())
+        .in(getStep())
+        .real(getLr().convertToDouble())
+        .real(getBeta1().convertToDouble())
+        .real(getBeta2().convertToDouble())
+        .real(getEpsilon().convertToDouble())
+        .real(getWeightDecay().convertToDouble())
+        .integers(getSegments())
+        .flags(getDecay())
+        .integer(getSegments().size())
+        .outs(getResults())
+  }];
+  let storageSource = [{
+    return result < 3 ? getOperand(result) : getParam();
+  }];
 }
 
 def TG_CommWaitOp : TG_Op<"comm_wait", [], ["getFlops"]> {
@@ -1021,6 +1383,9 @@ def TG_CommWaitOp : TG_Op<"comm_wait", [], ["getFlops"]> {
   let results = (outs Variadic<AnyRankedTensor>:$results);
   let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, results)";
   let hasVerifier = 1;
+  let storageSource = [{
+    return getOperand(result);
+  }];
 }
 
 #endif // INTERNVL_DIALECT_TG_IR_TGOPS_TD
