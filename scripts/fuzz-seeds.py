@@ -10,7 +10,7 @@ Seeds come from the tree, so they follow the formats as they change:
               test/Conversion, and (with --tools) small imported models;
   plan        (with --tools) those models and test chunks planned by
               internvl-opt, plus the hand-broken plans of
-              verify-memory-plan.mlir;
+              verify-memory-plan-errors.mlir;
   tensor-io   .npy files of every dtype the reader takes (0-d, empty and
               2-d) and .safetensors files, written here byte by byte.
 Only the standard library is used: lit's Python runs it too.
@@ -90,7 +90,7 @@ def pipeline_seeds(out: pathlib.Path, tools) -> None:
 
 
 def plan_seeds(out: pathlib.Path, tools) -> None:
-    verify = ROOT / "test" / "Dialect" / "TG" / "verify-memory-plan.mlir"
+    verify = ROOT / "test" / "Dialect" / "TG" / "verify-memory-plan-errors.mlir"
     for i, chunk in chunks(verify):
         write(out / f"broken-{i}", chunk)
     if not tools:

@@ -1,5 +1,4 @@
-//===- HeapPlacement.cpp - best-fit placement of buffers with lifetimes
-//-----===//
+//===- HeapPlacement.cpp - best-fit placement of buffers with lifetimes ---===//
 
 #include "internvl/Analysis/HeapPlacement.h"
 

@@ -1,5 +1,4 @@
-//===- DeepSpeedConfig.cpp - the ZeRO settings of a DeepSpeed JSON
-//----------===//
+//===- DeepSpeedConfig.cpp - the ZeRO settings of a DeepSpeed JSON --------===//
 //
 // Compiled with exceptions (nlohmann/json); none escapes this file.
 //

@@ -1,5 +1,4 @@
-//===- ForwardGraph.cpp - InternVL forward pass as a tg function
-//------------===//
+//===- ForwardGraph.cpp - InternVL forward pass as a tg function ----------===//
 //
 // Mirrors InternVLChatModel.forward (and transformers' InternVL, which has the
 // same arithmetic under other names) op by op, so that the interpreter can be

@@ -1,5 +1,4 @@
-//===- ModelConfig.cpp - read and check an InternVL config.json
-//-------------===//
+//===- ModelConfig.cpp - read and check an InternVL config.json -----------===//
 //
 // nlohmann/json does the parsing; this file is compiled with exceptions on and
 // turns every JSON exception into an llvm::Error before it can reach LLVM code

@@ -1,5 +1,4 @@
-//===- ParamNames.cpp - module paths of both checkpoint layouts
-//-------------===//
+//===- ParamNames.cpp - module paths of both checkpoint layouts -----------===//
 
 #include "internvl/Import/ParamNames.h"
 

@@ -1,5 +1,4 @@
-//===- Region.cpp - regions and layers of module paths
-//----------------------===//
+//===- Region.cpp - regions and layers of module paths --------------------===//
 
 #include "internvl/Support/Region.h"
 

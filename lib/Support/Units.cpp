@@ -1,5 +1,4 @@
-//===- Units.cpp - byte sizes as people write them
-//--------------------------===//
+//===- Units.cpp - byte sizes as people write them ------------------------===//
 
 #include "internvl/Support/Units.h"
 

@@ -1,5 +1,4 @@
-//===- HostTensor.cpp - host tensors, .npy/.safetensors, output lines
-//-------===//
+//===- HostTensor.cpp - host tensors, .npy/.safetensors, output lines -----===//
 //
 // Compiled with exceptions on: nlohmann/json (the safetensors header) throws,
 // and every exception is caught here and returned as llvm::Error.

@@ -1,5 +1,4 @@
-//===- Attention.cpp - attention (flash semantics) and rotary embedding
-//-----===//
+//===- Attention.cpp - attention (flash semantics) and rotary embedding ---===//
 //
 // One query row at a time: scores, their logsumexp and the weighted values,
 // with no S x Skv buffer. Backward recomputes the probabilities from the

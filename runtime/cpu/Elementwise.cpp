@@ -1,5 +1,4 @@
-//===- Elementwise.cpp - fill, arithmetic, activations, drop_path
-//-----------===//
+//===- Elementwise.cpp - fill, arithmetic, activations, drop_path ---------===//
 
 #include "Tensor.h"
 #include "internvl/runtime/Scalar.h"

@@ -1,5 +1,4 @@
-//===- Embedding.cpp - token embeddings and the IMG_CONTEXT scatter
-//---------===//
+//===- Embedding.cpp - token embeddings and the IMG_CONTEXT scatter -------===//
 
 #include "Tensor.h"
 

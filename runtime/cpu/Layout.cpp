@@ -1,5 +1,4 @@
-//===- Layout.cpp - data movement kernels
-//-----------------------------------===//
+//===- Layout.cpp - data movement kernels ---------------------------------===//
 
 #include "Tensor.h"
 

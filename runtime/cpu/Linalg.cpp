@@ -1,5 +1,4 @@
-//===- Linalg.cpp - linear and matmul
-//---------------------------------------===//
+//===- Linalg.cpp - linear and matmul -------------------------------------===//
 //
 // f32 accumulation over K in increasing order: one deterministic order that
 // the compiled CPU step reproduces bit for bit.

@@ -1,5 +1,4 @@
-//===- Loss.cpp - softmax cross-entropy
-//-------------------------------------===//
+//===- Loss.cpp - softmax cross-entropy -----------------------------------===//
 
 #include "Tensor.h"
 

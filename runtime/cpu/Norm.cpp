@@ -1,5 +1,4 @@
-//===- Norm.cpp - layer_norm and rms_norm, forward and backward
-//-------------===//
+//===- Norm.cpp - layer_norm and rms_norm, forward and backward -----------===//
 //
 // Row statistics accumulate in f64 and are stored as f32; the normalised
 // values are computed in f32 from the stored statistics, so backward sees

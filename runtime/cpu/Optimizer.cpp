@@ -1,5 +1,4 @@
-//===- Optimizer.cpp - global norm, clipping, AdamW
-//-------------------------===//
+//===- Optimizer.cpp - global norm, clipping, AdamW -----------------------===//
 //
 // AdamW follows torch.optim.AdamW's single-tensor path operation by
 // operation (decoupled decay, lerp for the first moment, bias corrections in

@@ -1,5 +1,4 @@
-//===- Tensor.cpp - internal helpers of the CPU runtime
-//---------------------===//
+//===- Tensor.cpp - internal helpers of the CPU runtime -------------------===//
 
 #include "Tensor.h"
 

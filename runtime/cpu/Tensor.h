@@ -1,5 +1,4 @@
-//===- Tensor.h - internal helpers of the CPU runtime -------------*- C++
-//-*-===//
+//===- Tensor.h - internal helpers of the CPU runtime -----------*- C++ -*-===//
 //
 // Kernels convert whole operands to f32 vectors, compute, and round the
 // results back on store; this keeps every kernel's arithmetic in one place

@@ -1,5 +1,4 @@
-//===- TestPasses.cpp - registration of the -test-* passes
-//-------------------===//
+//===- TestPasses.cpp - registration of the -test-* passes ----------------===//
 
 namespace internvl::test {
 void registerTestPrintOpCostPass();

@@ -1,5 +1,4 @@
-//===- TestPrintOpCost.cpp - print the cost interface of every op
-//-----------===//
+//===- TestPrintOpCost.cpp - print the cost interface of every op ---------===//
 //
 // -test-print-op-cost prints one line per op with the cost interface:
 //   <op name> flops=<N> bytes_read=<N> bytes_written=<N>

@@ -1,5 +1,4 @@
-//===- CostModelTest.cpp - FLOP formulas
-//-------------------------------------===//
+//===- CostModelTest.cpp - FLOP formulas ----------------------------------===//
 
 #include "internvl/Support/CostModel.h"
 

@@ -1,5 +1,4 @@
-//===- GradientCheckTest.cpp - finite differences against every gradient
-//----===//
+//===- GradientCheckTest.cpp - finite differences against every gradient --===//
 //
 // For each differentiable op: a small f32 function computes y = op(x...) and
 // the loss L = sum(y * r) with a fixed random r; the reverse-mode gradient of

@@ -1,5 +1,4 @@
-//===- HeapPlacementTest.cpp - arena placement on hand-checkable cases
-//------===//
+//===- HeapPlacementTest.cpp - arena placement on hand-checkable cases ----===//
 
 #include "internvl/Analysis/HeapPlacement.h"
 

@@ -1,5 +1,4 @@
-//===- ImportShapeTest.cpp - config parsing and micro-batch shapes
-//----------===//
+//===- ImportShapeTest.cpp - config parsing and micro-batch shapes --------===//
 
 #include "internvl/Import/ImportOptions.h"
 #include "internvl/Import/ModelConfig.h"

@@ -1,5 +1,4 @@
-//===- NumericTest.cpp - bf16/f16 rounding and Philox
-//-----------------------===//
+//===- NumericTest.cpp - bf16/f16 rounding and Philox ---------------------===//
 
 #include "internvl/runtime/Numeric.h"
 

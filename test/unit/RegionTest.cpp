@@ -1,5 +1,4 @@
-//===- RegionTest.cpp - regions and layers of module paths
-//------------------===//
+//===- RegionTest.cpp - regions and layers of module paths ----------------===//
 
 #include "internvl/Support/Region.h"
 

@@ -1,5 +1,4 @@
-//===- ShapeTest.cpp - static shape arithmetic
-//-------------------------------===//
+//===- ShapeTest.cpp - static shape arithmetic ----------------------------===//
 
 #include "internvl/Support/Shape.h"
 

@@ -1,5 +1,4 @@
-//===- internvl-import.cpp - InternVL config.json to a tg forward graph
-//-----===//
+//===- internvl-import.cpp - InternVL config.json to a tg forward graph ---===//
 //
 //   internvl-import MODEL.json [InternVL finetune flags] [-o out.mlir]
 //   [--summary]

@@ -1,5 +1,4 @@
-//===- internvl-run.cpp - execute a tg function on the CPU
-//------------------===//
+//===- internvl-run.cpp - execute a tg function on the CPU ----------------===//
 //
 //   internvl-run FILE.mlir [--entry NAME] [--seed N] [--inputs DIR] [--dump
 //   DIR]

@@ -1,5 +1,4 @@
-//===- HeapPlacement.h - packing buffers with lifetimes into one arena -*- C++
-//-*-===//
+//===- HeapPlacement.h - packing buffers with lifetimes into one arena ----===//
 //
 // The offline dynamic-storage-allocation problem: buffers with a size and a
 // live interval of schedule steps get byte offsets in one arena so that no

@@ -1,5 +1,4 @@
-//===- DeepSpeedConfig.h - the ZeRO settings of a DeepSpeed JSON -*- C++
-//-*-===//
+//===- DeepSpeedConfig.h - the ZeRO settings of a DeepSpeed JSON ----------===//
 
 #ifndef INTERNVL_IMPORT_DEEPSPEEDCONFIG_H
 #define INTERNVL_IMPORT_DEEPSPEEDCONFIG_H

@@ -1,5 +1,4 @@
-//===- ForwardGraph.h - InternVL forward pass as a tg function ---*- C++
-//-*-===//
+//===- ForwardGraph.h - InternVL forward pass as a tg function --*- C++ -*-===//
 
 #ifndef INTERNVL_IMPORT_FORWARDGRAPH_H
 #define INTERNVL_IMPORT_FORWARDGRAPH_H

@@ -1,5 +1,4 @@
-//===- ImportOptions.h - fine-tuning settings and derived shapes --*- C++
-//-*-===//
+//===- ImportOptions.h - fine-tuning settings and derived shapes ----------===//
 //
 // The settings of InternVL's fine-tuning script that shape the training graph
 // (named as its command-line flags), and the sizes they imply for one

@@ -1,5 +1,4 @@
-//===- ModelConfig.h - InternVL config.json, parsed and checked --*- C++
-//-*-===//
+//===- ModelConfig.h - InternVL config.json, parsed and checked -----------===//
 //
 // The architecture of an InternVL model as read from its Hugging Face
 // config.json, in either of the two formats users have on disk:

@@ -1,5 +1,4 @@
-//===- ParamNames.h - Hugging Face parameter and module names ----*- C++
-//-*-===//
+//===- ParamNames.h - Hugging Face parameter and module names ---*- C++ -*-===//
 //
 // The two checkpoint layouts of InternVL name the same modules differently
 // and split some projections differently (InternViT's fused qkv versus

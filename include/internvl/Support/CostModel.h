@@ -1,5 +1,4 @@
-//===- CostModel.h - FLOP and byte formulas of tg ops -------------*- C++
-//-*-===//
+//===- CostModel.h - FLOP and byte formulas of tg ops -----------*- C++ -*-===//
 //
 // The arithmetic behind the cost interface, on plain integers. Matrix products
 // count a multiply-add as two FLOPs; the per-element constants of the other

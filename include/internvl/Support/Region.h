@@ -1,5 +1,4 @@
-//===- Region.h - which part of the model a module path belongs to -*- C++
-//-*-===//
+//===- Region.h - which part of the model a module path belongs to --------===//
 //
 // Reports, freeze flags and recomputation policies speak of three regions:
 // the vision encoder, the projector and the LLM. Both parameter naming schemes

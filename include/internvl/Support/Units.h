@@ -1,5 +1,4 @@
-//===- Units.h - byte sizes as people write them ------------------*- C++
-//-*-===//
+//===- Units.h - byte sizes as people write them ----------------*- C++ -*-===//
 
 #ifndef INTERNVL_SUPPORT_UNITS_H
 #define INTERNVL_SUPPORT_UNITS_H

@@ -1,5 +1,4 @@
-//===- HostTensor.h - tensors in host memory, files and output lines -*- C++
-//-*-===//
+//===- HostTensor.h - tensors in host memory, files and output lines ------===//
 //
 // What internvl-run and the compiled runners share without MLIR: host
 // tensors, .npy/.safetensors reading and writing, deterministic input

@@ -1,5 +1,4 @@
-//===- BufferAnalysis.cpp - buffers, lifetimes and kinds of a tg step
-//-------===//
+//===- BufferAnalysis.cpp - buffers, lifetimes and kinds of a tg step -----===//
 
 #include "internvl/Dialect/TG/Analysis/BufferAnalysis.h"
 #include "internvl/Analysis/HeapPlacement.h"

@@ -1,5 +1,4 @@
-//===- RematLayers.cpp - the checkpointable layers of a training step
-//-------===//
+//===- RematLayers.cpp - the checkpointable layers of a training step -----===//
 
 #include "internvl/Dialect/TG/Analysis/RematLayers.h"
 #include "internvl/Dialect/TG/Analysis/BufferAnalysis.h"

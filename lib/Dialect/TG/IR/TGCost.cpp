@@ -1,5 +1,4 @@
-//===- TGCost.cpp - cost interface of tg ops
-//---------------------------------===//
+//===- TGCost.cpp - cost interface of tg ops ------------------------------===//
 //
 // FLOPs and bytes per op. The formulas are in internvl/Support/CostModel.h;
 // this file reads the sizes off the op's types.

@@ -1,5 +1,4 @@
-//===- TGGradients.cpp - reverse-mode rules of the forward tg ops
-//----------===//
+//===- TGGradients.cpp - reverse-mode rules of the forward tg ops ---------===//
 //
 // Each rule emits the operand gradients from the result gradients with the
 // forward op's own operands and results (never a recomputation), so the

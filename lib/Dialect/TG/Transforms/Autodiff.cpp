@@ -1,5 +1,4 @@
-//===- Autodiff.cpp - @forward to @train_step
-//--------------------------------===//
+//===- Autodiff.cpp - @forward to @train_step -----------------------------===//
 
 #include "internvl/Dialect/TG/IR/TGOps.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"

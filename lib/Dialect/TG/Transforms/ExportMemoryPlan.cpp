@@ -1,5 +1,4 @@
-//===- ExportMemoryPlan.cpp - --tg-export-memory-plan=FILE.json
-//--------------===//
+//===- ExportMemoryPlan.cpp - --tg-export-memory-plan=FILE.json -----------===//
 
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"

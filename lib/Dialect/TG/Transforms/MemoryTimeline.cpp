@@ -1,5 +1,4 @@
-//===- MemoryTimeline.cpp - --tg-memory-timeline=FILE.svg
-//--------------------===//
+//===- MemoryTimeline.cpp - --tg-memory-timeline=FILE.svg -----------------===//
 //
 // Live memory over the schedule as a stacked area chart: persistent bytes at
 // the bottom, then the arena's live bytes by kind and region. Columns are

@@ -1,5 +1,4 @@
-//===- PlanMemory.cpp - --tg-plan-memory
-//-------------------------------------===//
+//===- PlanMemory.cpp - --tg-plan-memory ----------------------------------===//
 //
 // IR glue around BufferAnalysis (what needs memory, and when) and
 // placeBestFit (where): records the result on the IR.

@@ -1,5 +1,4 @@
-//===- PrintMemoryPlan.cpp - --tg-print-memory-plan
-//--------------------------===//
+//===- PrintMemoryPlan.cpp - --tg-print-memory-plan -----------------------===//
 
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
@@ -141,6 +140,11 @@ struct PrintMemoryPlanPass
   using PassWithOptionErrors::PassWithOptionErrors;
 
   void runOnOperation() override {
+    if (top < 0) {
+      getOperation().emitError("--tg-print-memory-plan: top must be >= 0, got ")
+          << static_cast<int64_t>(top);
+      return signalPassFailure();
+    }
     FailureOr<MemoryPlan> plan = readModulePlan(getOperation(), functionName);
     if (failed(plan))
       return signalPassFailure();

@@ -1,5 +1,4 @@
-//===- Remat.cpp - --tg-remat
-//------------------------------------------------===//
+//===- Remat.cpp - --tg-remat ---------------------------------------------===//
 //
 // IR glue around the solver (RematSolver: exact per-layer Pareto frontiers,
 // multiple-choice knapsack across layers) and the rewrite (RematLayers). The

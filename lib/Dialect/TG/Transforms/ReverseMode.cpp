@@ -1,5 +1,4 @@
-//===- ReverseMode.cpp - reverse-mode differentiation of a block
-//------------===//
+//===- ReverseMode.cpp - reverse-mode differentiation of a block ----------===//
 //
 // Classic reverse sweep over a straight-line block: mark the values that
 // depend on the differentiated inputs, walk the ops backwards from the loss,

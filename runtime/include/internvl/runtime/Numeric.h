@@ -1,5 +1,4 @@
-//===- Numeric.h - bf16/f16 rounding and Philox, host and device -*- C++
-//-*-===//
+//===- Numeric.h - bf16/f16 rounding and Philox, host and device ----------===//
 //
 // Shared by the CPU and CUDA runtimes so both round and draw random numbers
 // the same way.

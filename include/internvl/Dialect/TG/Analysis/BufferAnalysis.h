@@ -1,5 +1,4 @@
-//===- BufferAnalysis.h - buffers, lifetimes and kinds of a tg step -*- C++
-//-*-===//
+//===- BufferAnalysis.h - buffers, lifetimes and kinds of a tg step -------===//
 //
 // Turns a tg function into the buffers a memory plan places: one per value
 // that needs memory, with its live interval on the op order, merged where a

@@ -1,5 +1,4 @@
-//===- MemoryPlan.h - a planned tg function read back from its IR -*- C++
-//-*-===//
+//===- MemoryPlan.h - a planned tg function read back from its IR ---------===//
 //
 // --tg-plan-memory records the plan in the IR: `tg.alloc` on ops (one entry
 // per result), `tg.workspace` on attention backward ops, and the

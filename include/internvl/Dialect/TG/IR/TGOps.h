@@ -1,5 +1,4 @@
-//===- TGOps.h - training-graph operations -----------------------*- C++
-//-*-===//
+//===- TGOps.h - training-graph operations ----------------------*- C++ -*-===//
 
 #ifndef INTERNVL_DIALECT_TG_IR_TGOPS_H
 #define INTERNVL_DIALECT_TG_IR_TGOPS_H

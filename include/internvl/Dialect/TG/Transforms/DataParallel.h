@@ -1,5 +1,4 @@
-//===- DataParallel.h - one rank of a data-parallel step ---------*- C++
-//-*-===//
+//===- DataParallel.h - one rank of a data-parallel step --------*- C++ -*-===//
 //
 // The rewrite behind --tg-data-parallel, callable on its own: --tg-remat
 // plans its candidates through it when the step will be lowered for ZeRO

@@ -1,5 +1,4 @@
-//===- Passes.h - tg passes --------------------------------------*- C++
-//-*-===//
+//===- Passes.h - tg passes -------------------------------------*- C++ -*-===//
 
 #ifndef INTERNVL_DIALECT_TG_TRANSFORMS_PASSES_H
 #define INTERNVL_DIALECT_TG_TRANSFORMS_PASSES_H
