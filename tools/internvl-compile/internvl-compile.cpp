@@ -7,7 +7,8 @@
 //
 // Runs what the step still needs of the pipeline (--tg-autodiff when the
 // module has only @forward, --tg-remat when asked, --tg-plan-memory and its
-// checker), lowers it with --convert-tg-to-emitc, translates the EmitC to
+// checker; a PassManager built from typed pass options), lowers it with
+// convertStepToEmitC (which also returns the manifest), translates the EmitC to
 // C++ (DIR/step.cpp, or DIR/step.cu for CUDA) and builds DIR/libstep.so
 // with the runtime of the target plus DIR/run-step, the runner. DIR also
 // gets the planned module (train_step.mlir) and the manifest (step.json).
@@ -116,26 +117,42 @@ int fail(const llvm::Twine &message) {
   return 1;
 }
 
-/// The passes the step still needs, as a textual pipeline on the module.
-llvm::Expected<std::string> pipelineFor(ModuleOp module) {
+llvm::Error error(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+/// A pass made from typed options, with what the user wrote for it
+/// (`--autodiff=...`, `--remat=...`) parsed over them by the pass itself.
+llvm::Error addPass(PassManager &pm, std::unique_ptr<Pass> pass,
+                    StringRef userOptions = {}) {
+  std::string message;
+  if (!userOptions.empty() &&
+      failed(pass->initializeOptions(userOptions, [&](const llvm::Twine &m) {
+        message = m.str();
+        return failure();
+      })))
+    return error(message);
+  pm.addPass(std::move(pass));
+  return llvm::Error::success();
+}
+
+/// Adds the passes the step still needs to `pm`.
+llvm::Error buildPipeline(ModuleOp module, PassManager &pm) {
   Operation *moduleOp = module.getOperation();
   StringRef name = functionName.empty() ? "train_step" : StringRef(functionName);
   auto step = module.lookupSymbol<func::FuncOp>(name);
-  std::vector<std::string> passes;
   if (!step) {
     if (!functionName.empty())
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "no function @" + functionName + " in " +
+      return error("no function @" + functionName + " in " +
                                          inputFile);
     if (!module.lookupSymbol<func::FuncOp>("forward"))
-      return llvm::createStringError(
-          llvm::inconvertibleErrorCode(),
+      return error(
           inputFile + " has neither @train_step nor @forward (write it with "
                       "internvl-import)");
-    passes.push_back("tg-autodiff{" + autodiffOptions + "}");
+    if (llvm::Error e = addPass(pm, tg::createTGAutodiff(), autodiffOptions))
+      return e;
   } else if (!autodiffOptions.empty()) {
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
+    return error(
         "--autodiff: " + inputFile + " already has @" + name);
   }
   bool planned = step && tg::getMemoryPlan(step);
@@ -154,8 +171,7 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
           {"allgather-bucket-size", "allgather_bucket_size",
            allgatherBucketSize, dp.getAllgatherBucketSize()}}) {
       if (value != -1 && have != value)
-        return llvm::createStringError(
-            llvm::inconvertibleErrorCode(),
+        return error(
             "--" + std::string(flag) + "=" + std::to_string(value) + ": @" +
                 name.str() + " in " + inputFile +
                 " is already data parallel with " + key + " " +
@@ -164,14 +180,12 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
     }
   }
   if (alreadyDataParallel && remat)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
+    return error(
         "--remat/--budget: @" + name.str() + " in " + inputFile +
             " is already data parallel; give the step before "
             "--tg-data-parallel");
   if (planned && remat)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
+    return error(
         "--remat/--budget: @" + name + " in " + inputFile +
             " is already planned; give the unplanned step");
   auto moduleWorld = moduleOp->getAttrOfType<IntegerAttr>("tg.world_size");
@@ -180,50 +194,45 @@ llvm::Expected<std::string> pipelineFor(ModuleOp module) {
   bool dataParallel = worldSize != -1 || zeroStage != -1 ||
                       reduceBucketSize != -1 || allgatherBucketSize != -1 ||
                       (moduleWorld && moduleWorld.getInt() > 1);
-  // --tg-data-parallel's options, also given to --tg-remat so that it plans
-  // its candidates as they will be lowered.
-  std::string dataParallelOptions;
-  for (auto [flag, value] :
-       {std::pair<const char *, int64_t>{"world-size", worldSize},
-        {"zero-stage", zeroStage},
-        {"reduce-bucket-size", reduceBucketSize},
-        {"allgather-bucket-size", allgatherBucketSize}})
-    if (value != -1)
-      dataParallelOptions += " " + std::string(flag) + "=" +
-                             std::to_string(value);
   if (remat) {
-    std::string options = rematOptions;
-    if (!budget.empty()) {
-      if (options.find("lm=") == std::string::npos)
-        options += " lm=auto";
-      options += " budget=" + budget;
-    }
-    if (!functionName.empty())
-      options += " function=" + functionName;
-    // The budget holds for the step as it will be lowered (ZeRO-3 gathers).
-    if (dataParallel)
-      options += " data-parallel=true" + dataParallelOptions;
-    passes.push_back("tg-remat{" + options + "}");
+    tg::TGRematOptions o;
+    // --budget alone solves the LLM's layers; --remat may say otherwise.
+    if (!budget.empty())
+      o.lm = "auto";
+    o.functionName = functionName;
+    // The budget holds for the step as it will be lowered (ZeRO-3 gathers):
+    // --tg-remat plans its candidates with --tg-data-parallel's options.
+    o.dataParallel = dataParallel;
+    o.worldSize = worldSize;
+    o.zeroStage = zeroStage;
+    o.reduceBucketSize = reduceBucketSize;
+    o.allgatherBucketSize = allgatherBucketSize;
+    o.budget = budget;
+    if (!budget.empty() && StringRef(rematOptions).contains("budget="))
+      return error("--budget=" + budget + " and --remat=\"" + rematOptions +
+                   "\" both give a budget: give it once");
+    if (llvm::Error e = addPass(pm, tg::createTGRemat(o), rematOptions))
+      return e;
   }
   if (dataParallel && planned && !alreadyDataParallel)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
+    return error(
         "@" + name.str() + " in " + inputFile +
             " is already planned; give the unplanned step to make it data "
             "parallel");
   if (dataParallel && !alreadyDataParallel) {
-    std::string options = dataParallelOptions;
+    tg::TGDataParallelOptions o;
+    o.worldSize = worldSize;
+    o.zeroStage = zeroStage;
+    o.reduceBucketSize = reduceBucketSize;
+    o.allgatherBucketSize = allgatherBucketSize;
     if (!functionName.empty())
-      options += " function=" + functionName;
-    passes.push_back("tg-data-parallel{" + options + "}");
+      o.functionName = functionName;
+    pm.addPass(tg::createTGDataParallel(o));
   }
   if (!planned)
-    passes.push_back("tg-plan-memory");
-  passes.push_back("tg-verify-memory-plan");
-  std::string pipeline;
-  for (auto [i, p] : llvm::enumerate(passes))
-    pipeline += (i ? "," : "") + p;
-  return pipeline;
+    pm.addPass(tg::createTGPlanMemory());
+  pm.addPass(tg::createTGVerifyMemoryPlan());
+  return llvm::Error::success();
 }
 
 /// The files a build leaves in -o DIR; an earlier build's are replaced.
@@ -432,14 +441,16 @@ int main(int argc, char **argv) {
   if (!module)
     return fail("cannot parse " + inputFile);
 
-  llvm::Expected<std::string> pipeline = pipelineFor(*module);
-  if (!pipeline)
-    return fail(llvm::toString(pipeline.takeError()));
   PassManager pm(&context);
-  if (failed(parsePassPipeline(*pipeline, pm, llvm::errs())))
-    return fail("bad pass options in " + *pipeline);
-  if (failed(pm.run(*module)))
-    return fail("the pipeline " + *pipeline + " failed on " + inputFile);
+  if (llvm::Error e = buildPipeline(*module, pm))
+    return fail(llvm::toString(std::move(e)));
+  if (failed(pm.run(*module))) {
+    // The pass said why; this says which passes ran.
+    std::string pipeline;
+    for (Pass &pass : pm.getPasses())
+      pipeline += (pipeline.empty() ? "" : ",") + pass.getArgument().str();
+    return fail("the pipeline " + pipeline + " failed on " + inputFile);
+  }
 
   std::string planned;
   llvm::raw_string_ostream(planned) << *module;
@@ -455,7 +466,7 @@ int main(int argc, char **argv) {
   options.function = functionName;
   options.target = *target;
   options.fuseElementwise = fuse;
-  FailureOr<tg::StepEmitStats> stats =
+  FailureOr<tg::StepEmitResult> stats =
       tg::convertStepToEmitC(*module, options);
   if (failed(stats))
     return fail("cannot lower the step of " + inputFile);
@@ -466,18 +477,6 @@ int main(int argc, char **argv) {
      << " (target " << targetName << "). Do not edit.\n";
   if (failed(emitc::translateToCpp(*module, os)))
     return fail("cannot translate the EmitC of the step to C++");
-
-  // The manifest, pretty-printed, from the emitted function's literal.
-  std::string manifest;
-  module->walk([&](emitc::LiteralOp literal) {
-    StringRef v = literal.getValue();
-    if (v.consume_front("R\"ivl(") && v.consume_back(")ivl\""))
-      manifest = v.str();
-  });
-  llvm::Expected<llvm::json::Value> manifestJson = llvm::json::parse(manifest);
-  if (!manifestJson)
-    return fail("the step's manifest is not JSON: " +
-                llvm::toString(manifestJson.takeError()));
 
   // Everything is built in a directory beside -o and moved in only when the
   // build succeeded: a failed build leaves -o as it was, and a source-only
@@ -493,7 +492,8 @@ int main(int argc, char **argv) {
       *target == tg::StepTarget::Cuda ? "step.cu" : "step.cpp";
   std::string manifestText;
   llvm::raw_string_ostream(manifestText)
-      << llvm::formatv("{0:2}", *manifestJson) << "\n";
+      << llvm::formatv("{0:2}", llvm::json::Value(std::move(stats->manifest)))
+      << "\n";
   for (auto [file, text] :
        {std::pair<StringRef, StringRef>{sourceName, source},
         {"step.json", manifestText},

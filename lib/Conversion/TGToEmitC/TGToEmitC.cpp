@@ -504,7 +504,7 @@ LogicalResult StepLowering::run(ModuleOp module,
   return success();
 }
 
-FailureOr<StepEmitStats>
+FailureOr<StepEmitResult>
 mlir::tg::convertStepToEmitC(ModuleOp module, const StepEmitOptions &options) {
   // Callers outside a pass (internvl-compile) need not have loaded it.
   module.getContext()->getOrLoadDialect<emitc::EmitCDialect>();
@@ -557,7 +557,8 @@ mlir::tg::convertStepToEmitC(ModuleOp module, const StepEmitOptions &options) {
   StepLowering lowering(func, *storage, fusion, options.target);
   if (failed(lowering.run(module, *manifest)))
     return failure();
-  StepEmitStats stats;
+  StepEmitResult stats;
+  stats.manifest = std::move(*manifest);
   stats.kernelCalls = lowering.kernelCalls;
   stats.fusedKernels = fusion.groups.size();
   for (const FusedGroup &g : fusion.groups)
@@ -580,7 +581,7 @@ struct ConvertTGToEmitCPass
     options.function = function;
     options.target = *parsed;
     options.fuseElementwise = fuseElementwise;
-    FailureOr<StepEmitStats> stats =
+    FailureOr<StepEmitResult> stats =
         convertStepToEmitC(getOperation(), options);
     if (failed(stats))
       return signalPassFailure();

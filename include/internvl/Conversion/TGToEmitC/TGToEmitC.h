@@ -4,6 +4,7 @@
 #define INTERNVL_CONVERSION_TGTOEMITC_TGTOEMITC_H
 
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/JSON.h"
 
 #include <optional>
 #include <string>
@@ -21,7 +22,11 @@ struct StepEmitOptions {
   bool fuseElementwise = true;
 };
 
-struct StepEmitStats {
+/// What the lowering produced besides the EmitC module.
+struct StepEmitResult {
+  /// The step's manifest (StepManifest.h), also returned by the emitted
+  /// `ivl_step_manifest()`.
+  llvm::json::Object manifest;
   int64_t kernelCalls = 0;
   int64_t fusedKernels = 0;
   int64_t fusedOps = 0;
@@ -30,7 +35,7 @@ struct StepEmitStats {
 /// Replaces the content of `module` by the EmitC form of its planned step
 /// (see --convert-tg-to-emitc). On failure the module is unchanged and the
 /// error was emitted.
-FailureOr<StepEmitStats> convertStepToEmitC(ModuleOp module,
+FailureOr<StepEmitResult> convertStepToEmitC(ModuleOp module,
                                             const StepEmitOptions &options);
 
 /// C++ spellings used by the emitted code.
