@@ -132,3 +132,67 @@ llvm::Expected<std::vector<int>> internvl::chooseAcrossLayers(
   }
   return choice;
 }
+
+BudgetFit internvl::fitBudget(
+    llvm::ArrayRef<const std::vector<RematChoice> *> fronts, int64_t budget,
+    llvm::function_ref<int64_t(llvm::ArrayRef<int>)> peakOf) {
+  BudgetFit fit;
+  int64_t mostBytes = 0;
+  for (const std::vector<RematChoice> *f : fronts)
+    mostBytes += f->back().keptBytes;
+  // The least memory any choice needs: every layer keeps nothing.
+  std::vector<int> fewest(fronts.size(), 0);
+  fit.minimumPeak = peakOf(fewest);
+  if (fit.minimumPeak > budget)
+    return fit;
+  fit.feasible = true;
+  // Keeping everything, if it fits, recomputes nothing.
+  std::vector<int> most;
+  for (const std::vector<RematChoice> *f : fronts)
+    most.push_back(static_cast<int>(f->size()) - 1);
+  bool keepAll = peakOf(most) <= budget;
+  // Room for kept activations beyond the all-recompute plan.
+  fit.granularity = std::max<int64_t>(256, mostBytes / 16384);
+  int64_t capacity = budget - fit.minimumPeak;
+  fit.points = fewest;
+  double bestSeconds = 0;
+  for (const std::vector<RematChoice> *f : fronts)
+    bestSeconds += f->front().seconds;
+  if (keepAll) {
+    fit.points = most;
+    fit.capacity = mostBytes;
+    return fit;
+  }
+  for (int attempt = 0; attempt < 8 && capacity >= 0; ++attempt) {
+    llvm::Expected<std::vector<int>> points =
+        chooseAcrossLayers(fronts, capacity, fit.granularity);
+    if (!points) {
+      llvm::consumeError(points.takeError());
+      break;
+    }
+    int64_t peak = peakOf(*points);
+    double seconds = 0;
+    for (size_t k = 0; k < points->size(); ++k)
+      seconds += (*fronts[k])[(*points)[k]].seconds;
+    int64_t next;
+    if (peak <= budget) {
+      if (seconds < bestSeconds ||
+          (seconds == bestSeconds && *points != fit.points)) {
+        fit.points = *points;
+        bestSeconds = seconds;
+        fit.capacity = capacity;
+      }
+      // Close enough: less than 0.5% of the budget is left unused.
+      if (seconds == 0 ||
+          budget - peak < std::max(fit.granularity, budget / 200))
+        break;
+      next = capacity + (budget - peak);
+    } else {
+      next = capacity - (peak - budget) - fit.granularity;
+    }
+    if (next == capacity)
+      break;
+    capacity = next;
+  }
+  return fit;
+}

@@ -1,6 +1,7 @@
 //===- Units.cpp - byte sizes as people write them ------------------------===//
 
 #include "internvl/Support/Units.h"
+#include "internvl/Support/Targets.h"
 
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/Format.h"
@@ -60,21 +61,13 @@ llvm::Expected<int64_t> internvl::parseByteSize(llvm::StringRef text) {
 }
 
 llvm::Expected<int64_t> internvl::parseMemoryBudget(llvm::StringRef text) {
-  // What the CUDA context, cuBLAS/NCCL handles and the allocator's slack take.
-  constexpr int64_t kCardReserve = 2ll << 30;
-  int64_t mib = llvm::StringSwitch<int64_t>(text)
-                    .Case("h100-80gb", 81559)
-                    .Case("h200-141gb", 143771)
-                    .Case("a100-80gb", 81920)
-                    .Case("a100-40gb", 40960)
-                    .Default(0);
-  if (mib)
-    return mib * (1ll << 20) - kCardReserve;
+  if (const GpuTarget *card = findCard(text))
+    return card->memoryMiB * (1ll << 20) - kCardReserveBytes;
   llvm::Expected<int64_t> bytes = parseByteSize(text);
   if (!bytes)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "budget: " + llvm::toString(bytes.takeError()) +
-            ", or a card: h100-80gb, h200-141gb, a100-80gb, a100-40gb");
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "budget: " +
+                                       llvm::toString(bytes.takeError()) +
+                                       ", or a card: " + cardNames());
   return *bytes;
 }

@@ -15,6 +15,7 @@
 #define INTERNVL_ANALYSIS_REMATSOLVER_H
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
@@ -71,6 +72,29 @@ paretoFrontier(const LayerProblem &layer, int maxUnits = 22);
 llvm::Expected<std::vector<int>>
 chooseAcrossLayers(llvm::ArrayRef<const std::vector<RematChoice> *> frontiers,
                    int64_t capacity, int64_t granularity);
+
+/// What fitBudget chose.
+struct BudgetFit {
+  /// False when even recomputing the most exceeds the budget.
+  bool feasible = false;
+  /// The peak when every layer keeps the least.
+  int64_t minimumPeak = 0;
+  /// One point per frontier.
+  std::vector<int> points;
+  /// The knapsack capacity and granularity that chose `points`.
+  int64_t capacity = 0;
+  int64_t granularity = 0;
+};
+
+/// One point per layer's frontier at the least total recompute time whose
+/// real peak, `peakOf(points)` (the caller plans the candidate), is within
+/// `budget`. The knapsack works on kept bytes, which the real peak does not
+/// add up to exactly (buffers overlap in time), so its capacity is corrected
+/// by each candidate's peak: shrunk by the overshoot, grown by what is left,
+/// at most 8 times; the cheapest candidate that fit is kept.
+BudgetFit fitBudget(llvm::ArrayRef<const std::vector<RematChoice> *> frontiers,
+                    int64_t budget,
+                    llvm::function_ref<int64_t(llvm::ArrayRef<int>)> peakOf);
 
 } // namespace internvl
 

@@ -63,8 +63,7 @@ struct Roofline {
   double bytesPerSecond;
 };
 
-/// H100 SXM: ~989 TFLOP/s dense bf16 tensor-core, ~3.35 TB/s HBM3.
-inline constexpr Roofline kH100{989e12, 3.35e12};
+/// (The rooflines of the GPUs plans are made for: Targets.h.)
 
 /// Time of an op on the roofline: bound by compute or by memory traffic.
 inline double estimateSeconds(const Roofline &gpu, int64_t flops,

@@ -13,11 +13,13 @@
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Support/Units.h"
 #include "internvl/Support/PassOptions.h"
+#include "internvl/Support/Targets.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/JSON.h"
 
+#include <limits>
 #include <map>
 
 namespace mlir::tg {
@@ -45,16 +47,6 @@ std::optional<Policy> parsePolicy(StringRef text) {
       .Default(std::nullopt);
 }
 
-std::optional<internvl::cost::Roofline> roofline(StringRef gpu) {
-  if (gpu == "h100")
-    return internvl::cost::kH100;
-  if (gpu == "h200")
-    return internvl::cost::Roofline{989e12, 4.8e12};
-  if (gpu == "a100")
-    return internvl::cost::Roofline{312e12, 2.0e12};
-  return std::nullopt;
-}
-
 struct RematPass : public internvl::PassWithOptionErrors<tg::impl::TGRematBase<RematPass>> {
   using PassWithOptionErrors::PassWithOptionErrors;
 
@@ -71,16 +63,21 @@ private:
     applyRecompute(copy, layers, recompute);
     // As --tg-data-parallel will lower it: a recomputed layer's parameters
     // are gathered for its recomputation too.
+    // (It accepted the step before; should a candidate fail, its error is
+    // reported and the candidate fits no budget.)
     if (dataParallelOptions &&
-        failed(lowerDataParallel(copy, *dataParallelOptions)))
-      llvm::report_fatal_error("--tg-remat: --tg-data-parallel failed on a "
-                               "candidate it accepted before");
+        failed(lowerDataParallel(copy, *dataParallelOptions))) {
+      copy.erase();
+      candidateFailed = true;
+      return std::numeric_limits<int64_t>::max();
+    }
     int64_t peak = placeBuffers(copy, options).peakBytes();
     copy.erase();
     return peak;
   }
 
   std::optional<DataParallelOptions> dataParallelOptions;
+  bool candidateFailed = false;
 
   /// The auto layers' problems, the capacity and granularity the knapsack
   /// used, and what it chose.
@@ -172,11 +169,12 @@ void RematPass::runOnOperation() {
                " lm=" + lmText);
     return;
   }
-  std::optional<internvl::cost::Roofline> gpuRoofline = roofline(gpu);
-  if (!gpuRoofline) {
-    (void)fail("gpu must be h100, h200 or a100, got '" + gpu + "'");
+  const internvl::GpuTarget *target = internvl::findGpu(gpu);
+  if (!target) {
+    (void)fail("gpu must be " + internvl::gpuNames() + ", got '" + gpu + "'");
     return;
   }
+  const internvl::cost::Roofline *gpuRoofline = &target->roofline;
   std::optional<int64_t> budgetBytes;
   if (!budget.empty()) {
     llvm::Expected<int64_t> parsed = internvl::parseMemoryBudget(budget);
@@ -255,90 +253,38 @@ void RematPass::runOnOperation() {
 
   if (!autoLayers.empty()) {
     std::vector<const std::vector<internvl::RematChoice> *> fronts;
-    int64_t mostBytes = 0;
-    for (size_t i : autoLayers) {
+    for (size_t i : autoLayers)
       fronts.push_back(&frontiers[layers[i].signature]);
-      mostBytes += fronts.back()->back().keptBytes;
-    }
-    auto applyPoints = [&](const std::vector<int> &points) {
+    auto applyPoints = [&](llvm::ArrayRef<int> points) {
       for (auto [k, i] : llvm::enumerate(autoLayers))
         recompute[i] = (*fronts[k])[points[k]].recompute;
     };
-    // The least memory any choice needs: every auto layer keeps nothing.
-    std::vector<int> fewest(autoLayers.size(), 0);
-    applyPoints(fewest);
-    int64_t minimumPeak = peakWith(func, recompute, options, *gpuRoofline);
-    if (minimumPeak > *budgetBytes) {
+    internvl::BudgetFit fit = internvl::fitBudget(
+        fronts, *budgetBytes, [&](llvm::ArrayRef<int> points) {
+          applyPoints(points);
+          return peakWith(func, recompute, options, *gpuRoofline);
+        });
+    if (candidateFailed)
+      return signalPassFailure();
+    if (!fit.feasible) {
       (void)fail("budget " + std::to_string(*budgetBytes) + " bytes (" +
                  internvl::formatGiB(*budgetBytes) +
                  ") is below the minimum feasible peak " +
-                 std::to_string(minimumPeak) + " bytes (" +
-                 internvl::formatGiB(minimumPeak) +
+                 std::to_string(fit.minimumPeak) + " bytes (" +
+                 internvl::formatGiB(fit.minimumPeak) +
                  ") for this graph with vision=" + policyName(*visionPolicy) +
                  " lm=" + policyName(*lmPolicy));
       return;
     }
-    // Keeping everything, if it fits, recomputes nothing.
-    std::vector<int> most;
-    for (const std::vector<internvl::RematChoice> *f : fronts)
-      most.push_back(f->size() - 1);
-    applyPoints(most);
-    bool keepAll =
-        peakWith(func, recompute, options, *gpuRoofline) <= *budgetBytes;
-    // Room for kept activations beyond the all-recompute plan; corrected by
-    // the real peak of each candidate until it fits (and grown while it
-    // leaves room), keeping the cheapest candidate that fits.
-    int64_t granularity = std::max<int64_t>(256, mostBytes / 16384);
-    int64_t capacity = *budgetBytes - minimumPeak;
-    std::vector<int> best = fewest;
-    int64_t bestCapacity = 0;
-    double bestSeconds = 0;
-    for (auto [k, f] : llvm::enumerate(fronts))
-      bestSeconds += f->front().seconds;
-    if (keepAll) {
-      best = most;
-      bestSeconds = 0;
-      bestCapacity = mostBytes;
-    }
-    for (int attempt = 0; attempt < 8 && capacity >= 0 && !keepAll; ++attempt) {
-      llvm::Expected<std::vector<int>> points =
-          internvl::chooseAcrossLayers(fronts, capacity, granularity);
-      if (!points) {
-        llvm::consumeError(points.takeError());
-        break;
-      }
-      applyPoints(*points);
-      int64_t peak = peakWith(func, recompute, options, *gpuRoofline);
-      double seconds = 0;
-      for (auto [k, p] : llvm::enumerate(*points))
-        seconds += (*fronts[k])[p].seconds;
-      int64_t next;
-      if (peak <= *budgetBytes) {
-        if (seconds < bestSeconds ||
-            (seconds == bestSeconds && *points != best)) {
-          best = *points;
-          bestSeconds = seconds;
-          bestCapacity = capacity;
-        }
-        // Close enough: less than 0.5% of the budget is left unused.
-        if (seconds == 0 ||
-            *budgetBytes - peak < std::max(granularity, *budgetBytes / 200))
-          break;
-        next = capacity + (*budgetBytes - peak);
-      } else {
-        next = capacity - (peak - *budgetBytes) - granularity;
-      }
-      if (next == capacity)
-        break;
-      capacity = next;
-    }
-    applyPoints(best);
+    applyPoints(fit.points);
     if (!exportProblem.empty() &&
-        failed(writeProblem(layers, autoLayers, fronts, best, bestCapacity,
-                            granularity)))
+        failed(writeProblem(layers, autoLayers, fronts, fit.points,
+                            fit.capacity, fit.granularity)))
       return signalPassFailure();
   } else if (budgetBytes) {
     int64_t peak = peakWith(func, recompute, options, *gpuRoofline);
+    if (candidateFailed)
+      return signalPassFailure();
     if (peak > *budgetBytes) {
       (void)fail("the planned peak " + std::to_string(peak) + " bytes (" +
                  internvl::formatGiB(peak) +

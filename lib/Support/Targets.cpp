@@ -1,0 +1,53 @@
+//===- Targets.cpp - the GPUs plans are made for --------------------------===//
+
+#include "internvl/Support/Targets.h"
+
+using namespace internvl;
+
+// Datasheet figures: dense bf16 tensor-core throughput and HBM bandwidth
+// (SXM parts); memory as nvidia-smi reports it.
+static const GpuTarget kTargets[] = {
+    {"h100", "h100-80gb", 81559, {989e12, 3.35e12}},
+    {"h200", "h200-141gb", 143771, {989e12, 4.8e12}},
+    {"a100", "a100-80gb", 81920, {312e12, 2.0e12}},
+    {"a100", "a100-40gb", 40960, {312e12, 1.555e12}},
+};
+
+llvm::ArrayRef<GpuTarget> internvl::gpuTargets() { return kTargets; }
+
+const GpuTarget *internvl::findGpu(llvm::StringRef gpu) {
+  for (const GpuTarget &t : kTargets)
+    if (t.gpu == gpu)
+      return &t;
+  return nullptr;
+}
+
+const GpuTarget *internvl::findCard(llvm::StringRef card) {
+  for (const GpuTarget &t : kTargets)
+    if (t.card == card)
+      return &t;
+  return nullptr;
+}
+
+static std::string joined(llvm::ArrayRef<std::string> names,
+                          llvm::StringRef last) {
+  std::string s;
+  for (size_t i = 0; i < names.size(); ++i)
+    s += (i == 0 ? "" : i + 1 == names.size() ? last.str() : ", ") + names[i];
+  return s;
+}
+
+std::string internvl::gpuNames() {
+  std::vector<std::string> names;
+  for (const GpuTarget &t : kTargets)
+    if (findGpu(t.gpu) == &t)
+      names.push_back(t.gpu.str());
+  return joined(names, " or ");
+}
+
+std::string internvl::cardNames() {
+  std::vector<std::string> names;
+  for (const GpuTarget &t : kTargets)
+    names.push_back(t.card.str());
+  return joined(names, ", ");
+}
