@@ -8,7 +8,9 @@ no MLIR and no network:
   every gradient among the results, and for the tiny one also the CPU twin,
   whose results (one step from seed 0) become the expected values. All of it
   lands in out/gpu-check/, which is carried to the GPU machine.
-* ``run`` (on the GPU): runs the CUDA steps and reports
+* ``run`` (on the GPU): first the kernel conformance suite built for CUDA
+  (every runtime entry point against its f64 reference, one line per
+  kernel, test/conformance), then runs the CUDA steps and reports
 
   - tiny: loss, gradients and updated parameters against the CPU twin;
   - tiny-zero3: the same step lowered for ZeRO stage 3 on one rank, its
@@ -29,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -99,6 +102,13 @@ def prepare():
             # The planned module is not needed on the GPU machine.
             (directory / target / "train_step.mlir").unlink()
         forward.unlink()
+    # The kernel conformance suite, built for CUDA with the project.
+    conformance = Path(tool("kernel-conformance-cuda"))
+    if not conformance.exists():
+        sys.exit(f"gpu-check: {conformance} is missing: build with the CUDA "
+                 "toolkit (scripts/bootstrap.sh)")
+    (OUT / "conformance").mkdir(exist_ok=True)
+    shutil.copy2(conformance, OUT / "conformance" / conformance.name)
     # The CPU twins' results are the tiny steps' expected values.
     for name in CONFIGS:
         if checked_against_cpu(name):
@@ -238,9 +248,30 @@ def compare_with_torch(got, torch_result):
     return ours_loss, loss, median, worst, len(errors)
 
 
+def run_conformance(say):
+    """Runs the CUDA kernel conformance suite, printing its lines as they
+    come; True when every kernel is within tolerance."""
+    binary = OUT / "conformance" / "kernel-conformance-cuda"
+    say("## kernel conformance (CUDA kernels against the f64 reference)")
+    process = subprocess.Popen([str(binary)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    for line in process.stdout:
+        say(line.rstrip())
+    code = process.wait()
+    say("")
+    return code == 0
+
+
 def run_checks():
     report = []
-    failed = False
+
+    def say(line):
+        # Each stage's result is printed as it is known, so a run cut short
+        # still reports what it reached.
+        print(line, flush=True)
+        say(line)
+
+    failed = not run_conformance(say)
     for name, (_, _, steps) in CONFIGS.items():
         directory = OUT / name
         runner = directory / "cuda" / "run-step"
@@ -249,10 +280,10 @@ def run_checks():
         run(runner, "--steps", "1", "--dump", got, "--dump-inputs",
             directory / "inputs")
         timed = timing(run(runner, "--steps", str(steps)).stderr)
-        report.append(f"## {name}: {manifest['model']}, "
-                      f"{manifest['tokens_per_step']} tokens per step")
-        report.append(f"device: {timed['device']}")
-        report.append(
+        say(f"## {name}: {manifest['model']}, "
+            f"{manifest['tokens_per_step']} tokens per step")
+        say(f"device: {timed['device']}")
+        say(
             f"compiled step: {timed['step_ms']:.2f} ms, "
             f"{timed['tokens_per_s']:.0f} tokens/s (mean of steps 2-{steps}); "
             f"planned peak {timed['planned_gib']:.3f} GiB, allocated "
@@ -264,7 +295,7 @@ def run_checks():
             ok = (loss <= LOSS_TOLERANCE and grad <= GRAD_TOLERANCE
                   and param <= PARAM_TOLERANCE)
             failed |= not ok
-            report.append(
+            say(
                 f"vs the CPU twin: loss {loss:.2e}, worst gradient {grad:.2e} "
                 f"({grad_name}), worst updated parameter {param:.2e} "
                 f"({param_name}): {'PASS' if ok else 'FAIL'}")
@@ -275,22 +306,20 @@ def run_checks():
                 got, torch_result)
             ok = loss <= LOSS_TOLERANCE and worst <= GRAD_TOLERANCE
             failed |= not ok
-            report.append(
+            say(
                 f"vs PyTorch (bf16 autocast, f32 weights): loss {ours_loss:.5f} vs "
                 f"{torch_result['loss']:.5f} ({loss:.2e}); gradients median "
                 f"{median:.2e}, worst {worst:.2e} ({worst_name}): "
                 f"{'PASS' if ok else 'FAIL'}")
-            report.append(
+            say(
                 f"PyTorch eager + HF gradient checkpointing + AdamW: "
                 f"{torch_result['step_ms']:.2f} ms, "
                 f"{torch_result['tokens_per_s']:.0f} tokens/s, peak allocated "
                 f"{torch_result['peak_gib']:.3f} GiB (reserved "
                 f"{torch_result['reserved_gib']:.3f}); compiled/PyTorch step time "
                 f"{timed['step_ms'] / torch_result['step_ms']:.2f}x")
-        report.append("")
-    text = "\n".join(report)
-    print(text)
-    (OUT / "report.md").write_text(text)
+        say("")
+    (OUT / "report.md").write_text("\n".join(report))
     return 1 if failed else 0
 
 

@@ -12,7 +12,7 @@
 // gives the op.
 //
 // The scores run on CUDA cores in f32 (head dims up to 128); a tensor-core
-// version is future work (docs/runtime.md).
+// version is future work (docs/compile.md, "The runtime").
 //
 //===----------------------------------------------------------------------===//
 

@@ -1,0 +1,243 @@
+//===- Loss.cpp - conformance cases -------------------------------------===//
+
+#include "Conformance.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+using namespace conformance;
+
+namespace {
+
+constexpr int64_t kIgnore = -100;
+
+/// The f64 reference of cross_entropy: per-token logsumexp and the mean of
+/// lse - z[label] over the labelled tokens (NaN when there is none).
+struct CrossEntropyRef {
+  std::vector<double> lse;
+  double loss = NAN;
+  int64_t valid = 0;
+};
+
+CrossEntropyRef crossEntropyRef(const Tensor &logits, const Tensor &labels,
+                                int64_t ignore) {
+  int64_t tokens = logits.shape[0], vocab = logits.shape[1];
+  CrossEntropyRef r;
+  r.lse.resize(tokens);
+  double total = 0;
+  for (int64_t t = 0; t < tokens; ++t) {
+    double m = -INFINITY;
+    for (int64_t j = 0; j < vocab; ++j)
+      m = std::max(m, logits[t * vocab + j]);
+    double sum = 0;
+    for (int64_t j = 0; j < vocab; ++j)
+      sum += std::exp(logits[t * vocab + j] - m);
+    r.lse[t] = m + std::log(sum);
+    int64_t y = static_cast<int64_t>(labels[t]);
+    if (y == ignore)
+      continue;
+    total += r.lse[t] - logits[t * vocab + y];
+    ++r.valid;
+  }
+  r.loss = r.valid ? total / static_cast<double>(r.valid) : NAN;
+  return r;
+}
+
+/// grad * (softmax(z_t) - onehot(y_t)) / valid for labelled tokens, 0 for
+/// the others.
+std::vector<double> crossEntropyGradRef(double dloss, const Tensor &logits,
+                                        const Tensor &labels, int64_t ignore) {
+  int64_t tokens = logits.shape[0], vocab = logits.shape[1];
+  CrossEntropyRef f = crossEntropyRef(logits, labels, ignore);
+  double scale = dloss / static_cast<double>(f.valid ? f.valid : 1);
+  std::vector<double> g(tokens * vocab, 0.0);
+  for (int64_t t = 0; t < tokens; ++t) {
+    int64_t y = static_cast<int64_t>(labels[t]);
+    if (y == ignore)
+      continue;
+    for (int64_t j = 0; j < vocab; ++j)
+      g[t * vocab + j] = std::exp(logits[t * vocab + j] - f.lse[t]) * scale;
+    g[t * vocab + y] -= scale;
+  }
+  return g;
+}
+
+/// Labels in [0, vocab) with every `every`-th token (from `first`) ignored.
+Tensor labelsWithIgnored(Case &c, int64_t tokens, int64_t vocab,
+                         int64_t every, int64_t first) {
+  Tensor labels = c.integers({tokens}, 0, vocab);
+  for (int64_t t = first; every > 0 && t < tokens; t += every)
+    labels[t] = kIgnore;
+  return labels;
+}
+
+/// The forward kernel against the reference: loss (f32 scalar) and lse (f32
+/// [T]); both are f32 whatever the logits are, and their terms are about
+/// |lse| in size.
+void checkForward(Case &c, const Tensor &logits, const Tensor &labels,
+                  int64_t ignore = kIgnore) {
+  int64_t tokens = logits.shape[0];
+  ivl_tensor z = c.device(logits), y = c.device(labels);
+  ivl_tensor loss = c.output(IVL_F32, {}), lse = c.output(IVL_F32, {tokens});
+  if (!c.call(ivl_cross_entropy(c.context(), &z, &y, ignore, &loss, &lse)))
+    return;
+  CrossEntropyRef r = crossEntropyRef(logits, labels, ignore);
+  double scale = 1;
+  for (double v : r.lse)
+    scale = std::max(scale, std::fabs(v));
+  for (double v : logits.values)
+    scale = std::max(scale, std::fabs(v));
+  c.expect("lse", lse, r.lse, toleranceFor(IVL_F32, scale));
+  c.expect("loss", loss, {r.loss}, toleranceFor(IVL_F32, scale));
+}
+
+/// The gradient kernel, fed the reference lse rounded to f32 (so it does not
+/// depend on the forward kernel).
+void checkBackward(Case &c, double dlossValue, const Tensor &logits,
+                   const Tensor &labels, int64_t ignore = kIgnore) {
+  int64_t tokens = logits.shape[0], vocab = logits.shape[1];
+  CrossEntropyRef r = crossEntropyRef(logits, labels, ignore);
+  Tensor lseRef{IVL_F32, {tokens}, r.lse};
+  for (double &v : lseRef.values)
+    v = roundTo(IVL_F32, v);
+  Tensor dlossT = c.filled(IVL_F32, {}, dlossValue);
+  ivl_tensor dloss = c.device(dlossT), z = c.device(logits),
+             y = c.device(labels), lse = c.device(lseRef);
+  ivl_tensor dz = c.output(logits.dtype, {tokens, vocab});
+  if (!c.call(ivl_cross_entropy_grad(c.context(), &dloss, &z, &y, &lse, ignore,
+                                     &dz)))
+    return;
+  std::vector<double> want =
+      crossEntropyGradRef(dlossT[0], logits, labels, ignore);
+  // Elements are about scale / vocab (softmax * dloss / valid); the label
+  // element, about scale, is compared relative to itself.
+  double scale = std::fabs(dlossT[0]) / static_cast<double>(r.valid ? r.valid : 1);
+  c.expect("dlogits", dz, want,
+           toleranceFor(logits.dtype, scale / static_cast<double>(vocab)));
+}
+
+/// A call that must fail with `want` (checked after synchronizing, where a
+/// device reports data errors).
+void expectStatus(Case &c, ivl_status got, ivl_status want, const char *what) {
+  if (got == IVL_OK)
+    got = ivl_synchronize(c.context());
+  c.check(got == want, std::string(what) + ": expected status " +
+                           std::to_string(want) + ", got " +
+                           std::to_string(got) +
+                           (got ? std::string(" (") + ivl_last_error(c.context()) + ")"
+                                : std::string()));
+}
+
+} // namespace
+
+//===--- cross_entropy ----------------------------------------------------===//
+
+CONFORMANCE_CASE(cross_entropy, f32_vocab1000_ignored) {
+  Tensor logits = c.random(IVL_F32, {17, 1000}, -4, 4);
+  Tensor labels = labelsWithIgnored(c, 17, 1000, 3, 1);
+  labels[16] = 999; // the last class
+  labels[0] = 0;    // the first class
+  checkForward(c, logits, labels);
+}
+
+CONFORMANCE_CASE(cross_entropy, bf16_vocab33_ignored) {
+  Tensor logits = c.random(IVL_BF16, {9, 33}, -3, 3);
+  Tensor labels = labelsWithIgnored(c, 9, 33, 4, 0);
+  checkForward(c, logits, labels);
+}
+
+CONFORMANCE_CASE(cross_entropy, one_row_vocab13) {
+  Tensor logits = c.random(IVL_F32, {1, 13}, -2, 2);
+  Tensor labels = c.integers({1}, 0, 13);
+  checkForward(c, logits, labels);
+}
+
+CONFORMANCE_CASE(cross_entropy, large_logits_stable) {
+  // exp(z) overflows f32 without the max subtraction.
+  Tensor logits = c.random(IVL_F32, {5, 33}, 80, 120);
+  Tensor labels = c.integers({5}, 0, 33);
+  checkForward(c, logits, labels);
+}
+
+CONFORMANCE_CASE(cross_entropy, all_ignored_nan) {
+  // Documented (TGOps.td, as PyTorch): NaN loss when no token has a label;
+  // the logsumexp of every row is still written.
+  Tensor logits = c.random(IVL_BF16, {4, 13}, -2, 2);
+  Tensor labels = c.filled(IVL_I64, {4}, kIgnore);
+  checkForward(c, logits, labels);
+}
+
+CONFORMANCE_CASE(cross_entropy, zero_tokens) {
+  Tensor logits = c.random(IVL_F32, {0, 13});
+  Tensor labels = c.integers({0}, 0, 13);
+  checkForward(c, logits, labels);
+}
+
+CONFORMANCE_CASE(cross_entropy, custom_ignore_index) {
+  // ignore_index is a valid class here: tokens labelled 2 do not count.
+  Tensor logits = c.random(IVL_F32, {8, 13}, -2, 2);
+  Tensor labels = c.integers({8}, 0, 13);
+  labels[1] = labels[5] = 2;
+  checkForward(c, logits, labels, 2);
+}
+
+CONFORMANCE_CASE(cross_entropy, label_out_of_range_rejected) {
+  Tensor logits = c.random(IVL_F32, {3, 13});
+  Tensor labels = c.integers({3}, 0, 13);
+  for (double bad : {13.0, -1.0}) {
+    labels[1] = bad;
+    ivl_tensor z = c.device(logits), y = c.device(labels);
+    ivl_tensor loss = c.output(IVL_F32, {}), lse = c.output(IVL_F32, {3});
+    expectStatus(c,
+                 ivl_cross_entropy(c.context(), &z, &y, kIgnore, &loss, &lse),
+                 IVL_ERROR_INVALID_INPUT,
+                 bad < 0 ? "label -1" : "label == vocab");
+  }
+}
+
+//===--- cross_entropy_grad -----------------------------------------------===//
+
+CONFORMANCE_CASE(cross_entropy_grad, f32_vocab1000_ignored) {
+  Tensor logits = c.random(IVL_F32, {12, 1000}, -4, 4);
+  Tensor labels = labelsWithIgnored(c, 12, 1000, 5, 2);
+  checkBackward(c, 2.5, logits, labels);
+}
+
+CONFORMANCE_CASE(cross_entropy_grad, bf16_vocab33_ignored) {
+  Tensor logits = c.random(IVL_BF16, {10, 33}, -3, 3);
+  Tensor labels = labelsWithIgnored(c, 10, 33, 3, 0);
+  checkBackward(c, 0.75, logits, labels);
+}
+
+CONFORMANCE_CASE(cross_entropy_grad, one_row_vocab13) {
+  Tensor logits = c.random(IVL_F32, {1, 13}, -2, 2);
+  Tensor labels = c.integers({1}, 0, 13);
+  checkBackward(c, 1.0, logits, labels);
+}
+
+CONFORMANCE_CASE(cross_entropy_grad, all_ignored_zero) {
+  // No labelled token: every gradient is zero (not NaN).
+  Tensor logits = c.random(IVL_F32, {3, 13}, -2, 2);
+  Tensor labels = c.filled(IVL_I64, {3}, kIgnore);
+  checkBackward(c, 1.0, logits, labels);
+}
+
+CONFORMANCE_CASE(cross_entropy_grad, zero_tokens) {
+  Tensor logits = c.random(IVL_BF16, {0, 33});
+  Tensor labels = c.integers({0}, 0, 33);
+  checkBackward(c, 1.0, logits, labels);
+}
+
+CONFORMANCE_CASE(cross_entropy_grad, label_out_of_range_rejected) {
+  Tensor logits = c.random(IVL_F32, {3, 13});
+  Tensor labels = c.integers({3}, 0, 13);
+  labels[2] = 13;
+  Tensor lse = c.filled(IVL_F32, {3}, 1.0), dlossT = c.filled(IVL_F32, {}, 1);
+  ivl_tensor z = c.device(logits), y = c.device(labels), l = c.device(lse),
+             dloss = c.device(dlossT), dz = c.output(IVL_F32, {3, 13});
+  expectStatus(c,
+               ivl_cross_entropy_grad(c.context(), &dloss, &z, &y, &l, kIgnore,
+                                      &dz),
+               IVL_ERROR_INVALID_INPUT, "label == vocab");
+}
