@@ -386,8 +386,12 @@ ivl_status ivl_attention_grad(ivl_context *ctx, const ivl_tensor *dout,
                 "the step set %lld (tg.workspace of the memory plan)",
                 static_cast<long long>(need),
                 static_cast<long long>(ctx->scratchBytes));
-  if (rows == 0)
-    return IVL_OK;
+  // No queries: the key and value gradients are sums of nothing.
+  if (rows == 0) {
+    if (ivl_status s = zero(ctx, *dk, "attention_grad"))
+      return s;
+    return zero(ctx, *dv, "attention_grad");
+  }
   float *delta = static_cast<float *>(ctx->scratch);
   const float *l = static_cast<const float *>(lse->data);
   attentionDeltaKernel<<<gridFor(rows * 32), kBlock, 0, ctx->stream>>>(

@@ -97,6 +97,15 @@ ivl_status fail(ivl_context *ctx, ivl_status status, const char *format, ...)
 
 /// IVL_OK, or IVL_ERROR_RUNTIME with `what` and CUDA's message.
 ivl_status check(ivl_context *ctx, cudaError_t err, const char *what);
+
+/// Writes zeros over all of `t` (a gradient with nothing summed into it).
+inline ivl_status zero(ivl_context *ctx, ivl_tensor &t, const char *kernel) {
+  int64_t bytes = ivl_numel(&t) * ivl_dtype_size(t.dtype);
+  if (bytes == 0)
+    return IVL_OK;
+  return check(ctx, cudaMemsetAsync(t.data, 0, bytes, ctx->stream), kernel);
+}
+
 /// The same after a kernel launch.
 inline ivl_status launched(ivl_context *ctx, const char *what) {
   return check(ctx, cudaGetLastError(), what);

@@ -155,6 +155,9 @@ ivl_status ivl_layer_norm(ivl_context *ctx, const ivl_tensor *x,
                           double epsilon, ivl_tensor *y, ivl_tensor *mean,
                           ivl_tensor *rstd) {
   int64_t d = x->shape[x->rank - 1], rows = d ? numel(*x) / d : 0;
+  if (d == 0)
+    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
+                "layer_norm: %s has rows of width 0", describe(*x).c_str());
   if (ivl_status s = expectNumel(ctx, "layer_norm", "weight", *weight, d))
     return s;
   if (ivl_status s = statsAreF32(ctx, "layer_norm", *mean))
@@ -176,11 +179,18 @@ ivl_status ivl_layer_norm_grad(ivl_context *ctx, const ivl_tensor *dy,
                                ivl_tensor *dx, ivl_tensor *dweight,
                                ivl_tensor *dbias) {
   int64_t d = x->shape[x->rank - 1], rows = d ? numel(*x) / d : 0;
+  if (d == 0)
+    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
+                "layer_norm_grad: %s has rows of width 0", describe(*x).c_str());
   if (ivl_status s =
           expectNumel(ctx, "layer_norm_grad", "grad", *dy, rows * d))
     return s;
-  if (rows == 0)
-    return IVL_OK;
+  // No rows: the weight and bias gradients are sums of nothing.
+  if (rows == 0) {
+    if (ivl_status s = zero(ctx, *dweight, "layer_norm_grad"))
+      return s;
+    return zero(ctx, *dbias, "layer_norm_grad");
+  }
   // Column sums first: dx may be written over dy in place.
   normColumnGradKernel<<<gridFor(d), kBlock, 0, ctx->stream>>>(
       dy->data, dy->dtype, x->data, x->dtype,
@@ -200,6 +210,9 @@ ivl_status ivl_rms_norm(ivl_context *ctx, const ivl_tensor *x,
                         const ivl_tensor *weight, double epsilon, ivl_tensor *y,
                         ivl_tensor *rstd) {
   int64_t d = x->shape[x->rank - 1], rows = d ? numel(*x) / d : 0;
+  if (d == 0)
+    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
+                "rms_norm: %s has rows of width 0", describe(*x).c_str());
   if (ivl_status s = expectNumel(ctx, "rms_norm", "weight", *weight, d))
     return s;
   if (ivl_status s = statsAreF32(ctx, "rms_norm", *rstd))
@@ -217,10 +230,13 @@ ivl_status ivl_rms_norm_grad(ivl_context *ctx, const ivl_tensor *dy,
                              const ivl_tensor *rstd, ivl_tensor *dx,
                              ivl_tensor *dweight) {
   int64_t d = x->shape[x->rank - 1], rows = d ? numel(*x) / d : 0;
+  if (d == 0)
+    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
+                "rms_norm_grad: %s has rows of width 0", describe(*x).c_str());
   if (ivl_status s = expectNumel(ctx, "rms_norm_grad", "grad", *dy, rows * d))
     return s;
   if (rows == 0)
-    return IVL_OK;
+    return zero(ctx, *dweight, "rms_norm_grad");
   normColumnGradKernel<<<gridFor(d), kBlock, 0, ctx->stream>>>(
       dy->data, dy->dtype, x->data, x->dtype, nullptr,
       static_cast<const float *>(rstd->data), rows, d, dweight->data,

@@ -262,3 +262,24 @@ CONFORMANCE_CASE(rms_norm_grad, zero_rows) {
 }
 
 } // namespace
+
+// Rows of width zero have no statistics: the call is refused (the CPU
+// runtime once read past its buffers here).
+CONFORMANCE_CASE(rms_norm, zero_width) {
+  Tensor x = c.random(IVL_BF16, {3, 0}), w = c.random(IVL_BF16, {0});
+  ivl_tensor dx = c.device(x), dw = c.device(w),
+             y = c.output(IVL_BF16, {3, 0}), r = c.output(IVL_F32, {3});
+  c.check(ivl_rms_norm(c.context(), &dx, &dw, 1e-6, &y, &r) ==
+              IVL_ERROR_INVALID_ARGUMENT,
+          "a width of 0 is not refused");
+}
+
+CONFORMANCE_CASE(layer_norm, zero_width) {
+  Tensor x = c.random(IVL_F32, {2, 0}), w = c.random(IVL_F32, {0});
+  ivl_tensor dx = c.device(x), dw = c.device(w), db = c.device(w),
+             y = c.output(IVL_F32, {2, 0}), m = c.output(IVL_F32, {2}),
+             r = c.output(IVL_F32, {2});
+  c.check(ivl_layer_norm(c.context(), &dx, &dw, &db, 1e-5, &y, &m, &r) ==
+              IVL_ERROR_INVALID_ARGUMENT,
+          "a width of 0 is not refused");
+}
