@@ -170,19 +170,24 @@ def torch_reference(config_path, inputs, manifest, steps, device="cuda"):
     step, then `steps` timed steps with HF gradient checkpointing, gradient
     clipping and AdamW."""
     import torch
-    from transformers import InternVLConfig, InternVLForConditionalGeneration
+    from transformers import InternVLForConditionalGeneration
 
-    raw = json.loads(Path(config_path).read_text())
-    config = InternVLConfig(**{k: v for k, v in raw.items()
-                               if k not in ("architectures", "model_type")})
-    for c in (config, config.vision_config, config.text_config):
-        c._attn_implementation = "sdpa"
+    from internvl_opt.reference import transformers_config
+
+    config = transformers_config(json.loads(Path(config_path).read_text()),
+                                 "sdpa")
     model = InternVLForConditionalGeneration(config).float().to(device)
     state = {n: torch.from_numpy(np.load(inputs / f"{n}.npy"))
              for n in parameter_names(manifest)}
-    _, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected:
         sys.exit(f"gpu-check: parameters PyTorch does not know: {unexpected[:5]}")
+    # Buffers (rotary inverse frequencies) are PyTorch's own; a parameter
+    # left at its random initial value would make the comparison meaningless.
+    params = {n for n, _ in model.named_parameters()}
+    if [m for m in missing if m in params]:
+        sys.exit("gpu-check: parameters the step does not have: "
+                 f"{[m for m in missing if m in params][:5]}")
     batch = {k: torch.from_numpy(np.load(inputs / f"{k}.npy")).to(device)
              for k in ("pixel_values", "input_ids", "labels")}
     batch["pixel_values"] = batch["pixel_values"].float()
@@ -248,6 +253,63 @@ def compare_with_torch(got, torch_result):
     return ours_loss, loss, median, worst, len(errors)
 
 
+# The shared libraries the CUDA steps and the conformance suite load, by the
+# soname they were linked against (readelf -d shows them).
+CUDA_LIBRARIES = ("libcublasLt.so", "libcublas.so", "libnccl.so")
+
+
+def library_directories():
+    """Where this machine keeps CUDA's libraries: the toolkit, the system, and
+    the pip packages PyTorch brings (nvidia-cublas, nvidia-nccl-cu13), which
+    is where a machine without a full toolkit has them."""
+    candidates = [Path("/usr/local/cuda/lib64"), Path("/usr/local/cuda/lib"),
+                  Path("/usr/local/cuda/targets/x86_64-linux/lib"),
+                  Path("/usr/lib/x86_64-linux-gnu")]
+    candidates += sorted(Path("/usr/local").glob("cuda-*/lib64"))
+    for entry in sys.path:
+        nvidia = Path(entry) / "nvidia"
+        if nvidia.is_dir():
+            candidates += sorted(nvidia.glob("*/lib"))
+    return [c for c in candidates if c.is_dir()]
+
+
+def needed_libraries(binary):
+    """The CUDA sonames `binary` needs (libcublasLt.so.13, ...)."""
+    try:
+        out = subprocess.run(["readelf", "-d", str(binary)],
+                             capture_output=True, text=True).stdout
+    except FileNotFoundError:  # no binutils: leave it to the loader
+        return []
+    names = re.findall(r"Shared library: \[([^\]]+)\]", out)
+    return [n for n in names if n.startswith(CUDA_LIBRARIES)]
+
+
+def find_cuda_libraries(binaries, say):
+    """Puts the directories holding the sonames `binaries` need on
+    LD_LIBRARY_PATH and says which file each one resolves to; False, with
+    what is missing, when one is nowhere."""
+    needed = sorted({n for b in binaries for n in needed_libraries(b)})
+    found, missing = {}, []
+    directories = library_directories()
+    for soname in needed:
+        for d in directories:
+            if (d / soname).exists():
+                found[soname] = d / soname
+                break
+        else:
+            missing.append(soname)
+    for soname, path in found.items():
+        say(f"library: {soname} -> {path.resolve()}")
+    if missing:
+        say(f"library: not found on this machine: {', '.join(missing)} "
+            f"(looked in {', '.join(map(str, directories))})")
+        return False
+    dirs = list(dict.fromkeys(str(p.parent) for p in found.values()))
+    os.environ["LD_LIBRARY_PATH"] = ":".join(
+        dirs + [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p])
+    return True
+
+
 def run_conformance(say):
     """Runs the CUDA kernel conformance suite, printing its lines as they
     come; True when every kernel is within tolerance."""
@@ -271,6 +333,11 @@ def run_checks():
         print(line, flush=True)
         say(line)
 
+    binaries = [OUT / "conformance" / "kernel-conformance-cuda"] + [
+        OUT / name / "cuda" / "libstep.so" for name in CONFIGS]
+    if not find_cuda_libraries(binaries, say):
+        return 1
+    say("")
     failed = not run_conformance(say)
     for name, (_, _, steps) in CONFIGS.items():
         directory = OUT / name

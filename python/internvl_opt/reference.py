@@ -23,14 +23,23 @@ class Batch:
     labels: torch.Tensor
 
 
-def load_config(raw: dict) -> InternVLConfig:
+def transformers_config(raw: dict, attention: str = "eager") -> InternVLConfig:
+    """transformers' InternVLConfig of a native config.json, as the importer
+    reads it, under transformers 4.57 and 5.x alike."""
     raw = {k: v for k, v in raw.items() if k not in ("architectures", "model_type")}
     config = InternVLConfig(**raw)
-    # The eager path is the plain math; it is what the tg ops define.
-    config._attn_implementation = "eager"
-    config.vision_config._attn_implementation = "eager"
-    config.text_config._attn_implementation = "eager"
+    # The LLM's own setting decides whether lm_head is the embedding; 5.x
+    # reads the composite config's, which defaults to tied.
+    config.tie_word_embeddings = getattr(config.text_config,
+                                         "tie_word_embeddings", False)
+    for c in (config, config.vision_config, config.text_config):
+        c._attn_implementation = attention
     return config
+
+
+def load_config(raw: dict) -> InternVLConfig:
+    # The eager path is the plain math; it is what the tg ops define.
+    return transformers_config(raw, "eager")
 
 
 def build_model(config: InternVLConfig, seed: int) -> InternVLForConditionalGeneration:
