@@ -188,10 +188,10 @@ LogicalResult Lowering::collect() {
     }
   }
   if (grads.empty())
-    return step.emitError("--tg-data-parallel: @")
+    return step.emitError(options.flag + ": @")
            << step.getName() << " updates no parameter";
   if (!norm)
-    return step.emitError("--tg-data-parallel: @")
+    return step.emitError(options.flag + ": @")
            << step.getName() << " has no tg.global_norm before AdamW";
   std::stable_sort(
       grads.begin(), grads.end(),
@@ -616,9 +616,10 @@ mlir::tg::dataParallelOptionsFor(ModuleOp module,
   // World size and stage as the memory plan reads them, and checked alike.
   PlanOptions plan =
       planOptionsFor(module, requested.zeroStage, requested.worldSize);
-  if (failed(checkPlanOptions(module, plan, "--tg-data-parallel")))
+  if (failed(checkPlanOptions(module, plan, requested.flag)))
     return failure();
   DataParallelOptions o;
+  o.flag = requested.flag;
   o.worldSize = plan.worldSize;
   o.zeroStage = plan.zeroStage;
   auto pick = [&](int64_t given, StringRef attr, int64_t fallback) {
@@ -634,12 +635,12 @@ mlir::tg::dataParallelOptionsFor(ModuleOp module,
            o.zeroStage == 3 ? kStage3PrefetchElements
                             : o.allgatherBucketElements);
   if (o.reduceBucketElements < 1)
-    return module.emitError("--tg-data-parallel: reduce-bucket-size must be "
-                            ">= 1 element, got ")
+    return module.emitError(o.flag + ": reduce-bucket-size must be "
+                                     ">= 1 element, got ")
            << o.reduceBucketElements;
   if (o.allgatherBucketElements < 1)
-    return module.emitError("--tg-data-parallel: allgather-bucket-size must "
-                            "be >= 1 element, got ")
+    return module.emitError(o.flag + ": allgather-bucket-size must "
+                                     "be >= 1 element, got ")
            << o.allgatherBucketElements;
   return o;
 }
@@ -648,10 +649,10 @@ FailureOr<int64_t>
 mlir::tg::lowerDataParallel(func::FuncOp step,
                             const DataParallelOptions &options) {
   if (getDataParallel(step))
-    return step.emitError("--tg-data-parallel: @")
+    return step.emitError(options.flag + ": @")
            << step.getName() << " is already data parallel";
   if (getMemoryPlan(step))
-    return step.emitError("--tg-data-parallel: @")
+    return step.emitError(options.flag + ": @")
            << step.getName()
            << " is already planned: run --tg-data-parallel before "
               "--tg-plan-memory";

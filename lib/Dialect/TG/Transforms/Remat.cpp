@@ -195,7 +195,8 @@ void RematPass::runOnOperation() {
   if (dataParallel) {
     FailureOr<DataParallelOptions> dp = dataParallelOptionsFor(
         module, requestedDataParallel(worldSize, zeroStage, reduceBucketSize,
-                                      allgatherBucketSize));
+                                      allgatherBucketSize,
+                                      "--tg-remat (data-parallel=true)"));
     if (failed(dp))
       return signalPassFailure();
     // Fail early, on the step itself, if it cannot be lowered.

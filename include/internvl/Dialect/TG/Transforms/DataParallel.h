@@ -12,6 +12,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 
+#include <string>
+
 namespace mlir::tg {
 
 struct DataParallelOptions {
@@ -23,17 +25,20 @@ struct DataParallelOptions {
   /// at once (one bucket at least). Stage 3: the most elements gathered
   /// ahead of the layer that runs (DeepSpeed's stage3_prefetch_bucket_size).
   int64_t allgatherBucketElements = 500000000;
+  /// Who the messages speak for: the flag the user wrote these options in.
+  std::string flag = "--tg-data-parallel";
 };
 
 /// DeepSpeed's default stage3_prefetch_bucket_size.
 inline constexpr int64_t kStage3PrefetchElements = 50000000;
 
 /// Options as given to a pass: -1 for "the module's, else the default".
-inline DataParallelOptions requestedDataParallel(int64_t worldSize,
-                                                 int64_t zeroStage,
-                                                 int64_t reduceBucketSize,
-                                                 int64_t allgatherBucketSize) {
-  return {worldSize, zeroStage, reduceBucketSize, allgatherBucketSize};
+inline DataParallelOptions
+requestedDataParallel(int64_t worldSize, int64_t zeroStage,
+                      int64_t reduceBucketSize, int64_t allgatherBucketSize,
+                      llvm::StringRef flag = "--tg-data-parallel") {
+  return {worldSize, zeroStage, reduceBucketSize, allgatherBucketSize,
+          flag.str()};
 }
 
 /// The options: the fields of `requested` other than -1 (unset), else the
