@@ -19,14 +19,11 @@ namespace {
 
 using Dims = AttentionShape;
 
-ivl_status readDims(ivl_context *ctx, const ivl_tensor &q, const ivl_tensor &k,
-                    const ivl_tensor &v, Dims &dims) {
-  if (!attentionShape(q, k, v, dims))
-    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "attention: expected rank-4 q, k, v whose query heads group "
-                "onto the key heads, got %s, %s, %s",
-                describe(q).c_str(), describe(k).c_str(), describe(v).c_str());
-  return IVL_OK;
+/// The shapes of q, k, v (the API checked that they group).
+Dims readDims(const ivl_tensor &q, const ivl_tensor &k, const ivl_tensor &v) {
+  Dims dims{};
+  (void)attentionShape(q, k, v, dims);
+  return dims;
 }
 
 inline int64_t at(int64_t b, int64_t s, int64_t h, int64_t S, int64_t H,
@@ -41,15 +38,13 @@ inline int64_t keyLimit(const Dims &dims, int64_t i, bool causal) {
 
 } // namespace
 
-extern "C" {
+namespace ivl::cpu {
 
-ivl_status ivl_attention(ivl_context *ctx, const ivl_tensor *q,
+ivl_status attention(ivl_context *ctx, const ivl_tensor *q,
                          const ivl_tensor *k, const ivl_tensor *v,
                          int32_t causal, double scale, ivl_tensor *o,
                          ivl_tensor *lse) {
-  Dims dims;
-  if (ivl_status s = readDims(ctx, *q, *k, *v, dims))
-    return s;
+  Dims dims = readDims(*q, *k, *v);
   std::vector<float> qs = toFloat(*q), ks = toFloat(*k), vs = toFloat(*v);
   std::vector<float> out(numel(*o), 0.0f), l(numel(*lse));
   std::vector<float> scores(dims.skv);
@@ -90,15 +85,13 @@ ivl_status ivl_attention(ivl_context *ctx, const ivl_tensor *q,
   return IVL_OK;
 }
 
-ivl_status ivl_attention_grad(ivl_context *ctx, const ivl_tensor *dout,
+ivl_status attention_grad(ivl_context *ctx, const ivl_tensor *dout,
                               const ivl_tensor *q, const ivl_tensor *k,
                               const ivl_tensor *v, const ivl_tensor *o,
                               const ivl_tensor *lse, int32_t causal,
                               double scale, ivl_tensor *dq, ivl_tensor *dk,
                               ivl_tensor *dv) {
-  Dims dims;
-  if (ivl_status s = readDims(ctx, *q, *k, *v, dims))
-    return s;
+  Dims dims = readDims(*q, *k, *v);
   std::vector<float> g = toFloat(*dout), qs = toFloat(*q), ks = toFloat(*k),
                      vs = toFloat(*v), os = toFloat(*o), l = toFloat(*lse);
   std::vector<float> dqs(qs.size(), 0.0f), dks(ks.size(), 0.0f),
@@ -142,13 +135,9 @@ ivl_status ivl_attention_grad(ivl_context *ctx, const ivl_tensor *dout,
   return IVL_OK;
 }
 
-ivl_status ivl_rope(ivl_context *ctx, const ivl_tensor *in, double theta,
+ivl_status rope(ivl_context *ctx, const ivl_tensor *in, double theta,
                     const double *freqFactors, double attentionFactor,
                     int32_t inverse, ivl_tensor *out) {
-  if (in->rank != 4 || in->shape[3] % 2 != 0)
-    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "rope: expected [B, S, H, D] with even D, got %s",
-                describe(*in).c_str());
   int64_t bsz = in->shape[0], s = in->shape[1], h = in->shape[2],
           d = in->shape[3], half = d / 2;
   // Frequencies as transformers computes them, in f32.
@@ -183,4 +172,4 @@ ivl_status ivl_rope(ivl_context *ctx, const ivl_tensor *in, double theta,
   return IVL_OK;
 }
 
-} // extern "C"
+} // namespace ivl::cpu

@@ -28,9 +28,9 @@ ivl_status countImageTokens(ivl_context *ctx, const char *kernel,
 
 } // namespace
 
-extern "C" {
+namespace ivl::cpu {
 
-ivl_status ivl_embedding(ivl_context *ctx, const ivl_tensor *table,
+ivl_status embedding(ivl_context *ctx, const ivl_tensor *table,
                          const ivl_tensor *ids, ivl_tensor *out) {
   int64_t vocab = table->shape[0], width = table->shape[1], n = numel(*ids);
   int64_t size = ivl_dtype_size(table->dtype);
@@ -49,7 +49,7 @@ ivl_status ivl_embedding(ivl_context *ctx, const ivl_tensor *table,
   return IVL_OK;
 }
 
-ivl_status ivl_embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
+ivl_status embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
                               const ivl_tensor *ids, ivl_tensor *out) {
   int64_t vocab = out->shape[0], width = out->shape[1], n = numel(*ids);
   std::vector<float> g = toFloat(*grad);
@@ -68,7 +68,7 @@ ivl_status ivl_embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
   return IVL_OK;
 }
 
-ivl_status ivl_scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
+ivl_status scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
                                     const ivl_tensor *ids,
                                     const ivl_tensor *image, int64_t token,
                                     ivl_tensor *out) {
@@ -89,7 +89,7 @@ ivl_status ivl_scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
   return IVL_OK;
 }
 
-ivl_status ivl_gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
+ivl_status gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
                                    const ivl_tensor *ids, int64_t token,
                                    ivl_tensor *out) {
   if (ivl_status s = countImageTokens(ctx, "gather_image_embeds", *ids, token,
@@ -107,7 +107,7 @@ ivl_status ivl_gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
   return IVL_OK;
 }
 
-ivl_status ivl_mask_image_positions(ivl_context *, const ivl_tensor *grad,
+ivl_status mask_image_positions(ivl_context *, const ivl_tensor *grad,
                                     const ivl_tensor *ids, int64_t token,
                                     ivl_tensor *out) {
   int64_t width = grad->shape[2], n = numel(*ids);
@@ -121,4 +121,4 @@ ivl_status ivl_mask_image_positions(ivl_context *, const ivl_tensor *grad,
   return IVL_OK;
 }
 
-} // extern "C"
+} // namespace ivl::cpu

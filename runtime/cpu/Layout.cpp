@@ -61,10 +61,12 @@ ivl_status ivl_copy(ivl_context *ctx, const ivl_tensor *in, ivl_tensor *out) {
   return IVL_OK;
 }
 
-ivl_status ivl_transpose(ivl_context *ctx, const ivl_tensor *in,
+} // extern "C"
+
+namespace ivl::cpu {
+
+ivl_status transpose(ivl_context *ctx, const ivl_tensor *in,
                          const int64_t *permutation, ivl_tensor *out) {
-  if (ivl_status s = sameType(ctx, "transpose", *in, *out))
-    return s;
   std::vector<int64_t> inStrides = strides(*in);
   std::vector<int64_t> index(numel(*out));
   forEachCoord(out->shape, out->rank,
@@ -78,10 +80,8 @@ ivl_status ivl_transpose(ivl_context *ctx, const ivl_tensor *in,
   return IVL_OK;
 }
 
-ivl_status ivl_broadcast(ivl_context *ctx, const ivl_tensor *in,
+ivl_status broadcast(ivl_context *ctx, const ivl_tensor *in,
                          ivl_tensor *out) {
-  if (ivl_status s = sameType(ctx, "broadcast", *in, *out))
-    return s;
   std::vector<int64_t> inStrides = strides(*in);
   int32_t lead = out->rank - in->rank;
   std::vector<int64_t> index(numel(*out));
@@ -97,7 +97,7 @@ ivl_status ivl_broadcast(ivl_context *ctx, const ivl_tensor *in,
   return IVL_OK;
 }
 
-ivl_status ivl_concat(ivl_context *ctx, const ivl_tensor *inputs,
+ivl_status concat(ivl_context *ctx, const ivl_tensor *inputs,
                       int32_t count, int32_t dim, ivl_tensor *out) {
   int64_t size = ivl_dtype_size(out->dtype);
   // Rows = product of dims before `dim`; each input contributes a contiguous
@@ -111,8 +111,6 @@ ivl_status ivl_concat(ivl_context *ctx, const ivl_tensor *inputs,
   int64_t outRow = out->shape[dim] * inner * size;
   int64_t column = 0;
   for (int32_t k = 0; k < count; ++k) {
-    if (ivl_status s = sameType(ctx, "concat", inputs[k], *out))
-      return s;
     int64_t chunk = inputs[k].shape[dim] * inner * size;
     const char *src = static_cast<const char *>(inputs[k].data);
     for (int64_t r = 0; r < rows; ++r)
@@ -122,10 +120,8 @@ ivl_status ivl_concat(ivl_context *ctx, const ivl_tensor *inputs,
   return IVL_OK;
 }
 
-ivl_status ivl_slice(ivl_context *ctx, const ivl_tensor *in,
+ivl_status slice(ivl_context *ctx, const ivl_tensor *in,
                      const int64_t *offsets, ivl_tensor *out) {
-  if (ivl_status s = sameType(ctx, "slice", *in, *out))
-    return s;
   std::vector<int64_t> inStrides = strides(*in);
   std::vector<int64_t> index(numel(*out));
   forEachCoord(out->shape, out->rank,
@@ -139,10 +135,8 @@ ivl_status ivl_slice(ivl_context *ctx, const ivl_tensor *in,
   return IVL_OK;
 }
 
-ivl_status ivl_pad(ivl_context *ctx, const ivl_tensor *in, const int64_t *low,
+ivl_status pad(ivl_context *ctx, const ivl_tensor *in, const int64_t *low,
                    ivl_tensor *out) {
-  if (ivl_status s = sameType(ctx, "pad", *in, *out))
-    return s;
   int64_t size = ivl_dtype_size(out->dtype);
   std::memset(out->data, 0, numel(*out) * size);
   std::vector<int64_t> outStrides = strides(*out);
@@ -158,7 +152,7 @@ ivl_status ivl_pad(ivl_context *ctx, const ivl_tensor *in, const int64_t *low,
   return IVL_OK;
 }
 
-ivl_status ivl_reduce_sum(ivl_context *ctx, const ivl_tensor *in,
+ivl_status reduce_sum(ivl_context *ctx, const ivl_tensor *in,
                           const int64_t *dims, int32_t numDims,
                           ivl_tensor *out) {
   std::vector<bool> reduced(in->rank, false);
@@ -172,8 +166,6 @@ ivl_status ivl_reduce_sum(ivl_context *ctx, const ivl_tensor *in,
       keptStrides[d] = stride;
       stride *= in->shape[d];
     }
-  if (ivl_status s = expectNumel(ctx, "reduce_sum", "output", *out, stride))
-    return s;
   std::vector<float> x = toFloat(*in);
   std::vector<double> sums(stride, 0.0);
   forEachCoord(in->shape, in->rank,
@@ -188,12 +180,8 @@ ivl_status ivl_reduce_sum(ivl_context *ctx, const ivl_tensor *in,
   return IVL_OK;
 }
 
-ivl_status ivl_pixel_shuffle(ivl_context *ctx, const ivl_tensor *in,
+ivl_status pixel_shuffle(ivl_context *ctx, const ivl_tensor *in,
                              double scale, int32_t version, ivl_tensor *out) {
-  if (in->rank != 4)
-    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "pixel_shuffle: expected [N, W, H, C], got %s",
-                describe(*in).c_str());
   // InternVL's pixel_shuffle: view [n, w, h*s, c/s], permute(0, 2, 1, 3),
   // view [n, h*s, w*s, c/s^2], and for v2 permute(0, 2, 1, 3) again.
   int64_t n = in->shape[0], w = in->shape[1], h = in->shape[2],
@@ -222,4 +210,4 @@ ivl_status ivl_pixel_shuffle(ivl_context *ctx, const ivl_tensor *in,
   return ivl_transpose(ctx, &viewC, swap, out);
 }
 
-} // extern "C"
+} // namespace ivl::cpu

@@ -11,18 +11,12 @@
 using namespace ivl;
 using namespace ivl::cpu;
 
-extern "C" {
+namespace ivl::cpu {
 
-ivl_status ivl_linear(ivl_context *ctx, const ivl_tensor *x,
+ivl_status linear(ivl_context *ctx, const ivl_tensor *x,
                       const ivl_tensor *w, const ivl_tensor *b, ivl_tensor *y) {
-  if (w->rank != 2 || x->rank < 1 || x->shape[x->rank - 1] != w->shape[1])
-    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "linear: input %s and weight %s do not match",
-                describe(*x).c_str(), describe(*w).c_str());
   int64_t k = w->shape[1], n = w->shape[0];
   int64_t rows = numel(*x) / k;
-  if (ivl_status s = expectNumel(ctx, "linear", "output", *y, rows * n))
-    return s;
   std::vector<float> xs = toFloat(*x), ws = toFloat(*w), out(rows * n);
   std::vector<float> bs = b ? toFloat(*b) : std::vector<float>();
   for (int64_t r = 0; r < rows; ++r) {
@@ -39,18 +33,14 @@ ivl_status ivl_linear(ivl_context *ctx, const ivl_tensor *x,
   return IVL_OK;
 }
 
-ivl_status ivl_matmul(ivl_context *ctx, const ivl_tensor *lhs,
+ivl_status matmul(ivl_context *ctx, const ivl_tensor *lhs,
                       const ivl_tensor *rhs, int transposeLhs, int transposeRhs,
                       ivl_tensor *out) {
-  MatmulShape shape;
-  if (!matmulShape(*lhs, *rhs, transposeLhs, transposeRhs, shape))
-    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "matmul: operands %s and %s need rank >= 2",
-                describe(*lhs).c_str(), describe(*rhs).c_str());
+  MatmulShape shape{};
+  // The API checked that the operands have a matrix shape.
+  (void)matmulShape(*lhs, *rhs, transposeLhs, transposeRhs, shape);
   int64_t m = shape.m, n = shape.n, k = shape.k, batch = shape.batch;
   bool shared = shape.shared;
-  if (ivl_status s = expectNumel(ctx, "matmul", "output", *out, batch * m * n))
-    return s;
   std::vector<float> a = toFloat(*lhs), bm = toFloat(*rhs), c(batch * m * n);
   int64_t aStride = shared ? 0 : shape.la * shape.lb;
   int64_t bStride = shared ? 0 : shape.ra * shape.rb;
@@ -73,4 +63,4 @@ ivl_status ivl_matmul(ivl_context *ctx, const ivl_tensor *lhs,
   return IVL_OK;
 }
 
-} // extern "C"
+} // namespace ivl::cpu

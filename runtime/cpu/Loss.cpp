@@ -33,9 +33,9 @@ ivl_status countValid(ivl_context *ctx, const ivl_tensor &labels, int64_t vocab,
 
 } // namespace
 
-extern "C" {
+namespace ivl::cpu {
 
-ivl_status ivl_cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
+ivl_status cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
                              const ivl_tensor *labels, int64_t ignore,
                              ivl_tensor *loss, ivl_tensor *lse) {
   int64_t tokens = logits->shape[0], vocab = logits->shape[1], valid;
@@ -64,7 +64,7 @@ ivl_status ivl_cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
   return IVL_OK;
 }
 
-ivl_status ivl_cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
+ivl_status cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
                                   const ivl_tensor *logits,
                                   const ivl_tensor *labels,
                                   const ivl_tensor *lse, int64_t ignore,
@@ -87,4 +87,4 @@ ivl_status ivl_cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
   return IVL_OK;
 }
 
-} // extern "C"
+} // namespace ivl::cpu

@@ -31,7 +31,7 @@ namespace {
 /// torch.optim.AdamW's single-tensor step, element by element, with the
 /// weight decay of element i from `decayOf(i)`.
 template <typename DecayOf>
-ivl_status adamw(ivl_context *ctx, const char *kernel, const ivl_tensor &master,
+ivl_status adamwUpdate(ivl_context *ctx, const char *kernel, const ivl_tensor &master,
                  const ivl_tensor &expAvg, const ivl_tensor &expAvgSq,
                  const ivl_tensor &grad, const ivl_tensor &gradScale,
                  const ivl_tensor &step, double lr, double beta1, double beta2,
@@ -72,16 +72,16 @@ ivl_status adamw(ivl_context *ctx, const char *kernel, const ivl_tensor &master,
 
 } // namespace
 
-extern "C" {
+namespace ivl::cpu {
 
-ivl_status ivl_global_norm(ivl_context *, const ivl_tensor *grads,
+ivl_status global_norm(ivl_context *, const ivl_tensor *grads,
                            int32_t count, ivl_tensor *norm) {
   float result = static_cast<float>(std::sqrt(sumOfSquares(grads, count)));
   fromFloat(*norm, &result);
   return IVL_OK;
 }
 
-ivl_status ivl_clip_scale(ivl_context *, const ivl_tensor *norm, double maxNorm,
+ivl_status clip_scale(ivl_context *, const ivl_tensor *norm, double maxNorm,
                           ivl_tensor *scale) {
   // torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6), clamped to 1.
   float n = load(*norm, 0);
@@ -91,20 +91,20 @@ ivl_status ivl_clip_scale(ivl_context *, const ivl_tensor *norm, double maxNorm,
   return IVL_OK;
 }
 
-ivl_status ivl_adamw(ivl_context *ctx, const ivl_tensor *master,
+ivl_status adamw(ivl_context *ctx, const ivl_tensor *master,
                      const ivl_tensor *expAvg, const ivl_tensor *expAvgSq,
                      const ivl_tensor *grad, const ivl_tensor *gradScale,
                      const ivl_tensor *step, double lr, double beta1,
                      double beta2, double epsilon, double weightDecay,
                      ivl_tensor *newMaster, ivl_tensor *newExpAvg,
                      ivl_tensor *newExpAvgSq, ivl_tensor *newParam) {
-  return adamw(ctx, "adamw", *master, *expAvg, *expAvgSq, *grad, *gradScale,
+  return adamwUpdate(ctx, "adamw", *master, *expAvg, *expAvgSq, *grad, *gradScale,
                *step, lr, beta1, beta2, epsilon,
                [&](int64_t) { return weightDecay; }, *newMaster, *newExpAvg,
                *newExpAvgSq, *newParam);
 }
 
-ivl_status ivl_shard_adamw(ivl_context *ctx, const ivl_tensor *master,
+ivl_status shard_adamw(ivl_context *ctx, const ivl_tensor *master,
                            const ivl_tensor *expAvg,
                            const ivl_tensor *expAvgSq, const ivl_tensor *grad,
                            const ivl_tensor *gradScale, const ivl_tensor *step,
@@ -120,7 +120,7 @@ ivl_status ivl_shard_adamw(ivl_context *ctx, const ivl_tensor *master,
   int64_t end = 0;
   for (int32_t k = 0; k < numSegments; ++k)
     ends[k] = end += segments[k];
-  return adamw(
+  return adamwUpdate(
       ctx, "shard_adamw", *master, *expAvg, *expAvgSq, *grad, *gradScale,
       *step, lr, beta1, beta2, epsilon,
       [&](int64_t j) {
@@ -132,4 +132,4 @@ ivl_status ivl_shard_adamw(ivl_context *ctx, const ivl_tensor *master,
       *newMaster, *newExpAvg, *newExpAvgSq, *newParam);
 }
 
-} // extern "C"
+} // namespace ivl::cpu

@@ -12,6 +12,8 @@
 #include "internvl/runtime/Numeric.h"
 #include "internvl/runtime/Runtime.h"
 
+#include "Backend.h"
+
 #include <cstdarg>
 #include <string>
 #include <unordered_map>

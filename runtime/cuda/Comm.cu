@@ -164,9 +164,14 @@ ivl_status ivl_comm_unique_id(ivl_context *ctx, void *id, int64_t capacity,
 }
 
 int32_t ivl_comm_rank(const ivl_context *ctx) { return ctx->rank; }
+
 int32_t ivl_comm_size(const ivl_context *ctx) { return ctx->size; }
 
-ivl_status ivl_all_reduce_mean(ivl_context *ctx, ivl_tensor *tensors,
+} // extern "C"
+
+namespace ivl::cuda {
+
+ivl_status all_reduce_mean(ivl_context *ctx, ivl_tensor *tensors,
                                int32_t count, void *buffer,
                                int64_t bufferBytes) {
   int64_t n = 0;
@@ -196,7 +201,7 @@ ivl_status ivl_all_reduce_mean(ivl_context *ctx, ivl_tensor *tensors,
   return endCollective(ctx, "all_reduce_mean");
 }
 
-ivl_status ivl_reduce_scatter_mean(ivl_context *ctx, const ivl_tensor *inputs,
+ivl_status reduce_scatter_mean(ivl_context *ctx, const ivl_tensor *inputs,
                                    int32_t count, void *buffer,
                                    int64_t bufferBytes, ivl_tensor *shard) {
   int64_t c = numel(*shard), size = ctx->size;
@@ -225,7 +230,7 @@ ivl_status ivl_reduce_scatter_mean(ivl_context *ctx, const ivl_tensor *inputs,
   return endCollective(ctx, "reduce_scatter_mean");
 }
 
-ivl_status ivl_all_gather(ivl_context *ctx, const ivl_tensor *shard,
+ivl_status all_gather(ivl_context *ctx, const ivl_tensor *shard,
                           void *buffer, int64_t bufferBytes,
                           ivl_tensor *outputs, int32_t count) {
   int64_t shardBytes = numel(*shard) * ivl_dtype_size(shard->dtype);
@@ -254,7 +259,7 @@ ivl_status ivl_all_gather(ivl_context *ctx, const ivl_tensor *shard,
   return endCollective(ctx, "all_gather");
 }
 
-ivl_status ivl_comm_wait(ivl_context *ctx, int32_t newer) {
+ivl_status comm_wait(ivl_context *ctx, int32_t newer) {
   if (newer < 0)
     return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
                 "comm_wait: %d launches before the last is not a collective",
@@ -270,4 +275,4 @@ ivl_status ivl_comm_wait(ivl_context *ctx, int32_t newer) {
   return check(ctx, cudaStreamWaitEvent(ctx->stream, done, 0), "comm_wait");
 }
 
-} // extern "C"
+} // namespace ivl::cuda

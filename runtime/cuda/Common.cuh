@@ -13,6 +13,7 @@
 #ifndef INTERNVL_RUNTIME_CUDA_COMMON_CUH
 #define INTERNVL_RUNTIME_CUDA_COMMON_CUH
 
+#include "Backend.h"
 #include "internvl/runtime/CudaSupport.h"
 #include "internvl/runtime/Numeric.h"
 #include "internvl/runtime/Runtime.h"

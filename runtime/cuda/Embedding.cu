@@ -169,14 +169,12 @@ ivl_status imagePrefix(ivl_context *ctx, const char *kernel, int kernelId,
 
 } // namespace
 
-extern "C" {
+namespace ivl::cuda {
 
-ivl_status ivl_embedding(ivl_context *ctx, const ivl_tensor *table,
+ivl_status embedding(ivl_context *ctx, const ivl_tensor *table,
                          const ivl_tensor *ids, ivl_tensor *out) {
   int64_t vocab = table->shape[0], width = table->shape[1];
   int64_t n = numel(*ids) * width;
-  if (ivl_status s = expectNumel(ctx, "embedding", "output", *out, n))
-    return s;
   if (n == 0)
     return IVL_OK;
   embeddingKernel<<<gridFor(n), kBlock, 0, ctx->stream>>>(
@@ -185,7 +183,7 @@ ivl_status ivl_embedding(ivl_context *ctx, const ivl_tensor *table,
   return launched(ctx, "embedding");
 }
 
-ivl_status ivl_embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
+ivl_status embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
                               const ivl_tensor *ids, ivl_tensor *out) {
   int64_t vocab = out->shape[0], width = out->shape[1], n = numel(*ids);
   if (ivl_status s = tokenScratch(ctx, "embedding_grad", n, 5))
@@ -214,7 +212,7 @@ ivl_status ivl_embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
   return launched(ctx, "embedding_grad");
 }
 
-ivl_status ivl_scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
+ivl_status scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
                                     const ivl_tensor *ids,
                                     const ivl_tensor *image, int64_t token,
                                     ivl_tensor *out) {
@@ -232,7 +230,7 @@ ivl_status ivl_scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
   return launched(ctx, "scatter_image_embeds");
 }
 
-ivl_status ivl_gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
+ivl_status gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
                                    const ivl_tensor *ids, int64_t token,
                                    ivl_tensor *out) {
   int64_t rows = out->shape[0], width = grad->shape[2];
@@ -249,7 +247,7 @@ ivl_status ivl_gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
   return launched(ctx, "gather_image_embeds");
 }
 
-ivl_status ivl_mask_image_positions(ivl_context *ctx, const ivl_tensor *grad,
+ivl_status mask_image_positions(ivl_context *ctx, const ivl_tensor *grad,
                                     const ivl_tensor *ids, int64_t token,
                                     ivl_tensor *out) {
   int64_t width = grad->shape[2], n = numel(*grad);
@@ -261,4 +259,4 @@ ivl_status ivl_mask_image_positions(ivl_context *ctx, const ivl_tensor *grad,
   return launched(ctx, "mask_image_positions");
 }
 
-} // extern "C"
+} // namespace ivl::cuda

@@ -205,24 +205,12 @@ ivl_status run(ivl_context *ctx, const Gemm &g, const char *kernel) {
 
 } // namespace
 
-extern "C" {
+namespace ivl::cuda {
 
-ivl_status ivl_linear(ivl_context *ctx, const ivl_tensor *x,
+ivl_status linear(ivl_context *ctx, const ivl_tensor *x,
                       const ivl_tensor *w, const ivl_tensor *b, ivl_tensor *y) {
-  if (w->rank != 2 || x->rank < 1 || x->shape[x->rank - 1] != w->shape[1])
-    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "linear: input %s and weight %s do not match",
-                describe(*x).c_str(), describe(*w).c_str());
-  if (x->dtype != w->dtype || y->dtype != w->dtype ||
-      (b && b->dtype != w->dtype))
-    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "linear: mixed element types (%s, %s -> %s)",
-                describe(*x).c_str(), describe(*w).c_str(),
-                describe(*y).c_str());
   int64_t k = w->shape[1], n = w->shape[0];
   int64_t rows = k ? numel(*x) / k : 0;
-  if (ivl_status s = expectNumel(ctx, "linear", "output", *y, rows * n))
-    return s;
   // y^T [n, rows] = w [n, k] . x^T [k, rows] in column-major terms.
   Gemm g{CUBLAS_OP_T, CUBLAS_OP_N, n,       rows,    k, w->data,
          x->data,     b ? b->data : nullptr, y->data, k, k,
@@ -231,27 +219,15 @@ ivl_status ivl_linear(ivl_context *ctx, const ivl_tensor *x,
   return run(ctx, g, "linear");
 }
 
-ivl_status ivl_matmul(ivl_context *ctx, const ivl_tensor *lhs,
+ivl_status matmul(ivl_context *ctx, const ivl_tensor *lhs,
                       const ivl_tensor *rhs, int transposeLhs, int transposeRhs,
                       ivl_tensor *out) {
-  MatmulShape shape;
-  if (!matmulShape(*lhs, *rhs, transposeLhs, transposeRhs, shape))
-    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "matmul: operands %s and %s need rank >= 2",
-                describe(*lhs).c_str(), describe(*rhs).c_str());
-  if (lhs->dtype != rhs->dtype || out->dtype != lhs->dtype)
-    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "matmul: mixed element types (%s, %s -> %s)",
-                describe(*lhs).c_str(), describe(*rhs).c_str(),
-                describe(*out).c_str());
+  MatmulShape shape{};
+  // The API checked that the operands have a matrix shape.
+  (void)matmulShape(*lhs, *rhs, transposeLhs, transposeRhs, shape);
   bool shared = shape.shared;
-  if (shared && transposeLhs)
-    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "matmul: a transposed batched lhs with a shared rhs");
   int64_t m = shape.m, n = shape.n, k = shape.k, batch = shape.batch;
   int64_t la = shape.la, lb = shape.lb, ra = shape.ra, rb = shape.rb;
-  if (ivl_status s = expectNumel(ctx, "matmul", "output", *out, batch * m * n))
-    return s;
   // out^T [n, m] = op(rhs)^T . op(lhs)^T: rhs is cuBLAS's A, lhs its B.
   Gemm g{transposeRhs ? CUBLAS_OP_T : CUBLAS_OP_N,
          transposeLhs ? CUBLAS_OP_T : CUBLAS_OP_N,
@@ -273,4 +249,4 @@ ivl_status ivl_matmul(ivl_context *ctx, const ivl_tensor *lhs,
   return run(ctx, g, "matmul");
 }
 
-} // extern "C"
+} // namespace ivl::cuda

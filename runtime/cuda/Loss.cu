@@ -112,16 +112,11 @@ __global__ void crossEntropyGradKernel(const void *dloss, ivl_dtype td,
 
 } // namespace
 
-extern "C" {
+namespace ivl::cuda {
 
-ivl_status ivl_cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
+ivl_status cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
                              const ivl_tensor *labels, int64_t ignore,
                              ivl_tensor *loss, ivl_tensor *lse) {
-  if (logits->rank != 2 || lse->dtype != IVL_F32)
-    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "cross_entropy: expected [tokens, vocab] logits and f32 "
-                "logsumexp, got %s and %s",
-                describe(*logits).c_str(), describe(*lse).c_str());
   int64_t tokens = logits->shape[0], vocab = logits->shape[1];
   if (tokens * static_cast<int64_t>(sizeof(double)) > ctx->tokenScratchBytes)
     return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
@@ -144,7 +139,7 @@ ivl_status ivl_cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
   return launched(ctx, "cross_entropy (mean)");
 }
 
-ivl_status ivl_cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
+ivl_status cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
                                   const ivl_tensor *logits,
                                   const ivl_tensor *labels,
                                   const ivl_tensor *lse, int64_t ignore,
@@ -165,4 +160,4 @@ ivl_status ivl_cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
   return launched(ctx, "cross_entropy_grad");
 }
 
-} // extern "C"
+} // namespace ivl::cuda

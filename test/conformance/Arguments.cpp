@@ -1,0 +1,126 @@
+//===- Arguments.cpp - conformance of the API's argument checks -----------===//
+//
+// Arguments no kernel can take are refused at the API (runtime/api/Api.cpp)
+// with IVL_ERROR_INVALID_ARGUMENT and a message naming the kernel, on every
+// runtime alike, before a kernel reads them.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Conformance.h"
+
+#include <cstring>
+
+using namespace conformance;
+
+namespace {
+
+void expectRefused(Case &c, ivl_status status, const char *kernel,
+                   const char *what) {
+  const char *message = ivl_last_error(c.context());
+  c.check(status == IVL_ERROR_INVALID_ARGUMENT,
+          std::string(what) + ": not refused (status " +
+              std::to_string(status) + ")");
+  c.check(std::strstr(message, kernel) == message,
+          std::string(what) + ": the message does not name " + kernel +
+              ": " + message);
+}
+
+} // namespace
+
+CONFORMANCE_CASE(fill, rejects_bad_descriptors) {
+  ivl_tensor t = c.output(IVL_F32, {4});
+  expectRefused(c, ivl_fill(c.context(), nullptr, 0), "fill", "null tensor");
+  ivl_tensor bad = t;
+  bad.rank = IVL_MAX_RANK + 1;
+  expectRefused(c, ivl_fill(c.context(), &bad, 0), "fill", "rank 9");
+  bad = t;
+  bad.shape[0] = -4;
+  expectRefused(c, ivl_fill(c.context(), &bad, 0), "fill", "negative size");
+  bad = t;
+  bad.dtype = static_cast<ivl_dtype>(17);
+  expectRefused(c, ivl_fill(c.context(), &bad, 0), "fill", "unknown dtype");
+  bad = t;
+  bad.data = nullptr;
+  expectRefused(c, ivl_fill(c.context(), &bad, 0), "fill", "no data");
+  bad = t;
+  bad.rank = 2;
+  bad.shape[0] = int64_t(1) << 30;
+  bad.shape[1] = int64_t(1) << 30;
+  expectRefused(c, ivl_fill(c.context(), &bad, 0), "fill", "beyond 1 TiB");
+}
+
+CONFORMANCE_CASE(linear, rejects_mismatched_shapes) {
+  ivl_tensor x = c.output(IVL_BF16, {2, 8}), w = c.output(IVL_BF16, {4, 7}),
+             y = c.output(IVL_BF16, {2, 4});
+  expectRefused(c, ivl_linear(c.context(), &x, &w, nullptr, &y), "linear",
+                "K of 8 against 7");
+  ivl_tensor w8 = c.output(IVL_BF16, {4, 8}), y5 = c.output(IVL_BF16, {2, 5});
+  expectRefused(c, ivl_linear(c.context(), &x, &w8, nullptr, &y5), "linear",
+                "output of 10 for 8");
+  ivl_tensor wf = c.output(IVL_F32, {4, 8});
+  expectRefused(c, ivl_linear(c.context(), &x, &wf, nullptr, &y), "linear",
+                "mixed element types");
+}
+
+CONFORMANCE_CASE(transpose, rejects_bad_permutation) {
+  ivl_tensor in = c.output(IVL_F32, {2, 3}), out = c.output(IVL_F32, {3, 2});
+  int64_t repeated[] = {0, 0}, outside[] = {0, 2};
+  expectRefused(c, ivl_transpose(c.context(), &in, repeated, &out),
+                "transpose", "repeated entry");
+  expectRefused(c, ivl_transpose(c.context(), &in, outside, &out), "transpose",
+                "entry outside the rank");
+  expectRefused(c, ivl_transpose(c.context(), &in, nullptr, &out), "transpose",
+                "no permutation");
+}
+
+CONFORMANCE_CASE(slice, rejects_out_of_range) {
+  ivl_tensor in = c.output(IVL_BF16, {4, 6}), out = c.output(IVL_BF16, {2, 3});
+  int64_t past[] = {3, 0}, negative[] = {0, -1};
+  expectRefused(c, ivl_slice(c.context(), &in, past, &out), "slice",
+                "past the end");
+  expectRefused(c, ivl_slice(c.context(), &in, negative, &out), "slice",
+                "negative offset");
+}
+
+CONFORMANCE_CASE(reduce_sum, rejects_bad_dims) {
+  ivl_tensor in = c.output(IVL_F32, {4, 6}), out = c.output(IVL_F32, {6});
+  int64_t twice[] = {0, 0}, outside[] = {2};
+  expectRefused(c, ivl_reduce_sum(c.context(), &in, twice, 2, &out),
+                "reduce_sum", "a dimension twice");
+  expectRefused(c, ivl_reduce_sum(c.context(), &in, outside, 1, &out),
+                "reduce_sum", "a dimension outside the rank");
+}
+
+CONFORMANCE_CASE(concat, rejects_lengths_that_do_not_add_up) {
+  ivl_tensor parts[] = {c.output(IVL_F32, {2, 3}), c.output(IVL_F32, {2, 3})};
+  ivl_tensor out = c.output(IVL_F32, {2, 7});
+  expectRefused(c, ivl_concat(c.context(), parts, 2, 1, &out), "concat",
+                "3 + 3 into 7");
+  expectRefused(c, ivl_concat(c.context(), parts, 2, 2, &out), "concat",
+                "dimension outside the rank");
+}
+
+CONFORMANCE_CASE(attention, rejects_heads_that_do_not_group) {
+  ivl_tensor q = c.output(IVL_BF16, {1, 4, 3, 8}),
+             k = c.output(IVL_BF16, {1, 4, 2, 8}),
+             v = c.output(IVL_BF16, {1, 4, 2, 8}),
+             o = c.output(IVL_BF16, {1, 4, 3, 8}),
+             lse = c.output(IVL_F32, {1, 3, 4});
+  expectRefused(c, ivl_attention(c.context(), &q, &k, &v, 1, 0.35, &o, &lse),
+                "attention", "3 query heads onto 2");
+}
+
+CONFORMANCE_CASE(cross_entropy, rejects_bad_operands) {
+  ivl_tensor logits = c.output(IVL_F32, {6}), labels = c.output(IVL_I64, {6}),
+             loss = c.output(IVL_F32, {}), lse = c.output(IVL_F32, {6});
+  expectRefused(c,
+                ivl_cross_entropy(c.context(), &logits, &labels, -100, &loss,
+                                  &lse),
+                "cross_entropy", "rank-1 logits");
+  ivl_tensor logits2 = c.output(IVL_F32, {6, 5}),
+             labelsF = c.output(IVL_F32, {6});
+  expectRefused(c,
+                ivl_cross_entropy(c.context(), &logits2, &labelsF, -100, &loss,
+                                  &lse),
+                "cross_entropy", "f32 labels");
+}
