@@ -23,22 +23,6 @@ namespace backend = ivl::IVL_BACKEND;
 
 namespace {
 
-const char *dtypeName(ivl_dtype t) {
-  switch (t) {
-  case IVL_F32:
-    return "f32";
-  case IVL_BF16:
-    return "bf16";
-  case IVL_F16:
-    return "f16";
-  case IVL_I64:
-    return "i64";
-  case IVL_I1:
-    return "i1";
-  }
-  return "?";
-}
-
 bool knownDtype(ivl_dtype t) { return t >= IVL_F32 && t <= IVL_I1; }
 bool isFloat(ivl_dtype t) {
   return t == IVL_F32 || t == IVL_BF16 || t == IVL_F16;
@@ -46,7 +30,7 @@ bool isFloat(ivl_dtype t) {
 
 /// "bf16[2, 16, 32]".
 std::string describe(const ivl_tensor &t) {
-  std::string s = dtypeName(t.dtype);
+  std::string s = ivl_dtype_name(t.dtype);
   s += "[";
   for (int32_t i = 0; i < t.rank && i < IVL_MAX_RANK; ++i)
     s += (i ? ", " : "") + std::to_string(t.shape[i]);
@@ -182,15 +166,6 @@ bool broadcastsTo(const ivl_tensor &in, const ivl_tensor &out) {
   return true;
 }
 
-bool sameShape(const ivl_tensor &a, const ivl_tensor &b) {
-  if (a.rank != b.rank)
-    return false;
-  for (int32_t i = 0; i < a.rank; ++i)
-    if (a.shape[i] != b.shape[i])
-      return false;
-  return true;
-}
-
 int64_t totalElements(const ivl_tensor *list, int32_t count) {
   int64_t n = 0;
   for (int32_t i = 0; i < count; ++i)
@@ -285,7 +260,7 @@ ivl_status ivl_matmul(ivl_context *ctx, const ivl_tensor *lhs,
   a.floats("lhs", lhs).floats("rhs", rhs).floats("out", out);
   if (!a)
     return a.result();
-  ivl::MatmulShape s;
+  ivl::MatmulShape s{};
   a.that(ivl::matmulShape(*lhs, *rhs, transposeLhs, transposeRhs, s),
          "operands %s and %s need rank >= 2", describe(*lhs).c_str(),
          describe(*rhs).c_str())
@@ -564,7 +539,7 @@ ivl_status ivl_attention(ivl_context *ctx, const ivl_tensor *q,
                          int32_t causal, double scale, ivl_tensor *o,
                          ivl_tensor *lse) {
   Args a(ctx, "attention");
-  ivl::AttentionShape s;
+  ivl::AttentionShape s{};
   checkAttention(a, q, k, v, s);
   a.floats("output", o).f32("logsumexp", lse);
   if (a)
@@ -581,7 +556,7 @@ ivl_status ivl_attention_grad(ivl_context *ctx, const ivl_tensor *dout,
                               double scale, ivl_tensor *dq, ivl_tensor *dk,
                               ivl_tensor *dv) {
   Args a(ctx, "attention_grad");
-  ivl::AttentionShape s;
+  ivl::AttentionShape s{};
   checkAttention(a, q, k, v, s);
   a.floats("grad", dout).floats("output", o).f32("logsumexp", lse)
       .floats("dq", dq).floats("dk", dk).floats("dv", dv);

@@ -189,19 +189,7 @@ int64_t ivl::io::numElements(const std::vector<int64_t> &shape) {
 }
 
 const char *ivl::io::dtypeName(ivl_dtype dtype) {
-  switch (dtype) {
-  case IVL_F32:
-    return "f32";
-  case IVL_BF16:
-    return "bf16";
-  case IVL_F16:
-    return "f16";
-  case IVL_I64:
-    return "i64";
-  case IVL_I1:
-    return "i1";
-  }
-  return "?";
+  return ivl_dtype_name(dtype);
 }
 
 std::string ivl::io::generateShard(

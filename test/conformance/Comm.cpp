@@ -22,16 +22,6 @@ namespace {
 constexpr Tolerance kExact{0, 0};
 
 /// A call that must fail with `want` (checked after synchronizing).
-void expectStatus(Case &c, ivl_status got, ivl_status want, const char *what) {
-  if (got == IVL_OK)
-    got = ivl_synchronize(c.context());
-  c.check(got == want,
-          std::string(what) + ": expected status " + std::to_string(want) +
-              ", got " + std::to_string(got) +
-              (got ? std::string(" (") + ivl_last_error(c.context()) + ")"
-                   : std::string()));
-}
-
 /// A planned buffer of `bytes` bytes, NaN-filled.
 void *buffer(Case &c, int64_t bytes) {
   return c.output(IVL_F32, {(bytes + 3) / 4}).data;
@@ -99,7 +89,7 @@ CONFORMANCE_CASE(all_reduce_mean, with_empty_tensor) {
 CONFORMANCE_CASE(all_reduce_mean, small_buffer_rejected) {
   Tensor t = c.random(IVL_F32, {13});
   ivl_tensor d = c.device(t);
-  expectStatus(c, ivl_all_reduce_mean(c.context(), &d, 1, buffer(c, 51), 51),
+  c.expectStatus( ivl_all_reduce_mean(c.context(), &d, 1, buffer(c, 51), 51),
                IVL_ERROR_INVALID_ARGUMENT, "a 51-byte buffer for 13 f32");
 }
 
@@ -147,7 +137,7 @@ CONFORMANCE_CASE(reduce_scatter_mean, small_buffer_rejected) {
   Tensor t = c.random(IVL_F32, {10});
   ivl_tensor d = c.device(t), shard = c.output(IVL_F32, {10});
   int64_t bytes = 4 * 2 * 10 - 1;
-  expectStatus(c,
+  c.expectStatus(
                ivl_reduce_scatter_mean(c.context(), &d, 1, buffer(c, bytes),
                                        bytes, &shard),
                IVL_ERROR_INVALID_ARGUMENT, "a buffer one byte short");
@@ -159,7 +149,7 @@ CONFORMANCE_CASE(reduce_scatter_mean, bucket_too_large_rejected) {
   Tensor t = c.random(IVL_F32, {12});
   ivl_tensor d = c.device(t), shard = c.output(IVL_F32, {10});
   int64_t bytes = 4 * 2 * 10;
-  expectStatus(c,
+  c.expectStatus(
                ivl_reduce_scatter_mean(c.context(), &d, 1, buffer(c, bytes),
                                        bytes, &shard),
                IVL_ERROR_INVALID_ARGUMENT, "12 elements into a shard of 10");
@@ -211,7 +201,7 @@ CONFORMANCE_CASE(all_gather, one_element) {
 CONFORMANCE_CASE(all_gather, small_buffer_rejected) {
   Tensor t = c.random(IVL_BF16, {9});
   ivl_tensor shard = c.device(t), out = c.output(IVL_BF16, {9});
-  expectStatus(c,
+  c.expectStatus(
                ivl_all_gather(c.context(), &shard, buffer(c, 17), 17, &out, 1),
                IVL_ERROR_INVALID_ARGUMENT, "a 17-byte buffer for 9 bf16");
 }
@@ -255,7 +245,7 @@ CONFORMANCE_CASE(comm_wait, older_than_recorded) {
 }
 
 CONFORMANCE_CASE(comm_wait, negative_rejected) {
-  expectStatus(c, ivl_comm_wait(c.context(), -1), IVL_ERROR_INVALID_ARGUMENT,
+  c.expectStatus( ivl_comm_wait(c.context(), -1), IVL_ERROR_INVALID_ARGUMENT,
                "comm_wait(-1)");
 }
 

@@ -80,6 +80,8 @@ public:
   }
   /// Records a failed condition.
   void check(bool ok, const std::string &message);
+  /// Records a call whose status (after synchronizing) is not `want`.
+  void expectStatus(ivl_status got, ivl_status want, const char *what);
 
   std::mt19937_64 &random() { return rng; }
   ivl_context *context() const { return ctx; }

@@ -18,16 +18,6 @@ constexpr int64_t kImageToken = 151667;
 
 /// A call that must fail with `want` (checked after synchronizing, where a
 /// device reports data errors).
-void expectStatus(Case &c, ivl_status got, ivl_status want, const char *what) {
-  if (got == IVL_OK)
-    got = ivl_synchronize(c.context());
-  c.check(got == want,
-          std::string(what) + ": expected status " + std::to_string(want) +
-              ", got " + std::to_string(got) +
-              (got ? std::string(" (") + ivl_last_error(c.context()) + ")"
-                   : std::string()));
-}
-
 Shape withWidth(Shape shape, int64_t width) {
   shape.push_back(width);
   return shape;
@@ -111,7 +101,7 @@ CONFORMANCE_CASE(embedding, id_out_of_range_rejected) {
     ids[2] = bad;
     ivl_tensor t = c.device(table), i = c.device(ids);
     ivl_tensor out = c.output(IVL_F32, {3, 4});
-    expectStatus(c, ivl_embedding(c.context(), &t, &i, &out),
+    c.expectStatus( ivl_embedding(c.context(), &t, &i, &out),
                  IVL_ERROR_INVALID_INPUT, bad < 0 ? "id -1" : "id == vocab");
   }
 }
@@ -154,7 +144,7 @@ CONFORMANCE_CASE(embedding_grad, id_out_of_range_rejected) {
   ids[1] = 13;
   ivl_tensor g = c.device(grad), i = c.device(ids);
   ivl_tensor out = c.output(IVL_F32, {13, 4});
-  expectStatus(c, ivl_embedding_grad(c.context(), &g, &i, &out),
+  c.expectStatus( ivl_embedding_grad(c.context(), &g, &i, &out),
                IVL_ERROR_INVALID_INPUT, "id == vocab");
 }
 
@@ -271,7 +261,7 @@ CONFORMANCE_CASE(scatter_image_embeds, count_mismatch_rejected) {
     Tensor image = c.random(IVL_F32, {rows, 4});
     ivl_tensor e = c.device(embeds), i = c.device(ids), im = c.device(image);
     ivl_tensor out = c.output(IVL_F32, {1, 6, 4});
-    expectStatus(c,
+    c.expectStatus(
                  ivl_scatter_image_embeds(c.context(), &e, &i, &im,
                                           kImageToken, &out),
                  IVL_ERROR_INVALID_INPUT,
@@ -297,7 +287,7 @@ CONFORMANCE_CASE(gather_image_embeds, count_mismatch_rejected) {
   Tensor grad = c.random(IVL_F32, {1, 6, 4});
   ivl_tensor g = c.device(grad), i = c.device(ids);
   ivl_tensor out = c.output(IVL_F32, {2, 4});
-  expectStatus(c,
+  c.expectStatus(
                ivl_gather_image_embeds(c.context(), &g, &i, kImageToken, &out),
                IVL_ERROR_INVALID_INPUT, "2 rows for 3 image tokens");
 }

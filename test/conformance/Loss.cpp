@@ -119,16 +119,6 @@ void checkBackward(Case &c, double dlossValue, const Tensor &logits,
 
 /// A call that must fail with `want` (checked after synchronizing, where a
 /// device reports data errors).
-void expectStatus(Case &c, ivl_status got, ivl_status want, const char *what) {
-  if (got == IVL_OK)
-    got = ivl_synchronize(c.context());
-  c.check(got == want, std::string(what) + ": expected status " +
-                           std::to_string(want) + ", got " +
-                           std::to_string(got) +
-                           (got ? std::string(" (") + ivl_last_error(c.context()) + ")"
-                                : std::string()));
-}
-
 } // namespace
 
 //===--- cross_entropy ----------------------------------------------------===//
@@ -189,7 +179,7 @@ CONFORMANCE_CASE(cross_entropy, label_out_of_range_rejected) {
     labels[1] = bad;
     ivl_tensor z = c.device(logits), y = c.device(labels);
     ivl_tensor loss = c.output(IVL_F32, {}), lse = c.output(IVL_F32, {3});
-    expectStatus(c,
+    c.expectStatus(
                  ivl_cross_entropy(c.context(), &z, &y, kIgnore, &loss, &lse),
                  IVL_ERROR_INVALID_INPUT,
                  bad < 0 ? "label -1" : "label == vocab");
@@ -236,7 +226,7 @@ CONFORMANCE_CASE(cross_entropy_grad, label_out_of_range_rejected) {
   Tensor lse = c.filled(IVL_F32, {3}, 1.0), dlossT = c.filled(IVL_F32, {}, 1);
   ivl_tensor z = c.device(logits), y = c.device(labels), l = c.device(lse),
              dloss = c.device(dlossT), dz = c.output(IVL_F32, {3, 13});
-  expectStatus(c,
+  c.expectStatus(
                ivl_cross_entropy_grad(c.context(), &dloss, &z, &y, &l, kIgnore,
                                       &dz),
                IVL_ERROR_INVALID_INPUT, "label == vocab");

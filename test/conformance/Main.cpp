@@ -204,6 +204,16 @@ bool Case::call(ivl_status status) {
   return false;
 }
 
+void Case::expectStatus(ivl_status got, ivl_status want, const char *what) {
+  if (got == IVL_OK)
+    got = ivl_synchronize(ctx);
+  check(got == want,
+        std::string(what) + ": expected status " + std::to_string(want) +
+            ", got " + std::to_string(got) +
+            (got ? std::string(" (") + ivl_last_error(ctx) + ")"
+                 : std::string()));
+}
+
 void Case::check(bool ok, const std::string &message) {
   if (!ok)
     failures.push_back(message);

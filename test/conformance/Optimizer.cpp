@@ -12,16 +12,6 @@ namespace {
 
 /// A call that must fail with `want` (checked after synchronizing, where a
 /// device reports data errors).
-void expectStatus(Case &c, ivl_status got, ivl_status want, const char *what) {
-  if (got == IVL_OK)
-    got = ivl_synchronize(c.context());
-  c.check(got == want,
-          std::string(what) + ": expected status " + std::to_string(want) +
-              ", got " + std::to_string(got) +
-              (got ? std::string(" (") + ivl_last_error(c.context()) + ")"
-                   : std::string()));
-}
-
 double sumOfSquares(const std::vector<Tensor> &grads) {
   double sum = 0;
   for (const Tensor &g : grads)
@@ -290,7 +280,7 @@ CONFORMANCE_CASE(adamw, step_zero_rejected) {
   o.step = 0;
   AdamWState s = adamwState(c, IVL_F32, {5}, true);
   AdamWDevice d = adamwDevice(c, s, o, IVL_F32, false);
-  expectStatus(c,
+  c.expectStatus(
                ivl_adamw(c.context(), &d.master, &d.expAvg, &d.expAvgSq,
                          &d.grad, &d.gradScale, &d.step, o.lr, o.beta1,
                          o.beta2, o.epsilon, o.weightDecay, &d.newMaster,

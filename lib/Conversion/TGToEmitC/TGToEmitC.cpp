@@ -128,7 +128,6 @@ CallArg emitted(Value v) { return {Value(), "", v}; }
 CallArg lit(std::string text) { return {Value(), std::move(text)}; }
 CallArg lit(int64_t v) { return lit(std::to_string(v)); }
 CallArg lit(double v) { return lit(doubleLiteral(v)); }
-CallArg lit(APFloat v) { return lit(v.convertToDouble()); }
 
 class StepLowering {
 public:

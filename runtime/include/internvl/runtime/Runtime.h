@@ -60,6 +60,23 @@ const char *ivl_last_error(const ivl_context *ctx);
 void ivl_annotate_error(ivl_context *ctx, const char *where);
 
 /* Bytes one element of `dtype` occupies. */
+/* "f32", "bf16", "f16", "i64", "i1"; "?" for a value that is no ivl_dtype. */
+static inline const char *ivl_dtype_name(ivl_dtype dtype) {
+  switch (dtype) {
+  case IVL_F32:
+    return "f32";
+  case IVL_BF16:
+    return "bf16";
+  case IVL_F16:
+    return "f16";
+  case IVL_I64:
+    return "i64";
+  case IVL_I1:
+    return "i1";
+  }
+  return "?";
+}
+
 static inline int64_t ivl_dtype_size(ivl_dtype dtype) {
   switch (dtype) {
   case IVL_F32:
