@@ -2,7 +2,6 @@
 
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Analysis/HeapPlacement.h"
-#include "internvl/Support/OutputFile.h"
 
 #include <algorithm>
 
@@ -110,29 +109,6 @@ FailureOr<MemoryPlan> mlir::tg::readModulePlan(ModuleOp module,
   if (!func)
     return failure();
   return MemoryPlan::read(func);
-}
-
-std::string mlir::tg::fileOption(StringRef options) {
-  if (!options.empty() && !options.contains('='))
-    return ("file=" + options).str();
-  return options.str();
-}
-
-LogicalResult
-mlir::tg::writeReportFile(ModuleOp module, StringRef pass, StringRef file,
-                          llvm::function_ref<void(llvm::raw_ostream &)> write) {
-  if (file.empty())
-    return module.emitError()
-           << "--" << pass << " needs a file: --" << pass << "=FILE";
-  llvm::Error written =
-      internvl::writeOutputFile(file, [&](llvm::raw_ostream &os) {
-        write(os);
-        return llvm::Error::success();
-      });
-  if (written)
-    return module.emitError()
-           << "--" << pass << ": " << llvm::toString(std::move(written));
-  return success();
 }
 
 PlacedBuffers mlir::tg::placeBuffers(func::FuncOp func,

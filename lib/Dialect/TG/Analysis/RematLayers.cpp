@@ -20,8 +20,7 @@ static bool isForward(Operation *op) { return !phaseOf(op); }
 
 static bool isBackward(Operation *op) { return !isForward(op); }
 
-/// Whether backward reads `v`, directly or through forward reshapes of it.
-static bool readByBackward(Value v) {
+bool mlir::tg::readByBackward(Value v) {
   for (Operation *user : v.getUsers()) {
     if (isBackward(user))
       return true;
@@ -111,75 +110,4 @@ mlir::tg::collectRematLayers(func::FuncOp func,
     layers.push_back(std::move(layer));
   }
   return layers;
-}
-
-int64_t mlir::tg::applyRecompute(func::FuncOp func,
-                                 llvm::ArrayRef<RematLayer> layers,
-                                 llvm::ArrayRef<std::vector<bool>> recompute) {
-  int64_t cloned = 0;
-  Block &body = func.getBody().front();
-  llvm::DenseMap<Operation *, int64_t> step;
-  for (auto [i, op] : llvm::enumerate(body))
-    step[&op] = i;
-
-  for (auto [layer, marks] : llvm::zip(layers, recompute)) {
-    // The ops to run again, plus forward reshapes (free views) of them that
-    // backward reads: otherwise the original view would keep the original
-    // buffer alive.
-    llvm::SetVector<Operation *> clone;
-    for (auto [i, op] : llvm::enumerate(layer.ops))
-      if (marks[i])
-        clone.insert(op);
-    if (clone.empty())
-      continue;
-    for (Operation *op : layer.ops)
-      if (auto reshape = dyn_cast<ReshapeOp>(op))
-        if (Operation *def = reshape.getInput().getDefiningOp())
-          if (clone.contains(def) && readByBackward(reshape.getResult()))
-            clone.insert(op);
-    SmallVector<Operation *> ordered(clone.begin(), clone.end());
-    llvm::sort(ordered,
-               [&](Operation *a, Operation *b) { return step[a] < step[b]; });
-
-    // Backward reads the clones, except of the layer's outputs: those are the
-    // next layer's checkpoint (a whole-layer re-run recomputes them in vain,
-    // as torch.utils.checkpoint does).
-    llvm::DenseSet<Operation *> outputs;
-    for (auto [i, op] : llvm::enumerate(layer.ops))
-      if (layer.isOutput[i])
-        outputs.insert(op);
-    auto redirected = [&](Operation *op) { return !outputs.contains(op); };
-
-    // Insert before the first backward op that reads a redirected value.
-    Operation *first = nullptr;
-    for (Operation *op : ordered)
-      if (redirected(op))
-        for (Value r : op->getResults())
-          for (Operation *user : r.getUsers())
-            if (isBackward(user) && step.count(user) &&
-                (!first || step[user] < step[first]))
-              first = user;
-    if (!first)
-      continue;
-
-    OpBuilder b(first);
-    IRMapping mapping;
-    for (Operation *op : ordered) {
-      Operation *copy = b.clone(*op, mapping);
-      setPhase(copy, Phase::Recompute);
-      ++cloned;
-    }
-    for (Operation *op : ordered) {
-      if (!redirected(op))
-        continue;
-      for (Value r : op->getResults()) {
-        Value copy = mapping.lookup(r);
-        r.replaceUsesWithIf(copy, [&](OpOperand &use) {
-          Operation *owner = use.getOwner();
-          return isBackward(owner) && phaseOf(owner) != Phase::Recompute;
-        });
-      }
-    }
-  }
-  return cloned;
 }

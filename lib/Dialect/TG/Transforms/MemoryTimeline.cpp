@@ -9,6 +9,7 @@
 
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
+#include "internvl/Dialect/TG/Transforms/ReportFile.h"
 #include "internvl/Support/Units.h"
 #include "internvl/Support/PassOptions.h"
 

@@ -11,6 +11,8 @@
 #include "internvl/Dialect/TG/Analysis/RematLayers.h"
 #include "internvl/Dialect/TG/Transforms/DataParallel.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
+#include "internvl/Dialect/TG/Transforms/RematRewrite.h"
+#include "internvl/Dialect/TG/Transforms/ReportFile.h"
 #include "internvl/Support/Units.h"
 #include "internvl/Support/PassOptions.h"
 #include "internvl/Support/Targets.h"

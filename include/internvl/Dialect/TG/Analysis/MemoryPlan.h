@@ -87,16 +87,6 @@ LogicalResult checkPlanOptions(ModuleOp module, const PlanOptions &options,
 /// findPlannedFunction and MemoryPlan::read together.
 FailureOr<MemoryPlan> readModulePlan(ModuleOp module, StringRef functionName);
 
-/// The reports that write a file accept it bare (`--tg-memory-timeline=x.svg`):
-/// turns such an option string into `file=x.svg`.
-std::string fileOption(StringRef options);
-
-/// Writes `file` through `write`, keeping it only if everything was written;
-/// errors (naming `pass`) go to `module`.
-LogicalResult
-writeReportFile(ModuleOp module, StringRef pass, StringRef file,
-                llvm::function_ref<void(llvm::raw_ostream &)> write);
-
 } // namespace mlir::tg
 
 #endif // INTERNVL_DIALECT_TG_ANALYSIS_MEMORYPLAN_H

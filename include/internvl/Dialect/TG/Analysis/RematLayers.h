@@ -38,17 +38,13 @@ struct RematLayer {
   std::vector<bool> isOutput;
 };
 
+/// Whether backward reads `v`, directly or through forward reshapes of it.
+bool readByBackward(Value v);
+
 /// The layers of `func`, in order (vision layers, then LLM layers), with
 /// op times on `gpu`.
 std::vector<RematLayer> collectRematLayers(func::FuncOp func,
                                            const internvl::cost::Roofline &gpu);
-
-/// Clones the ops that `recompute` marks (per layer, aligned with
-/// collectRematLayers(func)) into backward, before the first backward op that
-/// reads any of them, and points backward at the clones. Clones carry
-/// tg.phase = "recompute". Returns the number of ops cloned.
-int64_t applyRecompute(func::FuncOp func, llvm::ArrayRef<RematLayer> layers,
-                       llvm::ArrayRef<std::vector<bool>> recompute);
 
 } // namespace mlir::tg
 
