@@ -29,3 +29,19 @@ internvl::consecutiveBuckets(llvm::ArrayRef<int64_t> elements,
     buckets.push_back({begin, elements.size()});
   return buckets;
 }
+
+std::vector<size_t>
+internvl::prefetchLaunchWindows(llvm::ArrayRef<int64_t> elements,
+                                int64_t aheadElements) {
+  std::vector<size_t> launchAt(elements.size());
+  size_t from = 0;
+  int64_t ahead = 0; // elements of windows (from, i]
+  for (size_t i = 0; i < elements.size(); ++i) {
+    if (i > 0)
+      ahead += elements[i];
+    while (from < i && ahead > aheadElements)
+      ahead -= elements[++from];
+    launchAt[i] = from;
+  }
+  return launchAt;
+}

@@ -331,7 +331,7 @@ def run_checks():
         # Each stage's result is printed as it is known, so a run cut short
         # still reports what it reached.
         print(line, flush=True)
-        say(line)
+        report.append(line)
 
     binaries = [OUT / "conformance" / "kernel-conformance-cuda"] + [
         OUT / name / "cuda" / "libstep.so" for name in CONFIGS]

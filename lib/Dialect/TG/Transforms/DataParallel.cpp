@@ -328,28 +328,18 @@ SmallVector<Value> Lowering::shardParameters(ArrayRef<ParamGroup> groups) {
   llvm::stable_sort(windows, [](const Window &x, const Window &y) {
     return x.first < y.first;
   });
-  // DeepSpeed's stage3_prefetch_bucket_size (allgather-bucket-size here):
-  // window i's gather starts when the earliest window j does from which the
-  // windows after j up to i hold at most that many elements (j = i, no
-  // prefetch, when window i alone holds more); it is waited for at its
-  // first use.
-  SmallVector<int64_t> elements;
+  // Each window's gather is launched within the prefetch budget
+  // (allgather-bucket-size: DeepSpeed's stage3_prefetch_bucket_size) and
+  // waited for at its first use.
+  std::vector<int64_t> elements;
   for (const Window &window : windows) {
     int64_t total = 0;
     for (unsigned param : groups[window.bucket])
       total += elementsOf(step.getArgument(param));
     elements.push_back(total);
   }
-  SmallVector<size_t> launchAt(windows.size());
-  size_t from = 0;
-  int64_t ahead = 0; // elements of windows (from, i]
-  for (size_t i = 0; i < windows.size(); ++i) {
-    if (i > 0)
-      ahead += elements[i];
-    while (from < i && ahead > options.allgatherBucketElements)
-      ahead -= elements[++from];
-    launchAt[i] = from;
-  }
+  std::vector<size_t> launchAt = internvl::prefetchLaunchWindows(
+      elements, options.allgatherBucketElements);
   for (auto [i, window] : llvm::enumerate(windows)) {
     const ParamGroup &group = groups[window.bucket];
     SmallVector<Type> types;

@@ -48,7 +48,7 @@ struct KernelArg {
     Buffer,     ///< void *: the op's planned collective buffer
     BufferSize, ///< int64_t: the bytes of that buffer
   };
-  Kind kind;
+  Kind kind = Kind::Null;
   llvm::SmallVector<Value> values;
   int64_t integer = 0;
   double real = 0;
@@ -127,8 +127,9 @@ public:
 
 private:
   KernelArg &addArg(KernelArg::Kind kind) {
-    args.push_back(KernelArg{kind, {}});
-    return args.back();
+    KernelArg &arg = args.emplace_back();
+    arg.kind = kind;
+    return arg;
   }
   KernelCall &add(KernelArg::Kind kind, llvm::ArrayRef<Value> vs) {
     addArg(kind).values.assign(vs.begin(), vs.end());
