@@ -16,6 +16,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,6 @@ namespace backend = ivl::IVL_BACKEND;
 
 namespace {
 
-bool knownDtype(ivl_dtype t) { return t >= IVL_F32 && t <= IVL_I1; }
 bool isFloat(ivl_dtype t) {
   return t == IVL_F32 || t == IVL_BF16 || t == IVL_F16;
 }
@@ -55,9 +55,13 @@ public:
       return *this;
     if (!t)
       return fail("%s is a null pointer", what);
-    if (!knownDtype(t->dtype))
+    // A C caller may pass any int: read it as one before it is an enum.
+    int32_t dtype;
+    static_assert(sizeof(dtype) == sizeof(t->dtype), "ivl_dtype is an int");
+    std::memcpy(&dtype, &t->dtype, sizeof(dtype));
+    if (dtype < IVL_F32 || dtype > IVL_I1)
       return fail("%s has element type %d, which is not an ivl_dtype", what,
-                  static_cast<int>(t->dtype));
+                  static_cast<int>(dtype));
     if (t->rank < 0 || t->rank > IVL_MAX_RANK)
       return fail("%s has rank %d, not in [0, %d]", what, t->rank,
                   IVL_MAX_RANK);

@@ -44,7 +44,8 @@ ivl_status needBuffer(ivl_context *ctx, const char *kernel, int64_t have,
 void pack(const ivl_tensor *tensors, int32_t count, float *out) {
   for (int32_t k = 0; k < count; ++k) {
     std::vector<float> values = toFloat(tensors[k]);
-    std::memcpy(out, values.data(), values.size() * sizeof(float));
+    if (!values.empty())
+      std::memcpy(out, values.data(), values.size() * sizeof(float));
     out += values.size();
   }
 }

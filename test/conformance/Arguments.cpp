@@ -37,7 +37,8 @@ CONFORMANCE_CASE(fill, rejects_bad_descriptors) {
   bad.shape[0] = -4;
   expectRefused(c, ivl_fill(c.context(), &bad, 0), "fill", "negative size");
   bad = t;
-  bad.dtype = static_cast<ivl_dtype>(17);
+  int32_t notADtype = 17; // what a C caller may pass
+  std::memcpy(&bad.dtype, &notADtype, sizeof(notADtype));
   expectRefused(c, ivl_fill(c.context(), &bad, 0), "fill", "unknown dtype");
   bad = t;
   bad.data = nullptr;
