@@ -231,7 +231,9 @@ ivl_status ivl_attention_grad(ivl_context *ctx, const ivl_tensor *dout,
 
 /* Rotary embedding of [B,S,H,D] (rotate-half pairs (i, i + D/2)); position s
    rotates pair i by s * theta^(-2i/D) / freq_factors[i] (factors may be
-   null), cos/sin scaled by attention_factor; `inverse` rotates backwards. */
+   null), cos/sin scaled by attention_factor; `inverse` applies the transpose
+   (rotates backwards, still scaled: rope's gradient, and its inverse only
+   when attention_factor is 1). */
 ivl_status ivl_rope(ivl_context *ctx, const ivl_tensor *in, double theta,
                     const double *freq_factors, double attention_factor,
                     int32_t inverse, ivl_tensor *out);

@@ -1130,8 +1130,9 @@ def TG_CrossEntropyGradOp : TG_Op<"cross_entropy_grad",
 def TG_GlobalNormOp : TG_Op<"global_norm", [], ["getFlops"]> {
   let summary = "L2 norm over all gradients together";
   let description = [{
-    `sqrt(sum over every operand and element of g^2)`, accumulated in f32 in
-    operand order.
+    `sqrt(sum over every operand and element of g^2)`, the squares summed in
+    f64 in operand order (the runtimes' ivl_global_norm) and the root rounded
+    to f32.
 
     Example:
     ```mlir
