@@ -174,7 +174,6 @@ llvm::Error Executor::execute(Operation *op) {
   // The C arguments, in storage that outlives the call.
   std::deque<ivl_tensor> descriptors;
   std::deque<SmallVector<ivl_tensor>> lists;
-  std::deque<SmallVector<int64_t>> integers;
   std::deque<SmallVector<uint8_t>> flags;
   HostTensor buffer;
   SmallVector<ivl::PackedArg> packed;
@@ -201,7 +200,7 @@ llvm::Error Executor::execute(Operation *op) {
       p.real = a.real;
       break;
     case tg::KernelArg::Kind::Integers:
-      p.pointer = integers.emplace_back(a.integers).data();
+      p.pointer = a.integers.data(); // `call` outlives the kernel call
       break;
     case tg::KernelArg::Kind::Reals:
       p.pointer = a.reals.data();

@@ -38,6 +38,15 @@ std::string describe(const ivl_tensor &t) {
 }
 
 int64_t numel(const ivl_tensor &t) { return ivl_numel(&t); }
+
+/// An enum argument as the int a C caller may have passed (any value):
+/// reading it as the enum first would be undefined for values outside it.
+template <typename Enum> int32_t rawValue(const Enum &e) {
+  static_assert(sizeof(Enum) == sizeof(int32_t), "the C enums are ints");
+  int32_t v;
+  std::memcpy(&v, &e, sizeof(v));
+  return v;
+}
 int64_t last(const ivl_tensor &t) { return t.rank ? t.shape[t.rank - 1] : 1; }
 
 /// The checks of one call; the first failure is what the context reports.
@@ -55,13 +64,10 @@ public:
       return *this;
     if (!t)
       return fail("%s is a null pointer", what);
-    // A C caller may pass any int: read it as one before it is an enum.
-    int32_t dtype;
-    static_assert(sizeof(dtype) == sizeof(t->dtype), "ivl_dtype is an int");
-    std::memcpy(&dtype, &t->dtype, sizeof(dtype));
+    int32_t dtype = rawValue(t->dtype);
     if (dtype < IVL_F32 || dtype > IVL_I1)
       return fail("%s has element type %d, which is not an ivl_dtype", what,
-                  static_cast<int>(dtype));
+                  dtype);
     if (t->rank < 0 || t->rank > IVL_MAX_RANK)
       return fail("%s has rank %d, not in [0, %d]", what, t->rank,
                   IVL_MAX_RANK);
@@ -196,23 +202,23 @@ ivl_status ivl_binary(ivl_context *ctx, ivl_binary_kind kind,
                       const ivl_tensor *lhs, const ivl_tensor *rhs,
                       ivl_tensor *out) {
   Args a(ctx, "binary");
-  a.that(kind >= IVL_ADD && kind <= IVL_DIV, "kind %d is not an ivl_binary_kind",
-         static_cast<int>(kind))
+  int32_t k = rawValue(kind);
+  a.that(k >= IVL_ADD && k <= IVL_DIV, "kind %d is not an ivl_binary_kind", k)
       .floats("lhs", lhs)
       .floats("rhs", rhs)
       .floats("out", out);
-  a.that(!a || (broadcastsTo(*lhs, *out) && broadcastsTo(*rhs, *out)),
-         "operands %s and %s do not broadcast to %s",
-         a ? describe(*lhs).c_str() : "", a ? describe(*rhs).c_str() : "",
-         a ? describe(*out).c_str() : "");
+  if (a)
+    a.that(broadcastsTo(*lhs, *out) && broadcastsTo(*rhs, *out),
+           "operands %s and %s do not broadcast to %s", describe(*lhs).c_str(),
+           describe(*rhs).c_str(), describe(*out).c_str());
   return a ? backend::binary(ctx, kind, lhs, rhs, out) : a.result();
 }
 
 ivl_status ivl_unary(ivl_context *ctx, ivl_unary_kind kind,
                      const ivl_tensor *in, double param, ivl_tensor *out) {
   Args a(ctx, "unary");
-  a.that(kind >= IVL_NEG && kind <= IVL_SILU, "kind %d is not an ivl_unary_kind",
-         static_cast<int>(kind))
+  int32_t k = rawValue(kind);
+  a.that(k >= IVL_NEG && k <= IVL_SILU, "kind %d is not an ivl_unary_kind", k)
       .floats("in", in)
       .floats("out", out);
   if (a)
@@ -224,9 +230,9 @@ ivl_status ivl_activation_grad(ivl_context *ctx, ivl_unary_kind kind,
                                const ivl_tensor *grad, const ivl_tensor *x,
                                double param, ivl_tensor *out) {
   Args a(ctx, "activation_grad");
-  a.that(kind == IVL_GELU || kind == IVL_SILU,
-         "only gelu and silu have a gradient kernel, got kind %d",
-         static_cast<int>(kind))
+  int32_t k = rawValue(kind);
+  a.that(k == IVL_GELU || k == IVL_SILU,
+         "only gelu and silu have a gradient kernel, got kind %d", k)
       .floats("grad", grad)
       .floats("x", x)
       .floats("out", out);
