@@ -9,7 +9,8 @@ no MLIR and no network:
   whose results (one step from seed 0) become the expected values. All of it
   lands in out/gpu-check/, which is carried to the GPU machine.
 * ``run`` (on the GPU): first the kernel conformance suite built for CUDA
-  (every runtime entry point against its f64 reference, one line per
+  (every runtime entry point against its f64 reference and against the CPU
+  kernel's outputs on the same inputs, recorded by ``prepare``; one line per
   kernel, test/conformance), then runs the CUDA steps and reports
 
   - tiny: loss, gradients and updated parameters against the CPU twin;
@@ -109,6 +110,11 @@ def prepare():
                  "toolkit (scripts/bootstrap.sh)")
     (OUT / "conformance").mkdir(exist_ok=True)
     shutil.copy2(conformance, OUT / "conformance" / conformance.name)
+    # The CPU kernels' outputs on the suite's inputs, which the CUDA kernels
+    # are compared with there.
+    out = run(tool("kernel-conformance"), "--record",
+              OUT / "conformance" / "cpu-record.bin")
+    print(out.stdout.splitlines()[-1])
     # The CPU twins' results are the tiny steps' expected values.
     for name in CONFIGS:
         if checked_against_cpu(name):
@@ -314,8 +320,11 @@ def run_conformance(say):
     """Runs the CUDA kernel conformance suite, printing its lines as they
     come; True when every kernel is within tolerance."""
     binary = OUT / "conformance" / "kernel-conformance-cuda"
-    say("## kernel conformance (CUDA kernels against the f64 reference)")
-    process = subprocess.Popen([str(binary)], stdout=subprocess.PIPE,
+    say("## kernel conformance (CUDA kernels against the f64 reference and "
+        "the CPU kernels)")
+    process = subprocess.Popen([str(binary), "--against",
+                                str(OUT / "conformance" / "cpu-record.bin")],
+                               stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     for line in process.stdout:
         say(line.rstrip())

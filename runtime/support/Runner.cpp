@@ -16,6 +16,7 @@
 
 #include "internvl/runtime/CheckedMath.h"
 #include "internvl/runtime/HostMemory.h"
+#include "internvl/runtime/LoadedLibraries.h"
 #include "internvl/runtime/MpiLaunch.h"
 #include "internvl/runtime/Runtime.h"
 #include "internvl/runtime/StepIO.h"
@@ -282,6 +283,10 @@ int main(int argc, char **argv) {
   }
   if (!options.dumpInputs.empty() && rank == 0)
     makeDirectory(options.dumpInputs, "--dump-inputs");
+  // Which cuBLAS/cuBLASLt/NCCL the loader chose (nothing on the CPU).
+  if (std::string line = ivl::loadedCudaLibrariesLine(); !line.empty() &&
+                                                         rank == 0)
+    std::fprintf(stderr, "run-step: %s\n", line.c_str());
   ivl_select_device(launch.localRank);
   // Under mpirun, rank 0's rendezvous bytes (NCCL's unique id) reach the
   // other ranks over MPI; otherwise NCCL_COMM_ID names the rendezvous.

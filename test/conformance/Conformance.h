@@ -5,6 +5,8 @@
 // apart from the kernels. The same binary links the CPU runtime (ctest) or
 // the CUDA runtime (scripts/gpu-check.sh run); inputs go through
 // ivl_device_alloc / ivl_copy_to_device, so the cases do not know which.
+// The CPU build records every output (--record FILE); the CUDA build
+// compares its outputs with that record on the same inputs (--against FILE).
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,9 +51,15 @@ struct Tolerance {
 Tolerance toleranceFor(ivl_dtype dtype, double scale = 1.0);
 
 /// One case: inputs on the device, the call, the comparisons.
+class CpuRecord;
+
 class Case {
 public:
-  Case(ivl_context *ctx, uint64_t seed) : ctx(ctx), rng(seed) {}
+  /// `key` names the case in a CPU record (kernel/name); `record` is the
+  /// record being written or compared with, or null.
+  Case(ivl_context *ctx, uint64_t seed, std::string key = {},
+       CpuRecord *record = nullptr)
+      : ctx(ctx), rng(seed), key(std::move(key)), record(record) {}
   ~Case();
   Case(const Case &) = delete;
   Case &operator=(const Case &) = delete;
@@ -87,12 +95,51 @@ public:
   ivl_context *context() const { return ctx; }
 
   double maxAbs = 0, maxRel = 0, worstTolerance = 0;
+  /// Against a CPU record: the largest differences and the outputs compared.
+  double cpuMaxAbs = 0, cpuMaxRel = 0;
+  int cpuOutputs = 0;
   std::vector<std::string> failures;
 
 private:
+  void compareWithCpu(const std::string &output, const Tensor &got,
+                      Tolerance tol);
+
   ivl_context *ctx;
   std::mt19937_64 rng;
+  std::string key;
+  CpuRecord *record;
+  /// FNV-1a of every input's bytes so far: an output is compared with the
+  /// CPU record only when it was made from the same inputs.
+  uint64_t inputHash = 0xcbf29ce484222325ull;
+  int outputOrdinal = 0;
   std::vector<void *> allocations;
+};
+
+/// The CPU kernels' outputs on every case's inputs, written by the CPU build
+/// and read by the CUDA build: the comparison of each CUDA kernel with the
+/// CPU kernel on the same inputs, without both runtimes in one process
+/// (they define the same C entry points).
+class CpuRecord {
+public:
+  enum class Mode { Write, Compare };
+  explicit CpuRecord(Mode mode) : mode(mode) {}
+  Mode mode;
+
+  /// One output, in the order of expect(), with the hash of the inputs
+  /// the case had made by then.
+  struct Output {
+    uint64_t inputHash = 0;
+    std::vector<double> values;
+  };
+  using Entry = std::vector<Output>;
+  std::vector<std::pair<std::string, Entry>> cases;
+  /// The entry of `key`, or null.
+  const Entry *find(const std::string &key) const;
+  Entry &add(const std::string &key);
+
+  /// Binary, little-endian; false with `error` set on a bad file.
+  bool save(const std::string &path, std::string &error) const;
+  bool load(const std::string &path, std::string &error);
 };
 
 /// A named case of one kernel.

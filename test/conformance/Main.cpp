@@ -1,22 +1,33 @@
 //===- Main.cpp - kernel conformance driver -------------------------------===//
 //
 //   kernel-conformance [--kernel NAME] [--seed N] [--verbose]
+//                      [--record FILE | --against FILE]
 //
 // Prints the device, then one line per kernel: cases, the largest absolute
 // and relative error against the f64 reference, and ok or FAIL; the failing
 // cases follow with what differed. Exits 1 when any case fails.
 //
+// --record FILE writes every output of this run (the CPU build's: the CPU
+// kernels' results); --against FILE compares every output with that record
+// as well, made from the same inputs (same seed and cases), and adds the
+// largest difference from the CPU kernel to each kernel's line.
+//
 //===----------------------------------------------------------------------===//
 
 #include "Conformance.h"
 
+#include "internvl/runtime/LoadedLibraries.h"
+
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 
 using namespace conformance;
@@ -143,6 +154,10 @@ ivl_tensor Case::device(const Tensor &t) {
     std::exit(2);
   }
   allocations.push_back(p);
+  for (unsigned char b : bytes)
+    inputHash = (inputHash ^ b) * 0x100000001b3ull;
+  inputHash = (inputHash ^ static_cast<uint64_t>(bytes.size())) *
+              0x100000001b3ull;
   if (!bytes.empty())
     call(ivl_copy_to_device(ctx, p, bytes.data(),
                             static_cast<int64_t>(bytes.size())));
@@ -228,6 +243,8 @@ void Case::expect(const char *what, const Tensor &got,
     return;
   }
   worstTolerance = std::max(worstTolerance, tol.rtol);
+  if (record)
+    compareWithCpu(what, got, tol);
   int64_t bad = 0, first = -1;
   for (int64_t i = 0; i < got.size(); ++i) {
     double g = got[i], w = want[i];
@@ -256,6 +273,160 @@ void Case::expect(const char *what, const Tensor &got,
   }
 }
 
+// Both kernels are within `tol` of the f64 reference, so they are within
+// twice that of each other: |cuda - cpu| <= 2 (atol + rtol max(|cuda|, |cpu|)).
+void Case::compareWithCpu(const std::string &output, const Tensor &got,
+                          Tolerance tol) {
+  int ordinal = outputOrdinal++;
+  if (record->mode == CpuRecord::Mode::Write) {
+    CpuRecord::Entry *entry = const_cast<CpuRecord::Entry *>(record->find(key));
+    if (!entry)
+      entry = &record->add(key);
+    entry->push_back({inputHash, got.values});
+    return;
+  }
+  const CpuRecord::Entry *entry = record->find(key);
+  if (!entry || ordinal >= static_cast<int>(entry->size())) {
+    check(false, "vs CPU: " + output + ": not in the CPU record");
+    return;
+  }
+  const CpuRecord::Output &cpu = (*entry)[ordinal];
+  if (cpu.inputHash != inputHash) {
+    check(false, "vs CPU: " + output +
+                     ": the CPU record was made from other inputs (another "
+                     "seed or another build of the cases)");
+    return;
+  }
+  if (cpu.values.size() != got.values.size()) {
+    check(false, "vs CPU: " + output + ": " + std::to_string(got.size()) +
+                     " elements, the CPU kernel gave " +
+                     std::to_string(cpu.values.size()));
+    return;
+  }
+  ++cpuOutputs;
+  int64_t bad = 0, first = -1;
+  for (int64_t i = 0; i < got.size(); ++i) {
+    double g = got[i], w = cpu.values[i];
+    if (std::isnan(w) && std::isnan(g))
+      continue;
+    double diff = std::fabs(g - w);
+    if (std::isnan(diff) || std::isinf(diff))
+      diff = INFINITY;
+    double size = std::max(std::fabs(g), std::fabs(w));
+    cpuMaxAbs = std::max(cpuMaxAbs, diff);
+    if (size != 0)
+      cpuMaxRel = std::max(cpuMaxRel, diff / size);
+    if (!(diff <= 2 * (tol.atol + tol.rtol * size))) {
+      if (first < 0)
+        first = i;
+      ++bad;
+    }
+  }
+  if (bad) {
+    std::ostringstream os;
+    os.precision(9);
+    os << "vs CPU: " << output << ": " << bad << " of " << got.size()
+       << " elements outside |d| <= 2 (" << tol.atol << " + " << tol.rtol
+       << " max(|got|, |cpu|)); first at " << first << ": got " << got[first]
+       << ", CPU kernel " << cpu.values[first];
+    check(false, os.str());
+  }
+}
+
+const CpuRecord::Entry *CpuRecord::find(const std::string &key) const {
+  for (const auto &[name, entry] : cases)
+    if (name == key)
+      return &entry;
+  return nullptr;
+}
+
+CpuRecord::Entry &CpuRecord::add(const std::string &key) {
+  cases.emplace_back(key, Entry{});
+  return cases.back().second;
+}
+
+static const char kRecordMagic[8] = {'I', 'V', 'L', 'C', 'O', 'N', 'F', '1'};
+
+template <typename T> static void put(std::ostream &os, T v) {
+  os.write(reinterpret_cast<const char *>(&v), sizeof(T));
+}
+template <typename T> static bool get(std::istream &is, T &v) {
+  return static_cast<bool>(is.read(reinterpret_cast<char *>(&v), sizeof(T)));
+}
+
+bool CpuRecord::save(const std::string &path, std::string &error) const {
+  std::ofstream os(path, std::ios::binary | std::ios::trunc);
+  if (!os) {
+    error = "cannot write " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  os.write(kRecordMagic, sizeof(kRecordMagic));
+  put<uint64_t>(os, cases.size());
+  for (const auto &[key, entry] : cases) {
+    put<uint64_t>(os, key.size());
+    os.write(key.data(), static_cast<std::streamsize>(key.size()));
+    put<uint64_t>(os, entry.size());
+    for (const Output &out : entry) {
+      put<uint64_t>(os, out.inputHash);
+      put<uint64_t>(os, out.values.size());
+      os.write(reinterpret_cast<const char *>(out.values.data()),
+               static_cast<std::streamsize>(out.values.size() * 8));
+    }
+  }
+  os.close();
+  if (!os) {
+    error = "cannot write " + path + ": " + std::strerror(errno);
+    std::remove(path.c_str());
+    return false;
+  }
+  return true;
+}
+
+bool CpuRecord::load(const std::string &path, std::string &error) {
+  std::ifstream is(path, std::ios::binary);
+  if (!is) {
+    error = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  is.seekg(0, std::ios::end);
+  uint64_t fileSize = static_cast<uint64_t>(is.tellg());
+  is.seekg(0);
+  char magic[sizeof(kRecordMagic)];
+  uint64_t count = 0;
+  auto bad = [&](const char *what) {
+    error = path + " is not a conformance CPU record (" + what +
+            "); write one with kernel-conformance --record";
+    return false;
+  };
+  if (!is.read(magic, sizeof(magic)) ||
+      std::memcmp(magic, kRecordMagic, sizeof(magic)) != 0)
+    return bad("no IVLCONF1 header");
+  if (!get(is, count) || count > fileSize)
+    return bad("bad case count");
+  for (uint64_t c = 0; c < count; ++c) {
+    uint64_t keySize = 0, outputs = 0;
+    if (!get(is, keySize) || keySize > 4096)
+      return bad("bad case name");
+    std::string key(keySize, '\0');
+    if (!is.read(key.data(), static_cast<std::streamsize>(keySize)) ||
+        !get(is, outputs) || outputs > fileSize)
+      return bad("truncated case");
+    Entry &entry = add(key);
+    for (uint64_t o = 0; o < outputs; ++o) {
+      Output out;
+      uint64_t n = 0;
+      if (!get(is, out.inputHash) || !get(is, n) || n > fileSize / 8)
+        return bad("truncated output");
+      out.values.resize(n);
+      if (!is.read(reinterpret_cast<char *>(out.values.data()),
+                   static_cast<std::streamsize>(n * 8)))
+        return bad("truncated output");
+      entry.push_back(std::move(out));
+    }
+  }
+  return true;
+}
+
 std::vector<CaseDef> &conformance::registry() {
   static std::vector<CaseDef> cases;
   return cases;
@@ -270,10 +441,15 @@ int main(int argc, char **argv) {
   std::string only;
   uint64_t seed = 1;
   bool verbose = false;
+  std::string recordPath, againstPath;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--kernel" && i + 1 < argc)
       only = argv[++i];
+    else if (a == "--record" && i + 1 < argc)
+      recordPath = argv[++i];
+    else if (a == "--against" && i + 1 < argc)
+      againstPath = argv[++i];
     else if (a == "--seed" && i + 1 < argc)
       seed = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--verbose")
@@ -281,10 +457,28 @@ int main(int argc, char **argv) {
     else {
       std::fprintf(stderr,
                    "usage: kernel-conformance [--kernel NAME] [--seed N] "
-                   "[--verbose]\n");
+                   "[--verbose] [--record FILE | --against FILE]\n");
       return 2;
     }
   }
+  if (!recordPath.empty() && !againstPath.empty()) {
+    std::fprintf(stderr, "kernel-conformance: --record and --against "
+                         "exclude each other\n");
+    return 2;
+  }
+  std::unique_ptr<CpuRecord> record;
+  if (!recordPath.empty())
+    record = std::make_unique<CpuRecord>(CpuRecord::Mode::Write);
+  if (!againstPath.empty()) {
+    record = std::make_unique<CpuRecord>(CpuRecord::Mode::Compare);
+    std::string error;
+    if (!record->load(againstPath, error)) {
+      std::fprintf(stderr, "kernel-conformance: %s\n", error.c_str());
+      return 2;
+    }
+  }
+  if (std::string line = ivl::loadedCudaLibrariesLine(); !line.empty())
+    std::printf("conformance: %s\n", line.c_str());
   // The first runtime call: without a device (a CUDA build on a machine
   // with no GPU) this is as far as the suite gets, and it says so.
   if (ivl_status s = ivl_select_device(0)) {
@@ -317,14 +511,24 @@ int main(int argc, char **argv) {
   }
   int failedKernels = 0, cases = 0;
   for (const std::string &kernel : order) {
-    double maxAbs = 0, maxRel = 0, tol = 0;
+    double maxAbs = 0, maxRel = 0, tol = 0, cpuAbs = 0, cpuRel = 0;
+    int cpuOutputs = 0;
     std::vector<std::string> failures;
     for (const CaseDef *d : byKernel[kernel]) {
-      Case c(ctx, seed * 1000003 + std::hash<std::string>()(d->name) % 1000);
+      // The seed depends on the case alone (std::hash differs between
+      // standard libraries), so the CUDA build makes the CPU record's inputs.
+      uint64_t caseSeed = seed * 1000003;
+      for (char ch : d->name)
+        caseSeed = (caseSeed ^ static_cast<unsigned char>(ch)) *
+                   0x100000001b3ull;
+      Case c(ctx, caseSeed, d->kernel + "/" + d->name, record.get());
       d->run(c);
       ++cases;
       maxAbs = std::max(maxAbs, c.maxAbs);
       maxRel = std::max(maxRel, c.maxRel);
+      cpuAbs = std::max(cpuAbs, c.cpuMaxAbs);
+      cpuRel = std::max(cpuRel, c.cpuMaxRel);
+      cpuOutputs += c.cpuOutputs;
       tol = std::max(tol, c.worstTolerance);
       for (const std::string &f : c.failures)
         failures.push_back(d->name + ": " + f);
@@ -333,17 +537,35 @@ int main(int argc, char **argv) {
                     d->name.c_str(), c.maxAbs, c.maxRel,
                     c.failures.empty() ? "" : " FAIL");
     }
+    std::string vsCpu;
+    if (record && record->mode == CpuRecord::Mode::Compare) {
+      char buffer[96];
+      std::snprintf(buffer, sizeof(buffer),
+                    "  vs CPU: max abs %9.3g  max rel %9.3g", cpuAbs, cpuRel);
+      vsCpu = cpuOutputs ? buffer : "  vs CPU: no output compared";
+    }
     std::printf("conformance: ivl_%-26s %2zu cases  max abs %9.3g  max rel "
-                "%9.3g  (rtol %.3g)  %s\n",
+                "%9.3g  (rtol %.3g)%s  %s\n",
                 kernel.c_str(), byKernel[kernel].size(), maxAbs, maxRel, tol,
-                failures.empty() ? "ok" : "FAIL");
+                vsCpu.c_str(), failures.empty() ? "ok" : "FAIL");
     for (const std::string &f : failures)
       std::printf("    %s\n", f.c_str());
     std::fflush(stdout);
     failedKernels += !failures.empty();
   }
-  std::printf("conformance: %zu kernels, %d cases, %d kernels failed\n",
-              order.size(), cases, failedKernels);
+  std::printf("conformance: %zu kernels, %d cases, %d kernels failed%s\n",
+              order.size(), cases, failedKernels,
+              !record ? ""
+              : record->mode == CpuRecord::Mode::Compare
+                  ? " (against the reference and the CPU record)"
+                  : " (outputs recorded)");
   ivl_context_destroy(ctx);
+  if (record && record->mode == CpuRecord::Mode::Write) {
+    std::string error;
+    if (!record->save(recordPath, error)) {
+      std::fprintf(stderr, "kernel-conformance: %s\n", error.c_str());
+      return 2;
+    }
+  }
   return failedKernels ? 1 : 0;
 }
