@@ -1,6 +1,6 @@
 //===- StepSignature.cpp - a step's arguments as the runtime sees them ----===//
 
-#include "internvl/Dialect/TG/Analysis/StepSignature.h"
+#include "internvl/StepSignature/StepSignature.h"
 #include "internvl/Dialect/TG/IR/TGOps.h"
 
 using namespace mlir;

@@ -3,7 +3,7 @@
 #ifndef INTERNVL_INTERPRETER_INTERPRETER_H
 #define INTERNVL_INTERPRETER_INTERPRETER_H
 
-#include "internvl/Dialect/TG/Analysis/StepSignature.h"
+#include "internvl/StepSignature/StepSignature.h"
 #include "internvl/TensorIO/Inputs.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"

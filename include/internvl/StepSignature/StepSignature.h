@@ -3,11 +3,13 @@
 // What internvl-run and a compiled step's manifest say about the arguments
 // of a tg function: names, kinds, element types, shapes and initialisers
 // (from the tg.* argument attributes), and the facts token ids must respect.
+// It sits between the dialect and the runtime's step IO (ivl::io), so the
+// dialect's own libraries do not depend on the runtime's support code.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef INTERNVL_DIALECT_TG_ANALYSIS_STEPSIGNATURE_H
-#define INTERNVL_DIALECT_TG_ANALYSIS_STEPSIGNATURE_H
+#ifndef INTERNVL_STEPSIGNATURE_STEPSIGNATURE_H
+#define INTERNVL_STEPSIGNATURE_STEPSIGNATURE_H
 
 #include "internvl/runtime/StepIO.h"
 
@@ -35,4 +37,4 @@ llvm::Expected<ivl_dtype> runtimeType(mlir::Type element);
 
 } // namespace internvl
 
-#endif // INTERNVL_DIALECT_TG_ANALYSIS_STEPSIGNATURE_H
+#endif // INTERNVL_STEPSIGNATURE_STEPSIGNATURE_H

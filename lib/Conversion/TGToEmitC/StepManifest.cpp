@@ -2,7 +2,7 @@
 
 #include "internvl/Conversion/TGToEmitC/StepManifest.h"
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
-#include "internvl/Dialect/TG/Analysis/StepSignature.h"
+#include "internvl/StepSignature/StepSignature.h"
 
 using namespace mlir;
 using namespace mlir::tg;

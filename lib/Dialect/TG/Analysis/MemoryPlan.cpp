@@ -79,6 +79,7 @@ FailureOr<MemoryPlan> MemoryPlan::read(func::FuncOp func) {
   plan.options.cublasWorkspaceBytes = cublas ? cublas.getSize() : 0;
   plan.arenaBytes = summary.getArenaBytes();
   plan.liveLowerBound = summary.getLiveLowerBoundBytes();
+  plan.gradsBufferBytes = summary.getGradsBufferBytes();
   plan.budgetBytes = summary.getBudgetBytes();
   plan.analysis = std::make_unique<BufferAnalysis>(func, plan.options);
 
@@ -111,9 +112,10 @@ FailureOr<MemoryPlan> mlir::tg::readModulePlan(ModuleOp module,
   return MemoryPlan::read(func);
 }
 
-PlacedBuffers mlir::tg::placeBuffers(func::FuncOp func,
-                                     const PlanOptions &options) {
-  PlacedBuffers placed;
+MemoryPlan mlir::tg::placeBuffers(func::FuncOp func,
+                                  const PlanOptions &options) {
+  MemoryPlan placed;
+  placed.options = options;
   placed.analysis = std::make_unique<BufferAnalysis>(func, options);
   ArrayRef<PlanBuffer> buffers = placed.analysis->getBuffers();
   std::vector<internvl::BufferInterval> intervals;

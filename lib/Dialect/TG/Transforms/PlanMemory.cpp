@@ -57,7 +57,7 @@ struct PlanMemoryPass : public internvl::PassWithOptionErrors<tg::impl::TGPlanMe
       op->removeAttr(kWorkspaceAttr);
     });
 
-    PlacedBuffers placed = placeBuffers(func, options);
+    MemoryPlan placed = placeBuffers(func, options);
     const BufferAnalysis &analysis = *placed.analysis;
     ArrayRef<PlanBuffer> buffers = analysis.getBuffers();
     const std::vector<int64_t> &offsets = placed.offsets;
@@ -89,10 +89,9 @@ struct PlanMemoryPass : public internvl::PassWithOptionErrors<tg::impl::TGPlanMe
     }
 
     // The budget --tg-remat planned for.
-    std::optional<int64_t> budget;
     if (auto remat = func->getAttrOfType<DictionaryAttr>(kRematAttr))
       if (auto bytes = remat.getAs<IntegerAttr>("budget_bytes"))
-        budget = bytes.getInt();
+        placed.budgetBytes = bytes.getInt();
     const PersistentBytes &p = analysis.getPersistent();
     func->setAttr(
         TGDialect::getMemoryPlanAttrName(),
@@ -101,7 +100,7 @@ struct PlanMemoryPass : public internvl::PassWithOptionErrors<tg::impl::TGPlanMe
             analysis.getSchedule().size(), placed.arenaBytes,
             placed.liveLowerBound, p.params, p.masterParams, p.grads,
             placed.gradsBufferBytes, p.optimizer, placed.peakBytes(), cublas,
-            budget));
+            placed.budgetBytes));
   }
 };
 

@@ -1,9 +1,10 @@
-//===- MemoryPlan.h - a planned tg function read back from its IR ---------===//
+//===- MemoryPlan.h - the memory plan of a tg function -------------------===//
 //
-// --tg-plan-memory records the plan in the IR: `tg.alloc` on ops (one entry
-// per result), `tg.workspace` on attention backward ops, and the
-// `tg.memory_plan` dictionary on the function. This reads it back, together
-// with the buffer analysis, for the reports.
+// --tg-plan-memory computes a plan (placeBuffers) and records it in the IR:
+// `tg.alloc` on ops (one entry per result), `tg.workspace` on attention
+// backward ops, and `#tg.memory_plan` on the function. MemoryPlan::read
+// reads it back, together with the buffer analysis, for the reports: the
+// same struct either way.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,6 +34,9 @@ struct MemoryPlan {
   std::vector<int64_t> offsets;
   int64_t arenaBytes = 0;
   int64_t liveLowerBound = 0;
+  /// Bytes of the buffer the gradients fill in the order they are made.
+  int64_t gradsBufferBytes = 0;
+  /// The budget --tg-remat planned for, when it had one.
   std::optional<int64_t> budgetBytes;
 
   int64_t peakBytes() const {
@@ -60,19 +64,9 @@ LogicalResult verifyMemoryPlan(func::FuncOp func);
 /// @forward; emits an error on the module when there is none.
 func::FuncOp findPlannedFunction(ModuleOp module, StringRef name);
 
-/// The plan of `func` computed afresh (what --tg-plan-memory records).
-struct PlacedBuffers {
-  std::unique_ptr<BufferAnalysis> analysis;
-  /// Offset of each buffer in its space.
-  std::vector<int64_t> offsets;
-  int64_t arenaBytes = 0;
-  int64_t liveLowerBound = 0;
-  int64_t gradsBufferBytes = 0;
-  int64_t peakBytes() const {
-    return analysis->getPersistent().total() + arenaBytes;
-  }
-};
-PlacedBuffers placeBuffers(func::FuncOp func, const PlanOptions &options);
+/// The plan of `func` computed afresh (what --tg-plan-memory records; the
+/// budget is left for the pass to fill in).
+MemoryPlan placeBuffers(func::FuncOp func, const PlanOptions &options);
 
 /// Plan options: the given value unless it is -1 (unset), else the module's
 /// tg.zero_stage / tg.world_size, else 0 and 1.
