@@ -4,7 +4,12 @@ and reports, per model: import + autodiff + plan time, the arena, the live
 lower bound and their ratio, and the planned peak per GPU.
 
     bench/plan_memory.py [--build build] [--runs 3] [--models A,B]
-                         [--set flag=value] [--remat OPTIONS]
+                         [--set flag=value] [--remat OPTIONS] [--unpacked]
+
+--unpacked plans the published recipes that pack samples (InternVL3.5) at
+their other flags instead: one sample of max_seq_length tokens with
+max_dynamic_patch tiles + thumbnail per device, a stand-in until packed
+sequences are modelled (the rows say so).
 
 Time is wall clock of `internvl-import ... | internvl-opt --tg-autodiff
 --tg-plan-memory` (median of --runs), on this machine.
@@ -21,7 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
-from internvl_opt.settings import import_flags, published_settings  # noqa: E402
+from internvl_opt.settings import (all_settings, import_flags,  # noqa: E402
+                                   published_settings)
 
 GIB = 1 << 30
 
@@ -46,9 +52,15 @@ def main():
                         help="override a fine-tune flag, e.g. per_device_train_batch_size=2")
     parser.add_argument("--remat", default="",
                         help="--tg-remat options (empty: no --tg-remat pass)")
+    parser.add_argument("--unpacked", action="store_true",
+                        help="plan the packed recipes unpacked (a stand-in)")
     args = parser.parse_args()
     build = Path(args.build)
-    settings = published_settings()
+    if args.unpacked:
+        settings = {k: v for k, v in all_settings().items()
+                    if "packing" in v and not v.get("moe")}
+    else:
+        settings = published_settings()
     for override in args.set:
         key, value = override.split("=", 1)
         for setting in settings.values():
@@ -74,7 +86,8 @@ def main():
             worst = max(worst, ratio)
             f = setting["flags"]
             tiles = int(f["max_dynamic_patch"]) + (1 if f["use_thumbnail"] else 0)
-            print(f"| {model} | {setting['gpus']} | {setting['zero_stage']} | "
+            name = f"{model} (unpacked)" if args.unpacked else model
+            print(f"| {name} | {setting['gpus']} | {setting['zero_stage']} | "
                   f"{f['per_device_train_batch_size']} | {tiles} | {f['max_seq_length']} | "
                   f"{p['steps']} | {p['arena_bytes'] / GIB:.2f} | "
                   f"{p['live_lower_bound_bytes'] / GIB:.2f} | {ratio:.4f} | "

@@ -20,10 +20,15 @@ mkdir -p "$out"
 
 settings=$(python3 -c "
 import sys; sys.path.insert(0, '$root/python')
-from internvl_opt.settings import import_flags, published_settings
+from internvl_opt.settings import all_settings, import_flags, waits_for
 import os
 name = os.path.basename('$model')[:-5]
-print(' '.join(import_flags(published_settings()[name])))")
+setting = all_settings().get(name)
+if setting is None:
+    sys.exit(f'run-default: {name} has no published settings in models/finetune-settings.json')
+if waits_for(setting):
+    sys.exit(f'run-default: {name} cannot be planned at its published settings yet: {waits_for(setting)}')
+print(' '.join(import_flags(setting)))")
 read -r -a flags <<< "$settings"
 
 echo "== import $(basename "$model") ${flags[*]}"

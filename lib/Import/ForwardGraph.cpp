@@ -436,6 +436,11 @@ Value ForwardBuilder::llmAttention(const std::string &path, Value h,
   q = reshape(attn, q, {bsz, s, hq, hd});
   k = reshape(attn, k, {bsz, s, hkv, hd});
   v = reshape(attn, v, {bsz, s, hkv, hd});
+  if (l.qkNorm) {
+    // Qwen3: RMSNorm over each head's head_dim values, before RoPE.
+    q = rmsNorm(sub(names.llmQNorm), q, l.rmsNormEps, trainable);
+    k = rmsNorm(sub(names.llmKNorm), k, l.rmsNormEps, trainable);
+  }
 
   DenseF64ArrayAttr factors;
   if (!shape.ropeFreqFactors.empty())

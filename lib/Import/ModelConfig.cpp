@@ -221,6 +221,8 @@ llvm::StringRef internvl::stringifyLlmFamily(LlmFamily family) {
   switch (family) {
   case LlmFamily::Qwen2:
     return "Qwen2ForCausalLM";
+  case LlmFamily::Qwen3:
+    return "Qwen3ForCausalLM";
   case LlmFamily::InternLM2:
     return "InternLM2ForCausalLM";
   case LlmFamily::Llama:
@@ -288,10 +290,20 @@ static void readVision(FieldReader &r, const json &v, llvm::StringRef p,
 static std::optional<LlmFamily> familyOf(llvm::StringRef name) {
   return llvm::StringSwitch<std::optional<LlmFamily>>(name)
       .Cases("Qwen2ForCausalLM", "qwen2", LlmFamily::Qwen2)
+      .Cases("Qwen3ForCausalLM", "qwen3", LlmFamily::Qwen3)
       .Cases("InternLM2ForCausalLM", "internlm2", LlmFamily::InternLM2)
       .Cases("LlamaForCausalLM", "llama", LlmFamily::Llama)
       .Cases("Phi3ForCausalLM", "phi3", LlmFamily::Phi3)
       .Default(std::nullopt);
+}
+
+/// The MoE decoders InternVL3.5 pairs with InternViT (and their model_type).
+static bool isMixtureOfExperts(llvm::StringRef name) {
+  return llvm::StringSwitch<bool>(name)
+      .Cases("Qwen3MoeForCausalLM", "qwen3_moe", true)
+      .Cases("GptOssForCausalLM", "gpt_oss", true)
+      .Cases("Qwen2MoeForCausalLM", "qwen2_moe", true)
+      .Default(false);
 }
 
 static void readRope(FieldReader &r, const json &l, llvm::StringRef p,
@@ -352,12 +364,25 @@ static void readLlm(FieldReader &r, const json &l, llvm::StringRef p,
   } else {
     name = r.string(l, p, "model_type", std::nullopt);
   }
+  // The field that named the family, for messages.
+  std::string familyField = FieldReader::join(
+      p, l.contains("architectures") ? "architectures" : "model_type");
+  if (isMixtureOfExperts(name)) {
+    r.fail(familyField,
+           "\"" + name +
+               "\" has mixture-of-experts layers, which are not supported "
+               "yet (InternVL3.5-30B-A3B, -241B-A28B, -GPT-OSS-20B-A4B); "
+               "InternVL3.5's dense models (1B to 38B, Qwen3ForCausalLM) "
+               "import");
+    return;
+  }
   std::optional<LlmFamily> family = familyOf(name);
   if (!family) {
     if (!r.failed())
-      r.fail(FieldReader::join(p, "architectures"),
+      r.fail(familyField,
              "unknown LLM architecture \"" + name +
                  "\"; supported: Qwen2ForCausalLM (Qwen2/2.5), "
+                 "Qwen3ForCausalLM (Qwen3, InternVL3.5), "
                  "InternLM2ForCausalLM (InternLM2/2.5/3), LlamaForCausalLM "
                  "(Llama-3, Yi), Phi3ForCausalLM");
     return;
@@ -374,7 +399,16 @@ static void readLlm(FieldReader &r, const json &l, llvm::StringRef p,
   out.vocabSize = r.positiveInt(l, p, "vocab_size", limits::kMaxVocab);
   out.maxPositions = r.positiveInt(l, p, "max_position_embeddings",
                                    limits::kMaxPositions, 4096);
-  out.rmsNormEps = r.positiveNumber(l, p, "rms_norm_eps", 1e-6);
+  // Qwen3's q/k norms use rms_norm_eps too, and its head_dim is its own
+  // (transformers' default 128, not hidden_size / heads): both are stated.
+  bool qwen3 = out.family == LlmFamily::Qwen3;
+  out.rmsNormEps = r.positiveNumber(
+      l, p, "rms_norm_eps",
+      qwen3 ? std::nullopt : std::optional<double>(1e-6));
+  if (qwen3 && !r.failed() && !l.contains("head_dim"))
+    r.fail(FieldReader::join(p, "head_dim"),
+           "is required for Qwen3ForCausalLM (its head width need not be "
+           "hidden_size / num_attention_heads)");
   out.initializerRange = r.positiveNumber(l, p, "initializer_range", 0.02);
   std::string act = r.string(l, p, "hidden_act", std::string("silu"));
   if (act != "silu")
@@ -388,6 +422,11 @@ static void readLlm(FieldReader &r, const json &l, llvm::StringRef p,
   out.headDim =
       r.positiveInt(l, p, "head_dim", limits::kMaxWidth,
                     out.hiddenSize / std::max<int64_t>(1, out.numHeads));
+  if (!r.failed() && out.headDim % 2 != 0)
+    r.fail(FieldReader::join(p, "head_dim"),
+           llvm::formatv("must be even (rotary embeddings rotate pairs), got "
+                         "{0}",
+                         out.headDim));
   if (!r.failed() && out.numHeads % out.numKvHeads != 0)
     r.fail(FieldReader::join(p, "num_key_value_heads"),
            llvm::formatv("{0} key/value heads do not divide the {1} query "
@@ -397,6 +436,14 @@ static void readLlm(FieldReader &r, const json &l, llvm::StringRef p,
   switch (out.family) {
   case LlmFamily::Qwen2:
     out.qkvBias = true;
+    break;
+  case LlmFamily::Qwen3:
+    out.qkvBias = out.outputBias = r.boolean(l, p, "attention_bias", false);
+    out.qkNorm = true;
+    if (r.boolean(l, p, "use_sliding_window", false))
+      r.fail(FieldReader::join(p, "use_sliding_window"),
+             "sliding-window attention is not supported; InternVL3.5 trains "
+             "with full attention (false)");
     break;
   case LlmFamily::InternLM2:
     out.qkvBias = out.outputBias = r.boolean(l, p, "bias", false);

@@ -57,6 +57,8 @@ static ParamNames internVLChatNames(LlmFamily family) {
   n.llmQ = "self_attn.q_proj";
   n.llmK = "self_attn.k_proj";
   n.llmV = "self_attn.v_proj";
+  n.llmQNorm = "self_attn.q_norm";
+  n.llmKNorm = "self_attn.k_norm";
   n.llmO = "self_attn.o_proj";
   n.llmPostNorm = "post_attention_layernorm";
   n.llmMlp = "mlp";
@@ -113,6 +115,8 @@ static ParamNames huggingFaceNames(LlmFamily family) {
   n.llmQ = "self_attn.q_proj";
   n.llmK = "self_attn.k_proj";
   n.llmV = "self_attn.v_proj";
+  n.llmQNorm = "self_attn.q_norm";
+  n.llmKNorm = "self_attn.k_norm";
   n.llmO = "self_attn.o_proj";
   n.llmPostNorm = "post_attention_layernorm";
   n.llmMlp = "mlp";

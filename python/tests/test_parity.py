@@ -1,7 +1,8 @@
 """Whole-model parity of internvl-run with transformers' InternVL in f32.
 
-For a tiny InternVL (Qwen2 LLM) with random weights and a batch of images
-and IMG_CONTEXT tokens: the loss of @forward, every parameter gradient of
+For a tiny InternVL (Qwen2 LLM; and Qwen3, InternVL3.5's decoder: per-head
+q/k RMSNorm, no qkv bias, head_dim 24 apart from hidden_size / heads) with
+random weights and a batch of images and IMG_CONTEXT tokens: the loss of @forward, every parameter gradient of
 @train_step and the parameters after one AdamW step match PyTorch (autograd,
 clip_grad_norm_, torch.optim.AdamW) to a relative error of 1e-4.
 """
@@ -64,12 +65,14 @@ def loss_of(output):
     return float(line.split("mean=")[1].split()[0])
 
 
-@pytest.mark.parametrize("vision", ["layer_norm", "rms_norm_qk_norm"])
-@pytest.mark.parametrize("freeze_backbone", [False, True])
-def test_train_step_matches_pytorch(tmp_path, vision, freeze_backbone):
+@pytest.mark.parametrize("llm,vision,freeze_backbone", [
+    ("qwen2", "layer_norm", False), ("qwen2", "layer_norm", True),
+    ("qwen2", "rms_norm_qk_norm", False), ("qwen2", "rms_norm_qk_norm", True),
+    ("qwen3", "layer_norm", False), ("qwen3", "rms_norm_qk_norm", True)])
+def test_train_step_matches_pytorch(tmp_path, llm, vision, freeze_backbone):
     overrides = ({} if vision == "layer_norm" else
                  {"norm_type": "rms_norm", "use_qk_norm": True, "attention_bias": False})
-    raw = reference.native_config(ROOT / "models/tiny/tiny-hf-qwen2.json", **overrides)
+    raw = reference.native_config(ROOT / f"models/tiny/tiny-hf-{llm}.json", **overrides)
     forward_out, dump, loss, grads, updated = run_step(tmp_path, raw, freeze_backbone)
 
     assert abs(loss_of(forward_out) - loss) <= TOLERANCE * abs(loss)

@@ -11,7 +11,7 @@ import pytest
 from internvl_opt.tools import ROOT, run_tool
 
 CONFIGS = ["tiny-vit300m-qwen2", "tiny-vit6b-internlm2", "tiny-vit6b-llama3",
-           "tiny-vit300m-phi3", "tiny-hf-qwen2"]
+           "tiny-vit300m-phi3", "tiny-hf-qwen2", "tiny-vit300m-qwen3", "tiny-hf-qwen3"]
 POLICIES = ["force", "auto", "off"]
 
 

@@ -50,7 +50,7 @@ struct VisionConfig {
 };
 
 /// The decoder-only LLM families InternVL pairs with InternViT.
-enum class LlmFamily { Qwen2, InternLM2, Llama, Phi3 };
+enum class LlmFamily { Qwen2, Qwen3, InternLM2, Llama, Phi3 };
 
 /// How rotary frequencies are rescaled (config `rope_scaling.type`).
 enum class RopeScaling { None, Linear, Dynamic, LongRope, Llama3 };
@@ -85,6 +85,9 @@ struct LlmConfig {
   bool qkvBias = false;
   /// Bias on the output projection (Llama's attention_bias).
   bool outputBias = false;
+  /// RMSNorm over each head of q and of k (weights [head_dim], eps
+  /// rms_norm_eps) before RoPE (Qwen3).
+  bool qkNorm = false;
 };
 
 struct ModelConfig {

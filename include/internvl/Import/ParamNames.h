@@ -45,8 +45,8 @@ struct ParamNames {
       projectorFc2;
   // LLM (relative names under `llmLayer`).
   std::string llmEmbedTokens, llmLayer, llmInputNorm, llmAttn, llmQkv, llmQ,
-      llmK, llmV, llmO, llmPostNorm, llmMlp, llmGate, llmUp, llmGateUp, llmDown,
-      llmFinalNorm, lmHead;
+      llmK, llmV, llmQNorm, llmKNorm, llmO, llmPostNorm, llmMlp, llmGate, llmUp,
+      llmGateUp, llmDown, llmFinalNorm, lmHead;
   QkvLayout llmQkvLayout = QkvLayout::Separate;
   bool llmFusedGateUp = false;
 
