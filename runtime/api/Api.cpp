@@ -682,6 +682,21 @@ ivl_status ivl_drop_path(ivl_context *ctx, const ivl_tensor *in,
            : a.result();
 }
 
+ivl_status ivl_dropout(ivl_context *ctx, const ivl_tensor *in,
+                       const ivl_tensor *step, double rate, int64_t seed,
+                       int64_t offset, ivl_tensor *out) {
+  Args a(ctx, "dropout");
+  a.floats("in", in).ids("step", step).floats("out", out);
+  if (a)
+    a.elements("step", step, 1)
+        .that(rate >= 0 && rate < 1, "rate %g is not in [0, 1)", rate)
+        .that(offset >= 0, "offset %lld is negative",
+              static_cast<long long>(offset))
+        .elements("out", out, numel(*in));
+  return a ? backend::dropout(ctx, in, step, rate, seed, offset, out)
+           : a.result();
+}
+
 ivl_status ivl_cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
                              const ivl_tensor *labels, int64_t ignore,
                              ivl_tensor *loss, ivl_tensor *lse) {

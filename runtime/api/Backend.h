@@ -94,6 +94,9 @@ ivl_status mask_image_positions(ivl_context *ctx, const ivl_tensor *grad,
 ivl_status drop_path(ivl_context *ctx, const ivl_tensor *in,
                      const ivl_tensor *step, double rate, int64_t seed,
                      int64_t offset, ivl_tensor *out);
+ivl_status dropout(ivl_context *ctx, const ivl_tensor *in,
+                   const ivl_tensor *step, double rate, int64_t seed,
+                   int64_t offset, ivl_tensor *out);
 ivl_status cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
                          const ivl_tensor *labels, int64_t ignore_index,
                          ivl_tensor *loss, ivl_tensor *lse);

@@ -1,4 +1,4 @@
-//===- Elementwise.cpp - fill, arithmetic, activations, drop_path ---------===//
+//===- Elementwise.cpp - fill, arithmetic, activations, masks -------------===//
 
 #include "Tensor.h"
 #include "internvl/runtime/Scalar.h"
@@ -144,6 +144,18 @@ ivl_status drop_path(ivl_context *ctx, const ivl_tensor *in,
     for (int64_t i = 0; i < per; ++i)
       x[b * per + i] *= factor;
   }
+  fromFloat(*out, x.data());
+  return IVL_OK;
+}
+
+ivl_status dropout(ivl_context *ctx, const ivl_tensor *in,
+                   const ivl_tensor *step, double rate, int64_t seed,
+                   int64_t offset, ivl_tensor *out) {
+  int64_t t = ids(*step)[0];
+  float keepScale = static_cast<float>(1.0 / (1.0 - rate));
+  std::vector<float> x = toFloat(*in);
+  for (int64_t i = 0; i < static_cast<int64_t>(x.size()); ++i)
+    x[i] *= dropoutKeeps(seed, offset, t, i, rate) ? keepScale : 0.0f;
   fromFloat(*out, x.data());
   return IVL_OK;
 }

@@ -1,4 +1,4 @@
-//===- Elementwise.cu - fill, arithmetic, activations, drop_path ----------===//
+//===- Elementwise.cu - fill, arithmetic, activations, masks --------------===//
 //
 // Grid-stride loops over the output; operands are read as f32 and results
 // rounded to the output's element type, as on the CPU. The activations use
@@ -98,6 +98,17 @@ __global__ void dropPathKernel(const void *in, ivl_dtype ti,
   }
 }
 
+__global__ void dropoutKernel(const void *in, ivl_dtype ti, const int64_t *step,
+                              double rate, int64_t seed, int64_t offset,
+                              float keepScale, void *out, ivl_dtype to,
+                              int64_t n) {
+  int64_t t = *step;
+  GRID_STRIDE(i, n) {
+    float factor = dropoutKeeps(seed, offset, t, i, rate) ? keepScale : 0.0f;
+    store(out, to, i, load(in, ti, i) * factor);
+  }
+}
+
 } // namespace
 
 namespace ivl::cuda {
@@ -150,6 +161,19 @@ ivl_status drop_path(ivl_context *ctx, const ivl_tensor *in,
       in->data, in->dtype, static_cast<const int64_t *>(step->data), rate,
       seed, offset, keepScale, per ? per : 1, out->data, out->dtype, n);
   return launched(ctx, "drop_path");
+}
+
+ivl_status dropout(ivl_context *ctx, const ivl_tensor *in,
+                   const ivl_tensor *step, double rate, int64_t seed,
+                   int64_t offset, ivl_tensor *out) {
+  int64_t n = numel(*in);
+  if (n == 0)
+    return IVL_OK;
+  float keepScale = static_cast<float>(1.0 / (1.0 - rate));
+  dropoutKernel<<<gridFor(n), kBlock, 0, ctx->stream>>>(
+      in->data, in->dtype, static_cast<const int64_t *>(step->data), rate,
+      seed, offset, keepScale, out->data, out->dtype, n);
+  return launched(ctx, "dropout");
 }
 
 } // namespace ivl::cuda

@@ -125,3 +125,19 @@ CONFORMANCE_CASE(cross_entropy, rejects_bad_operands) {
                                   &lse),
                 "cross_entropy", "f32 labels");
 }
+
+CONFORMANCE_CASE(dropout, rejects_bad_rate_offset_and_sizes) {
+  ivl_tensor x = c.output(IVL_F32, {4, 3}), y = c.output(IVL_F32, {4, 3}),
+             y5 = c.output(IVL_F32, {5}),
+             step = c.device(c.filled(IVL_I64, {}, 1));
+  expectRefused(c, ivl_dropout(c.context(), &x, &step, 1.0, 0, 0, &y),
+                "dropout", "rate 1");
+  expectRefused(c, ivl_dropout(c.context(), &x, &step, -0.1, 0, 0, &y),
+                "dropout", "rate -0.1");
+  expectRefused(c, ivl_dropout(c.context(), &x, &step, 0.1, 0, -1, &y),
+                "dropout", "offset -1");
+  expectRefused(c, ivl_dropout(c.context(), &x, &step, 0.1, 0, 0, &y5),
+                "dropout", "output of 5 for 12");
+  expectRefused(c, ivl_dropout(c.context(), &x, &x, 0.1, 0, 0, &y), "dropout",
+                "a float step");
+}

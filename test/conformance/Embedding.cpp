@@ -2,9 +2,12 @@
 
 #include "Conformance.h"
 
+#include "internvl/runtime/Numeric.h"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <tuple>
 
 using namespace conformance;
 
@@ -477,4 +480,77 @@ CONFORMANCE_CASE(drop_path, rate_zero_identity) {
 CONFORMANCE_CASE(drop_path, one_sample_in_place) {
   Tensor x = nonZero(c, IVL_F32, {1, 4, 13});
   checkDropPath(c, x, 0.1, 99, 3, 10, true);
+}
+
+//===--- dropout ----------------------------------------------------------===//
+
+namespace {
+
+/// Runs dropout; every element must be x / (1 - rate) where the mask's
+/// definition (ivl::dropoutKeeps, Numeric.h) keeps it and 0 elsewhere.
+/// Returns the kept elements (empty on a failed call).
+std::vector<bool> checkDropout(Case &c, const Tensor &x, double rate,
+                               int64_t seed, int64_t offset, int64_t step,
+                               bool inPlace = false) {
+  Tensor stepT = c.filled(IVL_I64, {}, static_cast<double>(step));
+  ivl_tensor in = c.device(x), s = c.device(stepT);
+  ivl_tensor out = inPlace ? in : c.output(x.dtype, x.shape);
+  if (!c.call(ivl_dropout(c.context(), &in, &s, rate, seed, offset, &out)))
+    return {};
+  std::vector<bool> kept(x.size());
+  std::vector<double> want(x.size());
+  for (int64_t i = 0; i < x.size(); ++i) {
+    kept[i] = ivl::dropoutKeeps(seed, offset, step, i, rate);
+    want[i] = kept[i] ? x[i] / (1 - rate) : 0.0;
+  }
+  c.expect("out", out, want, toleranceFor(x.dtype, 1.0));
+  return kept;
+}
+
+} // namespace
+
+CONFORMANCE_CASE(dropout, bf16_mask_of_the_definition) {
+  checkDropout(c, nonZero(c, IVL_BF16, {3, 7, 33}), 0.05, 0, 5, 1);
+}
+
+CONFORMANCE_CASE(dropout, f32_odd_size_in_place) {
+  checkDropout(c, nonZero(c, IVL_F32, {13}), 0.5, 77, 0, 3, true);
+}
+
+CONFORMANCE_CASE(dropout, empty_and_rate_zero) {
+  checkDropout(c, nonZero(c, IVL_F32, {0, 9}), 0.3, 1, 2, 3);
+  std::vector<bool> kept = checkDropout(c, nonZero(c, IVL_BF16, {5, 9}), 0.0,
+                                        1, 2, 3);
+  c.check(std::count(kept.begin(), kept.end(), true) == 45,
+          "rate 0 dropped an element");
+}
+
+CONFORMANCE_CASE(dropout, kept_fraction_and_streams) {
+  // 2^16 elements at rate 0.05: kept ~ Binomial(65536, 0.95), sd ~56; allow
+  // 6 sd. Another step, seed or offset gives another mask, and the masks of
+  // the four Philox lanes are not copies of each other.
+  int64_t n = 1 << 16;
+  Tensor x = nonZero(c, IVL_F32, {n});
+  std::vector<bool> base = checkDropout(c, x, 0.05, 9, 4, int64_t(1) << 33);
+  if (base.empty())
+    return;
+  int64_t k = std::count(base.begin(), base.end(), true);
+  double expected = 0.95 * n, sd = std::sqrt(n * 0.95 * 0.05);
+  c.check(std::fabs(k - expected) <= 6 * sd,
+          "kept " + std::to_string(k) + " of " + std::to_string(n) +
+              " at rate 0.05");
+  bool lanesDiffer = false;
+  for (int64_t i = 0; i + 1 < n && !lanesDiffer; i += 4)
+    lanesDiffer = base[i] != base[i + 1];
+  c.check(lanesDiffer, "lanes 0 and 1 of every Philox call agree");
+  for (auto [seed, offset, step] :
+       {std::tuple<int64_t, int64_t, int64_t>{10, 4, int64_t(1) << 33},
+        {9, 5, int64_t(1) << 33},
+        {9, 4, 1}}) {
+    std::vector<bool> other = checkDropout(c, x, 0.05, seed, offset, step);
+    c.check(other.empty() || other != base,
+            "seed " + std::to_string(seed) + ", offset " +
+                std::to_string(offset) + ", step " + std::to_string(step) +
+                " gave the same mask");
+  }
 }

@@ -320,6 +320,12 @@ const Case cases[] = {
      "(tensor<6x3xf32>, tensor<i64>) -> tensor<6x3xf32>",
      "tensor<6x3xf32>", 2,
      [](std::vector<HostTensor> &a) { setIds(a[1], {7}); }},
+    {"dropout", "%x: tensor<5x7xf32> {tg.trainable}, %step: tensor<i64>",
+     "%y = tg.dropout %x, %step {rate = 0.3 : f64, seed = 5 : i64, offset = "
+     "2 : i64} : "
+     "(tensor<5x7xf32>, tensor<i64>) -> tensor<5x7xf32>",
+     "tensor<5x7xf32>", 2,
+     [](std::vector<HostTensor> &a) { setIds(a[1], {3}); }},
     {"cross_entropy",
      "%z: tensor<4x6xf32> {tg.trainable}, %labels: tensor<4xi64>",
      "%y, %lse = tg.cross_entropy %z, %labels : (tensor<4x6xf32>, "

@@ -579,6 +579,30 @@ func.func @drop_path_step(%x: tensor<2x8xbf16>, %step: tensor<1xi64>) {
 
 // -----
 
+func.func @dropout_rate(%x: tensor<2x8xbf16>, %step: tensor<i64>) {
+  // expected-error @+1 {{rate must be in [0, 1), got -5.000000e-01}}
+  %0 = tg.dropout %x, %step {rate = -0.5 : f64, seed = 0 : i64, offset = 0 : i64} : (tensor<2x8xbf16>, tensor<i64>) -> tensor<2x8xbf16>
+  return
+}
+
+// -----
+
+func.func @dropout_offset(%x: tensor<2x8xbf16>, %step: tensor<i64>) {
+  // expected-error @+1 {{offset must be non-negative, got -1}}
+  %0 = tg.dropout %x, %step {rate = 0.1 : f64, seed = 0 : i64, offset = -1 : i64} : (tensor<2x8xbf16>, tensor<i64>) -> tensor<2x8xbf16>
+  return
+}
+
+// -----
+
+func.func @dropout_type(%x: tensor<2x8xbf16>, %step: tensor<i64>) {
+  // expected-error @+1 {{all of {input, result} have same type}}
+  %0 = tg.dropout %x, %step {rate = 0.1 : f64, seed = 0 : i64, offset = 0 : i64} : (tensor<2x8xbf16>, tensor<i64>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
 func.func @cross_entropy_labels(%l: tensor<8x100xbf16>, %y: tensor<7xi64>) {
   // expected-error @+1 {{expected labels of shape [8], got 'tensor<7xi64>'}}
   %loss, %lse = tg.cross_entropy %l, %y : (tensor<8x100xbf16>, tensor<7xi64>) -> (tensor<f32>, tensor<8xf32>)

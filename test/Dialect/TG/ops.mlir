@@ -114,6 +114,8 @@ func.func @multimodal(%table: tensor<100x32xbf16>, %ids: tensor<2x24xi64>, %img:
   %dtable = tg.embedding_grad %de, %ids : (tensor<2x24x32xbf16>, tensor<2x24xi64>) -> tensor<100x32xbf16>
   // CHECK: tg.drop_path %[[S]], %{{.*}} {offset = 3 : i64, rate = 1.000000e-01 : f64, seed = 42 : i64} : (tensor<2x24x32xbf16>, tensor<i64>) -> tensor<2x24x32xbf16>
   %dp = tg.drop_path %s, %step {rate = 0.1 : f64, seed = 42 : i64, offset = 3 : i64} : (tensor<2x24x32xbf16>, tensor<i64>) -> tensor<2x24x32xbf16>
+  // CHECK: tg.dropout %[[S]], %{{.*}} {offset = 5 : i64, rate = 5.000000e-02 : f64, seed = 42 : i64} : (tensor<2x24x32xbf16>, tensor<i64>) -> tensor<2x24x32xbf16>
+  %do = tg.dropout %s, %step {rate = 0.05 : f64, seed = 42 : i64, offset = 5 : i64} : (tensor<2x24x32xbf16>, tensor<i64>) -> tensor<2x24x32xbf16>
   return
 }
 

@@ -514,6 +514,19 @@ LogicalResult DropPathOp::buildGradient(OpBuilder &builder,
   return success();
 }
 
+LogicalResult DropoutOp::buildGradient(OpBuilder &builder,
+                                       ValueRange resultGrads,
+                                       ArrayRef<bool> needed,
+                                       SmallVectorImpl<Value> &grads) {
+  grads.assign(2, Value());
+  // Linear with the same element mask: the same op on the gradient.
+  if (needed[0])
+    grads[0] = GradBuilder{builder, getLoc()}.create<DropoutOp>(
+        getInput().getType(), onlyGrad(resultGrads), getStep(), getRateAttr(),
+        getSeedAttr(), getOffsetAttr());
+  return success();
+}
+
 LogicalResult CrossEntropyOp::buildGradient(OpBuilder &builder,
                                             ValueRange resultGrads,
                                             ArrayRef<bool> needed,

@@ -616,6 +616,16 @@ LogicalResult DropPathOp::verify() {
   return success();
 }
 
+LogicalResult DropoutOp::verify() {
+  double rate = getRate().convertToDouble();
+  if (!(rate >= 0.0 && rate < 1.0))
+    return emitOpError() << "rate must be in [0, 1), got " << rate;
+  if (static_cast<int64_t>(getOffset()) < 0)
+    return emitOpError() << "offset must be non-negative, got "
+                         << static_cast<int64_t>(getOffset());
+  return success();
+}
+
 /// `logits` [T, V], `labels` [T], `lse` [T].
 static LogicalResult verifyCrossEntropyOperands(Operation *op, Value logits,
                                                 Value labels, Value lse) {

@@ -48,6 +48,7 @@
   X(gather_image_embeds)                                                       \
   X(mask_image_positions)                                                      \
   X(drop_path)                                                                 \
+  X(dropout)                                                                   \
   X(cross_entropy)                                                             \
   X(cross_entropy_grad)                                                        \
   X(global_norm)                                                               \

@@ -261,6 +261,10 @@ ivl_status ivl_mask_image_positions(ivl_context *ctx, const ivl_tensor *grad,
 ivl_status ivl_drop_path(ivl_context *ctx, const ivl_tensor *in,
                          const ivl_tensor *step, double rate, int64_t seed,
                          int64_t offset, ivl_tensor *out);
+/* Element-wise keep mask from Philox-4x32-10 (ivl::dropoutKeeps). */
+ivl_status ivl_dropout(ivl_context *ctx, const ivl_tensor *in,
+                       const ivl_tensor *step, double rate, int64_t seed,
+                       int64_t offset, ivl_tensor *out);
 ivl_status ivl_cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
                              const ivl_tensor *labels, int64_t ignore_index,
                              ivl_tensor *loss, ivl_tensor *lse);

@@ -1059,6 +1059,40 @@ def TG_DropPathOp : TG_Op<"drop_path", [TG_Differentiable, AllTypesMatch<["input
   let inPlaceOperands = [0];
 }
 
+def TG_DropoutOp : TG_Op<"dropout", [TG_Differentiable, AllTypesMatch<["input", "result"]>]> {
+  let summary = "element-wise random keep mask (LoRA dropout)";
+  let description = [{
+    Element `i` of the input (row-major) is kept with probability `1 - rate`
+    and scaled by `1 / (1 - rate)`, or zeroed: PyTorch's `nn.Dropout`, which
+    PEFT applies to the input of each LoRA branch. The keep decision is a
+    pure function of (`seed`, `offset`, `step`, `i`) through Philox-4x32-10
+    (`ivl::dropoutKeeps`: one Philox call per four elements, in a stream
+    apart from drop_path's), so a recomputed op with the same attributes
+    reproduces the same mask bit for bit, and the gradient is the same op
+    applied to the incoming gradient.
+
+    Example:
+    ```mlir
+    %y = tg.dropout %x, %step {offset = 5 : i64, rate = 5.000000e-02 : f64, seed = 0 : i64} : (tensor<2x24x64xbf16>, tensor<i64>) -> tensor<2x24x64xbf16>
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$input, TG_I64Scalar:$step,
+                       F64Attr:$rate, I64Attr:$seed, I64Attr:$offset);
+  let results = (outs TG_FloatTensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::dropout)
+        .in(getInput())
+        .in(getStep())
+        .real(getRate().convertToDouble())
+        .integer(getSeed())
+        .integer(getOffset())
+        .out(getResult())
+  }];
+  let inPlaceOperands = [0];
+}
+
 //===----------------------------------------------------------------------===//
 // Loss
 //===----------------------------------------------------------------------===//
