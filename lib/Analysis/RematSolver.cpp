@@ -39,22 +39,44 @@ RematChoice internvl::evaluateChoice(const LayerProblem &layer,
   return choice;
 }
 
-llvm::Expected<std::vector<RematChoice>>
-internvl::paretoFrontier(const LayerProblem &layer, int maxUnits) {
+/// Units by decreasing saved bytes (ties by op order): the first `maxUnits`
+/// are enumerated, the rest always kept.
+static std::vector<int> unitsBySize(const LayerProblem &layer) {
   std::vector<int> units;
   for (size_t k = 0; k < layer.ops.size(); ++k)
     if (layer.ops[k].savedBytes > 0)
       units.push_back(k);
+  std::stable_sort(units.begin(), units.end(), [&](int a, int b) {
+    return layer.ops[a].savedBytes > layer.ops[b].savedBytes;
+  });
+  return units;
+}
+
+std::vector<int> internvl::alwaysKeptUnits(const LayerProblem &layer,
+                                           int maxUnits) {
+  std::vector<int> units = unitsBySize(layer);
+  std::vector<int> kept;
   if (static_cast<int>(units.size()) > maxUnits)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "a layer with %zu ops whose results backward reads is beyond the "
-        "exact frontier's limit of %d",
-        units.size(), maxUnits);
+    kept.assign(units.begin() + maxUnits, units.end());
+  std::sort(kept.begin(), kept.end());
+  return kept;
+}
+
+std::vector<RematChoice> internvl::paretoFrontier(const LayerProblem &layer,
+                                                  int maxUnits) {
+  std::vector<int> units = unitsBySize(layer);
+  std::vector<bool> keep(layer.ops.size(), false);
+  if (static_cast<int>(units.size()) > maxUnits) {
+    for (size_t u = maxUnits; u < units.size(); ++u)
+      keep[units[u]] = true;
+    units.resize(maxUnits);
+  }
+  // Enumerate in op order: among choices of equal bytes and time, the one
+  // kept is then the same as with every unit enumerated.
+  std::sort(units.begin(), units.end());
 
   std::vector<RematChoice> all;
   all.reserve(size_t(1) << units.size());
-  std::vector<bool> keep(layer.ops.size(), false);
   for (uint64_t mask = 0; mask < (uint64_t(1) << units.size()); ++mask) {
     for (size_t u = 0; u < units.size(); ++u)
       keep[units[u]] = (mask >> u) & 1;

@@ -170,11 +170,68 @@ private:
   Value dropPath(StringRef scope, Value x, double rate, int64_t offset) {
     if (rate <= 0.0)
       return x;
+    return create<tg::DropPathOp>(
+        scope, x.getType(), x, stepInput(), b.getF64FloatAttr(rate),
+        b.getI64IntegerAttr(options.seed), b.getI64IntegerAttr(offset));
+  }
+
+  Value stepInput() {
     if (!step)
       step = input("step", tensor({}, b.getI64Type()));
-    return create<tg::DropPathOp>(
-        scope, x.getType(), x, step, b.getF64FloatAttr(rate),
-        b.getI64IntegerAttr(options.seed), b.getI64IntegerAttr(offset));
+    return step;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // LoRA (PEFT's, as InternVL's wrap_llm_lora / wrap_backbone_lora set it)
+  //===--------------------------------------------------------------------===//
+
+  /// The LoRA rank of the LLM's or InternViT's linears (0: none).
+  int64_t llmLoraRank() const { return options.useLlmLora; }
+  /// The LLM's own weights train unless frozen or wrapped by LoRA (PEFT
+  /// freezes every base weight of the model it wraps, embeddings and
+  /// lm_head included).
+  bool llmBaseTrainable() const {
+    return !options.freezeLlm && llmLoraRank() == 0;
+  }
+  int64_t visionLoraRank() const { return options.useBackboneLora; }
+
+  /// A's and B's parameters for `module` ([rank, in], [out, rank]): A drawn
+  /// with the variance of PEFT's kaiming_uniform(a=sqrt(5)), U(+-1/sqrt(in)),
+  /// and B zero, so the adapted model starts as the base model.
+  std::pair<Value, Value> loraParams(const std::string &module, int64_t in,
+                                     int64_t out, int64_t rank) {
+    Value a = param(module + ".lora_A.weight", {rank, in}, /*trainable=*/true,
+                    "normal:" + std::to_string(1.0 / std::sqrt(3.0 * in)));
+    Value bw = param(module + ".lora_B.weight", {out, rank},
+                     /*trainable=*/true, "zeros");
+    return {a, bw};
+  }
+
+  /// `linear` plus, with a LoRA rank, PEFT's branch
+  /// `(alpha / rank) * B(A(dropout(x)))` with alpha = 2 * rank.
+  Value adaptedLinear(const std::string &module, Value x, int64_t out,
+                      bool bias, bool trainable, int64_t rank) {
+    Value y = linear(module, x, out, bias, trainable);
+    if (rank == 0)
+      return y;
+    int64_t in = dims(x).back();
+    auto [a, bw] = loraParams(module, in, out, rank);
+    Value dropped = x;
+    if (options.loraDropout > 0)
+      dropped = create<tg::DropoutOp>(
+          module + ".lora_dropout", x.getType(), x, stepInput(),
+          b.getF64FloatAttr(options.loraDropout),
+          b.getI64IntegerAttr(options.seed), b.getI64IntegerAttr(loraBranches));
+    ++loraBranches;
+    SmallVector<int64_t> hidden(dims(x).drop_back());
+    hidden.push_back(rank);
+    Value h = create<tg::LinearOp>(module + ".lora_A", tensor(hidden), dropped,
+                                   a, Value());
+    Value z = create<tg::LinearOp>(module + ".lora_B", y.getType(), h, bw,
+                                   Value());
+    Value scaled = create<tg::ScaleOp>(module, z.getType(), z,
+                                       b.getF64FloatAttr(2.0));
+    return add(module, y, scaled);
   }
 
   //===--------------------------------------------------------------------===//
@@ -213,6 +270,8 @@ private:
   Block *entry = nullptr;
   SmallVector<Attribute> argAttrs;
   Value step;
+  /// LoRA branches built so far: each one's dropout offset.
+  int64_t loraBranches = 0;
 };
 
 } // namespace
@@ -225,7 +284,9 @@ private:
 /// `layers[unfreeze_vit_layers:]` trainable again (a Python slice, as in
 /// internvl_chat_finetune.py).
 bool ForwardBuilder::visionLayerTrainable(int64_t layer) const {
-  if (!options.freezeBackbone)
+  // Backbone LoRA freezes InternViT's base weights like freeze_backbone;
+  // InternVL unfreezes layers[unfreeze_vit_layers:] after wrapping.
+  if (!options.freezeBackbone && visionLoraRank() == 0)
     return true;
   int64_t k = options.unfreezeVitLayers;
   if (k == 0)
@@ -237,7 +298,7 @@ bool ForwardBuilder::visionLayerTrainable(int64_t layer) const {
 
 Value ForwardBuilder::visionEmbeddings(Value pixels) {
   const VisionConfig &v = config.vision;
-  bool trainable = !options.freezeBackbone;
+  bool trainable = !options.freezeBackbone && visionLoraRank() == 0;
   int64_t n = shape.numTiles, c = v.numChannels, p = v.patchSize,
           g = shape.patchGrid, d = v.hiddenSize;
   std::string patchScope = names.patchEmbedding;
@@ -282,7 +343,8 @@ Value ForwardBuilder::visionLayer(int64_t layer, Value x) {
   Value q, k, val;
   if (names.visionQkvLayout == QkvLayout::Stacked) {
     Value qkv =
-        linear(sub(names.visionQkv), normed, 3 * d, v.qkvBias, trainable);
+        adaptedLinear(sub(names.visionQkv), normed, 3 * d, v.qkvBias, trainable,
+                      visionLoraRank());
     Value split = reshape(attn, qkv, {n, t, 3, h, hd});
     auto part = [&](int64_t i) {
       return reshape(attn, sliceDim(attn, split, 2, i, 1), {n, t, d});
@@ -291,9 +353,12 @@ Value ForwardBuilder::visionLayer(int64_t layer, Value x) {
     k = part(1);
     val = part(2);
   } else {
-    q = linear(sub(names.visionQ), normed, d, v.qkvBias, trainable);
-    k = linear(sub(names.visionK), normed, d, v.qkvBias, trainable);
-    val = linear(sub(names.visionV), normed, d, v.qkvBias, trainable);
+    q = adaptedLinear(sub(names.visionQ), normed, d, v.qkvBias, trainable,
+                      visionLoraRank());
+    k = adaptedLinear(sub(names.visionK), normed, d, v.qkvBias, trainable,
+                      visionLoraRank());
+    val = adaptedLinear(sub(names.visionV), normed, d, v.qkvBias, trainable,
+                        visionLoraRank());
   }
   if (v.qkNorm) {
     // RMSNorm over all heads together, as InternViT-6B does.
@@ -307,7 +372,8 @@ Value ForwardBuilder::visionLayer(int64_t layer, Value x) {
       attn, tensor({n, t, h, hd}), tensor({n, h, t}, b.getF32Type()), q, k, val,
       /*causal=*/UnitAttr(), b.getF64FloatAttr(1.0 / std::sqrt(double(hd))));
   Value o = reshape(attn, attention.getOutput(), {n, t, d});
-  o = linear(sub(names.visionProj), o, d, /*bias=*/true, trainable);
+  o = adaptedLinear(sub(names.visionProj), o, d, /*bias=*/true, trainable,
+                    visionLoraRank());
   Value ls1 = param(sub(names.visionLs1), {d}, trainable, layerScaleInit());
   o = mul(sub(names.visionLs1), o, ls1);
   o = dropPath(path, o, shape.dropPathRates[layer], 2 * layer);
@@ -315,10 +381,11 @@ Value ForwardBuilder::visionLayer(int64_t layer, Value x) {
 
   // MLP branch.
   normed = visionNorm(sub(names.visionNorm2), x, trainable);
-  Value f = linear(sub(names.visionFc1), normed, v.intermediateSize,
-                   /*bias=*/true, trainable);
+  Value f = adaptedLinear(sub(names.visionFc1), normed, v.intermediateSize,
+                          /*bias=*/true, trainable, visionLoraRank());
   f = create<tg::GeluOp>(sub(names.visionMlp) + ".act", f);
-  f = linear(sub(names.visionFc2), f, d, /*bias=*/true, trainable);
+  f = adaptedLinear(sub(names.visionFc2), f, d, /*bias=*/true, trainable,
+                    visionLoraRank());
   Value ls2 = param(sub(names.visionLs2), {d}, trainable, layerScaleInit());
   f = mul(sub(names.visionLs2), f, ls2);
   f = dropPath(path, f, shape.dropPathRates[layer], 2 * layer + 1);
@@ -343,6 +410,9 @@ void ForwardBuilder::unusedVisionLayer(int64_t layer) {
     param(module + ".weight", {out, in}, trainable, normalInit(module));
     if (bias)
       param(module + ".bias", {out}, trainable, "zeros");
+    // PEFT wraps the unused layers too: their adapters are parameters.
+    if (visionLoraRank() > 0)
+      loraParams(module, in, out, visionLoraRank());
   };
   norm(sub(names.visionNorm1));
   if (names.visionQkvLayout == QkvLayout::Stacked) {
@@ -409,21 +479,24 @@ Value ForwardBuilder::llmAttention(const std::string &path, Value h,
   Value q, k, v;
   switch (names.llmQkvLayout) {
   case QkvLayout::Separate:
-    q = linear(sub(names.llmQ), h, hq * hd, l.qkvBias, trainable);
-    k = linear(sub(names.llmK), h, hkv * hd, l.qkvBias, trainable);
-    v = linear(sub(names.llmV), h, hkv * hd, l.qkvBias, trainable);
+    q = adaptedLinear(sub(names.llmQ), h, hq * hd, l.qkvBias, trainable,
+                      llmLoraRank());
+    k = adaptedLinear(sub(names.llmK), h, hkv * hd, l.qkvBias, trainable,
+                      llmLoraRank());
+    v = adaptedLinear(sub(names.llmV), h, hkv * hd, l.qkvBias, trainable,
+                      llmLoraRank());
     break;
   case QkvLayout::Concatenated: {
-    Value qkv =
-        linear(sub(names.llmQkv), h, (hq + 2 * hkv) * hd, l.qkvBias, trainable);
+    Value qkv = adaptedLinear(sub(names.llmQkv), h, (hq + 2 * hkv) * hd,
+                              l.qkvBias, trainable, llmLoraRank());
     q = sliceDim(attn, qkv, 2, 0, hq * hd);
     k = sliceDim(attn, qkv, 2, hq * hd, hkv * hd);
     v = sliceDim(attn, qkv, 2, (hq + hkv) * hd, hkv * hd);
     break;
   }
   case QkvLayout::GroupedInterleaved: {
-    Value qkv = linear(sub(names.llmQkv), h, hkv * (groups + 2) * hd, l.qkvBias,
-                       trainable);
+    Value qkv = adaptedLinear(sub(names.llmQkv), h, hkv * (groups + 2) * hd,
+                              l.qkvBias, trainable, llmLoraRank());
     Value split = reshape(attn, qkv, {bsz, s, hkv, groups + 2, hd});
     q = sliceDim(attn, split, 3, 0, groups);
     k = sliceDim(attn, split, 3, groups, 1);
@@ -458,7 +531,8 @@ Value ForwardBuilder::llmAttention(const std::string &path, Value h,
       /*causal=*/b.getUnitAttr(),
       b.getF64FloatAttr(1.0 / std::sqrt(double(hd))));
   Value o = reshape(attn, attention.getOutput(), {bsz, s, hq * hd});
-  return linear(sub(names.llmO), o, l.hiddenSize, l.outputBias, trainable);
+  return adaptedLinear(sub(names.llmO), o, l.hiddenSize, l.outputBias,
+                       trainable, llmLoraRank());
 }
 
 Value ForwardBuilder::llmMlp(const std::string &path, Value h, bool trainable) {
@@ -468,20 +542,24 @@ Value ForwardBuilder::llmMlp(const std::string &path, Value h, bool trainable) {
   int64_t inter = l.intermediateSize;
   Value gate, up;
   if (names.llmFusedGateUp) {
-    Value gateUp = linear(sub(names.llmGateUp), h, 2 * inter, false, trainable);
+    Value gateUp = adaptedLinear(sub(names.llmGateUp), h, 2 * inter, false,
+                                 trainable, llmLoraRank());
     gate = sliceDim(mlp, gateUp, 2, 0, inter);
     up = sliceDim(mlp, gateUp, 2, inter, inter);
   } else {
-    gate = linear(sub(names.llmGate), h, inter, false, trainable);
-    up = linear(sub(names.llmUp), h, inter, false, trainable);
+    gate = adaptedLinear(sub(names.llmGate), h, inter, false, trainable,
+                         llmLoraRank());
+    up = adaptedLinear(sub(names.llmUp), h, inter, false, trainable,
+                       llmLoraRank());
   }
   Value act = create<tg::SiluOp>(mlp + ".act_fn", gate);
   Value product = mul(mlp, act, up);
-  return linear(sub(names.llmDown), product, l.hiddenSize, false, trainable);
+  return adaptedLinear(sub(names.llmDown), product, l.hiddenSize, false,
+                       trainable, llmLoraRank());
 }
 
 Value ForwardBuilder::llmLayer(int64_t layer, Value x) {
-  bool trainable = !options.freezeLlm;
+  bool trainable = llmBaseTrainable();
   std::string path = llmLayerPath(layer);
   double eps = config.llm.rmsNormEps;
   Value h = rmsNorm(path + "." + names.llmInputNorm, x, eps, trainable);
@@ -496,9 +574,10 @@ Value ForwardBuilder::loss(Value hidden, Value labels) {
   const LlmConfig &l = config.llm;
   int64_t bsz = shape.batch, s = shape.seqLen, vocab = l.vocabSize;
   Value h =
-      rmsNorm(names.llmFinalNorm, hidden, l.rmsNormEps, !options.freezeLlm);
+      rmsNorm(names.llmFinalNorm, hidden, l.rmsNormEps, llmBaseTrainable());
+  // unfreeze_lm_head with LLM LoRA is refused (checkLora).
   Value logits = linear(names.lmHead, h, vocab, /*bias=*/false,
-                        !options.freezeLlm || options.unfreezeLmHead);
+                        llmBaseTrainable() || options.unfreezeLmHead);
   StringRef scope = "loss";
   Value shiftedLogits = sliceDim(scope, logits, 1, 0, s - 1);
   shiftedLogits = reshape(scope, shiftedLogits, {bsz * (s - 1), vocab});
@@ -519,6 +598,12 @@ OwningOpRef<ModuleOp> ForwardBuilder::build() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   module->getOperation()->setAttr(
       "tg.model", b.getStringAttr(llvm::sys::path::stem(config.path)));
+  // InternVL 1.x-3 always checkpoint the ViT; InternVL3.5's training code
+  // (internvl_chat_gpt_oss/, the Qwen3 models) gates it on grad_checkpoint.
+  // Recorded only where it is off.
+  if (config.llm.family == LlmFamily::Qwen3 && !options.gradCheckpoint)
+    module->getOperation()->setAttr("tg.vision_grad_checkpoint",
+                                    b.getBoolAttr(false));
   module->getOperation()->setAttr("tg.grad_checkpoint",
                                   b.getBoolAttr(options.gradCheckpoint));
   b.setInsertionPointToEnd(module->getBody());
@@ -544,7 +629,7 @@ OwningOpRef<ModuleOp> ForwardBuilder::build() {
   const LlmConfig &l = config.llm;
   Value table =
       param(names.llmEmbedTokens + ".weight", {l.vocabSize, l.hiddenSize},
-            !options.freezeLlm, normalInit(names.llmEmbedTokens));
+            llmBaseTrainable(), normalInit(names.llmEmbedTokens));
   Value h = create<tg::EmbeddingOp>(names.llmEmbedTokens,
                                     tensor({bsz, s, l.hiddenSize}), table, ids);
   h = create<tg::ScatterImageEmbedsOp>(names.llmEmbedTokens, h.getType(), h,

@@ -204,6 +204,64 @@ static llvm::Error checkTensors(const ModelConfig &config,
   return llvm::Error::success();
 }
 
+/// LoRA ranks within the narrowest linear they adapt, a dropout rate, and
+/// no flag that trains what LoRA freezes.
+static llvm::Error checkLora(const ModelConfig &config,
+                             const ImportOptions &options) {
+  const VisionConfig &v = config.vision;
+  const LlmConfig &l = config.llm;
+  struct Width {
+    const char *linear;
+    int64_t in, out;
+  };
+  // The adapted linears of each part whose min(in, out) is smallest.
+  Width llmWidths[] = {
+      {"q_proj", l.hiddenSize, l.numHeads * l.headDim},
+      {"k_proj / v_proj", l.hiddenSize, l.numKvHeads * l.headDim},
+      {"o_proj", l.numHeads * l.headDim, l.hiddenSize},
+      {"the MLP", l.hiddenSize, l.intermediateSize}};
+  Width visionWidths[] = {{"attention", v.hiddenSize, v.hiddenSize},
+                          {"the MLP", v.hiddenSize, v.intermediateSize}};
+  auto check = [&](const char *flag, int64_t rank, const char *part,
+                   llvm::ArrayRef<Width> widths) -> llvm::Error {
+    if (rank < 0)
+      return fail(config, llvm::formatv("{0} must be a LoRA rank (at least 1; "
+                                        "0 leaves LoRA off), got {1}",
+                                        flag, rank));
+    const Width *narrowest = nullptr;
+    for (const Width &w : widths)
+      if (!narrowest ||
+          std::min(w.in, w.out) < std::min(narrowest->in, narrowest->out))
+        narrowest = &w;
+    int64_t limit = std::min(narrowest->in, narrowest->out);
+    if (rank > limit)
+      return fail(config,
+                  llvm::formatv("{0} {1} is beyond the width of the {2}'s "
+                                "narrowest adapted linear ({3}: {4} -> {5}); "
+                                "the rank must be at most {6}",
+                                flag, rank, part, narrowest->linear,
+                                narrowest->in, narrowest->out, limit));
+    return llvm::Error::success();
+  };
+  if (llvm::Error e =
+          check("--use_llm_lora", options.useLlmLora, "LLM", llmWidths))
+    return e;
+  if (llvm::Error e = check("--use_backbone_lora", options.useBackboneLora,
+                            "vision encoder", visionWidths))
+    return e;
+  if (!(options.loraDropout >= 0.0 && options.loraDropout < 1.0))
+    return fail(config, llvm::formatv("--lora_dropout must be in [0, 1), "
+                                      "got {0}",
+                                      num(options.loraDropout)));
+  if (options.useLlmLora > 0 && options.unfreezeLmHead)
+    return fail(config,
+                "--unfreeze_lm_head with --use_llm_lora: LoRA freezes every "
+                "base weight of the wrapped LLM, lm_head included, and does "
+                "not adapt lm_head (InternVL's script would train no "
+                "lm_head); drop one of the two");
+  return llvm::Error::success();
+}
+
 llvm::Expected<ImportShape>
 internvl::computeImportShape(const ModelConfig &config,
                              const ImportOptions &options) {
@@ -245,10 +303,8 @@ internvl::computeImportShape(const ModelConfig &config,
                               "vision_config.image_size {1}; interpolating "
                               "InternViT's position embedding is not supported",
                               imageSize, vision.imageSize));
-  if (llm.headDim % 2 != 0)
-    return fail(config, llvm::formatv("the LLM head dimension {0} must be even "
-                                      "for rotary embeddings",
-                                      llm.headDim));
+  if (llvm::Error e = checkLora(config, options))
+    return std::move(e);
 
   shape.batch = options.perDeviceTrainBatchSize;
   // InternVL's dynamic_preprocess adds a thumbnail only when an image was

@@ -78,11 +78,12 @@ def make_batch(config: InternVLConfig, samples: int, tiles_per_sample: int,
     return Batch(pixel_values, ids, labels)
 
 
-def write_inputs(directory: Path, model: InternVLForConditionalGeneration, batch: Batch):
-    """Weights as one .safetensors file under their HF names, the batch as
-    .npy files named after @forward's inputs."""
+def write_inputs(directory: Path, model: InternVLForConditionalGeneration, batch: Batch,
+                 rename=lambda name: name):
+    """Weights as one .safetensors file under their HF names (through
+    `rename`), the batch as .npy files named after @forward's inputs."""
     directory.mkdir(parents=True, exist_ok=True)
-    weights = {n: p.detach().contiguous() for n, p in model.named_parameters()}
+    weights = {rename(n): p.detach().contiguous() for n, p in model.named_parameters()}
     save_file(weights, str(directory / "weights.safetensors"))
     np.save(directory / "pixel_values.npy", batch.pixel_values.numpy())
     np.save(directory / "input_ids.npy", batch.input_ids.numpy())
@@ -90,7 +91,7 @@ def write_inputs(directory: Path, model: InternVLForConditionalGeneration, batch
 
 
 def reference_step(model, batch: Batch, trainable: set, lr: float,
-                   weight_decay: float, max_grad_norm: float):
+                   weight_decay: float, max_grad_norm: float, eps: float = 1e-8):
     """Loss, gradients (before clipping) and parameters after one AdamW step,
     with decay on parameters of rank >= 2 as --tg-autodiff applies it."""
     params = dict(model.named_parameters())
@@ -109,10 +110,71 @@ def reference_step(model, batch: Batch, trainable: set, lr: float,
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": weight_decay},
          {"params": no_decay, "weight_decay": 0.0}],
-        lr=lr, betas=(0.9, 0.999), eps=1e-8)
+        lr=lr, betas=(0.9, 0.999), eps=eps)
     optimizer.step()
     new_params = {n: params[n].detach().clone() for n in grads}
     return out.loss.item(), grads, new_params
+
+
+# PEFT's LoRA on transformers' InternVL, with InternVL's targets: every linear
+# of every decoder layer (wrap_llm_lora) and of every InternViT layer
+# (wrap_backbone_lora's attn.qkv, attn.proj, mlp.fc1, mlp.fc2, which the -hf
+# layout splits into q/k/v_proj and projection_layer).
+LLM_LORA_TARGETS = (r".*language_model\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)"
+                    r"|mlp\.(gate_proj|up_proj|down_proj))")
+VISION_LORA_TARGETS = (r".*vision_tower\.encoder\.layer\.\d+\.(attention\.(q_proj|k_proj|v_proj"
+                       r"|projection_layer)|mlp\.(fc1|fc2))")
+
+
+def add_lora(model, llm_rank: int, vision_rank: int, dropout: float = 0.0):
+    """Injects PEFT LoRA adapters (alpha = 2 * rank, as InternVL) in place and
+    returns the names of the parameters that then train: the adapters, plus
+    every parameter of a part without LoRA (the projector always)."""
+    from peft import LoraConfig, inject_adapter_in_model
+    targets = [t for t, r in ((LLM_LORA_TARGETS, llm_rank),
+                              (VISION_LORA_TARGETS, vision_rank)) if r]
+    base = llm_rank or vision_rank
+    config = LoraConfig(
+        r=base, lora_alpha=2 * base, lora_dropout=dropout,
+        target_modules="|".join(f"(?:{t})" for t in targets),
+        rank_pattern={r".*vision_tower.*": vision_rank} if vision_rank else {},
+        alpha_pattern={r".*vision_tower.*": 2 * vision_rank} if vision_rank else {})
+    inject_adapter_in_model(config, model)
+    trainable = set()
+    for name, _ in model.named_parameters():
+        wrapped = (name.startswith("model.language_model.") or name.startswith("lm_head.")
+                   if llm_rank else False) or (
+                       name.startswith("model.vision_tower.") if vision_rank else False)
+        if ".lora_" in name or not wrapped:
+            trainable.add(name)
+    return trainable
+
+
+def peft_to_import_name(name: str) -> str:
+    """PEFT's parameter name as internvl-import names it:
+    `...q_proj.base_layer.weight` -> `...q_proj.weight`,
+    `...q_proj.lora_A.default.weight` -> `...q_proj.lora_A.weight`."""
+    return name.replace(".base_layer.", ".").replace(".default.", ".")
+
+
+def step_failures(dump: Path, grads: dict, updated: dict, tolerance: float) -> list:
+    """What differs between internvl-run's --dump of @train_step and the
+    reference's gradients and updated parameters (by name), beyond
+    `tolerance` relative L2 error. A gradient that is zero in exact
+    arithmetic (the key bias of softmax attention without RoPE: it shifts
+    every score of a row equally) is pure rounding noise on both sides; it is
+    measured against 1e-6 of the whole gradient's norm instead of its own."""
+    scale = 1e-6 * np.sqrt(sum(float(np.square(g.numpy(), dtype=np.float64).sum())
+                               for g in grads.values()))
+    failures = []
+    for name, grad in grads.items():
+        err = relative_error(np.load(dump / f"{name}.grad.npy"), grad.numpy(), floor=scale)
+        if err > tolerance:
+            failures.append(f"grad {name}: relative error {err:.2e}")
+        err = relative_error(np.load(dump / f"{name}.npy"), updated[name].numpy())
+        if err > tolerance:
+            failures.append(f"updated {name}: relative error {err:.2e}")
+    return failures
 
 
 def relative_error(ours: np.ndarray, theirs: np.ndarray, floor: float = 0.0) -> float:

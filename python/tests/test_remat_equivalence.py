@@ -13,6 +13,11 @@ from internvl_opt.tools import ROOT, run_tool
 CONFIGS = ["tiny-vit300m-qwen2", "tiny-vit6b-internlm2", "tiny-vit6b-llama3",
            "tiny-vit300m-phi3", "tiny-hf-qwen2", "tiny-vit300m-qwen3", "tiny-hf-qwen3"]
 POLICIES = ["force", "auto", "off"]
+LORA = {"llm": ["--use_llm_lora", "4"],
+        "llm+vision": ["--use_llm_lora", "4", "--use_backbone_lora", "2"]}
+CASES = [(c, "") for c in CONFIGS] + [
+    ("tiny-hf-qwen3", "llm+vision"), ("tiny-vit6b-internlm2", "llm"),
+    ("tiny-vit300m-phi3", "llm+vision")]
 
 
 def peak(step, tmp_path, remat):
@@ -23,13 +28,13 @@ def peak(step, tmp_path, remat):
     return json.loads(out.read_text())["peak_bytes"]
 
 
-@pytest.mark.parametrize("config", CONFIGS)
-def test_remat_is_bit_identical(tmp_path, config):
+@pytest.mark.parametrize("config,lora", CASES)
+def test_remat_is_bit_identical(tmp_path, config, lora):
     forward = tmp_path / "forward.mlir"
     run_tool("internvl-import", ROOT / f"models/tiny/{config}.json",
              "--max_dynamic_patch", "2", "--use_thumbnail", "--max_seq_length", "24",
              "--per_device_train_batch_size", "2", "--drop_path_rate", "0.3",
-             "-o", forward)
+             *LORA.get(lora, []), "-o", forward)
     step = tmp_path / "step.mlir"
     run_tool("internvl-opt", forward, "--tg-autodiff", "-o", step)
     reference = run_tool("internvl-run", step)

@@ -234,6 +234,43 @@ void Case::check(bool ok, const std::string &message) {
     failures.push_back(message);
 }
 
+namespace {
+
+/// The elements outside their bound, and the first of them.
+struct Mismatch {
+  int64_t bad = 0, first = -1;
+};
+
+/// |got - want| element by element against bound(magnitude(got, want)); a
+/// NaN against a NaN matches, any other NaN or infinity does not. Raises
+/// maxAbs and maxRel (relative to the magnitude) to what it sees.
+template <typename Magnitude, typename Bound>
+Mismatch compareElements(const Tensor &got, const std::vector<double> &want,
+                         Magnitude magnitude, Bound bound, double &maxAbs,
+                         double &maxRel) {
+  Mismatch m;
+  for (int64_t i = 0; i < got.size(); ++i) {
+    double g = got[i], w = want[i];
+    if (std::isnan(w) && std::isnan(g))
+      continue;
+    double diff = std::fabs(g - w);
+    if (std::isnan(diff) || std::isinf(diff))
+      diff = INFINITY;
+    double size = magnitude(g, w);
+    maxAbs = std::max(maxAbs, diff);
+    if (size != 0)
+      maxRel = std::max(maxRel, diff / size);
+    if (!(diff <= bound(size))) {
+      if (m.first < 0)
+        m.first = i;
+      ++m.bad;
+    }
+  }
+  return m;
+}
+
+} // namespace
+
 void Case::expect(const char *what, const Tensor &got,
                   const std::vector<double> &want, Tolerance tol) {
   if (got.size() != static_cast<int64_t>(want.size())) {
@@ -245,30 +282,16 @@ void Case::expect(const char *what, const Tensor &got,
   worstTolerance = std::max(worstTolerance, tol.rtol);
   if (record)
     compareWithCpu(what, got, tol);
-  int64_t bad = 0, first = -1;
-  for (int64_t i = 0; i < got.size(); ++i) {
-    double g = got[i], w = want[i];
-    if (std::isnan(w) && std::isnan(g))
-      continue;
-    double diff = std::fabs(g - w);
-    if (std::isnan(diff) || std::isinf(diff))
-      diff = INFINITY;
-    maxAbs = std::max(maxAbs, diff);
-    if (w != 0)
-      maxRel = std::max(maxRel, diff / std::fabs(w));
-    if (!(diff <= tol.atol + tol.rtol * std::fabs(w))) {
-      if (first < 0)
-        first = i;
-      ++bad;
-    }
-  }
-  if (bad) {
+  Mismatch m = compareElements(
+      got, want, [](double, double w) { return std::fabs(w); },
+      [&](double size) { return tol.atol + tol.rtol * size; }, maxAbs, maxRel);
+  if (m.bad) {
     std::ostringstream os;
     os.precision(9);
-    os << what << ": " << bad << " of " << got.size()
+    os << what << ": " << m.bad << " of " << got.size()
        << " elements outside |d| <= " << tol.atol << " + " << tol.rtol
-       << " |ref|; first at " << first << ": got " << got[first]
-       << ", reference " << want[first];
+       << " |ref|; first at " << m.first << ": got " << got[m.first]
+       << ", reference " << want[m.first];
     check(false, os.str());
   }
 }
@@ -304,31 +327,18 @@ void Case::compareWithCpu(const std::string &output, const Tensor &got,
     return;
   }
   ++cpuOutputs;
-  int64_t bad = 0, first = -1;
-  for (int64_t i = 0; i < got.size(); ++i) {
-    double g = got[i], w = cpu.values[i];
-    if (std::isnan(w) && std::isnan(g))
-      continue;
-    double diff = std::fabs(g - w);
-    if (std::isnan(diff) || std::isinf(diff))
-      diff = INFINITY;
-    double size = std::max(std::fabs(g), std::fabs(w));
-    cpuMaxAbs = std::max(cpuMaxAbs, diff);
-    if (size != 0)
-      cpuMaxRel = std::max(cpuMaxRel, diff / size);
-    if (!(diff <= 2 * (tol.atol + tol.rtol * size))) {
-      if (first < 0)
-        first = i;
-      ++bad;
-    }
-  }
-  if (bad) {
+  Mismatch m = compareElements(
+      got, cpu.values,
+      [](double g, double w) { return std::max(std::fabs(g), std::fabs(w)); },
+      [&](double size) { return 2 * (tol.atol + tol.rtol * size); },
+      cpuMaxAbs, cpuMaxRel);
+  if (m.bad) {
     std::ostringstream os;
     os.precision(9);
-    os << "vs CPU: " << output << ": " << bad << " of " << got.size()
+    os << "vs CPU: " << output << ": " << m.bad << " of " << got.size()
        << " elements outside |d| <= 2 (" << tol.atol << " + " << tol.rtol
-       << " max(|got|, |cpu|)); first at " << first << ": got " << got[first]
-       << ", CPU kernel " << cpu.values[first];
+       << " max(|got|, |cpu|)); first at " << m.first << ": got "
+       << got[m.first] << ", CPU kernel " << cpu.values[m.first];
     check(false, os.str());
   }
 }

@@ -90,6 +90,20 @@ cl::opt<int64_t> unfreezeVitLayers(
 cl::opt<bool> unfreezeLmHead("unfreeze_lm_head",
                              cl::desc("Train lm_head of a frozen LLM"),
                              cl::init(false), cl::cat(category));
+cl::opt<int64_t> useLlmLora("use_llm_lora",
+                            cl::desc("LoRA rank of every LLM decoder linear "
+                                     "(alpha 2 x rank; 0: off); the LLM's "
+                                     "base weights freeze"),
+                            cl::init(0), cl::cat(category));
+cl::opt<int64_t> useBackboneLora(
+    "use_backbone_lora",
+    cl::desc("LoRA rank of every InternViT linear (alpha 2 x rank; 0: off); "
+             "InternViT's base weights freeze"),
+    cl::init(0), cl::cat(category));
+cl::opt<double> loraDropout("lora_dropout",
+                            cl::desc("Dropout on each LoRA branch's input "
+                                     "(InternVL's 0.05)"),
+                            cl::init(0.05), cl::cat(category));
 cl::opt<bool> gradCheckpoint("grad_checkpoint",
                              cl::desc("Checkpoint every LLM decoder layer "
                                       "(recorded for --tg-remat)"),
@@ -149,6 +163,8 @@ int fail(const llvm::Twine &message) {
 struct ParameterCounts {
   std::map<ModelRegion, int64_t> perRegion;
   int64_t total = 0, trainable = 0;
+  /// The LoRA adapters' (lora_A / lora_B) elements.
+  int64_t lora = 0;
 };
 
 ParameterCounts countParameters(mlir::func::FuncOp forward) {
@@ -165,6 +181,9 @@ ParameterCounts countParameters(mlir::func::FuncOp forward) {
             .getNumElements();
     counts.perRegion[regionOf(name.getValue())] += n;
     counts.total += n;
+    if (name.getValue().contains(".lora_A.") ||
+        name.getValue().contains(".lora_B."))
+      counts.lora += n;
     if (forward.getArgAttr(i, mlir::tg::TGDialect::getTrainableAttrName()))
       counts.trainable += n;
   }
@@ -184,6 +203,8 @@ void printSummary(const ParameterCounts &counts, const ModelConfig &config,
        << (perRegion.count(r) ? perRegion.at(r) : 0) << "\n";
   os << "params total " << total << "\n";
   os << "params trainable " << trainable << "\n";
+  if (counts.lora)
+    os << "params lora " << counts.lora << "\n";
   os << "tiles per_sample " << shape.tilesPerSample << " micro_batch "
      << shape.numTiles << "\n";
   os << "tokens per_sample " << shape.seqLen << " image "
@@ -230,6 +251,9 @@ int main(int argc, char **argv) {
   options.freezeMlp = freezeMlp;
   options.unfreezeVitLayers = unfreezeVitLayers;
   options.unfreezeLmHead = unfreezeLmHead;
+  options.useLlmLora = useLlmLora;
+  options.useBackboneLora = useBackboneLora;
+  options.loraDropout = loraDropout;
   options.gradCheckpoint = gradCheckpoint;
   if (imageTokenId.getNumOccurrences())
     options.imageTokenId = imageTokenId;

@@ -57,11 +57,17 @@ RematChoice evaluateChoice(const LayerProblem &layer,
                            const std::vector<bool> &keep);
 
 /// Every Pareto-optimal choice (no other choice keeps fewer bytes with no
-/// more recompute time), from keeping nothing to keeping everything, sorted
-/// by increasing kept bytes and strictly decreasing time. Exact: enumerates
-/// all subsets of units; fails if there are more than `maxUnits`.
-llvm::Expected<std::vector<RematChoice>>
-paretoFrontier(const LayerProblem &layer, int maxUnits = 22);
+/// more recompute time), sorted by increasing kept bytes and strictly
+/// decreasing time. Exact over the `maxUnits` units with the most saved
+/// bytes, every subset of which is evaluated; a layer with more units (LoRA
+/// adds a small one per adapted linear) keeps the rest in every choice, so
+/// the frontier then starts at their bytes rather than at zero.
+std::vector<RematChoice> paretoFrontier(const LayerProblem &layer,
+                                        int maxUnits = 22);
+
+/// The units paretoFrontier keeps in every choice of `layer` (beyond the
+/// `maxUnits` largest), in op order.
+std::vector<int> alwaysKeptUnits(const LayerProblem &layer, int maxUnits = 22);
 
 /// Multiple-choice knapsack: one point from each layer's frontier such that
 /// the kept bytes sum to at most `capacity` at the least total time. Bytes are

@@ -39,6 +39,12 @@ struct ImportOptions {
   /// Python slice start: layers[unfreeze_vit_layers:] become trainable again.
   int64_t unfreezeVitLayers = 0;
   bool unfreezeLmHead = false;
+  /// LoRA ranks of the LLM's and InternViT's linears (0: off), with
+  /// InternVL's alpha = 2 * rank; the wrapped part's base weights freeze.
+  int64_t useLlmLora = 0;
+  int64_t useBackboneLora = 0;
+  /// PEFT's lora_dropout on each LoRA branch's input (InternVL's 0.05).
+  double loraDropout = 0.05;
   bool gradCheckpoint = true;
   /// Working precision of parameters and activations: bf16 or f32.
   bool bf16 = true;

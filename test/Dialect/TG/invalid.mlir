@@ -734,7 +734,7 @@ module attributes {tg.grad_checkpoint = "yes"} {
 
 // -----
 
-// expected-error @+1 {{unknown module attribute 'tg.grad_ckpt'; allowed: tg.model, tg.grad_checkpoint, tg.zero_stage, tg.world_size, tg.reduce_bucket_size, tg.allgather_bucket_size}}
+// expected-error @+1 {{unknown module attribute 'tg.grad_ckpt'; allowed: tg.model, tg.grad_checkpoint, tg.vision_grad_checkpoint, tg.zero_stage, tg.world_size, tg.reduce_bucket_size, tg.allgather_bucket_size}}
 module attributes {tg.grad_ckpt = true} {
 }
 

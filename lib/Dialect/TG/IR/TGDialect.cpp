@@ -161,7 +161,7 @@ void TGDialect::initialize() {
 /// Module attributes the importer records for later passes.
 static LogicalResult verifyModuleAttribute(Operation *op, NamedAttribute attr) {
   StringRef name = attr.getName().getValue();
-  if (name == "tg.grad_checkpoint") {
+  if (name == "tg.grad_checkpoint" || name == "tg.vision_grad_checkpoint") {
     if (!isa<BoolAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' must be a bool attribute";
     return success();
@@ -187,7 +187,7 @@ static LogicalResult verifyModuleAttribute(Operation *op, NamedAttribute attr) {
   }
   return op->emitError() << "unknown module attribute '" << name
                          << "'; allowed: tg.model, tg.grad_checkpoint, "
-                            "tg.zero_stage, tg.world_size, "
+                            "tg.vision_grad_checkpoint, tg.zero_stage, tg.world_size, "
                             "tg.reduce_bucket_size, tg.allgather_bucket_size";
 }
 

@@ -500,31 +500,33 @@ ScatterImageEmbedsOp::buildGradient(OpBuilder &builder, ValueRange resultGrads,
   return success();
 }
 
+/// drop_path and dropout are linear in their input with a mask that (seed,
+/// offset, step) fixes: the gradient is the same op on the incoming gradient.
+template <typename MaskOp>
+static LogicalResult buildMaskGradient(MaskOp op, OpBuilder &builder,
+                                       ValueRange resultGrads,
+                                       ArrayRef<bool> needed,
+                                       SmallVectorImpl<Value> &grads) {
+  grads.assign(2, Value());
+  if (needed[0])
+    grads[0] = GradBuilder{builder, op.getLoc()}.template create<MaskOp>(
+        op.getInput().getType(), onlyGrad(resultGrads), op.getStep(),
+        op.getRateAttr(), op.getSeedAttr(), op.getOffsetAttr());
+  return success();
+}
+
 LogicalResult DropPathOp::buildGradient(OpBuilder &builder,
                                         ValueRange resultGrads,
                                         ArrayRef<bool> needed,
                                         SmallVectorImpl<Value> &grads) {
-  grads.assign(2, Value());
-  // Linear in its input with the same per-sample mask: the same op (same
-  // seed, offset and step) applied to the gradient.
-  if (needed[0])
-    grads[0] = GradBuilder{builder, getLoc()}.create<DropPathOp>(
-        getInput().getType(), onlyGrad(resultGrads), getStep(), getRateAttr(),
-        getSeedAttr(), getOffsetAttr());
-  return success();
+  return buildMaskGradient(*this, builder, resultGrads, needed, grads);
 }
 
 LogicalResult DropoutOp::buildGradient(OpBuilder &builder,
                                        ValueRange resultGrads,
                                        ArrayRef<bool> needed,
                                        SmallVectorImpl<Value> &grads) {
-  grads.assign(2, Value());
-  // Linear with the same element mask: the same op on the gradient.
-  if (needed[0])
-    grads[0] = GradBuilder{builder, getLoc()}.create<DropoutOp>(
-        getInput().getType(), onlyGrad(resultGrads), getStep(), getRateAttr(),
-        getSeedAttr(), getOffsetAttr());
-  return success();
+  return buildMaskGradient(*this, builder, resultGrads, needed, grads);
 }
 
 LogicalResult CrossEntropyOp::buildGradient(OpBuilder &builder,

@@ -160,14 +160,21 @@ void RematPass::runOnOperation() {
   }
 
   // Policies, budget, target.
-  std::optional<Policy> visionPolicy = parsePolicy(vision);
+  auto visionCheckpoint =
+      module->getAttrOfType<BoolAttr>("tg.vision_grad_checkpoint");
+  std::string visionText =
+      !vision.empty() ? vision.getValue()
+                      : (visionCheckpoint && !visionCheckpoint.getValue()
+                             ? "off"
+                             : "force");
+  std::optional<Policy> visionPolicy = parsePolicy(visionText);
   auto checkpoint = module->getAttrOfType<BoolAttr>("tg.grad_checkpoint");
   std::string lmText =
       !lm.empty() ? lm.getValue()
                   : (checkpoint && checkpoint.getValue() ? "force" : "off");
   std::optional<Policy> lmPolicy = parsePolicy(lmText);
   if (!visionPolicy || !lmPolicy) {
-    (void)fail("policies are force, auto or off; got vision=" + vision +
+    (void)fail("policies are force, auto or off; got vision=" + visionText +
                " lm=" + lmText);
     return;
   }
@@ -242,13 +249,7 @@ void RematPass::runOnOperation() {
       autoLayers.push_back(i);
       if (frontiers.count(layer.signature))
         break;
-      llvm::Expected<std::vector<internvl::RematChoice>> frontier =
-          internvl::paretoFrontier(layer.problem);
-      if (!frontier) {
-        (void)fail(llvm::toString(frontier.takeError()));
-        return;
-      }
-      frontiers[layer.signature] = std::move(*frontier);
+      frontiers[layer.signature] = internvl::paretoFrontier(layer.problem);
       break;
     }
     }

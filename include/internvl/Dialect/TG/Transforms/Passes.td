@@ -74,8 +74,11 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
       (persistent + arena, from the real memory plan after the rewrite) stays
       under `budget` at the least recompute time; the capacity is corrected
       with the measured peak until the plan fits.
-    `vision` defaults to force, `lm` to force when the module was imported
-    with --grad_checkpoint True and to off otherwise.
+    `vision` defaults to force (InternVL checkpoints its ViT always; for
+    InternVL3.5, whose code gates it on --grad_checkpoint, the importer
+    records tg.vision_grad_checkpoint and false means off), `lm` to force
+    when the module was imported with --grad_checkpoint True and to off
+    otherwise.
 
     `budget`: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB, or a card: h100-80gb,
     h200-141gb, a100-80gb, a100-40gb (its memory as nvidia-smi reports it,
@@ -83,8 +86,9 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
     An infeasible budget fails with the minimum feasible peak.
   }];
   let options = [
-    Option<"vision", "vision", "std::string", "\"force\"",
-           "Policy of the InternViT layers: force, auto or off">,
+    Option<"vision", "vision", "std::string", "\"\"",
+           "Policy of the InternViT layers: force, auto or off (default: "
+           "force, off for an InternVL3.5 import without grad_checkpoint)">,
     Option<"lm", "lm", "std::string", "\"\"",
            "Policy of the LLM layers (default: force with grad_checkpoint, else off)">,
     Option<"budget", "budget", "std::string", "\"\"",
