@@ -42,6 +42,30 @@ std::string describeOp(Operation *op) {
 }
 
 /// The --tg-remat section: per region, the policy, what is kept and what is
+/// With LoRA adapters among the parameters: their bytes and the frozen
+/// parameters' (no gradient, master or optimizer state), within `params`.
+void printLoraSplit(func::FuncOp func, llvm::raw_ostream &os) {
+  int64_t lora = 0, frozen = 0;
+  for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+    auto kind =
+        func.getArgAttrOfType<StringAttr>(i, TGDialect::getKindAttrName());
+    auto name =
+        func.getArgAttrOfType<StringAttr>(i, TGDialect::getNameAttrName());
+    if (!kind || kind.getValue() != "param" || !name)
+      continue;
+    int64_t bytes = tensorBytes(func.getArgument(i).getType());
+    if (name.getValue().contains(".lora_A.") ||
+        name.getValue().contains(".lora_B."))
+      lora += bytes;
+    else if (!func.getArgAttr(i, TGDialect::getTrainableAttrName()))
+      frozen += bytes;
+  }
+  if (lora == 0)
+    return;
+  line(os, "  lora adapters", lora);
+  line(os, "  frozen", frozen);
+}
+
 /// recomputed, against the whole step's FLOPs.
 void printRemat(const MemoryPlan &plan, llvm::raw_ostream &os) {
   func::FuncOp func = plan.analysis->getFunction();
@@ -161,6 +185,7 @@ struct PrintMemoryPlanPass
        << " (bytes per rank)\n";
     os << "persistent\n";
     line(os, "params", p.params);
+    printLoraSplit(a.getFunction(), os);
     line(os, "master_params", p.masterParams);
     line(os, "grads", p.grads);
     line(os, "optimizer", p.optimizer);
