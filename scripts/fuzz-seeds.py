@@ -4,7 +4,7 @@
   scripts/fuzz-seeds.py OUT [--tools BUILD/bin]
 
 Seeds come from the tree, so they follow the formats as they change:
-  import      models/tiny and two released configs, each under several
+  import      models/tiny and three released configs, each under several
               lines of fine-tune flags;
   pipeline    every `// -----` chunk of the lit tests under test/Dialect and
               test/Conversion, and (with --tools) small imported models;
@@ -33,6 +33,8 @@ FLAG_LINES = [
     "--unfreeze_lm_head --vision_select_layer -2",
     "--max_dynamic_patch 6 --use_thumbnail --max_seq_length 4096 "
     "--per_device_train_batch_size 4 --freeze_backbone True",
+    "--max_dynamic_patch 2 --max_seq_length 24 --per_device_train_batch_size 2 "
+    "--use_llm_lora 4 --use_backbone_lora 2 --lora_dropout 0.1",
 ]
 
 
@@ -50,7 +52,8 @@ def chunks(path: pathlib.Path):
 def import_seeds(out: pathlib.Path) -> None:
     configs = sorted((ROOT / "models" / "tiny").glob("*.json"))
     configs += [ROOT / "models" / "InternVL2-8B.json",
-                ROOT / "models" / "InternVL3-1B.json"]
+                ROOT / "models" / "InternVL3-1B.json",
+                ROOT / "models" / "InternVL3_5-1B-HF.json"]
     for config in configs:
         text = config.read_text()
         for k, flags in enumerate(FLAG_LINES):

@@ -81,6 +81,12 @@ bool parseFlags(llvm::StringRef line, ImportOptions &options) {
       ok = setInteger(options.imageTokenId);
     else if (flag == "seed")
       ok = setInteger(options.seed);
+    else if (flag == "use_llm_lora")
+      ok = setInteger(options.useLlmLora);
+    else if (flag == "use_backbone_lora")
+      ok = setInteger(options.useBackboneLora);
+    else if (flag == "lora_dropout")
+      ok = setReal(options.loraDropout);
     else if (flag == "use_thumbnail")
       ok = setBoolean(options.useThumbnail);
     else if (flag == "freeze_backbone")
