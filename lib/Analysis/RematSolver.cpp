@@ -71,30 +71,40 @@ std::vector<RematChoice> internvl::paretoFrontier(const LayerProblem &layer,
       keep[units[u]] = true;
     units.resize(maxUnits);
   }
-  // Enumerate in op order: among choices of equal bytes and time, the one
-  // kept is then the same as with every unit enumerated.
+  // Enumerate in op order, as the exact frontier always has, so a layer
+  // within the limit gets the same choice among equally good ones.
   std::sort(units.begin(), units.end());
 
-  std::vector<RematChoice> all;
+  // Every subset's (bytes, time) only (2^22 full choices would take GBs);
+  // the frontier's choices are evaluated again at the end.
+  struct Point {
+    int64_t keptBytes;
+    double seconds;
+    uint64_t mask;
+  };
+  std::vector<Point> all;
   all.reserve(size_t(1) << units.size());
   for (uint64_t mask = 0; mask < (uint64_t(1) << units.size()); ++mask) {
     for (size_t u = 0; u < units.size(); ++u)
       keep[units[u]] = (mask >> u) & 1;
-    all.push_back(evaluateChoice(layer, keep));
+    RematChoice c = evaluateChoice(layer, keep);
+    all.push_back({c.keptBytes, c.seconds, mask});
   }
   // Sort by bytes, then time; keep each point that improves on the time of
   // every point with fewer bytes.
-  std::sort(all.begin(), all.end(), [](const RematChoice &a, const RematChoice &b) {
+  std::sort(all.begin(), all.end(), [](const Point &a, const Point &b) {
     if (a.keptBytes != b.keptBytes)
       return a.keptBytes < b.keptBytes;
     return a.seconds < b.seconds;
   });
   std::vector<RematChoice> frontier;
   double best = std::numeric_limits<double>::infinity();
-  for (RematChoice &c : all)
-    if (c.seconds < best) {
-      best = c.seconds;
-      frontier.push_back(std::move(c));
+  for (const Point &p : all)
+    if (p.seconds < best) {
+      best = p.seconds;
+      for (size_t u = 0; u < units.size(); ++u)
+        keep[units[u]] = (p.mask >> u) & 1;
+      frontier.push_back(evaluateChoice(layer, keep));
     }
   return frontier;
 }

@@ -214,12 +214,19 @@ static llvm::Error checkLora(const ModelConfig &config,
     const char *linear;
     int64_t in, out;
   };
-  // The adapted linears of each part whose min(in, out) is smallest.
-  Width llmWidths[] = {
-      {"q_proj", l.hiddenSize, l.numHeads * l.headDim},
-      {"k_proj / v_proj", l.hiddenSize, l.numKvHeads * l.headDim},
-      {"o_proj", l.numHeads * l.headDim, l.hiddenSize},
-      {"the MLP", l.hiddenSize, l.intermediateSize}};
+  // The adapted linears of each part (InternLM2 and Phi-3 fuse q, k and v,
+  // which are then one linear).
+  int64_t q = l.numHeads * l.headDim, kv = l.numKvHeads * l.headDim;
+  bool fusedQkv =
+      l.family == LlmFamily::InternLM2 || l.family == LlmFamily::Phi3;
+  llvm::SmallVector<Width> llmWidths;
+  if (fusedQkv)
+    llmWidths.push_back({"the fused qkv projection", l.hiddenSize, q + 2 * kv});
+  else
+    llmWidths.append({{"the q projection", l.hiddenSize, q},
+                      {"the k and v projections", l.hiddenSize, kv}});
+  llmWidths.append({{"the output projection", q, l.hiddenSize},
+                    {"the MLP", l.hiddenSize, l.intermediateSize}});
   Width visionWidths[] = {{"attention", v.hiddenSize, v.hiddenSize},
                           {"the MLP", v.hiddenSize, v.intermediateSize}};
   auto check = [&](const char *flag, int64_t rank, const char *part,

@@ -13,6 +13,7 @@
 
 #include "internvl/runtime/CheckedMath.h"
 #include "internvl/runtime/KernelShapes.h"
+#include "internvl/runtime/Numeric.h"
 
 #include <cstdarg>
 #include <cstdio>
@@ -690,7 +691,8 @@ ivl_status ivl_dropout(ivl_context *ctx, const ivl_tensor *in,
   if (a)
     a.elements("step", step, 1)
         .that(rate >= 0 && rate < 1, "rate %g is not in [0, 1)", rate)
-        .that(offset >= 0, "offset %lld is negative",
+        .that(offset >= 0 && offset < ivl::kMaxDropoutOffset,
+              "offset %lld is not in [0, 2^24)",
               static_cast<long long>(offset))
         .elements("out", out, numel(*in));
   return a ? backend::dropout(ctx, in, step, rate, seed, offset, out)

@@ -136,6 +136,8 @@ CONFORMANCE_CASE(dropout, rejects_bad_rate_offset_and_sizes) {
                 "dropout", "rate -0.1");
   expectRefused(c, ivl_dropout(c.context(), &x, &step, 0.1, 0, -1, &y),
                 "dropout", "offset -1");
+  expectRefused(c, ivl_dropout(c.context(), &x, &step, 0.1, 0, 1 << 24, &y),
+                "dropout", "offset 2^24");
   expectRefused(c, ivl_dropout(c.context(), &x, &step, 0.1, 0, 0, &y5),
                 "dropout", "output of 5 for 12");
   expectRefused(c, ivl_dropout(c.context(), &x, &x, 0.1, 0, 0, &y), "dropout",

@@ -531,7 +531,8 @@ CONFORMANCE_CASE(dropout, kept_fraction_and_streams) {
   // the four Philox lanes are not copies of each other.
   int64_t n = 1 << 16;
   Tensor x = nonZero(c, IVL_F32, {n});
-  std::vector<bool> base = checkDropout(c, x, 0.05, 9, 4, int64_t(1) << 33);
+  std::vector<bool> base =
+      checkDropout(c, x, 0.05, 9, 4, (int64_t(1) << 33) + 1);
   if (base.empty())
     return;
   int64_t k = std::count(base.begin(), base.end(), true);
@@ -543,14 +544,17 @@ CONFORMANCE_CASE(dropout, kept_fraction_and_streams) {
   for (int64_t i = 0; i + 1 < n && !lanesDiffer; i += 4)
     lanesDiffer = base[i] != base[i + 1];
   c.check(lanesDiffer, "lanes 0 and 1 of every Philox call agree");
-  for (auto [seed, offset, step] :
-       {std::tuple<int64_t, int64_t, int64_t>{10, 4, int64_t(1) << 33},
-        {9, 5, int64_t(1) << 33},
-        {9, 4, 1}}) {
-    std::vector<bool> other = checkDropout(c, x, 0.05, seed, offset, step);
-    c.check(other.empty() || other != base,
+  // Step 1 differs from the base's 2^33 + 1 only in the high word.
+  int64_t step = (int64_t(1) << 33) + 1;
+  for (auto [seed, offset, other] :
+       {std::tuple<int64_t, int64_t, int64_t>{10, 4, step},
+        {9, 5, step},
+        {9, 4, 1},
+        {9, 4, step + 1}}) {
+    std::vector<bool> mask = checkDropout(c, x, 0.05, seed, offset, other);
+    c.check(mask.empty() || mask != base,
             "seed " + std::to_string(seed) + ", offset " +
-                std::to_string(offset) + ", step " + std::to_string(step) +
-                " gave the same mask");
+                std::to_string(offset) + ", step " + std::to_string(other) +
+                " gave the same mask as seed 9, offset 4, step 2^33 + 1");
   }
 }

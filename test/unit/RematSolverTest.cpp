@@ -105,6 +105,20 @@ TEST(RematSolver, LargeLayersKeepTheirSmallestUnits) {
     });
     EXPECT_TRUE(dominated) << c.keptBytes << " bytes, " << c.seconds << " s";
   }
+  // And every frontier point is one of the brute-force choices that nothing
+  // beats: the same frontier, not just a dominating one.
+  for (const RematChoice &p : f) {
+    auto same = [&](const RematChoice &c) {
+      return c.keptBytes == p.keptBytes && c.seconds == p.seconds &&
+             c.keep == p.keep;
+    };
+    auto beats = [&](const RematChoice &c) {
+      return c.keptBytes <= p.keptBytes && c.seconds < p.seconds;
+    };
+    EXPECT_TRUE(std::any_of(brute.begin(), brute.end(), same) &&
+                std::none_of(brute.begin(), brute.end(), beats))
+        << p.keptBytes << " bytes, " << p.seconds << " s";
+  }
   // With room for every unit it is the plain exact frontier.
   EXPECT_TRUE(alwaysKeptUnits(layer).empty());
   EXPECT_EQ(paretoFrontier(layer).front().keptBytes, 0);

@@ -588,7 +588,7 @@ func.func @dropout_rate(%x: tensor<2x8xbf16>, %step: tensor<i64>) {
 // -----
 
 func.func @dropout_offset(%x: tensor<2x8xbf16>, %step: tensor<i64>) {
-  // expected-error @+1 {{offset must be non-negative, got -1}}
+  // expected-error @+1 {{offset must be in [0, 16777216), got -1}}
   %0 = tg.dropout %x, %step {rate = 0.1 : f64, seed = 0 : i64, offset = -1 : i64} : (tensor<2x8xbf16>, tensor<i64>) -> tensor<2x8xbf16>
   return
 }

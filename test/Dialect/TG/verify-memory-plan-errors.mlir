@@ -121,3 +121,15 @@ func.func @forward(%q: tensor<2x8x2x4xf32> {tg.kind = "input", tg.name = "q"}, %
   %dq, %dk, %dv = tg.attention_grad %q, %q, %q, %q, %q, %lse {causal, scale = 0.5 : f64, tg.alloc = [#tg.alloc<arena, 0, 512>, #tg.alloc<arena, 512, 512>, #tg.alloc<arena, 1024, 512>], tg.workspace = #tg.alloc<arena, 1536, 64>} : (tensor<2x8x2x4xf32>, tensor<2x8x2x4xf32>, tensor<2x8x2x4xf32>, tensor<2x8x2x4xf32>, tensor<2x8x2x4xf32>, tensor<2x2x8xf32>) -> (tensor<2x8x2x4xf32>, tensor<2x8x2x4xf32>, tensor<2x8x2x4xf32>)
   return %dq : tensor<2x8x2x4xf32>
 }
+
+// -----
+
+// An in-place result over an operand the function returns: the return reads
+// %0 after the add overwrote it (found by fuzz-plan).
+// CHECK: error: memory plan: %0 (bytes [0, 256) steps [0, 1]) and %1 (bytes [0, 256) steps [1, 1]) share bytes [0, 256) while both are live at steps [1, 1]
+func.func @forward(%arg0: tensor<64xf32> {tg.kind = "input", tg.name = "x"}) -> tensor<64xf32>
+    attributes {tg.memory_plan = #tg.memory_plan<zero_stage = 0, world_size = 1, alignment = 256, steps = 2, arena_bytes = 256, live_lower_bound_bytes = 256, params_bytes = 0, master_params_bytes = 0, grads_bytes = 0, grads_buffer_bytes = 0, optimizer_bytes = 0, peak_bytes = 256>} {
+  %0 = tg.neg %arg0 {tg.alloc = [#tg.alloc<arena, 0, 256>]} : tensor<64xf32>
+  %1 = tg.add %0, %arg0 {tg.alloc = [#tg.alloc<arena, 0, 256>]} : tensor<64xf32>, tensor<64xf32> -> tensor<64xf32>
+  return %0 : tensor<64xf32>
+}

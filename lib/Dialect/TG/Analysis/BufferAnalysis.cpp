@@ -3,6 +3,7 @@
 #include "internvl/Dialect/TG/Analysis/BufferAnalysis.h"
 #include "internvl/Analysis/HeapPlacement.h"
 
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -107,8 +108,13 @@ void BufferAnalysis::buildBuffers(const PlanOptions &options) {
   for (Operation *op : schedule)
     for (Value v : op->getOperands())
       lastUse[rootOf(v)] = std::max(lastUse.lookup(rootOf(v)), stepIndex[op]);
-  for (Value v : body.getTerminator()->getOperands())
+  // Returned values live through the return, after the last op: no kernel
+  // may write over them, even at the step that reads them last.
+  llvm::DenseSet<Value> returnedRoots;
+  for (Value v : body.getTerminator()->getOperands()) {
     lastUse[rootOf(v)] = lastStep;
+    returnedRoots.insert(rootOf(v));
+  }
   // A collective runs until it is waited for: its operands and its buffer
   // stay in use until the wait.
   llvm::DenseMap<Operation *, int64_t> waitStep;
@@ -162,6 +168,7 @@ void BufferAnalysis::buildBuffers(const PlanOptions &options) {
           PlanBuffer &candidate = buffers[id - 1];
           if (candidate.space == MemorySpace::Arena && candidate.end == step &&
               lastUse.lookup(rootOf(operand)) == step &&
+              !returnedRoots.contains(rootOf(operand)) &&
               candidate.bytes ==
                   internvl::alignTo(tensorBytes(result.getType()),
                                     options.alignment)) {

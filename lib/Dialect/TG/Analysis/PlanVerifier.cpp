@@ -11,7 +11,8 @@
 //  - every buffer is aligned, fits its space and holds its value, and every
 //    workspace holds what its kernel needs;
 //  - no two stored values live at the same step share a byte, except an
-//    in-place kernel's result over the operand that dies at that op;
+//    in-place kernel's result over the operand that dies at that op (a
+//    returned value never dies at an op: the return reads it after all);
 //  - the recorded arena and gradient-buffer sizes, lower bound, persistent
 //    bytes and peak add up.
 //
@@ -38,6 +39,8 @@ struct Stored {
   /// Written in place over an operand that dies at `start`: those bytes are
   /// already counted there.
   bool inPlaceSuccessor = false;
+  /// Returned: read by the return after every op, so it never dies at one.
+  bool returned = false;
 };
 
 class PlanChecker {
@@ -134,8 +137,8 @@ LogicalResult PlanChecker::place(const Stored &s, Operation *where,
 /// `b` is the result of an in-place kernel writing over operand `a`, which
 /// dies at that very op.
 bool PlanChecker::inPlacePair(const Stored &a, const Stored &b) {
-  if (!b.value || !a.value || a.offset != b.offset || a.end != b.start ||
-      a.space != b.space)
+  if (!b.value || !a.value || a.returned || a.offset != b.offset ||
+      a.end != b.start || a.space != b.space)
     return false;
   Operation *op = b.op;
   if (steps.lookup(op) != b.start)
@@ -245,8 +248,10 @@ LogicalResult PlanChecker::check() {
     }
   }
   for (Value v : body.getTerminator()->getOperands())
-    if (int id = storage.lookup(v))
+    if (int id = storage.lookup(v)) {
       stored[id - 1].end = last;
+      stored[id - 1].returned = true;
+    }
   if (AllocAttr cublas = summary.getCublasltWorkspace())
     if (failed(place({Value(), nullptr, cublas.getSpace(), cublas.getOffset(),
                       cublas.getSize(), 0, last},

@@ -187,7 +187,8 @@ static LogicalResult verifyModuleAttribute(Operation *op, NamedAttribute attr) {
   }
   return op->emitError() << "unknown module attribute '" << name
                          << "'; allowed: tg.model, tg.grad_checkpoint, "
-                            "tg.vision_grad_checkpoint, tg.zero_stage, tg.world_size, "
+                            "tg.vision_grad_checkpoint, tg.zero_stage, "
+                            "tg.world_size, "
                             "tg.reduce_bucket_size, tg.allgather_bucket_size";
 }
 

@@ -8,6 +8,7 @@
 #include "internvl/Dialect/TG/IR/TGOps.h"
 #include "internvl/Support/Shape.h"
 #include "internvl/runtime/CheckedMath.h"
+#include "internvl/runtime/Numeric.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -620,9 +621,10 @@ LogicalResult DropoutOp::verify() {
   double rate = getRate().convertToDouble();
   if (!(rate >= 0.0 && rate < 1.0))
     return emitOpError() << "rate must be in [0, 1), got " << rate;
-  if (static_cast<int64_t>(getOffset()) < 0)
-    return emitOpError() << "offset must be non-negative, got "
-                         << static_cast<int64_t>(getOffset());
+  int64_t offset = static_cast<int64_t>(getOffset());
+  if (offset < 0 || offset >= ivl::kMaxDropoutOffset)
+    return emitOpError() << "offset must be in [0, " << ivl::kMaxDropoutOffset
+                         << "), got " << offset;
   return success();
 }
 

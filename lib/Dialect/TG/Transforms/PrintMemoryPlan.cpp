@@ -41,11 +41,13 @@ std::string describeOp(Operation *op) {
   return s;
 }
 
-/// The --tg-remat section: per region, the policy, what is kept and what is
-/// With LoRA adapters among the parameters: their bytes and the frozen
-/// parameters' (no gradient, master or optimizer state), within `params`.
-void printLoraSplit(func::FuncOp func, llvm::raw_ostream &os) {
-  int64_t lora = 0, frozen = 0;
+/// With LoRA adapters among the parameters, `params` in three: the
+/// adapters, the frozen weights (no gradient, master or optimizer state) and
+/// the other trained weights. When `params` is one rank's shard (ZeRO stage
+/// 3) the three are the whole model's and say so.
+void printLoraSplit(func::FuncOp func, int64_t perRankParams,
+                    llvm::raw_ostream &os) {
+  int64_t lora = 0, frozen = 0, total = 0;
   for (unsigned i = 0; i < func.getNumArguments(); ++i) {
     auto kind =
         func.getArgAttrOfType<StringAttr>(i, TGDialect::getKindAttrName());
@@ -54,6 +56,7 @@ void printLoraSplit(func::FuncOp func, llvm::raw_ostream &os) {
     if (!kind || kind.getValue() != "param" || !name)
       continue;
     int64_t bytes = tensorBytes(func.getArgument(i).getType());
+    total += bytes;
     if (name.getValue().contains(".lora_A.") ||
         name.getValue().contains(".lora_B."))
       lora += bytes;
@@ -62,10 +65,13 @@ void printLoraSplit(func::FuncOp func, llvm::raw_ostream &os) {
   }
   if (lora == 0)
     return;
-  line(os, "  lora adapters", lora);
-  line(os, "  frozen", frozen);
+  StringRef whole = total == perRankParams ? "" : " (whole model)";
+  line(os, ("  lora adapters" + whole).str(), lora);
+  line(os, ("  frozen" + whole).str(), frozen);
+  line(os, ("  other trained" + whole).str(), total - lora - frozen);
 }
 
+/// The --tg-remat section: per region, the policy, what is kept and what is
 /// recomputed, against the whole step's FLOPs.
 void printRemat(const MemoryPlan &plan, llvm::raw_ostream &os) {
   func::FuncOp func = plan.analysis->getFunction();
@@ -185,7 +191,7 @@ struct PrintMemoryPlanPass
        << " (bytes per rank)\n";
     os << "persistent\n";
     line(os, "params", p.params);
-    printLoraSplit(a.getFunction(), os);
+    printLoraSplit(a.getFunction(), p.params, os);
     line(os, "master_params", p.masterParams);
     line(os, "grads", p.grads);
     line(os, "optimizer", p.optimizer);

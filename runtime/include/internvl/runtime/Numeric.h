@@ -141,18 +141,25 @@ IVL_HOST_DEVICE bool dropPathKeeps(int64_t seed, int64_t offset, int64_t step,
   return u < 1.0 - rate;
 }
 
+/// Offsets dropout accepts: [0, 2^24).
+inline constexpr int64_t kMaxDropoutOffset = int64_t(1) << 24;
+
 /// Whether dropout keeps element `element` of the op with (`seed`,
-/// `offset`) at `step`. Elements go four to a Philox call: the counter is
-/// (element / 4 as two words, offset, step) and lane element % 4 is u's
-/// source, kept when u < 1 - rate. The key is the seed with its high word
-/// flipped by a constant, a stream apart from drop_path's.
+/// `offset`) at `step`. Elements go four to a Philox call, group g =
+/// element / 4 (below 2^38 under the 1 TiB tensor ceiling). The counter is
+/// (g's low word, g's high 8 bits | offset << 8, step's low word, step's
+/// high word); lane element % 4 is u's source, kept when u < 1 - rate. The
+/// key is the seed with its high word flipped by a constant, a stream apart
+/// from drop_path's.
 IVL_HOST_DEVICE bool dropoutKeeps(int64_t seed, int64_t offset, int64_t step,
                                   int64_t element, double rate) {
   uint64_t group = static_cast<uint64_t>(element) >> 2;
   uint64_t key = static_cast<uint64_t>(seed);
-  Philox4x32 r(static_cast<uint32_t>(group), static_cast<uint32_t>(group >> 32),
-               static_cast<uint32_t>(offset), static_cast<uint32_t>(step),
-               static_cast<uint32_t>(key),
+  uint64_t s = static_cast<uint64_t>(step);
+  uint32_t high = static_cast<uint32_t>((group >> 32) & 0xFFu) |
+                  (static_cast<uint32_t>(offset) << 8);
+  Philox4x32 r(static_cast<uint32_t>(group), high, static_cast<uint32_t>(s),
+               static_cast<uint32_t>(s >> 32), static_cast<uint32_t>(key),
                static_cast<uint32_t>(key >> 32) ^ 0x85EBCA6Bu);
   double u = r.out[element & 3] * (1.0 / 4294967296.0);
   return u < 1.0 - rate;
