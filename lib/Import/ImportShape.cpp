@@ -2,6 +2,7 @@
 
 #include "internvl/Import/ImportOptions.h"
 #include "internvl/Import/ImportLimits.h"
+#include "internvl/Import/ParamNames.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -214,11 +215,11 @@ static llvm::Error checkLora(const ModelConfig &config,
     const char *linear;
     int64_t in, out;
   };
-  // The adapted linears of each part (InternLM2 and Phi-3 fuse q, k and v,
-  // which are then one linear).
+  // The adapted linears of each part (where the layout fuses q, k and v,
+  // InternLM2's and Phi-3's, they are one linear).
   int64_t q = l.numHeads * l.headDim, kv = l.numKvHeads * l.headDim;
-  bool fusedQkv =
-      l.family == LlmFamily::InternLM2 || l.family == LlmFamily::Phi3;
+  bool fusedQkv = ParamNames::get(config.format, l.family).llmQkvLayout !=
+                  QkvLayout::Separate;
   llvm::SmallVector<Width> llmWidths;
   if (fusedQkv)
     llmWidths.push_back({"the fused qkv projection", l.hiddenSize, q + 2 * kv});

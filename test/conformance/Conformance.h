@@ -136,6 +136,8 @@ public:
   /// The entry of `key`, or null.
   const Entry *find(const std::string &key) const;
   Entry &add(const std::string &key);
+  /// The entry being written for `key` (a new one for a new case).
+  Entry &entryFor(const std::string &key);
 
   /// Binary, little-endian; false with `error` set on a bad file.
   bool save(const std::string &path, std::string &error) const;

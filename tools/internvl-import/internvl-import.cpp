@@ -181,8 +181,7 @@ ParameterCounts countParameters(mlir::func::FuncOp forward) {
             .getNumElements();
     counts.perRegion[regionOf(name.getValue())] += n;
     counts.total += n;
-    if (name.getValue().contains(".lora_A.") ||
-        name.getValue().contains(".lora_B."))
+    if (isLoraAdapter(name.getValue()))
       counts.lora += n;
     if (forward.getArgAttr(i, mlir::tg::TGDialect::getTrainableAttrName()))
       counts.trainable += n;

@@ -34,6 +34,12 @@ struct LayerRef {
 };
 std::optional<LayerRef> layerOf(llvm::StringRef path);
 
+/// Whether a parameter name is a LoRA adapter's ("<module>.lora_A.weight" or
+/// "<module>.lora_B.weight", as internvl-import names them).
+inline bool isLoraAdapter(llvm::StringRef name) {
+  return name.contains(".lora_A.") || name.contains(".lora_B.");
+}
+
 } // namespace internvl
 
 #endif // INTERNVL_SUPPORT_REGION_H

@@ -4,6 +4,7 @@
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Support/Units.h"
 #include "internvl/Support/PassOptions.h"
+#include "internvl/Support/Region.h"
 
 #include "mlir/IR/AsmState.h"
 #include "llvm/Support/Format.h"
@@ -57,8 +58,7 @@ void printLoraSplit(func::FuncOp func, int64_t perRankParams,
       continue;
     int64_t bytes = tensorBytes(func.getArgument(i).getType());
     total += bytes;
-    if (name.getValue().contains(".lora_A.") ||
-        name.getValue().contains(".lora_B."))
+    if (internvl::isLoraAdapter(name.getValue()))
       lora += bytes;
     else if (!func.getArgAttr(i, TGDialect::getTrainableAttrName()))
       frozen += bytes;
