@@ -4,12 +4,11 @@ and reports, per model: import + autodiff + plan time, the arena, the live
 lower bound and their ratio, and the planned peak per GPU.
 
     bench/plan_memory.py [--build build] [--runs 3] [--models A,B]
-                         [--set flag=value] [--remat OPTIONS] [--unpacked]
+                         [--set flag=value] [--remat OPTIONS]
 
---unpacked plans the published recipes that pack samples (InternVL3.5) at
-their other flags instead: one sample of max_seq_length tokens with
-max_dynamic_patch tiles + thumbnail per device, a stand-in until packed
-sequences are modelled (the rows say so).
+The recipes that pack samples (InternVL3.5: --use_packed_ds) are planned as
+packs: the rows give num_images_expected tiles and max_packed_tokens tokens
+per device, marked "pack".
 
 Time is wall clock of `internvl-import ... | internvl-opt --tg-autodiff
 --tg-plan-memory` (median of --runs), on this machine.
@@ -26,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
-from internvl_opt.settings import (all_settings, import_flags,  # noqa: E402
+from internvl_opt.settings import (import_flags, is_packed,  # noqa: E402
                                    published_settings)
 
 GIB = 1 << 30
@@ -52,15 +51,9 @@ def main():
                         help="override a fine-tune flag, e.g. per_device_train_batch_size=2")
     parser.add_argument("--remat", default="",
                         help="--tg-remat options (empty: no --tg-remat pass)")
-    parser.add_argument("--unpacked", action="store_true",
-                        help="plan the packed recipes unpacked (a stand-in)")
     args = parser.parse_args()
     build = Path(args.build)
-    if args.unpacked:
-        settings = {k: v for k, v in all_settings().items()
-                    if "packing" in v and not v.get("moe")}
-    else:
-        settings = published_settings()
+    settings = published_settings()
     for override in args.set:
         key, value = override.split("=", 1)
         for setting in settings.values():
@@ -86,9 +79,14 @@ def main():
             worst = max(worst, ratio)
             f = setting["flags"]
             tiles = int(f["max_dynamic_patch"]) + (1 if f["use_thumbnail"] else 0)
-            name = f"{model} (unpacked)" if args.unpacked else model
+            seq = f["max_seq_length"]
+            name = model
+            if is_packed(setting):
+                tiles = setting["packing"]["num_images_expected"]
+                seq = setting["packing"]["max_packed_tokens"]
+                name = f"{model} (pack)"
             print(f"| {name} | {setting['gpus']} | {setting['zero_stage']} | "
-                  f"{f['per_device_train_batch_size']} | {tiles} | {f['max_seq_length']} | "
+                  f"{f['per_device_train_batch_size']} | {tiles} | {seq} | "
                   f"{p['steps']} | {p['arena_bytes'] / GIB:.2f} | "
                   f"{p['live_lower_bound_bytes'] / GIB:.2f} | {ratio:.4f} | "
                   f"{p['peak_bytes'] / GIB:.2f} | {statistics.median(times):.2f} |")

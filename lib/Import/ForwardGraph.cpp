@@ -246,7 +246,7 @@ private:
   Value llmAttention(const std::string &layer, Value h, bool trainable);
   Value llmMlp(const std::string &layer, Value h, bool trainable);
   Value llmLayer(int64_t layer, Value x);
-  Value loss(Value hidden, Value labels);
+  Value loss(Value hidden, Value labels, Value weights);
 
   std::string layerScaleInit() const {
     return "constant:" + std::to_string(config.vision.layerScaleInit);
@@ -270,6 +270,8 @@ private:
   Block *entry = nullptr;
   SmallVector<Attribute> argAttrs;
   Value step;
+  /// Packed sequences: each pack's sample boundaries (else null).
+  Value cuSeqlens;
   /// LoRA branches built so far: each one's dropout offset.
   int64_t loraBranches = 0;
 };
@@ -370,7 +372,9 @@ Value ForwardBuilder::visionLayer(int64_t layer, Value x) {
   val = reshape(attn, val, {n, t, h, hd});
   auto attention = create<tg::AttentionOp>(
       attn, tensor({n, t, h, hd}), tensor({n, h, t}, b.getF32Type()), q, k, val,
-      /*causal=*/UnitAttr(), b.getF64FloatAttr(1.0 / std::sqrt(double(hd))));
+      /*cu_seqlens=*/Value(), /*causal=*/UnitAttr(),
+      b.getF64FloatAttr(1.0 / std::sqrt(double(hd))),
+      /*expected_samples=*/b.getI64IntegerAttr(1));
   Value o = reshape(attn, attention.getOutput(), {n, t, d});
   o = adaptedLinear(sub(names.visionProj), o, d, /*bias=*/true, trainable,
                     visionLoraRank());
@@ -519,17 +523,20 @@ Value ForwardBuilder::llmAttention(const std::string &path, Value h,
   if (!shape.ropeFreqFactors.empty())
     factors = b.getDenseF64ArrayAttr(shape.ropeFreqFactors);
   auto rope = [&](Value x) {
-    return create<tg::RopeOp>(attn, x.getType(), x,
+    return create<tg::RopeOp>(attn, x.getType(), x, cuSeqlens,
                               b.getF64FloatAttr(shape.ropeTheta),
                               /*inverse=*/UnitAttr(), factors,
                               b.getF64FloatAttr(shape.ropeAttentionFactor));
   };
   q = rope(q);
   k = rope(k);
+  // Packed: varlen attention within each sample (flash_attn_varlen_func in
+  // InternVL's packed-training patches).
   auto attention = create<tg::AttentionOp>(
       attn, q.getType(), tensor({bsz, hq, s}, b.getF32Type()), q, k, v,
-      /*causal=*/b.getUnitAttr(),
-      b.getF64FloatAttr(1.0 / std::sqrt(double(hd))));
+      cuSeqlens, /*causal=*/b.getUnitAttr(),
+      b.getF64FloatAttr(1.0 / std::sqrt(double(hd))),
+      b.getI64IntegerAttr(shape.packed ? shape.expectedSamples : 1));
   Value o = reshape(attn, attention.getOutput(), {bsz, s, hq * hd});
   return adaptedLinear(sub(names.llmO), o, l.hiddenSize, l.outputBias,
                        trainable, llmLoraRank());
@@ -569,8 +576,9 @@ Value ForwardBuilder::llmLayer(int64_t layer, Value x) {
 }
 
 /// Final norm, untied lm_head, and the next-token cross-entropy: logits at
-/// position t predict the label at t + 1.
-Value ForwardBuilder::loss(Value hidden, Value labels) {
+/// position t predict the label at t + 1. Packed, InternVL's weighted loss:
+/// sum_t w_t ce_t / sum_t w_t over the shifted loss_weight.
+Value ForwardBuilder::loss(Value hidden, Value labels, Value weights) {
   const LlmConfig &l = config.llm;
   int64_t bsz = shape.batch, s = shape.seqLen, vocab = l.vocabSize;
   Value h =
@@ -583,11 +591,23 @@ Value ForwardBuilder::loss(Value hidden, Value labels) {
   shiftedLogits = reshape(scope, shiftedLogits, {bsz * (s - 1), vocab});
   Value shiftedLabels = sliceDim(scope, labels, 1, 1, s - 1);
   shiftedLabels = reshape(scope, shiftedLabels, {bsz * (s - 1)});
+  Value shiftedWeights;
+  if (weights) {
+    shiftedWeights = sliceDim(scope, weights, 1, 1, s - 1);
+    shiftedWeights = reshape(scope, shiftedWeights, {bsz * (s - 1)});
+  }
   auto ce = create<tg::CrossEntropyOp>(scope, tensor({}, b.getF32Type()),
                                        tensor({bsz * (s - 1)}, b.getF32Type()),
                                        shiftedLogits, shiftedLabels,
+                                       shiftedWeights,
                                        b.getI64IntegerAttr(-100));
-  return ce.getLoss();
+  if (!weights)
+    return ce.getLoss();
+  Value total = create<tg::ReduceSumOp>(scope, tensor({}, b.getF32Type()),
+                                        shiftedWeights,
+                                        b.getDenseI64ArrayAttr({0}),
+                                        /*keep_dims=*/UnitAttr());
+  return create<tg::DivOp>(scope, ce.getLoss().getType(), ce.getLoss(), total);
 }
 
 //===----------------------------------------------------------------------===//
@@ -606,6 +626,14 @@ OwningOpRef<ModuleOp> ForwardBuilder::build() {
                                     b.getBoolAttr(false));
   module->getOperation()->setAttr("tg.grad_checkpoint",
                                   b.getBoolAttr(options.gradCheckpoint));
+  if (shape.packed) {
+    tg::LossReduction reduction =
+        shape.lossReduction == LossReduction::Sample   ? tg::LossReduction::Sample
+        : shape.lossReduction == LossReduction::Square ? tg::LossReduction::Square
+                                                       : tg::LossReduction::Token;
+    module->getOperation()->setAttr(
+        "tg.loss_reduction", tg::LossReductionAttr::get(&context, reduction));
+  }
   b.setInsertionPointToEnd(module->getBody());
   auto func = b.create<func::FuncOp>(loc, "forward", b.getFunctionType({}, {}));
   entry = func.addEntryBlock();
@@ -618,6 +646,14 @@ OwningOpRef<ModuleOp> ForwardBuilder::build() {
                                     shape.imageSize, shape.imageSize}));
   Value ids = input("input_ids", tensor({bsz, s}, b.getI64Type()));
   Value labels = input("labels", tensor({bsz, s}, b.getI64Type()));
+  // A pack's layout, as InternVL's packed_collate_fn hands it to the model.
+  Value imageFlags, lossWeight;
+  if (shape.packed) {
+    cuSeqlens = input("cu_seqlens",
+                      tensor({bsz, shape.packCapacity + 1}, b.getI64Type()));
+    imageFlags = input("image_flags", tensor({shape.numTiles}, b.getI64Type()));
+    lossWeight = input("loss_weight", tensor({bsz, s}, b.getF32Type()));
+  }
 
   Value x = visionEmbeddings(pixels);
   for (int64_t i = 0; i < shape.vitLayersUsed; ++i)
@@ -633,11 +669,11 @@ OwningOpRef<ModuleOp> ForwardBuilder::build() {
   Value h = create<tg::EmbeddingOp>(names.llmEmbedTokens,
                                     tensor({bsz, s, l.hiddenSize}), table, ids);
   h = create<tg::ScatterImageEmbedsOp>(names.llmEmbedTokens, h.getType(), h,
-                                       ids, image,
+                                       ids, image, imageFlags,
                                        b.getI64IntegerAttr(shape.imageTokenId));
   for (int64_t i = 0; i < l.numLayers; ++i)
     h = llmLayer(i, h);
-  Value lossValue = loss(h, labels);
+  Value lossValue = loss(h, labels, lossWeight);
   b.create<func::ReturnOp>(loc, lossValue);
 
   func.setType(

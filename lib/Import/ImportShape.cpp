@@ -146,9 +146,11 @@ static llvm::Error checkTensors(const ModelConfig &config,
   const LlmConfig &l = config.llm;
   int64_t act = options.bf16 ? 2 : 4, master = 4;
   Factor batch{shape.batch, "--per_device_train_batch_size"};
-  Factor tiles{shape.tilesPerSample, "tiles per sample"};
+  Factor tiles{shape.tilesPerSample, shape.packed ? "--num_images_expected"
+                                                 : "tiles per sample"};
   Factor tokens{shape.patchGrid * shape.patchGrid + 1, "tokens per tile"};
-  Factor seq{shape.seqLen, "--max_seq_length"};
+  Factor seq{shape.seqLen, shape.packed ? "--max_packed_tokens"
+                                        : "--max_seq_length"};
   Factor vHidden{v.hiddenSize, "vision_config.hidden_size"};
   std::string llmKey = config.format == ConfigFormat::HuggingFace
                            ? "text_config."
@@ -270,6 +272,60 @@ static llvm::Error checkLora(const ModelConfig &config,
   return llvm::Error::success();
 }
 
+/// A pack: max_packed_tokens tokens, num_images_expected tiles (of which a
+/// sample's image needs at most tilesPerSample), the cu_seqlens capacity
+/// and the samples the cost model assumes.
+static llvm::Error packShape(const ModelConfig &config,
+                             const ImportOptions &options, ImportShape &shape) {
+  for (auto [flag, value, max] :
+       {std::tuple<const char *, int64_t, int64_t>{
+            "--max_packed_tokens", options.maxPackedTokens,
+            limits::kMaxSeqLength},
+        {"--num_images_expected", options.numImagesExpected,
+         limits::kMaxTiles}})
+    if (value < 1 || value > max)
+      return fail(config, llvm::formatv("{0} must be in [1, {1}] (the "
+                                        "importer's ceiling, docs/import.md), "
+                                        "got {2}",
+                                        flag, max, value));
+  if (options.maxPackedTokens < 2)
+    return fail(config, llvm::formatv("--max_packed_tokens must be at least "
+                                      "2 (the loss predicts the next token), "
+                                      "got {0}",
+                                      options.maxPackedTokens));
+  int64_t imageTiles = shape.tilesPerSample;
+  // <img> + one tile's IMG_CONTEXT tokens + </img> must fit a pack.
+  if (options.maxPackedTokens < shape.tokensPerTile + 2)
+    return fail(config,
+                llvm::formatv("--max_packed_tokens {0} cannot hold one tile's "
+                              "{1} image tokens plus <img> and </img>; it must "
+                              "be at least {2}",
+                              options.maxPackedTokens, shape.tokensPerTile,
+                              shape.tokensPerTile + 2));
+  shape.packed = true;
+  shape.seqLen = options.maxPackedTokens;
+  shape.tilesPerSample = options.numImagesExpected;
+  shape.numTiles = shape.batch * shape.tilesPerSample;
+  shape.imageTokensPerSample = shape.tilesPerSample * shape.tokensPerTile;
+  shape.lossReduction = options.lossReduction;
+  shape.packCapacity = options.maxSamplesPerPack.value_or(shape.seqLen);
+  if (shape.packCapacity < 1 || shape.packCapacity > shape.seqLen)
+    return fail(config, llvm::formatv("--max_samples_per_pack must be in "
+                                      "[1, {0}] (--max_packed_tokens: every "
+                                      "sample has a token), got {1}",
+                                      shape.seqLen, shape.packCapacity));
+  shape.expectedSamples = options.expectedSamplesPerPack.value_or(
+      std::min(shape.packCapacity,
+               (options.numImagesExpected + imageTiles - 1) / imageTiles));
+  if (shape.expectedSamples < 1 || shape.expectedSamples > shape.packCapacity)
+    return fail(config, llvm::formatv("--expected_samples_per_pack must be in "
+                                      "[1, {0}] (--max_samples_per_pack), got "
+                                      "{1}",
+                                      shape.packCapacity,
+                                      shape.expectedSamples));
+  return llvm::Error::success();
+}
+
 llvm::Expected<ImportShape>
 internvl::computeImportShape(const ModelConfig &config,
                              const ImportOptions &options) {
@@ -339,7 +395,10 @@ internvl::computeImportShape(const ModelConfig &config,
   shape.seqLen = options.maxSeqLength;
   // <img> + the IMG_CONTEXT tokens + </img>.
   int64_t needed = shape.imageTokensPerSample + 2;
-  if (shape.seqLen < needed)
+  if (options.usePackedDs) {
+    if (llvm::Error e = packShape(config, options, shape))
+      return std::move(e);
+  } else if (shape.seqLen < needed)
     return fail(config, llvm::formatv(
                             "--max_seq_length {0} is too short for {1} image "
                             "tokens ({2} tiles x {3}) plus <img> and </img>; "

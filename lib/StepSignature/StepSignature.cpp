@@ -3,6 +3,8 @@
 #include "internvl/StepSignature/StepSignature.h"
 #include "internvl/Dialect/TG/IR/TGOps.h"
 
+#include "mlir/IR/BuiltinOps.h"
+
 using namespace mlir;
 using namespace internvl;
 
@@ -87,9 +89,29 @@ BatchSpec internvl::batchSpec(func::FuncOp func) {
     auto ids = cast<RankedTensorType>(s.getInputIds().getType());
     auto image = cast<RankedTensorType>(s.getImageEmbeds().getType());
     batch.imageTokenId = static_cast<int64_t>(s.getImageTokenId());
-    batch.imageTokensPerSample =
-        ids.getDimSize(0) ? image.getDimSize(0) / ids.getDimSize(0) : 0;
+    int64_t rows = ids.getDimSize(0);
+    batch.imageTokensPerSample = rows ? image.getDimSize(0) / rows : 0;
+    if (Value flags = s.getImageFlags()) {
+      int64_t tiles = cast<RankedTensorType>(flags.getType()).getDimSize(0);
+      batch.pack.tilesPerRow = rows ? tiles / rows : 0;
+      batch.pack.tokensPerTile = image.getDimSize(0) / tiles;
+    }
   });
+  // A packed step: its rows' boundaries and how its loss weighs samples.
+  func.walk([&](tg::AttentionOp a) {
+    if (Value cu = a.getCuSeqlens()) {
+      auto type = cast<RankedTensorType>(cu.getType());
+      batch.packed = true;
+      batch.pack.capacity = type.getDimSize(1) - 1;
+      batch.pack.rowLength =
+          cast<RankedTensorType>(a.getQuery().getType()).getDimSize(1);
+    }
+  });
+  if (auto module = func->getParentOfType<mlir::ModuleOp>())
+    if (auto reduction =
+            module->getAttrOfType<tg::LossReductionAttr>("tg.loss_reduction"))
+      batch.pack.reduction =
+          static_cast<ivl::io::LossReduction>(reduction.getValue());
   return batch;
 }
 

@@ -91,16 +91,22 @@ def write_inputs(directory: Path, model: InternVLForConditionalGeneration, batch
 
 
 def reference_step(model, batch: Batch, trainable: set, lr: float,
-                   weight_decay: float, max_grad_norm: float, eps: float = 1e-8):
+                   weight_decay: float, max_grad_norm: float, eps: float = 1e-8,
+                   loss_fn=None):
     """Loss, gradients (before clipping) and parameters after one AdamW step,
-    with decay on parameters of rank >= 2 as --tg-autodiff applies it."""
+    with decay on parameters of rank >= 2 as --tg-autodiff applies it.
+    `loss_fn(model)` computes the loss (default: the model's own on
+    `batch`)."""
     params = dict(model.named_parameters())
     for name, p in params.items():
         p.requires_grad_(name in trainable)
     model.train()
-    out = model(pixel_values=batch.pixel_values, input_ids=batch.input_ids,
-                labels=batch.labels)
-    out.loss.backward()
+    if loss_fn is None:
+        loss = model(pixel_values=batch.pixel_values, input_ids=batch.input_ids,
+                     labels=batch.labels).loss
+    else:
+        loss = loss_fn(model)
+    loss.backward()
     grads = {n: p.grad.detach().clone() for n, p in params.items()
              if p.grad is not None}
     updated = [p for n, p in params.items() if n in grads]
@@ -113,7 +119,7 @@ def reference_step(model, batch: Batch, trainable: set, lr: float,
         lr=lr, betas=(0.9, 0.999), eps=eps)
     optimizer.step()
     new_params = {n: params[n].detach().clone() for n in grads}
-    return out.loss.item(), grads, new_params
+    return loss.item(), grads, new_params
 
 
 # PEFT's LoRA on transformers' InternVL, with InternVL's targets: every linear

@@ -1,7 +1,8 @@
 """Recomputation changes where values come from, never their bits: for every
 tiny config and every combination of policies, internvl-run prints the same
 output lines (loss, every updated parameter and optimizer state) with
---tg-remat as without. drop_path is on, so recomputed masks are checked too."""
+--tg-remat as without. drop_path is on, so recomputed masks are checked too;
+packed steps (varlen attention, per-sample positions, weighted loss) too."""
 
 import itertools
 import json
@@ -13,11 +14,16 @@ from internvl_opt.tools import ROOT, run_tool
 CONFIGS = ["tiny-vit300m-qwen2", "tiny-vit6b-internlm2", "tiny-vit6b-llama3",
            "tiny-vit300m-phi3", "tiny-hf-qwen2", "tiny-vit300m-qwen3", "tiny-hf-qwen3"]
 POLICIES = ["force", "auto", "off"]
-LORA = {"llm": ["--use_llm_lora", "4"],
-        "llm+vision": ["--use_llm_lora", "4", "--use_backbone_lora", "2"]}
+PACKED = ["--use_packed_ds", "True", "--max_packed_tokens", "64",
+          "--num_images_expected", "5", "--loss_reduction", "square"]
+VARIANTS = {"llm": ["--use_llm_lora", "4"],
+            "llm+vision": ["--use_llm_lora", "4", "--use_backbone_lora", "2"],
+            "packed": PACKED,
+            "packed+llm": PACKED + ["--use_llm_lora", "4"]}
 CASES = [(c, "") for c in CONFIGS] + [
     ("tiny-hf-qwen3", "llm+vision"), ("tiny-vit6b-internlm2", "llm"),
-    ("tiny-vit300m-phi3", "llm+vision")]
+    ("tiny-vit300m-phi3", "llm+vision"), ("tiny-hf-qwen3", "packed"),
+    ("tiny-vit300m-qwen2", "packed"), ("tiny-vit6b-llama3", "packed+llm")]
 
 
 def peak(step, tmp_path, remat):
@@ -28,13 +34,13 @@ def peak(step, tmp_path, remat):
     return json.loads(out.read_text())["peak_bytes"]
 
 
-@pytest.mark.parametrize("config,lora", CASES)
-def test_remat_is_bit_identical(tmp_path, config, lora):
+@pytest.mark.parametrize("config,variant", CASES)
+def test_remat_is_bit_identical(tmp_path, config, variant):
     forward = tmp_path / "forward.mlir"
     run_tool("internvl-import", ROOT / f"models/tiny/{config}.json",
              "--max_dynamic_patch", "2", "--use_thumbnail", "--max_seq_length", "24",
              "--per_device_train_batch_size", "2", "--drop_path_rate", "0.3",
-             *LORA.get(lora, []), "-o", forward)
+             *VARIANTS.get(variant, []), "-o", forward)
     step = tmp_path / "step.mlir"
     run_tool("internvl-opt", forward, "--tg-autodiff", "-o", step)
     reference = run_tool("internvl-run", step)

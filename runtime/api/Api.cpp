@@ -543,12 +543,39 @@ void checkAttention(Args &a, const ivl_tensor *q, const ivl_tensor *k,
          "q %s, k %s and v %s do not match", describe(*q).c_str(),
          describe(*k).c_str(), describe(*v).c_str());
 }
+
+/// Packed-sequence boundaries: null, or i64 [B, N+1] (N >= 1) for a
+/// sequence of S positions (their values are checked where they are read).
+void checkSampleBounds(Args &a, const ivl_tensor *cu, int64_t b) {
+  if (!cu || !a.ids("cu_seqlens", cu))
+    return;
+  a.that(cu->rank == 2 && cu->shape[0] == b && cu->shape[1] >= 2,
+         "expected cu_seqlens of shape [%lld, N+1] with N >= 1, got %s",
+         static_cast<long long>(b), describe(*cu).c_str());
+}
+
+/// InternVL's image_flags: null, or i64 [tiles] whose tiles split the
+/// `rows` image embeddings evenly.
+void checkImageFlags(Args &a, const ivl_tensor *flags, int64_t rows) {
+  if (!flags || !a.ids("image_flags", flags))
+    return;
+  a.that(flags->rank == 1 && flags->shape[0] > 0 &&
+             rows % flags->shape[0] == 0,
+         "image_flags %s does not split %lld image rows into equal tiles",
+         describe(*flags).c_str(), static_cast<long long>(rows));
+}
+
+/// Loss weights: null, or f32 with one weight per token.
+void checkLossWeights(Args &a, const ivl_tensor *weights, int64_t tokens) {
+  if (weights && a.f32("weights", weights))
+    a.elements("weights", weights, tokens);
+}
 } // namespace
 
 ivl_status ivl_attention(ivl_context *ctx, const ivl_tensor *q,
                          const ivl_tensor *k, const ivl_tensor *v,
-                         int32_t causal, double scale, ivl_tensor *o,
-                         ivl_tensor *lse) {
+                         const ivl_tensor *cu_seqlens, int32_t causal,
+                         double scale, ivl_tensor *o, ivl_tensor *lse) {
   Args a(ctx, "attention");
   ivl::AttentionShape s{};
   checkAttention(a, q, k, v, s);
@@ -556,14 +583,22 @@ ivl_status ivl_attention(ivl_context *ctx, const ivl_tensor *q,
   if (a)
     a.elements("output", o, s.b * s.s * s.hq * s.dv)
         .elements("logsumexp", lse, s.b * s.hq * s.s);
-  return a ? backend::attention(ctx, q, k, v, causal, scale, o, lse)
+  if (a && (causal || cu_seqlens))
+    a.that(s.s == s.skv,
+           "causal or packed attention needs as many keys as queries, got "
+           "S = %lld and Skv = %lld",
+           static_cast<long long>(s.s), static_cast<long long>(s.skv));
+  checkSampleBounds(a, cu_seqlens, s.b);
+  return a ? backend::attention(ctx, q, k, v, cu_seqlens, causal, scale, o,
+                                lse)
            : a.result();
 }
 
 ivl_status ivl_attention_grad(ivl_context *ctx, const ivl_tensor *dout,
                               const ivl_tensor *q, const ivl_tensor *k,
                               const ivl_tensor *v, const ivl_tensor *o,
-                              const ivl_tensor *lse, int32_t causal,
+                              const ivl_tensor *lse,
+                              const ivl_tensor *cu_seqlens, int32_t causal,
                               double scale, ivl_tensor *dq, ivl_tensor *dk,
                               ivl_tensor *dv) {
   Args a(ctx, "attention_grad");
@@ -578,12 +613,19 @@ ivl_status ivl_attention_grad(ivl_context *ctx, const ivl_tensor *dout,
         .elements("dq", dq, numel(*q))
         .elements("dk", dk, numel(*k))
         .elements("dv", dv, numel(*v));
-  return a ? backend::attention_grad(ctx, dout, q, k, v, o, lse, causal, scale,
-                                     dq, dk, dv)
+  if (a && (causal || cu_seqlens))
+    a.that(s.s == s.skv,
+           "causal or packed attention needs as many keys as queries, got "
+           "S = %lld and Skv = %lld",
+           static_cast<long long>(s.s), static_cast<long long>(s.skv));
+  checkSampleBounds(a, cu_seqlens, s.b);
+  return a ? backend::attention_grad(ctx, dout, q, k, v, o, lse, cu_seqlens,
+                                     causal, scale, dq, dk, dv)
            : a.result();
 }
 
-ivl_status ivl_rope(ivl_context *ctx, const ivl_tensor *in, double theta,
+ivl_status ivl_rope(ivl_context *ctx, const ivl_tensor *in,
+                    const ivl_tensor *cu_seqlens, double theta,
                     const double *freqFactors, double attentionFactor,
                     int32_t inverse, ivl_tensor *out) {
   Args a(ctx, "rope");
@@ -592,8 +634,10 @@ ivl_status ivl_rope(ivl_context *ctx, const ivl_tensor *in, double theta,
     a.that(in->rank == 4 && in->shape[3] % 2 == 0,
            "expected [B, S, H, D] with even D, got %s", describe(*in).c_str())
         .elements("out", out, numel(*in));
-  return a ? backend::rope(ctx, in, theta, freqFactors, attentionFactor,
-                           inverse, out)
+  if (a)
+    checkSampleBounds(a, cu_seqlens, in->shape[0]);
+  return a ? backend::rope(ctx, in, cu_seqlens, theta, freqFactors,
+                           attentionFactor, inverse, out)
            : a.result();
 }
 
@@ -626,8 +670,9 @@ ivl_status ivl_embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
 
 ivl_status ivl_scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
                                     const ivl_tensor *ids,
-                                    const ivl_tensor *image, int64_t token,
-                                    ivl_tensor *out) {
+                                    const ivl_tensor *image,
+                                    const ivl_tensor *image_flags,
+                                    int64_t token, ivl_tensor *out) {
   Args a(ctx, "scatter_image_embeds");
   a.floats("embeds", embeds).ids("ids", ids).floats("image", image)
       .floats("out", out);
@@ -637,13 +682,17 @@ ivl_status ivl_scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
            describe(*embeds).c_str())
         .elements("ids", ids, rowsOf(*embeds))
         .elements("out", out, numel(*embeds));
-  return a ? backend::scatter_image_embeds(ctx, embeds, ids, image, token, out)
+  if (a)
+    checkImageFlags(a, image_flags, image->shape[0]);
+  return a ? backend::scatter_image_embeds(ctx, embeds, ids, image,
+                                           image_flags, token, out)
            : a.result();
 }
 
 ivl_status ivl_gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
-                                   const ivl_tensor *ids, int64_t token,
-                                   ivl_tensor *out) {
+                                   const ivl_tensor *ids,
+                                   const ivl_tensor *image_flags,
+                                   int64_t token, ivl_tensor *out) {
   Args a(ctx, "gather_image_embeds");
   a.floats("grad", grad).ids("ids", ids).floats("out", out);
   if (a)
@@ -651,7 +700,10 @@ ivl_status ivl_gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
            "out %s does not fit %s", describe(*out).c_str(),
            describe(*grad).c_str())
         .elements("ids", ids, rowsOf(*grad));
-  return a ? backend::gather_image_embeds(ctx, grad, ids, token, out)
+  if (a)
+    checkImageFlags(a, image_flags, out->shape[0]);
+  return a ? backend::gather_image_embeds(ctx, grad, ids, image_flags, token,
+                                          out)
            : a.result();
 }
 
@@ -700,7 +752,8 @@ ivl_status ivl_dropout(ivl_context *ctx, const ivl_tensor *in,
 }
 
 ivl_status ivl_cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
-                             const ivl_tensor *labels, int64_t ignore,
+                             const ivl_tensor *labels,
+                             const ivl_tensor *weights, int64_t ignore,
                              ivl_tensor *loss, ivl_tensor *lse) {
   Args a(ctx, "cross_entropy");
   a.floats("logits", logits).ids("labels", labels).f32("loss", loss)
@@ -712,14 +765,18 @@ ivl_status ivl_cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
     a.elements("labels", labels, logits->shape[0])
         .elements("loss", loss, 1)
         .elements("logsumexp", lse, logits->shape[0]);
-  return a ? backend::cross_entropy(ctx, logits, labels, ignore, loss, lse)
+  if (a)
+    checkLossWeights(a, weights, logits->shape[0]);
+  return a ? backend::cross_entropy(ctx, logits, labels, weights, ignore, loss,
+                                    lse)
            : a.result();
 }
 
 ivl_status ivl_cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
                                   const ivl_tensor *logits,
                                   const ivl_tensor *labels,
-                                  const ivl_tensor *lse, int64_t ignore,
+                                  const ivl_tensor *lse,
+                                  const ivl_tensor *weights, int64_t ignore,
                                   ivl_tensor *dlogits) {
   Args a(ctx, "cross_entropy_grad");
   a.floats("grad", dloss).floats("logits", logits).ids("labels", labels)
@@ -732,8 +789,10 @@ ivl_status ivl_cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
         .elements("labels", labels, logits->shape[0])
         .elements("logsumexp", lse, logits->shape[0])
         .elements("dlogits", dlogits, numel(*logits));
+  if (a)
+    checkLossWeights(a, weights, logits->shape[0]);
   return a ? backend::cross_entropy_grad(ctx, dloss, logits, labels, lse,
-                                         ignore, dlogits)
+                                         weights, ignore, dlogits)
            : a.result();
 }
 

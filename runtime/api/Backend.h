@@ -68,14 +68,17 @@ ivl_status rms_norm_grad(ivl_context *ctx, const ivl_tensor *dy,
                          const ivl_tensor *rstd, ivl_tensor *dx,
                          ivl_tensor *dweight);
 ivl_status attention(ivl_context *ctx, const ivl_tensor *q, const ivl_tensor *k,
-                     const ivl_tensor *v, int32_t causal, double scale,
-                     ivl_tensor *o, ivl_tensor *lse);
+                     const ivl_tensor *v, const ivl_tensor *cu_seqlens,
+                     int32_t causal, double scale, ivl_tensor *o,
+                     ivl_tensor *lse);
 ivl_status attention_grad(ivl_context *ctx, const ivl_tensor *dout,
                           const ivl_tensor *q, const ivl_tensor *k,
                           const ivl_tensor *v, const ivl_tensor *o,
-                          const ivl_tensor *lse, int32_t causal, double scale,
-                          ivl_tensor *dq, ivl_tensor *dk, ivl_tensor *dv);
-ivl_status rope(ivl_context *ctx, const ivl_tensor *in, double theta,
+                          const ivl_tensor *lse, const ivl_tensor *cu_seqlens,
+                          int32_t causal, double scale, ivl_tensor *dq,
+                          ivl_tensor *dk, ivl_tensor *dv);
+ivl_status rope(ivl_context *ctx, const ivl_tensor *in,
+                const ivl_tensor *cu_seqlens, double theta,
                 const double *freq_factors, double attention_factor,
                 int32_t inverse, ivl_tensor *out);
 ivl_status embedding(ivl_context *ctx, const ivl_tensor *table,
@@ -84,9 +87,11 @@ ivl_status embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
                           const ivl_tensor *ids, ivl_tensor *out);
 ivl_status scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
                                 const ivl_tensor *ids, const ivl_tensor *image,
-                                int64_t token, ivl_tensor *out);
+                                const ivl_tensor *image_flags, int64_t token,
+                                ivl_tensor *out);
 ivl_status gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
-                               const ivl_tensor *ids, int64_t token,
+                               const ivl_tensor *ids,
+                               const ivl_tensor *image_flags, int64_t token,
                                ivl_tensor *out);
 ivl_status mask_image_positions(ivl_context *ctx, const ivl_tensor *grad,
                                 const ivl_tensor *ids, int64_t token,
@@ -98,12 +103,14 @@ ivl_status dropout(ivl_context *ctx, const ivl_tensor *in,
                    const ivl_tensor *step, double rate, int64_t seed,
                    int64_t offset, ivl_tensor *out);
 ivl_status cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
-                         const ivl_tensor *labels, int64_t ignore_index,
-                         ivl_tensor *loss, ivl_tensor *lse);
+                         const ivl_tensor *labels, const ivl_tensor *weights,
+                         int64_t ignore_index, ivl_tensor *loss,
+                         ivl_tensor *lse);
 ivl_status cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
                               const ivl_tensor *logits,
                               const ivl_tensor *labels, const ivl_tensor *lse,
-                              int64_t ignore_index, ivl_tensor *dlogits);
+                              const ivl_tensor *weights, int64_t ignore_index,
+                              ivl_tensor *dlogits);
 ivl_status global_norm(ivl_context *ctx, const ivl_tensor *grads, int32_t count,
                        ivl_tensor *norm);
 ivl_status global_norm_across_ranks(ivl_context *ctx, const ivl_tensor *grads,

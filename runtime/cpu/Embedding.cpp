@@ -21,9 +21,26 @@ ivl_status countImageTokens(ivl_context *ctx, const char *kernel,
     return IVL_OK;
   return fail(ctx, IVL_ERROR_INVALID_INPUT,
               "%s: input_ids hold %lld IMG_CONTEXT tokens (id %lld) but there "
-              "are %lld image embeddings",
+              "are %lld image embeddings (of tiles whose image_flags is 1)",
               kernel, static_cast<long long>(count),
               static_cast<long long>(token), static_cast<long long>(expected));
+}
+
+/// Which rows of the [rows, width] image embeddings are used: all, or
+/// those of the tiles whose image_flags entry is 1 (rows / tiles each).
+std::vector<bool> usedImageRows(const ivl_tensor *flags, int64_t rows,
+                                int64_t &used) {
+  std::vector<bool> rowUsed(rows, true);
+  used = rows;
+  if (!flags)
+    return rowUsed;
+  int64_t tiles = flags->shape[0], perTile = rows / tiles;
+  used = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    rowUsed[r] = cpu::ids(*flags)[r / perTile] != 0;
+    used += rowUsed[r];
+  }
+  return rowUsed;
 }
 
 } // namespace
@@ -69,11 +86,13 @@ ivl_status embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
 }
 
 ivl_status scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
-                                    const ivl_tensor *ids,
-                                    const ivl_tensor *image, int64_t token,
-                                    ivl_tensor *out) {
-  if (ivl_status s = countImageTokens(ctx, "scatter_image_embeds", *ids, token,
-                                      image->shape[0]))
+                                const ivl_tensor *ids, const ivl_tensor *image,
+                                const ivl_tensor *flags, int64_t token,
+                                ivl_tensor *out) {
+  int64_t used;
+  std::vector<bool> rowUsed = usedImageRows(flags, image->shape[0], used);
+  if (ivl_status s =
+          countImageTokens(ctx, "scatter_image_embeds", *ids, token, used))
     return s;
   int64_t width = embeds->shape[2], n = numel(*ids);
   int64_t size = ivl_dtype_size(embeds->dtype);
@@ -83,27 +102,38 @@ ivl_status scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
   const char *src = static_cast<const char *>(image->data);
   int64_t row = 0;
   for (int64_t i = 0; i < n; ++i)
-    if (cpu::ids(*ids)[i] == token)
+    if (cpu::ids(*ids)[i] == token) {
+      while (!rowUsed[row])
+        ++row;
       std::memcpy(dst + i * width * size, src + (row++) * width * size,
                   width * size);
+    }
   return IVL_OK;
 }
 
 ivl_status gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
-                                   const ivl_tensor *ids, int64_t token,
-                                   ivl_tensor *out) {
-  if (ivl_status s = countImageTokens(ctx, "gather_image_embeds", *ids, token,
-                                      out->shape[0]))
+                               const ivl_tensor *ids, const ivl_tensor *flags,
+                               int64_t token, ivl_tensor *out) {
+  int64_t used;
+  std::vector<bool> rowUsed = usedImageRows(flags, out->shape[0], used);
+  if (ivl_status s =
+          countImageTokens(ctx, "gather_image_embeds", *ids, token, used))
     return s;
   int64_t width = grad->shape[2], n = numel(*ids);
   int64_t size = ivl_dtype_size(grad->dtype);
   const char *src = static_cast<const char *>(grad->data);
   char *dst = static_cast<char *>(out->data);
+  // Unused rows (padding tiles) get a zero gradient.
+  if (numel(*out) > 0)
+    std::memset(dst, 0, numel(*out) * size);
   int64_t row = 0;
   for (int64_t i = 0; i < n; ++i)
-    if (cpu::ids(*ids)[i] == token)
+    if (cpu::ids(*ids)[i] == token) {
+      while (!rowUsed[row])
+        ++row;
       std::memcpy(dst + (row++) * width * size, src + i * width * size,
                   width * size);
+    }
   return IVL_OK;
 }
 

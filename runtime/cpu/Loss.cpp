@@ -36,8 +36,8 @@ ivl_status countValid(ivl_context *ctx, const ivl_tensor &labels, int64_t vocab,
 namespace ivl::cpu {
 
 ivl_status cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
-                             const ivl_tensor *labels, int64_t ignore,
-                             ivl_tensor *loss, ivl_tensor *lse) {
+                         const ivl_tensor *labels, const ivl_tensor *weights,
+                         int64_t ignore, ivl_tensor *loss, ivl_tensor *lse) {
   int64_t tokens = logits->shape[0], vocab = logits->shape[1], valid;
   if (ivl_status s = countValid(ctx, *labels, vocab, ignore, valid))
     return s;
@@ -54,12 +54,15 @@ ivl_status cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
     l[t] = m + static_cast<float>(std::log(sum));
     int64_t y = ids(*labels)[t];
     if (y != ignore)
-      total += static_cast<double>(l[t]) - zt[y];
+      total += (static_cast<double>(l[t]) - zt[y]) *
+               (weights ? load(*weights, t) : 1.0f);
   }
-  // PyTorch's mean reduction: NaN when no token has a label.
-  float mean = valid ? static_cast<float>(total / valid)
-                     : std::numeric_limits<float>::quiet_NaN();
-  fromFloat(*loss, &mean);
+  // PyTorch's mean reduction: NaN when no token has a label. Weighted: the
+  // sum, as InternVL's reduction='none' loss times loss_weight.
+  float result = weights ? static_cast<float>(total)
+                 : valid ? static_cast<float>(total / valid)
+                         : std::numeric_limits<float>::quiet_NaN();
+  fromFloat(*loss, &result);
   fromFloat(*lse, l.data());
   return IVL_OK;
 }
@@ -67,18 +70,20 @@ ivl_status cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
 ivl_status cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
                                   const ivl_tensor *logits,
                                   const ivl_tensor *labels,
-                                  const ivl_tensor *lse, int64_t ignore,
-                                  ivl_tensor *dlogits) {
+                              const ivl_tensor *lse, const ivl_tensor *weights,
+                              int64_t ignore, ivl_tensor *dlogits) {
   int64_t tokens = logits->shape[0], vocab = logits->shape[1], valid;
   if (ivl_status s = countValid(ctx, *labels, vocab, ignore, valid))
     return s;
   std::vector<float> z = toFloat(*logits), l = toFloat(*lse),
                      g(tokens * vocab, 0.0f);
-  float scale = load(*dloss, 0) / static_cast<float>(valid ? valid : 1);
+  float upstream = load(*dloss, 0);
+  float meanScale = upstream / static_cast<float>(valid ? valid : 1);
   for (int64_t t = 0; t < tokens; ++t) {
     int64_t y = ids(*labels)[t];
     if (y == ignore)
       continue;
+    float scale = weights ? upstream * load(*weights, t) : meanScale;
     for (int64_t j = 0; j < vocab; ++j)
       g[t * vocab + j] = std::exp(z[t * vocab + j] - l[t]) * scale;
     g[t * vocab + y] -= scale;

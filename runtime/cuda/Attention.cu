@@ -11,6 +11,13 @@
 // softmax correction rowsum(dO * O) goes to the scratch the memory plan
 // gives the op.
 //
+// Packed sequences (cu_seqlens) narrow each row's range to its sample,
+// found by a binary search over the row's boundaries; a block's tiles cover
+// the union of its rows' ranges. The boundaries are checked on the device
+// first and bad ones are reported at the next ivl_synchronize; the kernels
+// clamp what they read, so bad boundaries give wrong numbers, never a stray
+// access.
+//
 // The scores run on CUDA cores in f32 (head dims up to 128); a tensor-core
 // version is future work (docs/compile.md, "The runtime").
 //
@@ -33,12 +40,53 @@ constexpr int kMaxHead = 128;
 constexpr int kPerLane = kMaxHead / 32;
 constexpr unsigned kFull = 0xffffffffu;
 
+/// The sample [begin, end) holding position i of a row of `bounds`
+/// boundaries over `length` positions: the largest k with c[k] <= i, which
+/// skips empty samples (upper_bound of i, minus one). Clamped so that it
+/// holds i and stays in [0, length) even for boundaries that break the rules.
+__device__ __forceinline__ void sampleOf(const int64_t *c, int64_t bounds,
+                                         int64_t i, int64_t length,
+                                         int64_t &begin, int64_t &end) {
+  int64_t lo = 0, hi = bounds;
+  while (lo < hi) {
+    int64_t mid = (lo + hi) / 2;
+    if (c[mid] <= i)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  int64_t k = min(max(lo, int64_t(1)), bounds - 1) - 1;
+  begin = min(max(c[k], int64_t(0)), i);
+  end = max(min(c[k + 1], length), i + 1);
+}
+
 struct AttentionArgs {
   const void *q, *k, *v;
   ivl_dtype tq, tk, tv;
   int64_t b, s, hq, d, skv, hkv, dv, group;
   bool causal;
   float scale;
+  const int64_t *cu; // [b, bounds] sample boundaries, or null (S == Skv)
+  int64_t bounds;
+
+  /// Keys query i attends to: [first, limit).
+  __device__ void keyRange(int64_t bi, int64_t i, int64_t &first,
+                           int64_t &limit) const {
+    int64_t begin = 0, end = skv;
+    if (cu)
+      sampleOf(cu + bi * bounds, bounds, i, skv, begin, end);
+    first = begin;
+    limit = causal ? i + 1 : end;
+  }
+  /// Queries that attend to key j: [first, limit).
+  __device__ void queryRange(int64_t bi, int64_t j, int64_t &first,
+                             int64_t &limit) const {
+    int64_t begin = 0, end = s;
+    if (cu)
+      sampleOf(cu + bi * bounds, bounds, j, s, begin, end);
+    first = causal ? j : begin;
+    limit = end;
+  }
 
   __device__ int64_t qAt(int64_t bi, int64_t i, int64_t h) const {
     return ((bi * s + i) * hq + h) * d;
@@ -72,6 +120,20 @@ __device__ void loadTile(float (*tile)[kMaxHead + 1], const void *src,
   }
 }
 
+/// The keys of query i ([first, limit)) and the key tiles of its block
+/// ([keyBegin, keyEnd)): the ranges grow with i, so the block's first and
+/// last rows bound them.
+__device__ void blockKeys(const AttentionArgs &a, int64_t bi, int64_t i,
+                          int64_t &keyBegin, int64_t &keyEnd, int64_t &first,
+                          int64_t &limit) {
+  int64_t firstRow = static_cast<int64_t>(blockIdx.x) * kWarps;
+  int64_t lastRow = min(a.s - 1, firstRow + kWarps - 1), unused;
+  a.keyRange(bi, firstRow, keyBegin, unused);
+  a.keyRange(bi, lastRow, unused, keyEnd);
+  keyEnd = min(a.skv, keyEnd);
+  a.keyRange(bi, min(i, lastRow), first, limit);
+}
+
 __global__ void attentionForwardKernel(AttentionArgs a, void *o, ivl_dtype to,
                                        float *lse) {
   __shared__ float ks[kTile][kMaxHead + 1];
@@ -87,11 +149,9 @@ __global__ void attentionForwardKernel(AttentionArgs a, void *o, ivl_dtype to,
 
   float acc[kPerLane] = {};
   float m = -INFINITY, l = 0.0f;
-  int64_t lastRow = min(a.s - 1, static_cast<int64_t>(blockIdx.x) * kWarps +
-                                     kWarps - 1);
-  int64_t keyEnd = a.causal ? min(a.skv, lastRow + 1) : a.skv;
-  int64_t limit = a.causal ? i + 1 : a.skv;
-  for (int64_t j0 = 0; j0 < keyEnd; j0 += kTile) {
+  int64_t keyBegin, keyEnd, first, limit;
+  blockKeys(a, bi, i, keyBegin, keyEnd, first, limit);
+  for (int64_t j0 = keyBegin; j0 < keyEnd; j0 += kTile) {
     __syncthreads();
     loadTile(ks, a.k, a.tk, bi, j0, a.skv, a.hkv, kh, a.d);
     loadTile(vs, a.v, a.tv, bi, j0, a.skv, a.hkv, kh, a.dv);
@@ -100,7 +160,7 @@ __global__ void attentionForwardKernel(AttentionArgs a, void *o, ivl_dtype to,
       continue;
     int64_t j = j0 + lane;
     float score = -INFINITY;
-    if (j < limit) {
+    if (j >= first && j < limit) {
       float dot = 0.0f;
       for (int t = 0; t < a.d; ++t)
         dot += qs[warp][t] * ks[lane][t];
@@ -180,11 +240,9 @@ __global__ void attentionGradQueryKernel(AttentionArgs a, const void *dout,
     rowDelta = delta[a.rowAt(bi, h, i)];
   }
   float acc[kPerLane] = {};
-  int64_t lastRow = min(a.s - 1, static_cast<int64_t>(blockIdx.x) * kWarps +
-                                     kWarps - 1);
-  int64_t keyEnd = a.causal ? min(a.skv, lastRow + 1) : a.skv;
-  int64_t limit = a.causal ? i + 1 : a.skv;
-  for (int64_t j0 = 0; j0 < keyEnd; j0 += kTile) {
+  int64_t keyBegin, keyEnd, first, limit;
+  blockKeys(a, bi, i, keyBegin, keyEnd, first, limit);
+  for (int64_t j0 = keyBegin; j0 < keyEnd; j0 += kTile) {
     __syncthreads();
     loadTile(ks, a.k, a.tk, bi, j0, a.skv, a.hkv, kh, a.d);
     loadTile(vs, a.v, a.tv, bi, j0, a.skv, a.hkv, kh, a.dv);
@@ -193,7 +251,7 @@ __global__ void attentionGradQueryKernel(AttentionArgs a, const void *dout,
       continue;
     int64_t j = j0 + lane;
     float ds = 0.0f;
-    if (j < limit) {
+    if (j >= first && j < limit) {
       float dot = 0.0f, dp = 0.0f;
       for (int t = 0; t < a.d; ++t)
         dot += qs[warp][t] * ks[lane][t];
@@ -243,10 +301,16 @@ __global__ void attentionGradKeyKernel(AttentionArgs a, const void *dout,
       vw[warp][t] = load(a.v, a.tv, a.vAt(bi, j, kh) + t);
   }
   float accK[kPerLane] = {}, accV[kPerLane] = {};
-  int64_t queryStart = a.causal ? firstKey : 0;
+  // The queries of key j, and those of the block's keys (growing with j).
+  int64_t lastKey = min(a.skv - 1, firstKey + kWarps - 1), unused;
+  int64_t queryStart, queryEnd, first, limit;
+  a.queryRange(bi, firstKey, queryStart, unused);
+  a.queryRange(bi, lastKey, unused, queryEnd);
+  queryEnd = min(a.s, queryEnd);
+  a.queryRange(bi, min(j, lastKey), first, limit);
   for (int64_t g = 0; g < a.group; ++g) {
     int64_t h = kh * a.group + g;
-    for (int64_t i0 = queryStart; i0 < a.s; i0 += kTile) {
+    for (int64_t i0 = queryStart; i0 < queryEnd; i0 += kTile) {
       __syncthreads();
       loadTile(qt, a.q, a.tq, bi, i0, a.s, a.hq, h, a.d);
       loadTile(gt, dout, tg, bi, i0, a.s, a.hq, h, a.dv);
@@ -260,7 +324,7 @@ __global__ void attentionGradKeyKernel(AttentionArgs a, const void *dout,
         continue;
       int64_t i = i0 + lane;
       float p = 0.0f, ds = 0.0f;
-      if (i < a.s && (!a.causal || i >= j)) {
+      if (i >= first && i < limit) {
         float dot = 0.0f, dp = 0.0f;
         for (int t = 0; t < a.d; ++t)
           dot += qt[lane][t] * kw[warp][t];
@@ -296,8 +360,9 @@ __global__ void attentionGradKeyKernel(AttentionArgs a, const void *dout,
 }
 
 ivl_status readArgs(ivl_context *ctx, const char *kernel, const ivl_tensor &q,
-                    const ivl_tensor &k, const ivl_tensor &v, int32_t causal,
-                    double scale, AttentionArgs &a) {
+                    const ivl_tensor &k, const ivl_tensor &v,
+                    const ivl_tensor *cu, int32_t causal, double scale,
+                    AttentionArgs &a) {
   AttentionShape d;
   if (!attentionShape(q, k, v, d))
     return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
@@ -308,13 +373,47 @@ ivl_status readArgs(ivl_context *ctx, const char *kernel, const ivl_tensor &q,
   a = AttentionArgs{q.data,  k.data, v.data, q.dtype,     k.dtype,
                     v.dtype, d.b,    d.s,    d.hq,        d.d,
                     d.skv,   d.hkv,  d.dv,   d.group,     causal != 0,
-                    static_cast<float>(scale)};
+                    static_cast<float>(scale),
+                    cu ? static_cast<const int64_t *>(cu->data) : nullptr,
+                    cu ? cu->shape[1] : 0};
   if (a.d > kMaxHead || a.dv > kMaxHead)
     return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
                 "%s: head dimensions %lld/%lld exceed the kernel's %d", kernel,
                 static_cast<long long>(a.d), static_cast<long long>(a.dv),
                 kMaxHead);
   return IVL_OK;
+}
+
+/// Checks the sample boundaries, one thread per row; the first bad element
+/// (the CPU's) is reported.
+__global__ void sampleBoundsKernel(const int64_t *c, int64_t rows,
+                                   int64_t bounds, int64_t length, int kernel,
+                                   DeviceStatus *status) {
+  __shared__ unsigned long long firstBad;
+  if (threadIdx.x == 0)
+    firstBad = ~0ull;
+  __syncthreads();
+  for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) {
+    long long bad = firstBadSampleBound(c + r * bounds, 1, bounds, length);
+    if (bad >= 0)
+      atomicMin(&firstBad, static_cast<unsigned long long>(r * bounds + bad));
+  }
+  __syncthreads();
+  if (threadIdx.x == 0 && firstBad != ~0ull) {
+    auto at = static_cast<long long>(firstBad);
+    reportError(status, DataError::SampleBounds, kernel, at, c[at], length);
+  }
+}
+
+ivl_status checkSampleBounds(ivl_context *ctx, const char *kernel,
+                             int kernelId, const ivl_tensor *cu,
+                             int64_t length) {
+  if (!cu || cu->shape[0] == 0)
+    return IVL_OK;
+  sampleBoundsKernel<<<1, kBlock, 0, ctx->stream>>>(
+      static_cast<const int64_t *>(cu->data), cu->shape[0], cu->shape[1],
+      length, kernelId, ctx->status);
+  return launched(ctx, kernel);
 }
 
 dim3 rowGrid(int64_t rows, int64_t heads, int64_t batch) {
@@ -329,13 +428,20 @@ struct RopeFrequencies {
 
 __global__ void ropeKernel(const void *in, ivl_dtype ti, RopeFrequencies f,
                            float attentionFactor, float sign, int64_t s,
-                           int64_t heads, int64_t d, void *out, ivl_dtype to,
+                           int64_t heads, int64_t d, const int64_t *cu,
+                           int64_t bounds, void *out, ivl_dtype to,
                            int64_t pairs) {
   int64_t half = d / 2;
   for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
        p < pairs; p += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     int64_t i = p % half, row = p / half; // row = (b * s + pos) * heads + h
     int64_t pos = (row / heads) % s;
+    // Packed samples restart their positions (InternVL's position_ids).
+    if (cu) {
+      int64_t begin, end;
+      sampleOf(cu + (row / heads) / s * bounds, bounds, pos, s, begin, end);
+      pos -= begin;
+    }
     float angle = static_cast<float>(pos) * f.inv[i];
     float c = cosf(angle) * attentionFactor;
     float sn = sinf(angle) * attentionFactor * sign;
@@ -351,11 +457,15 @@ __global__ void ropeKernel(const void *in, ivl_dtype ti, RopeFrequencies f,
 namespace ivl::cuda {
 
 ivl_status attention(ivl_context *ctx, const ivl_tensor *q,
-                         const ivl_tensor *k, const ivl_tensor *v,
-                         int32_t causal, double scale, ivl_tensor *o,
-                         ivl_tensor *lse) {
+                     const ivl_tensor *k, const ivl_tensor *v,
+                     const ivl_tensor *cu, int32_t causal, double scale,
+                     ivl_tensor *o, ivl_tensor *lse) {
   AttentionArgs a;
-  if (ivl_status s = readArgs(ctx, "attention", *q, *k, *v, causal, scale, a))
+  if (ivl_status s =
+          readArgs(ctx, "attention", *q, *k, *v, cu, causal, scale, a))
+    return s;
+  if (ivl_status s = checkSampleBounds(ctx, "attention (cu_seqlens)",
+                                       kAttention, cu, a.skv))
     return s;
   if (a.s == 0 || a.b == 0)
     return IVL_OK;
@@ -366,14 +476,14 @@ ivl_status attention(ivl_context *ctx, const ivl_tensor *q,
 }
 
 ivl_status attention_grad(ivl_context *ctx, const ivl_tensor *dout,
-                              const ivl_tensor *q, const ivl_tensor *k,
-                              const ivl_tensor *v, const ivl_tensor *o,
-                              const ivl_tensor *lse, int32_t causal,
-                              double scale, ivl_tensor *dq, ivl_tensor *dk,
-                              ivl_tensor *dv) {
+                          const ivl_tensor *q, const ivl_tensor *k,
+                          const ivl_tensor *v, const ivl_tensor *o,
+                          const ivl_tensor *lse, const ivl_tensor *cu,
+                          int32_t causal, double scale, ivl_tensor *dq,
+                          ivl_tensor *dk, ivl_tensor *dv) {
   AttentionArgs a;
   if (ivl_status s =
-          readArgs(ctx, "attention_grad", *q, *k, *v, causal, scale, a))
+          readArgs(ctx, "attention_grad", *q, *k, *v, cu, causal, scale, a))
     return s;
   int64_t rows = a.b * a.hq * a.s;
   int64_t need = rows * static_cast<int64_t>(sizeof(float));
@@ -383,6 +493,9 @@ ivl_status attention_grad(ivl_context *ctx, const ivl_tensor *dout,
                 "the step set %lld (tg.workspace of the memory plan)",
                 static_cast<long long>(need),
                 static_cast<long long>(ctx->scratchBytes));
+  if (ivl_status s = checkSampleBounds(ctx, "attention_grad (cu_seqlens)",
+                                       kAttentionGrad, cu, a.skv))
+    return s;
   // No queries: the key and value gradients are sums of nothing.
   if (rows == 0) {
     if (ivl_status s = zero(ctx, *dk, "attention_grad"))
@@ -407,9 +520,9 @@ ivl_status attention_grad(ivl_context *ctx, const ivl_tensor *dout,
   return launched(ctx, "attention_grad (dk, dv)");
 }
 
-ivl_status rope(ivl_context *ctx, const ivl_tensor *in, double theta,
-                    const double *freqFactors, double attentionFactor,
-                    int32_t inverse, ivl_tensor *out) {
+ivl_status rope(ivl_context *ctx, const ivl_tensor *in, const ivl_tensor *cu,
+                double theta, const double *freqFactors,
+                double attentionFactor, int32_t inverse, ivl_tensor *out) {
   // The frequency table is a kernel argument of fixed size.
   if (in->shape[3] > 4 * kMaxHead)
     return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
@@ -423,13 +536,17 @@ ivl_status rope(ivl_context *ctx, const ivl_tensor *in, double theta,
     float factor = freqFactors ? static_cast<float>(freqFactors[i]) : 1.0f;
     f.inv[i] = 1.0f / (factor * base);
   }
+  if (ivl_status s =
+          checkSampleBounds(ctx, "rope (cu_seqlens)", kRope, cu, in->shape[1]))
+    return s;
   int64_t pairs = numel(*in) / 2;
   if (pairs == 0)
     return IVL_OK;
   ropeKernel<<<gridFor(pairs), kBlock, 0, ctx->stream>>>(
       in->data, in->dtype, f, static_cast<float>(attentionFactor),
-      inverse ? -1.0f : 1.0f, in->shape[1], in->shape[2], d, out->data,
-      out->dtype, pairs);
+      inverse ? -1.0f : 1.0f, in->shape[1], in->shape[2], d,
+      cu ? static_cast<const int64_t *>(cu->data) : nullptr,
+      cu ? cu->shape[1] : 0, out->data, out->dtype, pairs);
   return launched(ctx, "rope");
 }
 

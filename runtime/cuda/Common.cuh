@@ -37,6 +37,7 @@ enum class DataError : int {
   TokenOutOfRange = 2,      // a: id, b: position, c: vocabulary
   ImageTokenCount = 3,      // a: count, b: expected, c: token id
   StepNotPositive = 4,      // a: step
+  SampleBounds = 5,         // a: flat index in cu_seqlens, b: value, c: length
 };
 
 struct DeviceStatus {
@@ -299,6 +300,9 @@ enum KernelId : int {
   kCrossEntropyGrad,
   kAdamW,
   kDropPath,
+  kAttention,
+  kAttentionGrad,
+  kRope,
 };
 
 } // namespace ivl::cuda

@@ -84,9 +84,11 @@ static void describeDataError(ivl_context *ctx, const DeviceStatus &s) {
   static const char *kernels[] = {
       "embedding",           "embedding_grad", "scatter_image_embeds",
       "gather_image_embeds", "cross_entropy",  "cross_entropy_grad",
-      "adamw",               "drop_path"};
+      "adamw",               "drop_path",      "attention",
+      "attention_grad",      "rope"};
+  constexpr int count = sizeof kernels / sizeof kernels[0];
   const char *kernel =
-      s.kernel >= 0 && s.kernel < 8 ? kernels[s.kernel] : "kernel";
+      s.kernel >= 0 && s.kernel < count ? kernels[s.kernel] : "kernel";
   switch (static_cast<DataError>(s.error)) {
   case DataError::LabelOutOfRange:
     fail(ctx, IVL_ERROR_INVALID_INPUT,
@@ -103,13 +105,19 @@ static void describeDataError(ivl_context *ctx, const DeviceStatus &s) {
   case DataError::ImageTokenCount:
     fail(ctx, IVL_ERROR_INVALID_INPUT,
          "%s: input_ids hold %lld IMG_CONTEXT tokens (id %lld) but there are "
-         "%lld image embeddings",
+         "%lld image embeddings (of tiles whose image_flags is 1)",
          kernel, s.a, s.c, s.b);
     break;
   case DataError::StepNotPositive:
     fail(ctx, IVL_ERROR_INVALID_INPUT,
          "%s: step must be >= 1 (the first update is step 1), got %lld",
          kernel, s.a);
+    break;
+  case DataError::SampleBounds:
+    fail(ctx, IVL_ERROR_INVALID_INPUT,
+         "%s: cu_seqlens element %lld (flat index) = %lld breaks 0 = c[0] <= "
+         "c[1] <= ... <= c[N] = %lld (the sequence length) in its row",
+         kernel, s.a, s.b, s.c);
     break;
   case DataError::None:
     break;

@@ -3,9 +3,10 @@
 // The embedding gradient is deterministic: each token links to the next
 // token with the same id, and the first token of each id sums its chain's
 // rows in position order (f64, as on the CPU). The image scatter and gather
-// number the IMG_CONTEXT positions with a prefix count. Both use the
-// context's per-token scratch; bad ids are reported at the next
-// ivl_synchronize.
+// number the IMG_CONTEXT positions with a prefix count; with image_flags a
+// second prefix count lists the used tiles, so that the k-th position finds
+// the k-th used row. Both use the context's per-token scratch; bad ids are
+// reported at the next ivl_synchronize.
 //
 //===----------------------------------------------------------------------===//
 
@@ -75,18 +76,10 @@ __global__ void embeddingGradKernel(const void *grad, ivl_dtype tg,
   }
 }
 
-/// prefix[i] = IMG_CONTEXT positions before i (flattened over the batch);
-/// one block of 1024 threads, each counting a contiguous chunk.
-__global__ void imagePrefixKernel(const int64_t *ids, int64_t n, int64_t token,
-                                  int64_t expected, int kernel,
-                                  int64_t *prefix, DeviceStatus *status) {
-  __shared__ int64_t counts[1024];
-  int64_t chunk = (n + blockDim.x - 1) / blockDim.x;
-  int64_t begin = threadIdx.x * chunk, end = min(n, begin + chunk);
-  int64_t count = 0;
-  for (int64_t i = begin; i < end; ++i)
-    count += ids[i] == token;
-  counts[threadIdx.x] = count;
+/// Exclusive prefix sums of the per-thread counts (one block); returns the
+/// total to every thread.
+__device__ int64_t blockExclusiveScan(int64_t *counts) {
+  __shared__ int64_t total;
   __syncthreads();
   if (threadIdx.x == 0) {
     int64_t running = 0;
@@ -95,11 +88,54 @@ __global__ void imagePrefixKernel(const int64_t *ids, int64_t n, int64_t token,
       counts[k] = running;
       running += c;
     }
-    if (running != expected)
-      reportError(status, DataError::ImageTokenCount, kernel, running,
-                  expected, token);
+    total = running;
   }
   __syncthreads();
+  return total;
+}
+
+/// tileOf[m] = the m-th tile whose flag is set, -1 past the last one; the
+/// number of used rows (`perTile` per used tile) is returned to every
+/// thread. One block, each thread a contiguous chunk of tiles.
+__device__ int64_t usedTilesOf(const int64_t *flags, int64_t tiles,
+                               int64_t perTile, int64_t *counts,
+                               int64_t *tileOf) {
+  int64_t chunk = (tiles + blockDim.x - 1) / blockDim.x;
+  int64_t begin = threadIdx.x * chunk, end = min(tiles, begin + chunk);
+  int64_t count = 0;
+  for (int64_t t = begin; t < end; ++t)
+    count += flags[t] != 0;
+  counts[threadIdx.x] = count;
+  int64_t used = blockExclusiveScan(counts);
+  int64_t rank = counts[threadIdx.x];
+  for (int64_t t = begin; t < end; ++t)
+    if (flags[t] != 0)
+      tileOf[rank++] = t;
+  for (int64_t m = used + threadIdx.x; m < tiles; m += blockDim.x)
+    tileOf[m] = -1;
+  return used * perTile;
+}
+
+/// prefix[i] = IMG_CONTEXT positions before i (flattened over the batch);
+/// one block of 1024 threads, each counting a contiguous chunk. With flags,
+/// tileOf lists the used tiles and `rows` counts only their rows.
+__global__ void imagePrefixKernel(const int64_t *ids, int64_t n, int64_t token,
+                                  int64_t rows, const int64_t *flags,
+                                  int64_t tiles, int kernel, int64_t *prefix,
+                                  int64_t *tileOf, DeviceStatus *status) {
+  __shared__ int64_t counts[1024];
+  int64_t expected =
+      flags ? usedTilesOf(flags, tiles, rows / tiles, counts, tileOf) : rows;
+  int64_t chunk = (n + blockDim.x - 1) / blockDim.x;
+  int64_t begin = threadIdx.x * chunk, end = min(n, begin + chunk);
+  int64_t count = 0;
+  for (int64_t i = begin; i < end; ++i)
+    count += ids[i] == token;
+  counts[threadIdx.x] = count;
+  int64_t total = blockExclusiveScan(counts);
+  if (threadIdx.x == 0 && total != expected)
+    reportError(status, DataError::ImageTokenCount, kernel, total, expected,
+                token);
   int64_t running = counts[threadIdx.x];
   for (int64_t i = begin; i < end; ++i) {
     prefix[i] = running;
@@ -107,15 +143,32 @@ __global__ void imagePrefixKernel(const int64_t *ids, int64_t n, int64_t token,
   }
 }
 
+/// The image row of the k-th used row: k, or with image_flags its place in
+/// the k / perTile-th used tile; -1 when there is none (a count the prefix
+/// kernel reported).
+__device__ __forceinline__ int64_t imageRow(int64_t k, int64_t rows,
+                                            const int64_t *tileOf,
+                                            int64_t perTile) {
+  if (k >= rows)
+    return -1;
+  if (!tileOf)
+    return k;
+  int64_t tile = tileOf[k / perTile];
+  return tile < 0 ? -1 : tile * perTile + k % perTile;
+}
+
 __global__ void scatterImageKernel(const void *embeds, const int64_t *ids,
                                    const void *image, int64_t rows,
-                                   const int64_t *prefix, int64_t token,
-                                   int64_t width, void *out, int64_t size,
-                                   int64_t n) {
+                                   const int64_t *prefix,
+                                   const int64_t *tileOf, int64_t perTile,
+                                   int64_t token, int64_t width, void *out,
+                                   int64_t size, int64_t n) {
   GRID_STRIDE(e, n) {
     int64_t pos = e / width;
-    int64_t row = prefix[pos];
-    if (ids[pos] == token && row < rows)
+    int64_t row = ids[pos] == token
+                      ? imageRow(prefix[pos], rows, tileOf, perTile)
+                      : -1;
+    if (row >= 0)
       copyElement(out, e, image, row * width + e % width, size);
     else
       copyElement(out, e, embeds, e, size);
@@ -124,12 +177,15 @@ __global__ void scatterImageKernel(const void *embeds, const int64_t *ids,
 
 __global__ void gatherImageKernel(const void *grad, const int64_t *ids,
                                   int64_t rows, const int64_t *prefix,
+                                  const int64_t *tileOf, int64_t perTile,
                                   int64_t token, int64_t width, void *out,
                                   int64_t size, int64_t n) {
   GRID_STRIDE(e, n) {
     int64_t pos = e / width;
-    int64_t row = prefix[pos];
-    if (ids[pos] == token && row < rows)
+    int64_t row = ids[pos] == token
+                      ? imageRow(prefix[pos], rows, tileOf, perTile)
+                      : -1;
+    if (row >= 0)
       copyElement(out, row * width + e % width, grad, e, size);
   }
 }
@@ -156,14 +212,27 @@ ivl_status tokenScratch(ivl_context *ctx, const char *kernel, int64_t tokens,
               static_cast<long long>(ctx->tokenScratchBytes));
 }
 
+/// Where imagePrefix leaves its results in the per-token scratch.
+struct ImagePrefix {
+  const int64_t *prefix; // [tokens]
+  const int64_t *tileOf; // [tiles], null without image_flags
+  int64_t perTile;
+};
+
 ivl_status imagePrefix(ivl_context *ctx, const char *kernel, int kernelId,
-                       const ivl_tensor &ids, int64_t token, int64_t rows) {
-  int64_t n = numel(ids);
-  if (ivl_status s = tokenScratch(ctx, kernel, n, sizeof(int64_t)))
+                       const ivl_tensor &ids, int64_t token, int64_t rows,
+                       const ivl_tensor *flags, ImagePrefix &result) {
+  int64_t n = numel(ids), tiles = flags ? flags->shape[0] : 0;
+  // The used-tile list follows the token prefix.
+  if (ivl_status s = tokenScratch(ctx, kernel, n + tiles, sizeof(int64_t)))
     return s;
+  auto *prefix = static_cast<int64_t *>(ctx->tokenScratch);
+  int64_t *tileOf = flags ? prefix + n : nullptr;
   imagePrefixKernel<<<1, 1024, 0, ctx->stream>>>(
-      static_cast<const int64_t *>(ids.data), n, token, rows, kernelId,
-      static_cast<int64_t *>(ctx->tokenScratch), ctx->status);
+      static_cast<const int64_t *>(ids.data), n, token, rows,
+      flags ? static_cast<const int64_t *>(flags->data) : nullptr, tiles,
+      kernelId, prefix, tileOf, ctx->status);
+  result = ImagePrefix{prefix, tileOf, flags ? rows / tiles : 1};
   return launched(ctx, kernel);
 }
 
@@ -213,36 +282,45 @@ ivl_status embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
 }
 
 ivl_status scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
-                                    const ivl_tensor *ids,
-                                    const ivl_tensor *image, int64_t token,
-                                    ivl_tensor *out) {
+                                const ivl_tensor *ids, const ivl_tensor *image,
+                                const ivl_tensor *flags, int64_t token,
+                                ivl_tensor *out) {
   int64_t rows = image->shape[0], width = embeds->shape[2];
+  ImagePrefix p;
   if (ivl_status s = imagePrefix(ctx, "scatter_image_embeds",
-                                 kScatterImageEmbeds, *ids, token, rows))
+                                 kScatterImageEmbeds, *ids, token, rows, flags,
+                                 p))
     return s;
   int64_t n = numel(*embeds);
   if (n == 0)
     return IVL_OK;
   scatterImageKernel<<<gridFor(n), kBlock, 0, ctx->stream>>>(
       embeds->data, static_cast<const int64_t *>(ids->data), image->data, rows,
-      static_cast<const int64_t *>(ctx->tokenScratch), token, width, out->data,
+      p.prefix, p.tileOf, p.perTile, token, width, out->data,
       ivl_dtype_size(embeds->dtype), n);
   return launched(ctx, "scatter_image_embeds");
 }
 
 ivl_status gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
-                                   const ivl_tensor *ids, int64_t token,
-                                   ivl_tensor *out) {
+                               const ivl_tensor *ids, const ivl_tensor *flags,
+                               int64_t token, ivl_tensor *out) {
   int64_t rows = out->shape[0], width = grad->shape[2];
+  ImagePrefix p;
   if (ivl_status s = imagePrefix(ctx, "gather_image_embeds",
-                                 kGatherImageEmbeds, *ids, token, rows))
+                                 kGatherImageEmbeds, *ids, token, rows, flags,
+                                 p))
     return s;
+  // Unused rows (padding tiles) get a zero gradient; without flags every
+  // row is written.
+  if (flags)
+    if (ivl_status s = zero(ctx, *out, "gather_image_embeds"))
+      return s;
   int64_t n = numel(*grad);
   if (n == 0)
     return IVL_OK;
   gatherImageKernel<<<gridFor(n), kBlock, 0, ctx->stream>>>(
-      grad->data, static_cast<const int64_t *>(ids->data), rows,
-      static_cast<const int64_t *>(ctx->tokenScratch), token, width, out->data,
+      grad->data, static_cast<const int64_t *>(ids->data), rows, p.prefix,
+      p.tileOf, p.perTile, token, width, out->data,
       ivl_dtype_size(grad->dtype), n);
   return launched(ctx, "gather_image_embeds");
 }

@@ -3,7 +3,8 @@
 // One block per token row: max, sum of exponentials in f64 and the row's
 // logsumexp, as on the CPU. The mean over labelled tokens is a second,
 // single-block pass over the per-row terms (kept in the context's per-token
-// scratch), so the loss is the same on every run.
+// scratch), so the loss is the same on every run. With loss weights the
+// terms are weighted and the loss is their sum (the caller divides).
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,7 +30,8 @@ __device__ bool labelOk(int64_t y, int64_t ignore, int64_t vocab, int kernel,
 }
 
 __global__ void crossEntropyRowKernel(const void *logits, ivl_dtype tz,
-                                      const int64_t *labels, int64_t ignore,
+                                      const int64_t *labels,
+                                      const float *weights, int64_t ignore,
                                       int64_t vocab, float *lse, double *terms,
                                       DeviceStatus *status) {
   __shared__ float sharedMax[32];
@@ -49,15 +51,17 @@ __global__ void crossEntropyRowKernel(const void *logits, ivl_dtype tz,
   lse[t] = rowLse;
   int64_t y = labels[t];
   terms[t] = labelOk(y, ignore, vocab, kCrossEntropy, t, status)
-                 ? static_cast<double>(rowLse) - load(logits, tz, base + y)
+                 ? (static_cast<double>(rowLse) - load(logits, tz, base + y)) *
+                       (weights ? weights[t] : 1.0f)
                  : 0.0;
 }
 
-/// loss = sum(terms) / (labelled tokens), NaN when there are none.
+/// loss = sum(terms) / (labelled tokens), NaN when there are none; the sum
+/// itself when the terms are weighted.
 __global__ void crossEntropyMeanKernel(const double *terms,
                                        const int64_t *labels, int64_t ignore,
-                                       int64_t tokens, void *loss,
-                                       ivl_dtype tl) {
+                                       int64_t tokens, bool weighted,
+                                       void *loss, ivl_dtype tl) {
   __shared__ double sharedSum[32];
   __shared__ long long sharedCount[32];
   double sum = 0.0;
@@ -69,7 +73,10 @@ __global__ void crossEntropyMeanKernel(const double *terms,
   sum = blockSum(sum, sharedSum);
   valid = blockSum(valid, sharedCount);
   if (threadIdx.x == 0)
-    store(loss, tl, 0, valid ? static_cast<float>(sum / valid) : NAN);
+    store(loss, tl, 0,
+          weighted ? static_cast<float>(sum)
+          : valid  ? static_cast<float>(sum / valid)
+                   : NAN);
 }
 
 /// The number of labelled tokens, into `count`.
@@ -84,16 +91,22 @@ __global__ void countLabelledKernel(const int64_t *labels, int64_t ignore,
     *count = static_cast<double>(valid);
 }
 
+/// count: the labelled tokens, read only without weights.
 __global__ void crossEntropyGradKernel(const void *dloss, ivl_dtype td,
                                        const void *logits, ivl_dtype tz,
                                        const int64_t *labels,
-                                       const float *lse, int64_t ignore,
-                                       int64_t vocab, const double *count,
-                                       void *dlogits, ivl_dtype tg,
-                                       DeviceStatus *status) {
-  float valid = static_cast<float>(*count);
-  float scale = load(dloss, td, 0) / (valid > 0.0f ? valid : 1.0f);
+                                       const float *lse, const float *weights,
+                                       int64_t ignore, int64_t vocab,
+                                       const double *count, void *dlogits,
+                                       ivl_dtype tg, DeviceStatus *status) {
   int64_t t = blockIdx.x, base = t * vocab;
+  float upstream = load(dloss, td, 0), scale;
+  if (weights) {
+    scale = upstream * weights[t];
+  } else {
+    float valid = static_cast<float>(*count);
+    scale = upstream / (valid > 0.0f ? valid : 1.0f);
+  }
   int64_t y = labels[t];
   bool labelled =
       labelOk(y, ignore, vocab, kCrossEntropyGrad, t,
@@ -115,8 +128,8 @@ __global__ void crossEntropyGradKernel(const void *dloss, ivl_dtype td,
 namespace ivl::cuda {
 
 ivl_status cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
-                             const ivl_tensor *labels, int64_t ignore,
-                             ivl_tensor *loss, ivl_tensor *lse) {
+                         const ivl_tensor *labels, const ivl_tensor *weights,
+                         int64_t ignore, ivl_tensor *loss, ivl_tensor *lse) {
   int64_t tokens = logits->shape[0], vocab = logits->shape[1];
   if (tokens * static_cast<int64_t>(sizeof(double)) > ctx->tokenScratchBytes)
     return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
@@ -125,9 +138,11 @@ ivl_status cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
                 static_cast<long long>(tokens));
   auto *terms = static_cast<double *>(ctx->tokenScratch);
   const auto *y = static_cast<const int64_t *>(labels->data);
+  const auto *w =
+      weights ? static_cast<const float *>(weights->data) : nullptr;
   if (tokens > 0) {
     crossEntropyRowKernel<<<static_cast<unsigned>(tokens), kRowBlock, 0,
-                            ctx->stream>>>(logits->data, logits->dtype, y,
+                            ctx->stream>>>(logits->data, logits->dtype, y, w,
                                            ignore, vocab,
                                            static_cast<float *>(lse->data),
                                            terms, ctx->status);
@@ -135,28 +150,33 @@ ivl_status cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
       return s;
   }
   crossEntropyMeanKernel<<<1, 1024, 0, ctx->stream>>>(
-      terms, y, ignore, tokens, loss->data, loss->dtype);
+      terms, y, ignore, tokens, w != nullptr, loss->data, loss->dtype);
   return launched(ctx, "cross_entropy (mean)");
 }
 
 ivl_status cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
-                                  const ivl_tensor *logits,
-                                  const ivl_tensor *labels,
-                                  const ivl_tensor *lse, int64_t ignore,
-                                  ivl_tensor *dlogits) {
+                              const ivl_tensor *logits,
+                              const ivl_tensor *labels, const ivl_tensor *lse,
+                              const ivl_tensor *weights, int64_t ignore,
+                              ivl_tensor *dlogits) {
   int64_t tokens = logits->shape[0], vocab = logits->shape[1];
   if (tokens == 0)
     return IVL_OK;
   const auto *y = static_cast<const int64_t *>(labels->data);
-  countLabelledKernel<<<1, 1024, 0, ctx->stream>>>(y, ignore, tokens,
-                                                   ctx->accumulator);
-  if (ivl_status s = launched(ctx, "cross_entropy_grad (count)"))
-    return s;
+  const auto *w =
+      weights ? static_cast<const float *>(weights->data) : nullptr;
+  // Weighted tokens scale by their weight, not by the count.
+  if (!w) {
+    countLabelledKernel<<<1, 1024, 0, ctx->stream>>>(y, ignore, tokens,
+                                                     ctx->accumulator);
+    if (ivl_status s = launched(ctx, "cross_entropy_grad (count)"))
+      return s;
+  }
   crossEntropyGradKernel<<<static_cast<unsigned>(tokens), kRowBlock, 0,
                            ctx->stream>>>(
       dloss->data, dloss->dtype, logits->data, logits->dtype, y,
-      static_cast<const float *>(lse->data), ignore, vocab, ctx->accumulator,
-      dlogits->data, dlogits->dtype, ctx->status);
+      static_cast<const float *>(lse->data), w, ignore, vocab,
+      ctx->accumulator, dlogits->data, dlogits->dtype, ctx->status);
   return launched(ctx, "cross_entropy_grad");
 }
 

@@ -356,6 +356,19 @@ int main(int argc, char **argv) {
   batch.imageTokensPerSample =
       batchJson.at("image_tokens_per_sample").get<int64_t>();
   batch.ignoreIndex = batchJson.value("ignore_index", int64_t(-100));
+  if (batchJson.contains("pack")) {
+    const json &pack = batchJson.at("pack");
+    batch.packed = true;
+    batch.pack.rowLength = pack.at("row_length").get<int64_t>();
+    batch.pack.capacity = pack.at("capacity").get<int64_t>();
+    batch.pack.tilesPerRow = pack.at("tiles_per_row").get<int64_t>();
+    batch.pack.tokensPerTile = pack.at("tokens_per_tile").get<int64_t>();
+    int64_t reduction = pack.at("loss_reduction").get<int64_t>();
+    if (reduction < 0 || reduction > 2 || batch.pack.rowLength < 2 ||
+        batch.pack.capacity < 1)
+      die("manifest: batch.pack " + pack.dump() + " is not a packed layout");
+    batch.pack.reduction = static_cast<ivl::io::LossReduction>(reduction);
+  }
 
   // Arguments: parameters first, so that master copies start from them.
   std::vector<Buffer> args;

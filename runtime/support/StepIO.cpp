@@ -97,7 +97,153 @@ int64_t answerStart(const BatchSpec &batch, int64_t length) {
   return std::min(length - 1, prompt + (length - prompt) / 2);
 }
 
+/// The weight of each labelled token of a sample with `n` of them
+/// (len2weight of InternVL's internvl_chat_finetune.py).
+float sampleWeight(LossReduction reduction, int64_t n) {
+  if (n == 0)
+    return 0.0f;
+  switch (reduction) {
+  case LossReduction::Token:
+    return 1.0f;
+  case LossReduction::Sample:
+    return 1.0f / static_cast<float>(n);
+  case LossReduction::Square:
+    return 1.0f / std::sqrt(static_cast<float>(n));
+  }
+  return 1.0f;
+}
+
+/// Token ids and labels of one packed sample (a text token, the
+/// IMG_CONTEXT run of its tiles, then text whose second half is the
+/// supervised answer), or of the padding segment (text, no labels).
+void packedSampleTokens(Stream &stream, const BatchSpec &batch,
+                        const PackedSample &sample, bool padding,
+                        int64_t *ids, int64_t *labels) {
+  int64_t vocab = std::max<int64_t>(batch.vocabSize, 2);
+  int64_t image = sample.tiles * batch.pack.tokensPerTile;
+  int64_t prompt = 1 + image;
+  int64_t answer =
+      std::min(sample.length - 1, prompt + (sample.length - prompt) / 2);
+  for (int64_t t = 0; t < sample.length; ++t) {
+    int64_t id;
+    if (t >= 1 && t <= image) {
+      id = batch.imageTokenId;
+    } else {
+      id = stream.below(vocab);
+      id = id == batch.imageTokenId ? (id + 1) % vocab : id;
+    }
+    ids[t] = id;
+    labels[t] = !padding && t >= answer && t > 0 ? id : batch.ignoreIndex;
+  }
+}
+
+/// The packed inputs, all from the rows' layouts (packRow).
+std::string generatePacked(const ArgSpec &spec, const BatchSpec &batch,
+                           uint64_t seed, void *out) {
+  const PackSpec &pack = batch.pack;
+  const std::string &name = spec.name;
+  int64_t rows = spec.shape.empty() ? 0 : spec.shape[0];
+  if (name == "image_flags")
+    rows = pack.tilesPerRow ? rows / pack.tilesPerRow : 0;
+  int64_t length = pack.rowLength;
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<PackedSample> samples = packRow(pack, seed, r);
+    if (name == "cu_seqlens") {
+      int64_t *c = static_cast<int64_t *>(out) + r * (pack.capacity + 1);
+      int64_t k = 0;
+      c[k++] = 0;
+      for (const PackedSample &s : samples)
+        c[k++] = s.begin + s.length;
+      if (c[k - 1] < length)
+        c[k++] = length; // the padding segment
+      while (k <= pack.capacity)
+        c[k++] = length;
+      continue;
+    }
+    if (name == "image_flags") {
+      // The samples' tiles (flag 1) and text-only samples' dummy tiles
+      // (flag 0) in order, then strict_mode's padding tiles (flag 0).
+      int64_t *f = static_cast<int64_t *>(out) + r * pack.tilesPerRow;
+      int64_t t = 0;
+      for (const PackedSample &s : samples) {
+        for (int64_t i = 0; i < s.tiles; ++i)
+          f[t++] = 1;
+        if (s.tiles == 0 && t < pack.tilesPerRow)
+          f[t++] = 0;
+      }
+      while (t < pack.tilesPerRow)
+        f[t++] = 0;
+      continue;
+    }
+    // input_ids, labels and loss_weight: every token of the row.
+    std::vector<int64_t> ids(length), labels(length);
+    Stream stream(seed, "input_ids/" + std::to_string(r));
+    int64_t end = 0;
+    for (const PackedSample &s : samples) {
+      packedSampleTokens(stream, batch, s, false, ids.data() + s.begin,
+                         labels.data() + s.begin);
+      end = s.begin + s.length;
+    }
+    if (end < length)
+      packedSampleTokens(stream, batch, PackedSample{end, length - end, 0},
+                         true, ids.data() + end, labels.data() + end);
+    if (name == "input_ids" || name == "labels") {
+      const std::vector<int64_t> &v = name == "input_ids" ? ids : labels;
+      std::memcpy(static_cast<int64_t *>(out) + r * length, v.data(),
+                  length * sizeof(int64_t));
+      continue;
+    }
+    // loss_weight: len2weight of the sample's labelled tokens on each of
+    // them, 0 where there is no label (packed_collate_fn).
+    float *w = static_cast<float *>(out) + r * length;
+    std::fill(w, w + length, 0.0f);
+    for (const PackedSample &s : samples) {
+      int64_t labelled = 0;
+      for (int64_t t = s.begin; t < s.begin + s.length; ++t)
+        labelled += labels[t] != batch.ignoreIndex;
+      float weight = sampleWeight(pack.reduction, labelled);
+      for (int64_t t = s.begin; t < s.begin + s.length; ++t)
+        w[t] = labels[t] != batch.ignoreIndex ? weight : 0.0f;
+    }
+  }
+  return "";
+}
+
 } // namespace
+
+std::vector<PackedSample> ivl::io::packRow(const PackSpec &pack,
+                                           uint64_t seed, int64_t row) {
+  Stream stream(seed, "pack/" + std::to_string(row));
+  std::vector<PackedSample> samples;
+  int64_t length = pack.rowLength, pos = 0, tilesLeft = pack.tilesPerRow;
+  while (pos < length) {
+    int64_t left = length - pos;
+    // The last boundary the capacity allows: this sample ends the row.
+    bool last = static_cast<int64_t>(samples.size()) + 1 == pack.capacity;
+    int64_t maxTiles = 0;
+    if (pack.tokensPerTile > 0 && left >= pack.tokensPerTile + 3)
+      maxTiles = std::min(tilesLeft, (left - 3) / pack.tokensPerTile);
+    int64_t tiles = maxTiles ? stream.below(maxTiles + 1) : 0;
+    int64_t least = tiles ? tiles * pack.tokensPerTile + 3 : 2;
+    if (left < least)
+      break;
+    // Up to half the row per sample, so that a row holds several.
+    int64_t most = std::max(least, std::min(left, length / 2));
+    int64_t sampleLength =
+        last ? left : least + stream.below(most - least + 1);
+    samples.push_back({pos, sampleLength, tiles});
+    pos += sampleLength;
+    // A text-only sample takes a dummy tile, as InternVL's does.
+    tilesLeft -= tiles ? tiles : std::min<int64_t>(tilesLeft, 1);
+    // Sometimes leave the rest as padding (InternVL pads short packs);
+    // the padding segment needs a boundary of its own.
+    if (last || (pos < length && static_cast<int64_t>(samples.size()) + 1 ==
+                                     pack.capacity) ||
+        (samples.size() > 1 && stream.below(4) == 0))
+      break;
+  }
+  return samples;
+}
 
 std::string ivl::io::writeFileAtomically(
     const std::string &path, const std::function<bool(std::FILE *)> &write) {
@@ -356,6 +502,16 @@ std::string ivl::io::generateArgument(const ArgSpec &spec,
   if (spec.name == "step" && spec.dtype == IVL_I64) {
     static_cast<int64_t *>(out)[0] = 1;
     return "";
+  }
+  if (batch.packed &&
+      (spec.name == "input_ids" || spec.name == "labels" ||
+       spec.name == "cu_seqlens" || spec.name == "image_flags" ||
+       spec.name == "loss_weight")) {
+    bool i64 = spec.name != "loss_weight";
+    if (spec.dtype != (i64 ? IVL_I64 : IVL_F32))
+      return "argument '" + spec.name + "' of a packed step must be " +
+             (i64 ? "i64" : "f32");
+    return generatePacked(spec, batch, seed, out);
   }
   if ((spec.name == "input_ids" || spec.name == "labels") &&
       spec.dtype == IVL_I64 && spec.shape.size() == 2) {

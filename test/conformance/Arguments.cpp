@@ -107,23 +107,82 @@ CONFORMANCE_CASE(attention, rejects_heads_that_do_not_group) {
              v = c.output(IVL_BF16, {1, 4, 2, 8}),
              o = c.output(IVL_BF16, {1, 4, 3, 8}),
              lse = c.output(IVL_F32, {1, 3, 4});
-  expectRefused(c, ivl_attention(c.context(), &q, &k, &v, 1, 0.35, &o, &lse),
+  expectRefused(c,
+                ivl_attention(c.context(), &q, &k, &v, nullptr, 1, 0.35, &o,
+                              &lse),
                 "attention", "3 query heads onto 2");
+}
+
+CONFORMANCE_CASE(attention, rejects_bad_sample_bounds_shape) {
+  ivl_tensor q = c.output(IVL_F32, {2, 4, 2, 8}),
+             k = c.output(IVL_F32, {2, 4, 2, 8}),
+             v = c.output(IVL_F32, {2, 4, 2, 8}),
+             o = c.output(IVL_F32, {2, 4, 2, 8}),
+             lse = c.output(IVL_F32, {2, 2, 4});
+  ivl_tensor oneRow = c.output(IVL_I64, {1, 3}), single = c.output(IVL_I64, {2, 1}),
+             floats = c.output(IVL_F32, {2, 3});
+  expectRefused(c,
+                ivl_attention(c.context(), &q, &k, &v, &oneRow, 1, 0.35, &o,
+                              &lse),
+                "attention", "cu_seqlens of one row for two");
+  expectRefused(c,
+                ivl_attention(c.context(), &q, &k, &v, &single, 1, 0.35, &o,
+                              &lse),
+                "attention", "cu_seqlens without a sample");
+  expectRefused(c,
+                ivl_attention(c.context(), &q, &k, &v, &floats, 1, 0.35, &o,
+                              &lse),
+                "attention", "f32 cu_seqlens");
+  ivl_tensor kLong = c.output(IVL_F32, {2, 6, 2, 8}),
+             vLong = c.output(IVL_F32, {2, 6, 2, 8});
+  expectRefused(c,
+                ivl_attention(c.context(), &q, &kLong, &vLong, nullptr, 1,
+                              0.35, &o, &lse),
+                "attention", "causal with S != Skv");
+}
+
+CONFORMANCE_CASE(rope, rejects_bad_sample_bounds_shape) {
+  ivl_tensor in = c.output(IVL_F32, {1, 4, 2, 8}),
+             out = c.output(IVL_F32, {1, 4, 2, 8}),
+             cu = c.output(IVL_I64, {2, 3});
+  expectRefused(c,
+                ivl_rope(c.context(), &in, &cu, 1e4, nullptr, 1.0, 0, &out),
+                "rope", "cu_seqlens of two rows for one");
+}
+
+CONFORMANCE_CASE(scatter_image_embeds, rejects_uneven_image_flags) {
+  ivl_tensor e = c.output(IVL_F32, {1, 6, 4}), ids = c.output(IVL_I64, {1, 6}),
+             image = c.output(IVL_F32, {5, 4}), flags = c.output(IVL_I64, {2}),
+             out = c.output(IVL_F32, {1, 6, 4});
+  expectRefused(c,
+                ivl_scatter_image_embeds(c.context(), &e, &ids, &image, &flags,
+                                         7, &out),
+                "scatter_image_embeds", "2 tiles for 5 rows");
 }
 
 CONFORMANCE_CASE(cross_entropy, rejects_bad_operands) {
   ivl_tensor logits = c.output(IVL_F32, {6}), labels = c.output(IVL_I64, {6}),
              loss = c.output(IVL_F32, {}), lse = c.output(IVL_F32, {6});
   expectRefused(c,
-                ivl_cross_entropy(c.context(), &logits, &labels, -100, &loss,
-                                  &lse),
+                ivl_cross_entropy(c.context(), &logits, &labels, nullptr, -100,
+                                  &loss, &lse),
                 "cross_entropy", "rank-1 logits");
   ivl_tensor logits2 = c.output(IVL_F32, {6, 5}),
              labelsF = c.output(IVL_F32, {6});
   expectRefused(c,
-                ivl_cross_entropy(c.context(), &logits2, &labelsF, -100, &loss,
-                                  &lse),
+                ivl_cross_entropy(c.context(), &logits2, &labelsF, nullptr,
+                                  -100, &loss, &lse),
                 "cross_entropy", "f32 labels");
+  ivl_tensor labels2 = c.output(IVL_I64, {6}), w5 = c.output(IVL_F32, {5}),
+             wbf = c.output(IVL_BF16, {6});
+  expectRefused(c,
+                ivl_cross_entropy(c.context(), &logits2, &labels2, &w5, -100,
+                                  &loss, &lse),
+                "cross_entropy", "5 weights for 6 tokens");
+  expectRefused(c,
+                ivl_cross_entropy(c.context(), &logits2, &labels2, &wbf, -100,
+                                  &loss, &lse),
+                "cross_entropy", "bf16 weights");
 }
 
 CONFORMANCE_CASE(dropout, rejects_bad_rate_offset_and_sizes) {

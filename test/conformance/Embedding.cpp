@@ -168,28 +168,53 @@ int64_t countImage(const Tensor &ids) {
                     static_cast<double>(kImageToken));
 }
 
+/// The image rows in use, in order: all, or those of tiles flagged 1
+/// (InternVL's image_flags).
+std::vector<int64_t> usedRows(int64_t rows, const std::vector<int64_t> &flags) {
+  std::vector<int64_t> used;
+  for (int64_t r = 0; r < rows; ++r)
+    if (flags.empty() || flags[r / (rows / flags.size())])
+      used.push_back(r);
+  return used;
+}
+
 std::vector<double> scatterRef(const Tensor &embeds, const Tensor &ids,
-                               const Tensor &image) {
+                               const Tensor &image,
+                               const std::vector<int64_t> &flags = {}) {
   int64_t width = embeds.shape.back();
   std::vector<double> out = embeds.values;
-  int64_t row = 0;
+  std::vector<int64_t> used = usedRows(image.shape[0], flags);
+  int64_t k = 0;
   for (int64_t p = 0; p < ids.size(); ++p)
     if (static_cast<int64_t>(ids[p]) == kImageToken) {
       for (int64_t j = 0; j < width; ++j)
-        out[p * width + j] = image[row * width + j];
-      ++row;
+        out[p * width + j] = image[used[k] * width + j];
+      ++k;
     }
   return out;
 }
 
-std::vector<double> gatherRef(const Tensor &grad, const Tensor &ids) {
+std::vector<double> gatherRef(const Tensor &grad, const Tensor &ids,
+                              int64_t rows,
+                              const std::vector<int64_t> &flags = {}) {
   int64_t width = grad.shape.back();
-  std::vector<double> out;
+  std::vector<double> out(rows * width, 0.0);
+  std::vector<int64_t> used = usedRows(rows, flags);
+  int64_t k = 0;
   for (int64_t p = 0; p < ids.size(); ++p)
-    if (static_cast<int64_t>(ids[p]) == kImageToken)
+    if (static_cast<int64_t>(ids[p]) == kImageToken) {
       for (int64_t j = 0; j < width; ++j)
-        out.push_back(grad[p * width + j]);
+        out[used[k] * width + j] = grad[p * width + j];
+      ++k;
+    }
   return out;
+}
+
+/// image_flags as a device tensor.
+ivl_tensor flagsOn(Case &c, const std::vector<int64_t> &flags) {
+  return c.device(Tensor{IVL_I64,
+                         {static_cast<int64_t>(flags.size())},
+                         std::vector<double>(flags.begin(), flags.end())});
 }
 
 std::vector<double> maskRef(const Tensor &grad, const Tensor &ids) {
@@ -209,10 +234,40 @@ void checkScatter(Case &c, ivl_dtype dtype, Shape ids2, int64_t width,
   Tensor image = c.random(dtype, {countImage(ids), width}, 2, 3);
   ivl_tensor e = c.device(embeds), i = c.device(ids), im = c.device(image);
   ivl_tensor out = inPlace ? e : c.output(dtype, embeds.shape);
-  if (!c.call(ivl_scatter_image_embeds(c.context(), &e, &i, &im, kImageToken,
-                                       &out)))
+  if (!c.call(ivl_scatter_image_embeds(c.context(), &e, &i, &im, nullptr,
+                                       kImageToken, &out)))
     return;
   c.expect("out", out, scatterRef(embeds, ids, image), kExact);
+}
+
+/// Packed: tiles of `perTile` rows, those flagged 0 skipped.
+void checkScatterFlags(Case &c, ivl_dtype dtype, Shape ids2, int64_t width,
+                       std::vector<int64_t> positions, int64_t perTile,
+                       std::vector<int64_t> flags) {
+  Tensor ids = idsWithImage(c, ids2, positions);
+  Tensor embeds = c.random(dtype, withWidth(ids2, width));
+  int64_t rows = perTile * static_cast<int64_t>(flags.size());
+  Tensor image = c.random(dtype, {rows, width}, 2, 3);
+  ivl_tensor e = c.device(embeds), i = c.device(ids), im = c.device(image),
+             f = flagsOn(c, flags), out = c.output(dtype, embeds.shape);
+  if (!c.call(ivl_scatter_image_embeds(c.context(), &e, &i, &im, &f,
+                                       kImageToken, &out)))
+    return;
+  c.expect("out", out, scatterRef(embeds, ids, image, flags), kExact);
+}
+
+void checkGatherFlags(Case &c, ivl_dtype dtype, Shape ids2, int64_t width,
+                      std::vector<int64_t> positions, int64_t perTile,
+                      std::vector<int64_t> flags) {
+  Tensor ids = idsWithImage(c, ids2, positions);
+  Tensor grad = c.random(dtype, withWidth(ids2, width));
+  int64_t rows = perTile * static_cast<int64_t>(flags.size());
+  ivl_tensor g = c.device(grad), i = c.device(ids), f = flagsOn(c, flags);
+  ivl_tensor out = c.output(dtype, {rows, width});
+  if (!c.call(ivl_gather_image_embeds(c.context(), &g, &i, &f, kImageToken,
+                                      &out)))
+    return;
+  c.expect("out", out, gatherRef(grad, ids, rows, flags), kExact);
 }
 
 void checkGather(Case &c, ivl_dtype dtype, Shape ids2, int64_t width,
@@ -221,9 +276,10 @@ void checkGather(Case &c, ivl_dtype dtype, Shape ids2, int64_t width,
   Tensor grad = c.random(dtype, withWidth(ids2, width));
   ivl_tensor g = c.device(grad), i = c.device(ids);
   ivl_tensor out = c.output(dtype, {countImage(ids), width});
-  if (!c.call(ivl_gather_image_embeds(c.context(), &g, &i, kImageToken, &out)))
+  if (!c.call(ivl_gather_image_embeds(c.context(), &g, &i, nullptr,
+                                      kImageToken, &out)))
     return;
-  c.expect("out", out, gatherRef(grad, ids), kExact);
+  c.expect("out", out, gatherRef(grad, ids, countImage(ids)), kExact);
 }
 
 void checkMask(Case &c, ivl_dtype dtype, Shape ids2, int64_t width,
@@ -265,12 +321,37 @@ CONFORMANCE_CASE(scatter_image_embeds, count_mismatch_rejected) {
     ivl_tensor e = c.device(embeds), i = c.device(ids), im = c.device(image);
     ivl_tensor out = c.output(IVL_F32, {1, 6, 4});
     c.expectStatus(
-                 ivl_scatter_image_embeds(c.context(), &e, &i, &im,
+                 ivl_scatter_image_embeds(c.context(), &e, &i, &im, nullptr,
                                           kImageToken, &out),
                  IVL_ERROR_INVALID_INPUT,
                  rows < 3 ? "fewer image rows than tokens"
                           : "more image rows than tokens");
   }
+}
+
+// Packed rows: a padding tile in the middle (a text-only sample's dummy)
+// and at the end (strict_mode's padding) are skipped.
+CONFORMANCE_CASE(scatter_image_embeds, image_flags) {
+  checkScatterFlags(c, IVL_F32, {1, 16}, 7, {1, 2, 3, 4, 9, 10, 11, 12}, 2,
+                    {1, 0, 1, 1, 0, 1, 0});
+  checkScatterFlags(c, IVL_BF16, {2, 9}, 5, {0, 1, 12, 13}, 2, {0, 1, 0, 1});
+}
+
+CONFORMANCE_CASE(scatter_image_embeds, image_flags_count_mismatch_rejected) {
+  // Three used rows of tiles [1, 0, 1] x 2 rows = four, not three tokens.
+  Tensor ids = idsWithImage(c, {1, 6}, {1, 2, 3});
+  Tensor embeds = c.random(IVL_F32, {1, 6, 4}), image = c.random(IVL_F32, {6, 4});
+  ivl_tensor e = c.device(embeds), i = c.device(ids), im = c.device(image),
+             f = flagsOn(c, {1, 0, 1}), out = c.output(IVL_F32, {1, 6, 4});
+  c.expectStatus(ivl_scatter_image_embeds(c.context(), &e, &i, &im, &f,
+                                          kImageToken, &out),
+                 IVL_ERROR_INVALID_INPUT, "flagged rows differ from tokens");
+}
+
+CONFORMANCE_CASE(gather_image_embeds, image_flags) {
+  checkGatherFlags(c, IVL_F32, {1, 16}, 7, {1, 2, 3, 4, 9, 10, 11, 12}, 2,
+                   {1, 0, 1, 1, 0, 1, 0});
+  checkGatherFlags(c, IVL_BF16, {2, 9}, 5, {0, 1, 12, 13}, 2, {0, 1, 0, 1});
 }
 
 CONFORMANCE_CASE(gather_image_embeds, f32_scattered) {
@@ -291,7 +372,8 @@ CONFORMANCE_CASE(gather_image_embeds, count_mismatch_rejected) {
   ivl_tensor g = c.device(grad), i = c.device(ids);
   ivl_tensor out = c.output(IVL_F32, {2, 4});
   c.expectStatus(
-               ivl_gather_image_embeds(c.context(), &g, &i, kImageToken, &out),
+               ivl_gather_image_embeds(c.context(), &g, &i, nullptr,
+                                       kImageToken, &out),
                IVL_ERROR_INVALID_INPUT, "2 rows for 3 image tokens");
 }
 

@@ -13,7 +13,8 @@ namespace {
 constexpr int64_t kIgnore = -100;
 
 /// The f64 reference of cross_entropy: per-token logsumexp and the mean of
-/// lse - z[label] over the labelled tokens (NaN when there is none).
+/// lse - z[label] over the labelled tokens (NaN when there is none); with
+/// weights, the weighted sum over them.
 struct CrossEntropyRef {
   std::vector<double> lse;
   double loss = NAN;
@@ -21,7 +22,8 @@ struct CrossEntropyRef {
 };
 
 CrossEntropyRef crossEntropyRef(const Tensor &logits, const Tensor &labels,
-                                int64_t ignore) {
+                                int64_t ignore,
+                                const Tensor *weights = nullptr) {
   int64_t tokens = logits.shape[0], vocab = logits.shape[1];
   CrossEntropyRef r;
   r.lse.resize(tokens);
@@ -37,25 +39,27 @@ CrossEntropyRef crossEntropyRef(const Tensor &logits, const Tensor &labels,
     int64_t y = static_cast<int64_t>(labels[t]);
     if (y == ignore)
       continue;
-    total += r.lse[t] - logits[t * vocab + y];
+    total += (r.lse[t] - logits[t * vocab + y]) * (weights ? (*weights)[t] : 1);
     ++r.valid;
   }
-  r.loss = r.valid ? total / static_cast<double>(r.valid) : NAN;
+  r.loss = weights ? total : r.valid ? total / static_cast<double>(r.valid) : NAN;
   return r;
 }
 
 /// grad * (softmax(z_t) - onehot(y_t)) / valid for labelled tokens, 0 for
 /// the others.
 std::vector<double> crossEntropyGradRef(double dloss, const Tensor &logits,
-                                        const Tensor &labels, int64_t ignore) {
+                                        const Tensor &labels, int64_t ignore,
+                                        const Tensor *weights = nullptr) {
   int64_t tokens = logits.shape[0], vocab = logits.shape[1];
   CrossEntropyRef f = crossEntropyRef(logits, labels, ignore);
-  double scale = dloss / static_cast<double>(f.valid ? f.valid : 1);
   std::vector<double> g(tokens * vocab, 0.0);
   for (int64_t t = 0; t < tokens; ++t) {
     int64_t y = static_cast<int64_t>(labels[t]);
     if (y == ignore)
       continue;
+    double scale = weights ? dloss * (*weights)[t]
+                           : dloss / static_cast<double>(f.valid ? f.valid : 1);
     for (int64_t j = 0; j < vocab; ++j)
       g[t * vocab + j] = std::exp(logits[t * vocab + j] - f.lse[t]) * scale;
     g[t * vocab + y] -= scale;
@@ -76,14 +80,21 @@ Tensor labelsWithIgnored(Case &c, int64_t tokens, int64_t vocab,
 /// [T]); both are f32 whatever the logits are, and their terms are about
 /// |lse| in size.
 void checkForward(Case &c, const Tensor &logits, const Tensor &labels,
-                  int64_t ignore = kIgnore) {
+                  int64_t ignore = kIgnore, const Tensor *weights = nullptr) {
   int64_t tokens = logits.shape[0];
-  ivl_tensor z = c.device(logits), y = c.device(labels);
+  ivl_tensor z = c.device(logits), y = c.device(labels), w{};
+  if (weights)
+    w = c.device(*weights);
   ivl_tensor loss = c.output(IVL_F32, {}), lse = c.output(IVL_F32, {tokens});
-  if (!c.call(ivl_cross_entropy(c.context(), &z, &y, ignore, &loss, &lse)))
+  if (!c.call(ivl_cross_entropy(c.context(), &z, &y, weights ? &w : nullptr,
+                                ignore, &loss, &lse)))
     return;
-  CrossEntropyRef r = crossEntropyRef(logits, labels, ignore);
+  CrossEntropyRef r = crossEntropyRef(logits, labels, ignore, weights);
+  // A weighted sum's terms are each about |lse| times its weight.
   double scale = 1;
+  if (weights)
+    for (double v : weights->values)
+      scale += std::fabs(v);
   for (double v : r.lse)
     scale = std::max(scale, std::fabs(v));
   for (double v : logits.values)
@@ -95,7 +106,8 @@ void checkForward(Case &c, const Tensor &logits, const Tensor &labels,
 /// The gradient kernel, fed the reference lse rounded to f32 (so it does not
 /// depend on the forward kernel).
 void checkBackward(Case &c, double dlossValue, const Tensor &logits,
-                   const Tensor &labels, int64_t ignore = kIgnore) {
+                   const Tensor &labels, int64_t ignore = kIgnore,
+                   const Tensor *weights = nullptr) {
   int64_t tokens = logits.shape[0], vocab = logits.shape[1];
   CrossEntropyRef r = crossEntropyRef(logits, labels, ignore);
   Tensor lseRef{IVL_F32, {tokens}, r.lse};
@@ -103,16 +115,24 @@ void checkBackward(Case &c, double dlossValue, const Tensor &logits,
     v = roundTo(IVL_F32, v);
   Tensor dlossT = c.filled(IVL_F32, {}, dlossValue);
   ivl_tensor dloss = c.device(dlossT), z = c.device(logits),
-             y = c.device(labels), lse = c.device(lseRef);
+             y = c.device(labels), lse = c.device(lseRef), w{};
+  if (weights)
+    w = c.device(*weights);
   ivl_tensor dz = c.output(logits.dtype, {tokens, vocab});
-  if (!c.call(ivl_cross_entropy_grad(c.context(), &dloss, &z, &y, &lse, ignore,
-                                     &dz)))
+  if (!c.call(ivl_cross_entropy_grad(c.context(), &dloss, &z, &y, &lse,
+                                     weights ? &w : nullptr, ignore, &dz)))
     return;
   std::vector<double> want =
-      crossEntropyGradRef(dlossT[0], logits, labels, ignore);
-  // Elements are about scale / vocab (softmax * dloss / valid); the label
-  // element, about scale, is compared relative to itself.
+      crossEntropyGradRef(dlossT[0], logits, labels, ignore, weights);
+  // Elements are about scale / vocab (softmax * dloss / valid, or times the
+  // largest weight); the label element, about scale, is compared relative
+  // to itself.
   double scale = std::fabs(dlossT[0]) / static_cast<double>(r.valid ? r.valid : 1);
+  if (weights) {
+    scale = 0;
+    for (double v : weights->values)
+      scale = std::max(scale, std::fabs(dlossT[0] * v));
+  }
   c.expect("dlogits", dz, want,
            toleranceFor(logits.dtype, scale / static_cast<double>(vocab)));
 }
@@ -172,6 +192,18 @@ CONFORMANCE_CASE(cross_entropy, custom_ignore_index) {
   checkForward(c, logits, labels, 2);
 }
 
+// InternVL's loss_weight: per-sample weights (1/sqrt(n) and the like), zero
+// on some labelled tokens too; the loss is the weighted sum.
+CONFORMANCE_CASE(cross_entropy, weighted_sum) {
+  for (ivl_dtype dtype : {IVL_F32, IVL_BF16}) {
+    Tensor logits = c.random(dtype, {14, 37}, -3, 3);
+    Tensor labels = labelsWithIgnored(c, 14, 37, 4, 1);
+    Tensor weights = c.random(IVL_F32, {14}, 0, 0.5);
+    weights[6] = 0;
+    checkForward(c, logits, labels, kIgnore, &weights);
+  }
+}
+
 CONFORMANCE_CASE(cross_entropy, label_out_of_range_rejected) {
   Tensor logits = c.random(IVL_F32, {3, 13});
   Tensor labels = c.integers({3}, 0, 13);
@@ -180,7 +212,8 @@ CONFORMANCE_CASE(cross_entropy, label_out_of_range_rejected) {
     ivl_tensor z = c.device(logits), y = c.device(labels);
     ivl_tensor loss = c.output(IVL_F32, {}), lse = c.output(IVL_F32, {3});
     c.expectStatus(
-                 ivl_cross_entropy(c.context(), &z, &y, kIgnore, &loss, &lse),
+                 ivl_cross_entropy(c.context(), &z, &y, nullptr, kIgnore, &loss,
+                                   &lse),
                  IVL_ERROR_INVALID_INPUT,
                  bad < 0 ? "label -1" : "label == vocab");
   }
@@ -219,6 +252,16 @@ CONFORMANCE_CASE(cross_entropy_grad, zero_tokens) {
   checkBackward(c, 1.0, logits, labels);
 }
 
+CONFORMANCE_CASE(cross_entropy_grad, weighted) {
+  for (ivl_dtype dtype : {IVL_F32, IVL_BF16}) {
+    Tensor logits = c.random(dtype, {11, 29}, -3, 3);
+    Tensor labels = labelsWithIgnored(c, 11, 29, 3, 2);
+    Tensor weights = c.random(IVL_F32, {11}, 0, 0.4);
+    weights[0] = 0;
+    checkBackward(c, 1.5, logits, labels, kIgnore, &weights);
+  }
+}
+
 CONFORMANCE_CASE(cross_entropy_grad, label_out_of_range_rejected) {
   Tensor logits = c.random(IVL_F32, {3, 13});
   Tensor labels = c.integers({3}, 0, 13);
@@ -227,7 +270,7 @@ CONFORMANCE_CASE(cross_entropy_grad, label_out_of_range_rejected) {
   ivl_tensor z = c.device(logits), y = c.device(labels), l = c.device(lse),
              dloss = c.device(dlossT), dz = c.output(IVL_F32, {3, 13});
   c.expectStatus(
-               ivl_cross_entropy_grad(c.context(), &dloss, &z, &y, &l, kIgnore,
-                                      &dz),
+               ivl_cross_entropy_grad(c.context(), &dloss, &z, &y, &l, nullptr,
+                                      kIgnore, &dz),
                IVL_ERROR_INVALID_INPUT, "label == vocab");
 }

@@ -282,6 +282,22 @@ const Case cases[] = {
      "(tensor<1x4x2x3xf32>, tensor<1x6x2x3xf32>, tensor<1x6x2x5xf32>) -> "
      "(tensor<1x4x2x5xf32>, tensor<1x2x4xf32>)",
      "tensor<1x4x2x5xf32>", 4},
+    {"attention_packed_causal",
+     "%q: tensor<1x7x2x3xf32> {tg.trainable}, %k: tensor<1x7x1x3xf32> "
+     "{tg.trainable}, %v: tensor<1x7x1x3xf32> {tg.trainable}, "
+     "%cu: tensor<1x4xi64>",
+     "%y, %lse = tg.attention %q, %k, %v, %cu {causal, expected_samples = 2 "
+     ": i64, scale = 0.57735 : f64} : (tensor<1x7x2x3xf32>, "
+     "tensor<1x7x1x3xf32>, tensor<1x7x1x3xf32>, tensor<1x4xi64>) -> "
+     "(tensor<1x7x2x3xf32>, tensor<1x2x7xf32>)",
+     "tensor<1x7x2x3xf32>", 4,
+     [](std::vector<HostTensor> &a) { setIds(a[3], {0, 3, 3, 7}); }},
+    {"rope_packed", "%x: tensor<1x6x2x4xf32> {tg.trainable}, "
+     "%cu: tensor<1x3xi64>",
+     "%y = tg.rope %x samples %cu : tensor<1x3xi64> {theta = 100.0 : f64} : "
+     "tensor<1x6x2x4xf32>",
+     "tensor<1x6x2x4xf32>", 4,
+     [](std::vector<HostTensor> &a) { setIds(a[1], {0, 2, 6}); }},
     {"rope_scaled", "%x: tensor<1x5x2x4xf32> {tg.trainable}",
      "%y = tg.rope %x {theta = 100.0 : f64, freq_factors = array<f64: 1.0, "
      "3.0>, "
@@ -303,6 +319,17 @@ const Case cases[] = {
      "tensor<2x4x3xf32>", 3,
      [](std::vector<HostTensor> &a) {
        setIds(a[1], {1, 9, 2, 3, 9, 9, 4, 5});
+     }},
+    {"scatter_image_embeds_flags",
+     "%e: tensor<1x6x3xf32> {tg.trainable}, %ids: tensor<1x6xi64>, "
+     "%img: tensor<6x3xf32> {tg.trainable}, %flags: tensor<3xi64>",
+     "%y = tg.scatter_image_embeds %e, %ids, %img, %flags {image_token_id = 9 "
+     ": i64} : (tensor<1x6x3xf32>, tensor<1x6xi64>, tensor<6x3xf32>, "
+     "tensor<3xi64>) -> tensor<1x6x3xf32>",
+     "tensor<1x6x3xf32>", 3,
+     [](std::vector<HostTensor> &a) {
+       setIds(a[1], {9, 9, 1, 9, 9, 2});
+       setIds(a[3], {1, 0, 1});
      }},
     {"pixel_shuffle_v2_non_square", "%x: tensor<2x4x2x3xf32> {tg.trainable}",
      "%y = tg.pixel_shuffle %x {scale_factor = 0.5 : f64, version = "
@@ -335,6 +362,13 @@ const Case cases[] = {
      [](std::vector<HostTensor> &a) {
        setIds(a[1], {2, -100, 5, 0});
      }},
+    {"cross_entropy_weighted",
+     "%z: tensor<4x6xf32> {tg.trainable}, %labels: tensor<4xi64>, "
+     "%w: tensor<4xf32>",
+     "%y, %lse = tg.cross_entropy %z, %labels, %w : (tensor<4x6xf32>, "
+     "tensor<4xi64>, tensor<4xf32>) -> (tensor<f32>, tensor<4xf32>)",
+     "tensor<f32>", 0,
+     [](std::vector<HostTensor> &a) { setIds(a[1], {2, -100, 5, 0}); }},
 };
 
 INSTANTIATE_TEST_SUITE_P(Ops, GradientCheck, ::testing::ValuesIn(cases),

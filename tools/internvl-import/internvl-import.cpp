@@ -116,6 +116,36 @@ cl::opt<int64_t> imageTokenId("img_context_token_id",
                               cl::init(-1), cl::cat(category));
 cl::opt<int64_t> seed("seed", cl::desc("Seed of the drop_path masks"),
                       cl::init(0), cl::cat(category));
+cl::opt<bool> usePackedDs("use_packed_ds",
+                          cl::desc("Pack whole samples into rows of "
+                                   "--max_packed_tokens tokens (InternVL's "
+                                   "packed dataset)"),
+                          cl::init(false), cl::cat(category));
+cl::opt<int64_t> maxPackedTokens("max_packed_tokens",
+                                 cl::desc("Tokens per pack"), cl::init(8192),
+                                 cl::cat(category));
+cl::opt<int64_t> numImagesExpected("num_images_expected",
+                                   cl::desc("Tiles per pack (the ViT batch "
+                                            "of one pack)"),
+                                   cl::init(40), cl::cat(category));
+cl::opt<bool> strictMode("strict_mode",
+                         cl::desc("Pad every pack to --num_images_expected "
+                                  "tiles (the compiled step always does)"),
+                         cl::init(true), cl::cat(category));
+cl::opt<std::string> lossReduction("loss_reduction",
+                                   cl::desc("Weight of a packed sample's "
+                                            "tokens: token, sample or square"),
+                                   cl::init("token"), cl::cat(category));
+cl::opt<int64_t> maxSamplesPerPack(
+    "max_samples_per_pack",
+    cl::desc("internvl-opt's: samples a pack may hold, the cu_seqlens "
+             "capacity (default: --max_packed_tokens)"),
+    cl::init(0), cl::cat(category));
+cl::opt<int64_t> expectedSamplesPerPack(
+    "expected_samples_per_pack",
+    cl::desc("internvl-opt's: samples the cost model assumes a pack holds "
+             "(default: --num_images_expected / tiles per image)"),
+    cl::init(0), cl::cat(category));
 cl::opt<std::string> deepspeed("deepspeed",
                                cl::desc("DeepSpeed config JSON: its ZeRO stage "
                                         "and bucket sizes are recorded on the "
@@ -128,7 +158,8 @@ cl::opt<int64_t> worldSize("world_size",
 /// The boolean flags, which InternVL's script also accepts as `--flag True`.
 const llvm::StringSet<> boolFlags = {
     "use_thumbnail",    "freeze_backbone", "freeze_llm", "freeze_mlp",
-    "unfreeze_lm_head", "grad_checkpoint", "summary"};
+    "unfreeze_lm_head", "grad_checkpoint", "summary",    "use_packed_ds",
+    "strict_mode"};
 
 /// Rewrites `--flag True` into `--flag=True` for the boolean flags so that
 /// llvm::cl (which takes boolean values only after '=') reads them.
@@ -204,11 +235,15 @@ void printSummary(const ParameterCounts &counts, const ModelConfig &config,
   os << "params trainable " << trainable << "\n";
   if (counts.lora)
     os << "params lora " << counts.lora << "\n";
-  os << "tiles per_sample " << shape.tilesPerSample << " micro_batch "
+  const char *unit = shape.packed ? "per_pack " : "per_sample ";
+  os << "tiles " << unit << shape.tilesPerSample << " micro_batch "
      << shape.numTiles << "\n";
-  os << "tokens per_sample " << shape.seqLen << " image "
+  os << "tokens " << unit << shape.seqLen << " image "
      << shape.imageTokensPerSample << " micro_batch "
      << shape.batch * shape.seqLen << "\n";
+  if (shape.packed)
+    os << "samples per_pack capacity " << shape.packCapacity << " expected "
+       << shape.expectedSamples << "\n";
   os << "vit_layers used " << shape.vitLayersUsed << " of "
      << config.vision.numLayers << "\n";
 }
@@ -260,6 +295,31 @@ int main(int argc, char **argv) {
   if (dtype != "bf16" && dtype != "f32")
     return fail("--dtype must be bf16 or f32, got '" + dtype + "'");
   options.bf16 = dtype == "bf16";
+  options.usePackedDs = usePackedDs;
+  options.maxPackedTokens = maxPackedTokens;
+  options.numImagesExpected = numImagesExpected;
+  options.strictMode = strictMode;
+  if (lossReduction == "token")
+    options.lossReduction = LossReduction::Token;
+  else if (lossReduction == "sample")
+    options.lossReduction = LossReduction::Sample;
+  else if (lossReduction == "square")
+    options.lossReduction = LossReduction::Square;
+  else
+    return fail("--loss_reduction must be token, sample or square, got '" +
+                lossReduction + "'");
+  if (maxSamplesPerPack.getNumOccurrences())
+    options.maxSamplesPerPack = maxSamplesPerPack;
+  if (expectedSamplesPerPack.getNumOccurrences())
+    options.expectedSamplesPerPack = expectedSamplesPerPack;
+  // InternVL ignores its own pack flags without packing; ours are refused.
+  if (!usePackedDs)
+    for (const cl::Option *packFlag :
+         {static_cast<const cl::Option *>(&maxSamplesPerPack),
+          static_cast<const cl::Option *>(&expectedSamplesPerPack)})
+      if (packFlag->getNumOccurrences())
+        return fail("--" + packFlag->ArgStr.str() +
+                    " describes packs: it needs --use_packed_ds True");
 
   llvm::Expected<ImportShape> shape = computeImportShape(*config, options);
   if (!shape)

@@ -19,6 +19,10 @@
 
 namespace internvl {
 
+/// InternVL's --loss_reduction (len2weight): every labelled token of a
+/// sample with n of them weighs 1, 1/n or 1/sqrt(n).
+enum class LossReduction { Token, Sample, Square };
+
 /// Flags of internvl_chat_finetune.py with their defaults there (batch size:
 /// the HF TrainingArguments default).
 struct ImportOptions {
@@ -52,6 +56,24 @@ struct ImportOptions {
   std::optional<int64_t> imageTokenId;
   /// Seed of the drop_path masks.
   int64_t seed = 0;
+
+  /// InternVL's packed dataset (--use_packed_ds): each of the
+  /// per_device_train_batch_size rows is a pack of max_packed_tokens tokens
+  /// holding whole samples, with num_images_expected tiles.
+  bool usePackedDs = false;
+  int64_t maxPackedTokens = 8192;
+  int64_t numImagesExpected = 40;
+  /// Pad every pack to exactly num_images_expected tiles. Off, InternVL's
+  /// ViT batch varies up to that; the compiled step always pads (the plan
+  /// is the bound either way).
+  bool strictMode = true;
+  LossReduction lossReduction = LossReduction::Token;
+  /// internvl-opt's own (not InternVL's): the samples a pack may hold, the
+  /// capacity of its cu_seqlens (unset: max_packed_tokens, every sample at
+  /// least one token); and the samples the cost model assumes a pack holds
+  /// (unset: num_images_expected / tiles per image, rounded up).
+  std::optional<int64_t> maxSamplesPerPack;
+  std::optional<int64_t> expectedSamplesPerPack;
 };
 
 /// Sizes of one micro-batch, derived and checked by `computeImportShape`.
@@ -78,6 +100,13 @@ struct ImportShape {
   double ropeTheta = 10000.0;
   llvm::SmallVector<double> ropeFreqFactors;
   double ropeAttentionFactor = 1.0;
+
+  /// Packed sequences: seqLen is max_packed_tokens, tilesPerSample the
+  /// tiles of a pack; cu_seqlens has packCapacity + 1 entries per pack.
+  bool packed = false;
+  int64_t packCapacity = 0;
+  int64_t expectedSamples = 1;
+  LossReduction lossReduction = LossReduction::Token;
 };
 
 /// Checks the options against the model and derives the shapes; errors name

@@ -42,6 +42,18 @@ inline constexpr int64_t attentionPairs(int64_t s, int64_t skv, bool causal) {
   return causal ? s * (s + 1) / 2 : s * skv;
 }
 
+/// Pairs over a packed row of `s` tokens split into `samples` samples as
+/// equal as integers allow (varlen attention scores no pair across a sample
+/// boundary). One sample is attentionPairs(s, s, causal).
+inline constexpr int64_t packedAttentionPairs(int64_t s, int64_t samples,
+                                              bool causal) {
+  if (samples <= 1)
+    return attentionPairs(s, s, causal);
+  int64_t base = s / samples, longer = s % samples;
+  return longer * attentionPairs(base + 1, base + 1, causal) +
+         (samples - longer) * attentionPairs(base, base, causal);
+}
+
 /// Q·Kᵀ (2·D per pair) and P·V (2·Dv per pair) for every batch and query head.
 inline constexpr int64_t attentionFlops(int64_t b, int64_t hq, int64_t s,
                                         int64_t skv, int64_t d, int64_t dv,

@@ -52,6 +52,16 @@ FailureOr<json::Object> mlir::tg::stepManifest(func::FuncOp func,
       {"image_token_id", batch.imageTokenId},
       {"image_tokens_per_sample", batch.imageTokensPerSample},
       {"ignore_index", batch.ignoreIndex}};
+  if (batch.packed) {
+    const ivl::io::PackSpec &pack = batch.pack;
+    m["batch"].getAsObject()->try_emplace(
+        "pack", json::Object{{"row_length", pack.rowLength},
+                             {"capacity", pack.capacity},
+                             {"tiles_per_row", pack.tilesPerRow},
+                             {"tokens_per_tile", pack.tokensPerTile},
+                             {"loss_reduction",
+                              static_cast<int64_t>(pack.reduction)}});
+  }
 
   int64_t tokens = 0;
   json::Array arguments;

@@ -7,7 +7,8 @@ func.func @cost(%x: tensor<2x16x64xbf16>, %w: tensor<32x64xbf16>, %b: tensor<32x
                 %big: tensor<7x1025x64xbf16>, %table: tensor<100x32xbf16>, %ids: tensor<2x24xi64>,
                 %logits: tensor<46x100xbf16>, %labels: tensor<46xi64>,
                 %master: tensor<32x64xf32>, %g: tensor<32x64xbf16>, %step: tensor<i64>,
-                %h: tensor<2x8x64xbf16>, %hb: tensor<64xbf16>) {
+                %h: tensor<2x8x64xbf16>, %hb: tensor<64xbf16>,
+                %q1: tensor<1x16x4x8xbf16>, %k1: tensor<1x16x2x8xbf16>, %cu: tensor<1x5xi64>) {
   // 2·(2·16)·32·64 for the product plus one add per output for the bias.
   // CHECK: tg.linear flops=132096 bytes_read=8256 bytes_written=2048
   %y = tg.linear %x, %w, %b : (tensor<2x16x64xbf16>, tensor<32x64xbf16>, tensor<32xbf16>) -> tensor<2x16x32xbf16>
@@ -18,6 +19,10 @@ func.func @cost(%x: tensor<2x16x64xbf16>, %w: tensor<32x64xbf16>, %b: tensor<32x
   %o, %lse = tg.attention %q, %k, %k {causal, scale = 0.35 : f64} : (tensor<2x16x4x8xbf16>, tensor<2x16x2x8xbf16>, tensor<2x16x2x8xbf16>) -> (tensor<2x16x4x8xbf16>, tensor<2x4x16xf32>)
   // CHECK-NEXT: tg.attention flops=65536 bytes_read=4096 bytes_written=2560
   %o2, %lse2 = tg.attention %q, %k, %k {scale = 0.35 : f64} : (tensor<2x16x4x8xbf16>, tensor<2x16x2x8xbf16>, tensor<2x16x2x8xbf16>) -> (tensor<2x16x4x8xbf16>, tensor<2x4x16xf32>)
+  // Packed, 4 samples of 4 tokens assumed: 4·(4·5/2) = 40 pairs per head,
+  // not the 136 of causal attention over the whole row.
+  // CHECK-NEXT: tg.attention flops=5120
+  %po, %plse = tg.attention %q1, %k1, %k1, %cu {causal, expected_samples = 4 : i64, scale = 0.35 : f64} : (tensor<1x16x4x8xbf16>, tensor<1x16x2x8xbf16>, tensor<1x16x2x8xbf16>, tensor<1x5xi64>) -> (tensor<1x16x4x8xbf16>, tensor<1x4x16xf32>)
   // 2·B·Hq·pairs·(3D + 2Dv).
   // CHECK-NEXT: tg.attention_grad flops=87040
   %dq, %dk, %dv = tg.attention_grad %o, %q, %k, %k, %o, %lse {causal, scale = 0.35 : f64} : (tensor<2x16x4x8xbf16>, tensor<2x16x4x8xbf16>, tensor<2x16x2x8xbf16>, tensor<2x16x2x8xbf16>, tensor<2x16x4x8xbf16>, tensor<2x4x16xf32>) -> (tensor<2x16x4x8xbf16>, tensor<2x16x2x8xbf16>, tensor<2x16x2x8xbf16>)

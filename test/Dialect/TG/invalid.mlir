@@ -859,3 +859,59 @@ func.func @plan_alignment(%a: tensor<4xf32>) attributes {tg.memory_plan = #tg.me
 func.func @plan_alignment_zero(%a: tensor<4xf32>) attributes {tg.memory_plan = #tg.memory_plan<zero_stage = 0, world_size = 1, alignment = 0, steps = 0, arena_bytes = 0, live_lower_bound_bytes = 0, params_bytes = 0, master_params_bytes = 0, grads_bytes = 0, grads_buffer_bytes = 0, optimizer_bytes = 0, peak_bytes = 0>} {
   return
 }
+
+// -----
+
+func.func @attention_sample_bounds_rows(%q: tensor<2x16x4x8xbf16>, %k: tensor<2x16x2x8xbf16>, %cu: tensor<1x5xi64>) {
+  // expected-error @+1 {{expected cu_seqlens of shape [2, N+1] with N >= 1 (sample boundaries per row), got 'tensor<1x5xi64>'}}
+  %o, %l = tg.attention %q, %k, %k, %cu {causal, scale = 1.0 : f64} : (tensor<2x16x4x8xbf16>, tensor<2x16x2x8xbf16>, tensor<2x16x2x8xbf16>, tensor<1x5xi64>) -> (tensor<2x16x4x8xbf16>, tensor<2x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_packed_lengths(%q: tensor<1x16x4x8xbf16>, %k: tensor<1x12x2x8xbf16>, %cu: tensor<1x5xi64>) {
+  // expected-error @+1 {{packed sequences (cu_seqlens) need as many keys as queries, got S = 16 and Skv = 12}}
+  %o, %l = tg.attention %q, %k, %k, %cu {scale = 1.0 : f64} : (tensor<1x16x4x8xbf16>, tensor<1x12x2x8xbf16>, tensor<1x12x2x8xbf16>, tensor<1x5xi64>) -> (tensor<1x16x4x8xbf16>, tensor<1x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_expected_samples(%q: tensor<1x16x4x8xbf16>, %k: tensor<1x16x2x8xbf16>, %cu: tensor<1x5xi64>) {
+  // expected-error @+1 {{expected_samples must be 1 without cu_seqlens, and in [1, min(N, S)] with them, got 5}}
+  %o, %l = tg.attention %q, %k, %k, %cu {causal, expected_samples = 5 : i64, scale = 1.0 : f64} : (tensor<1x16x4x8xbf16>, tensor<1x16x2x8xbf16>, tensor<1x16x2x8xbf16>, tensor<1x5xi64>) -> (tensor<1x16x4x8xbf16>, tensor<1x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @attention_expected_samples_unpacked(%q: tensor<1x16x4x8xbf16>, %k: tensor<1x16x2x8xbf16>) {
+  // expected-error @+1 {{expected_samples must be 1 without cu_seqlens}}
+  %o, %l = tg.attention %q, %k, %k {causal, expected_samples = 2 : i64, scale = 1.0 : f64} : (tensor<1x16x4x8xbf16>, tensor<1x16x2x8xbf16>, tensor<1x16x2x8xbf16>) -> (tensor<1x16x4x8xbf16>, tensor<1x4x16xf32>)
+  return
+}
+
+// -----
+
+func.func @rope_sample_bounds(%q: tensor<1x16x4x8xbf16>, %cu: tensor<5xi64>) {
+  // expected-error @+1 {{expected cu_seqlens of shape [1, N+1] with N >= 1 (sample boundaries per row), got 'tensor<5xi64>'}}
+  %r = tg.rope %q samples %cu : tensor<5xi64> {theta = 1.0e4 : f64} : tensor<1x16x4x8xbf16>
+  return
+}
+
+// -----
+
+func.func @scatter_image_flags(%e: tensor<1x16x32xbf16>, %ids: tensor<1x16xi64>, %img: tensor<12x32xbf16>, %flags: tensor<5xi64>) {
+  // expected-error @+1 {{expected image_flags of shape [tiles] with tiles dividing the 12 image embeddings, got 'tensor<5xi64>'}}
+  %s = tg.scatter_image_embeds %e, %ids, %img, %flags {image_token_id = 99 : i64} : (tensor<1x16x32xbf16>, tensor<1x16xi64>, tensor<12x32xbf16>, tensor<5xi64>) -> tensor<1x16x32xbf16>
+  return
+}
+
+// -----
+
+func.func @cross_entropy_weights(%l: tensor<8x100xbf16>, %y: tensor<8xi64>, %w: tensor<7xf32>) {
+  // expected-error @+1 {{expected weights of shape [8]}}
+  %loss, %lse = tg.cross_entropy %l, %y, %w : (tensor<8x100xbf16>, tensor<8xi64>, tensor<7xf32>) -> (tensor<f32>, tensor<8xf32>)
+  return
+}

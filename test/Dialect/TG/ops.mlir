@@ -143,3 +143,24 @@ func.func @loss_and_optimizer(%logits: tensor<46x100xbf16>, %labels: tensor<46xi
 func.func @named(%w: tensor<32x64xbf16> {tg.name = "mlp1.1.weight", tg.kind = "param", tg.trainable}, %ids: tensor<2x8xi64> {tg.name = "input_ids", tg.kind = "input"}) -> (tensor<32x64xbf16> {tg.name = "loss", tg.kind = "loss"}) {
   return %w : tensor<32x64xbf16>
 }
+
+// Packed sequences: sample boundaries for attention and rope, image flags
+// for the scatter, per-token weights for the loss.
+// CHECK-LABEL: func.func @packed
+func.func @packed(%q: tensor<1x16x4x8xbf16>, %k: tensor<1x16x2x8xbf16>, %cu: tensor<1x5xi64>, %e: tensor<1x16x32xbf16>, %ids: tensor<1x16xi64>, %img: tensor<12x32xbf16>, %flags: tensor<3xi64>, %logits: tensor<15x100xbf16>, %labels: tensor<15xi64>, %w: tensor<15xf32>, %one: tensor<f32>) {
+  // CHECK: %[[Q:.*]] = tg.rope %{{.*}} samples %{{.*}} : tensor<1x5xi64> {theta = 1.000000e+06 : f64} : tensor<1x16x4x8xbf16>
+  %qr = tg.rope %q samples %cu : tensor<1x5xi64> {theta = 1.0e6 : f64} : tensor<1x16x4x8xbf16>
+  // CHECK: %[[O:.*]], %[[LSE:.*]] = tg.attention %[[Q]], %{{.*}}, %{{.*}}, %{{.*}} {causal, expected_samples = 4 : i64, scale = 3.535530e-01 : f64} : (tensor<1x16x4x8xbf16>, tensor<1x16x2x8xbf16>, tensor<1x16x2x8xbf16>, tensor<1x5xi64>) -> (tensor<1x16x4x8xbf16>, tensor<1x4x16xf32>)
+  %o, %lse = tg.attention %qr, %k, %k, %cu {causal, expected_samples = 4 : i64, scale = 0.353553 : f64} : (tensor<1x16x4x8xbf16>, tensor<1x16x2x8xbf16>, tensor<1x16x2x8xbf16>, tensor<1x5xi64>) -> (tensor<1x16x4x8xbf16>, tensor<1x4x16xf32>)
+  // CHECK: tg.attention_grad %[[O]], %[[Q]], %{{.*}}, %{{.*}}, %[[O]], %[[LSE]], %{{.*}} {causal, expected_samples = 4 : i64, scale = 3.535530e-01 : f64}
+  %dq, %dk, %dv = tg.attention_grad %o, %qr, %k, %k, %o, %lse, %cu {causal, expected_samples = 4 : i64, scale = 0.353553 : f64} : (tensor<1x16x4x8xbf16>, tensor<1x16x4x8xbf16>, tensor<1x16x2x8xbf16>, tensor<1x16x2x8xbf16>, tensor<1x16x4x8xbf16>, tensor<1x4x16xf32>, tensor<1x5xi64>) -> (tensor<1x16x4x8xbf16>, tensor<1x16x2x8xbf16>, tensor<1x16x2x8xbf16>)
+  // CHECK: tg.scatter_image_embeds %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {image_token_id = 99 : i64} : (tensor<1x16x32xbf16>, tensor<1x16xi64>, tensor<12x32xbf16>, tensor<3xi64>) -> tensor<1x16x32xbf16>
+  %s = tg.scatter_image_embeds %e, %ids, %img, %flags {image_token_id = 99 : i64} : (tensor<1x16x32xbf16>, tensor<1x16xi64>, tensor<12x32xbf16>, tensor<3xi64>) -> tensor<1x16x32xbf16>
+  // CHECK: tg.gather_image_embeds %{{.*}}, %{{.*}}, %{{.*}} {image_token_id = 99 : i64} : (tensor<1x16x32xbf16>, tensor<1x16xi64>, tensor<3xi64>) -> tensor<12x32xbf16>
+  %g = tg.gather_image_embeds %s, %ids, %flags {image_token_id = 99 : i64} : (tensor<1x16x32xbf16>, tensor<1x16xi64>, tensor<3xi64>) -> tensor<12x32xbf16>
+  // CHECK: %{{.*}}, %[[CLSE:.*]] = tg.cross_entropy %{{.*}}, %{{.*}}, %{{.*}} : (tensor<15x100xbf16>, tensor<15xi64>, tensor<15xf32>) -> (tensor<f32>, tensor<15xf32>)
+  %loss, %clse = tg.cross_entropy %logits, %labels, %w : (tensor<15x100xbf16>, tensor<15xi64>, tensor<15xf32>) -> (tensor<f32>, tensor<15xf32>)
+  // CHECK: tg.cross_entropy_grad %{{.*}}, %{{.*}}, %{{.*}}, %[[CLSE]], %{{.*}} : (tensor<f32>, tensor<15x100xbf16>, tensor<15xi64>, tensor<15xf32>, tensor<15xf32>) -> tensor<15x100xbf16>
+  %dz = tg.cross_entropy_grad %one, %logits, %labels, %clse, %w : (tensor<f32>, tensor<15x100xbf16>, tensor<15xi64>, tensor<15xf32>, tensor<15xf32>) -> tensor<15x100xbf16>
+  return
+}

@@ -160,6 +160,10 @@ int64_t AttentionOp::getFlops() {
   ArrayRef<int64_t> q = cast<RankedTensorType>(getQuery().getType()).getShape();
   ArrayRef<int64_t> k = cast<RankedTensorType>(getKey().getType()).getShape();
   ArrayRef<int64_t> v = cast<RankedTensorType>(getValue().getType()).getShape();
+  if (getCuSeqlens())
+    return 2 * q[0] * q[2] *
+           cost::packedAttentionPairs(q[1], getExpectedSamples(), getCausal()) *
+           (q[3] + v[3]);
   return cost::attentionFlops(q[0], q[2], q[1], k[1], q[3], v[3], getCausal());
 }
 
@@ -167,6 +171,10 @@ int64_t AttentionGradOp::getFlops() {
   ArrayRef<int64_t> q = cast<RankedTensorType>(getQuery().getType()).getShape();
   ArrayRef<int64_t> k = cast<RankedTensorType>(getKey().getType()).getShape();
   ArrayRef<int64_t> v = cast<RankedTensorType>(getValue().getType()).getShape();
+  if (getCuSeqlens())
+    return 2 * q[0] * q[2] *
+           cost::packedAttentionPairs(q[1], getExpectedSamples(), getCausal()) *
+           (3 * q[3] + 2 * v[3]);
   return cost::attentionGradFlops(q[0], q[2], q[1], k[1], q[3], v[3],
                                   getCausal());
 }

@@ -255,6 +255,14 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
     }
     return success();
   }
+  if (name == "tg.loss_reduction") {
+    if (!isa<LossReductionAttr>(attr.getValue()))
+      return op->emitError() << "'tg.loss_reduction' must be "
+                                "#tg.loss_reduction<token>, <sample> or "
+                                "<square>, got "
+                             << attr.getValue();
+    return success();
+  }
   if (name == getMemoryPlanAttrName()) {
     if (!isa<MemoryPlanAttr>(attr.getValue()))
       return op->emitError() << "'" << name << "' must be a #tg.memory_plan";

@@ -441,14 +441,15 @@ LogicalResult AttentionOp::buildGradient(OpBuilder &builder,
                                          ValueRange resultGrads,
                                          ArrayRef<bool> needed,
                                          SmallVectorImpl<Value> &grads) {
-  grads.assign(3, Value());
+  grads.assign(getNumOperands(), Value());
   if (resultGrads[1])
     return emitOpError() << "has a gradient flowing into its logsumexp, which "
                             "is not supported";
   auto grad = GradBuilder{builder, getLoc()}.create<AttentionGradOp>(
       getQuery().getType(), getKey().getType(), getValue().getType(),
       resultGrads[0], getQuery(), getKey(), getValue(), getOutput(),
-      getLogsumexp(), getCausalAttr(), getScaleAttr());
+      getLogsumexp(), getCuSeqlens(), getCausalAttr(), getScaleAttr(),
+      getExpectedSamplesAttr());
   for (int i = 0; i < 3; ++i)
     if (needed[i])
       grads[i] = grad->getResult(i);
@@ -458,14 +459,15 @@ LogicalResult AttentionOp::buildGradient(OpBuilder &builder,
 LogicalResult RopeOp::buildGradient(OpBuilder &builder, ValueRange resultGrads,
                                     ArrayRef<bool> needed,
                                     SmallVectorImpl<Value> &grads) {
-  grads.assign(1, Value());
+  grads.assign(getNumOperands(), Value());
   if (!needed[0])
     return success();
-  // The transposed rotation (same scale) is the gradient.
+  // The transposed rotation (same scale, same positions) is the gradient.
   UnitAttr inverse = getInverse() ? UnitAttr() : builder.getUnitAttr();
   grads[0] = GradBuilder{builder, getLoc()}.create<RopeOp>(
-      getInput().getType(), onlyGrad(resultGrads), getThetaAttr(), inverse,
-      getFreqFactorsAttr(), getAttentionFactorAttr());
+      getInput().getType(), onlyGrad(resultGrads), getCuSeqlens(),
+      getThetaAttr(), inverse, getFreqFactorsAttr(),
+      getAttentionFactorAttr());
   return success();
 }
 
@@ -490,13 +492,14 @@ ScatterImageEmbedsOp::buildGradient(OpBuilder &builder, ValueRange resultGrads,
                                     SmallVectorImpl<Value> &grads) {
   GradBuilder g{builder, getLoc()};
   Value dy = onlyGrad(resultGrads);
-  grads.assign(3, Value());
+  grads.assign(getNumOperands(), Value());
   if (needed[0])
     grads[0] = g.create<MaskImagePositionsOp>(
         getEmbeds().getType(), dy, getInputIds(), getImageTokenIdAttr());
   if (needed[2])
     grads[2] = g.create<GatherImageEmbedsOp>(
-        getImageEmbeds().getType(), dy, getInputIds(), getImageTokenIdAttr());
+        getImageEmbeds().getType(), dy, getInputIds(), getImageFlags(),
+        getImageTokenIdAttr());
   return success();
 }
 
@@ -533,13 +536,16 @@ LogicalResult CrossEntropyOp::buildGradient(OpBuilder &builder,
                                             ValueRange resultGrads,
                                             ArrayRef<bool> needed,
                                             SmallVectorImpl<Value> &grads) {
-  grads.assign(2, Value());
+  grads.assign(getNumOperands(), Value());
   if (resultGrads[1])
     return emitOpError() << "has a gradient flowing into its logsumexp, which "
                             "is not supported";
+  if (getWeights() && needed[2])
+    return emitOpError() << "has trainable loss weights, which is not "
+                            "supported (InternVL's loss_weight is data)";
   if (needed[0])
     grads[0] = GradBuilder{builder, getLoc()}.create<CrossEntropyGradOp>(
         getLogits().getType(), resultGrads[0], getLogits(), getLabels(),
-        getLogsumexp(), getIgnoreIndexAttr());
+        getLogsumexp(), getWeights(), getIgnoreIndexAttr());
   return success();
 }

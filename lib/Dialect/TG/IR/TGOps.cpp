@@ -405,10 +405,23 @@ struct AttentionDims {
 };
 } // namespace
 
-static FailureOr<AttentionDims> verifyAttentionOperands(Operation *op, Value q,
-                                                        Value k, Value v,
-                                                        bool causal,
-                                                        double scale) {
+/// Packed-sequence boundaries `[B, N+1]` (N >= 1) for rows of `length`
+/// tokens; null when the op has none.
+static LogicalResult verifySampleBounds(Operation *op, Value cu, int64_t b) {
+  if (!cu)
+    return success();
+  ArrayRef<int64_t> c = shapeOf(cu);
+  if (c.size() != 2 || c[0] != b || c[1] < 2)
+    return op->emitOpError() << "expected cu_seqlens of shape [" << b
+                             << ", N+1] with N >= 1 (sample boundaries per "
+                                "row), got "
+                             << cu.getType();
+  return success();
+}
+
+static FailureOr<AttentionDims>
+verifyAttentionOperands(Operation *op, Value q, Value k, Value v, Value cu,
+                        bool causal, double scale, int64_t expectedSamples) {
   if (failed(expectRank(op, "query [B, S, Hq, D]", q, 4)) ||
       failed(expectRank(op, "key [B, Skv, Hkv, D]", k, 4)) ||
       failed(expectRank(op, "value [B, Skv, Hkv, Dv]", v, 4)) ||
@@ -430,13 +443,28 @@ static FailureOr<AttentionDims> verifyAttentionOperands(Operation *op, Value q,
     return op->emitOpError() << "causal attention needs as many keys as "
                                 "queries, got S = "
                              << dims.s << " and Skv = " << dims.skv;
+  if (cu && dims.s != dims.skv)
+    return op->emitOpError() << "packed sequences (cu_seqlens) need as many "
+                                "keys as queries, got S = "
+                             << dims.s << " and Skv = " << dims.skv;
+  if (failed(verifySampleBounds(op, cu, dims.b)))
+    return failure();
+  if (expectedSamples != 1 &&
+      (!cu || expectedSamples < 1 ||
+       expectedSamples > shapeOf(cu)[1] - 1 || expectedSamples > dims.s))
+    return op->emitOpError()
+           << "expected_samples must be 1 without cu_seqlens, and in [1, "
+              "min(N, S)] with them, got "
+           << expectedSamples;
   return dims;
 }
 
 LogicalResult AttentionOp::verify() {
   FailureOr<AttentionDims> dims =
       verifyAttentionOperands(*this, getQuery(), getKey(), getValue(),
-                              getCausal(), getScale().convertToDouble());
+                              getCuSeqlens(), getCausal(),
+                              getScale().convertToDouble(),
+                              getExpectedSamples());
   if (failed(dims))
     return failure();
   if (failed(expectShape(*this, "output", getOutput(),
@@ -451,7 +479,9 @@ LogicalResult AttentionOp::verify() {
 LogicalResult AttentionGradOp::verify() {
   FailureOr<AttentionDims> dims =
       verifyAttentionOperands(*this, getQuery(), getKey(), getValue(),
-                              getCausal(), getScale().convertToDouble());
+                              getCuSeqlens(), getCausal(),
+                              getScale().convertToDouble(),
+                              getExpectedSamples());
   if (failed(dims))
     return failure();
   if (failed(expectShape(*this, "output", getOutput(),
@@ -482,6 +512,8 @@ LogicalResult RopeOp::verify() {
     return emitOpError() << "head dimension must be even for rotate-half "
                             "pairing, got "
                          << d;
+  if (failed(verifySampleBounds(*this, getCuSeqlens(), shapeOf(getInput())[0])))
+    return failure();
   if (std::optional<ArrayRef<double>> factors = getFreqFactors()) {
     if (static_cast<int64_t>(factors->size()) != d / 2)
       return emitOpError() << "expected " << d / 2
@@ -529,6 +561,20 @@ static LogicalResult verifyTokenGrid(Operation *op, StringRef what,
   return expectShape(op, "input_ids", ids, rowsShape(shapeOf(embeds)));
 }
 
+/// InternVL's image_flags `[tiles]`: one per tile of the `rows` image
+/// embeddings, which the tiles split evenly.
+static LogicalResult verifyImageFlags(Operation *op, Value flags,
+                                      int64_t rows) {
+  if (!flags)
+    return success();
+  ArrayRef<int64_t> f = shapeOf(flags);
+  if (f.size() != 1 || f[0] < 1 || rows % f[0] != 0)
+    return op->emitOpError()
+           << "expected image_flags of shape [tiles] with tiles dividing the "
+           << rows << " image embeddings, got " << flags.getType();
+  return success();
+}
+
 LogicalResult ScatterImageEmbedsOp::verify() {
   if (failed(verifyTokenGrid(*this, "embeds", getEmbeds(), getInputIds())) ||
       failed(expectRank(*this, "image_embeds [N, H]", getImageEmbeds(), 2)))
@@ -541,8 +587,12 @@ LogicalResult ScatterImageEmbedsOp::verify() {
   if (failed(expectElementType(*this, "image_embeds", getImageEmbeds(),
                                elementOf(getEmbeds()), "the embeds")))
     return failure();
+  if (failed(verifyImageFlags(*this, getImageFlags(),
+                              shapeOf(getImageEmbeds())[0])))
+    return failure();
+  // With flags, only the used rows need positions (checked at run time).
   int64_t tokens = shapeOf(getInputIds())[0] * shapeOf(getInputIds())[1];
-  if (shapeOf(getImageEmbeds())[0] > tokens)
+  if (!getImageFlags() && shapeOf(getImageEmbeds())[0] > tokens)
     return emitOpError() << shapeOf(getImageEmbeds())[0]
                          << " image embeddings do not fit in " << tokens
                          << " token positions";
@@ -559,6 +609,8 @@ LogicalResult GatherImageEmbedsOp::verify() {
     return emitOpError() << "expected result of shape [N, " << h
                          << "] (H = the grad's width), got "
                          << getResult().getType();
+  if (failed(verifyImageFlags(*this, getImageFlags(), shapeOf(getResult())[0])))
+    return failure();
   return expectElementType(*this, "result", getResult(), elementOf(getGrad()),
                            "the grad");
 }
@@ -630,23 +682,26 @@ LogicalResult DropoutOp::verify() {
 
 /// `logits` [T, V], `labels` [T], `lse` [T].
 static LogicalResult verifyCrossEntropyOperands(Operation *op, Value logits,
-                                                Value labels, Value lse) {
+                                                Value labels, Value lse,
+                                                Value weights) {
   if (failed(expectRank(op, "logits [T, V]", logits, 2)))
     return failure();
   int64_t t = shapeOf(logits)[0];
   if (failed(expectShape(op, "labels", labels, {t})))
+    return failure();
+  if (weights && failed(expectShape(op, "weights", weights, {t})))
     return failure();
   return expectShape(op, "logsumexp", lse, {t});
 }
 
 LogicalResult CrossEntropyOp::verify() {
   return verifyCrossEntropyOperands(*this, getLogits(), getLabels(),
-                                    getLogsumexp());
+                                    getLogsumexp(), getWeights());
 }
 
 LogicalResult CrossEntropyGradOp::verify() {
   return verifyCrossEntropyOperands(*this, getLogits(), getLabels(),
-                                    getLogsumexp());
+                                    getLogsumexp(), getWeights());
 }
 
 //===----------------------------------------------------------------------===//

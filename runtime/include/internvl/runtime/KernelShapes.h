@@ -8,6 +8,7 @@
 #ifndef INTERNVL_RUNTIME_KERNELSHAPES_H
 #define INTERNVL_RUNTIME_KERNELSHAPES_H
 
+#include "internvl/runtime/Numeric.h"
 #include "internvl/runtime/Runtime.h"
 
 namespace ivl {
@@ -61,6 +62,25 @@ inline bool attentionShape(const ivl_tensor &q, const ivl_tensor &k,
     return false;
   a.group = a.hq / a.hkv;
   return true;
+}
+
+/// The packed-sequence rules of cu_seqlens ([rows, bounds] row-major, as
+/// ivl_attention documents them): each row is 0 = c[0] <= ... <=
+/// c[bounds-1] = length. Returns the flat index of the first element that
+/// breaks them, or -1.
+IVL_HOST_DEVICE long long firstBadSampleBound(const int64_t *c, int64_t rows,
+                                              int64_t bounds, int64_t length) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t *row = c + r * bounds;
+    if (row[0] != 0)
+      return r * bounds;
+    for (int64_t k = 1; k < bounds; ++k)
+      if (row[k] < row[k - 1] || row[k] > length)
+        return r * bounds + k;
+    if (row[bounds - 1] != length)
+      return r * bounds + bounds - 1;
+  }
+  return -1;
 }
 
 } // namespace ivl

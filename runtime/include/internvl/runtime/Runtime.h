@@ -217,15 +217,23 @@ ivl_status ivl_rms_norm_grad(ivl_context *ctx, const ivl_tensor *dy,
 /*===--- Attention -------------------------------------------------------===*/
 
 /* q [B,S,Hq,D], k [B,Skv,Hkv,D], v [B,Skv,Hkv,Dv] -> o [B,S,Hq,Dv],
-   lse [B,Hq,S]; no S x Skv buffer. */
+   lse [B,Hq,S]; no S x Skv buffer.
+
+   Packed sequences: `cu_seqlens` (null, or i64 [B, N+1] with S == Skv)
+   holds each row's sample boundaries as flash_attn_varlen_func's cu_seqlens:
+   0 = c[0] <= c[1] <= ... <= c[N] = S, sample k being positions
+   [c[k], c[k+1]) (empty samples fill unused capacity). A query attends only
+   to keys of its own sample. Boundaries that break these rules are a
+   run-time error. */
 ivl_status ivl_attention(ivl_context *ctx, const ivl_tensor *q,
                          const ivl_tensor *k, const ivl_tensor *v,
-                         int32_t causal, double scale, ivl_tensor *o,
-                         ivl_tensor *lse);
+                         const ivl_tensor *cu_seqlens, int32_t causal,
+                         double scale, ivl_tensor *o, ivl_tensor *lse);
 ivl_status ivl_attention_grad(ivl_context *ctx, const ivl_tensor *dout,
                               const ivl_tensor *q, const ivl_tensor *k,
                               const ivl_tensor *v, const ivl_tensor *o,
-                              const ivl_tensor *lse, int32_t causal,
+                              const ivl_tensor *lse,
+                              const ivl_tensor *cu_seqlens, int32_t causal,
                               double scale, ivl_tensor *dq, ivl_tensor *dk,
                               ivl_tensor *dv);
 
@@ -233,8 +241,10 @@ ivl_status ivl_attention_grad(ivl_context *ctx, const ivl_tensor *dout,
    rotates pair i by s * theta^(-2i/D) / freq_factors[i] (factors may be
    null), cos/sin scaled by attention_factor; `inverse` applies the transpose
    (rotates backwards, still scaled: rope's gradient, and its inverse only
-   when attention_factor is 1). */
-ivl_status ivl_rope(ivl_context *ctx, const ivl_tensor *in, double theta,
+   when attention_factor is 1). With `cu_seqlens` (null, or as for
+   ivl_attention) the position restarts at 0 at each sample's start. */
+ivl_status ivl_rope(ivl_context *ctx, const ivl_tensor *in,
+                    const ivl_tensor *cu_seqlens, double theta,
                     const double *freq_factors, double attention_factor,
                     int32_t inverse, ivl_tensor *out);
 
@@ -244,13 +254,20 @@ ivl_status ivl_embedding(ivl_context *ctx, const ivl_tensor *table,
                          const ivl_tensor *ids, ivl_tensor *out);
 ivl_status ivl_embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
                               const ivl_tensor *ids, ivl_tensor *out);
+/* The k-th IMG_CONTEXT position takes the k-th used row of `image`
+   [N, H]. `image_flags` (null: every row is used; else i64 [tiles] of 0/1,
+   N a multiple of tiles) marks the tiles whose N / tiles rows are used, as
+   InternVL's image_flags; gather writes zeros for the unused rows. The
+   number of IMG_CONTEXT positions must equal the number of used rows. */
 ivl_status ivl_scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
                                     const ivl_tensor *ids,
-                                    const ivl_tensor *image, int64_t token,
-                                    ivl_tensor *out);
+                                    const ivl_tensor *image,
+                                    const ivl_tensor *image_flags,
+                                    int64_t token, ivl_tensor *out);
 ivl_status ivl_gather_image_embeds(ivl_context *ctx, const ivl_tensor *grad,
-                                   const ivl_tensor *ids, int64_t token,
-                                   ivl_tensor *out);
+                                   const ivl_tensor *ids,
+                                   const ivl_tensor *image_flags,
+                                   int64_t token, ivl_tensor *out);
 ivl_status ivl_mask_image_positions(ivl_context *ctx, const ivl_tensor *grad,
                                     const ivl_tensor *ids, int64_t token,
                                     ivl_tensor *out);
@@ -265,14 +282,19 @@ ivl_status ivl_drop_path(ivl_context *ctx, const ivl_tensor *in,
 ivl_status ivl_dropout(ivl_context *ctx, const ivl_tensor *in,
                        const ivl_tensor *step, double rate, int64_t seed,
                        int64_t offset, ivl_tensor *out);
+/* Mean cross-entropy over labelled tokens; with `weights` (null, or f32
+   [T]) the weighted sum sum_t w_t * ce_t over labelled tokens instead
+   (InternVL's loss_weight; the caller divides by the weights' sum). */
 ivl_status ivl_cross_entropy(ivl_context *ctx, const ivl_tensor *logits,
-                             const ivl_tensor *labels, int64_t ignore_index,
+                             const ivl_tensor *labels,
+                             const ivl_tensor *weights, int64_t ignore_index,
                              ivl_tensor *loss, ivl_tensor *lse);
 ivl_status ivl_cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
                                   const ivl_tensor *logits,
                                   const ivl_tensor *labels,
-                                  const ivl_tensor *lse, int64_t ignore_index,
-                                  ivl_tensor *dlogits);
+                                  const ivl_tensor *lse,
+                                  const ivl_tensor *weights,
+                                  int64_t ignore_index, ivl_tensor *dlogits);
 
 /*===--- Optimizer -------------------------------------------------------===*/
 

@@ -42,15 +42,49 @@ struct ParamView {
   int64_t count = 0;
 };
 
+/// InternVL's --loss_reduction: a labelled token of a sample with n of
+/// them weighs 1, 1/n or 1/sqrt(n).
+enum class LossReduction { Token = 0, Sample = 1, Square = 2 };
+
+/// The layout of packed rows (InternVL's packed dataset), which the inputs
+/// input_ids, labels, cu_seqlens, image_flags and loss_weight share.
+struct PackSpec {
+  /// Tokens per row (max_packed_tokens).
+  int64_t rowLength = 0;
+  /// Samples a row may hold (cu_seqlens has capacity + 1 entries per row).
+  int64_t capacity = 0;
+  int64_t tilesPerRow = 0;
+  int64_t tokensPerTile = 0;
+  LossReduction reduction = LossReduction::Token;
+};
+
 /// Facts about the batch that token ids must respect.
 struct BatchSpec {
   int64_t vocabSize = 0;
   int64_t imageTokenId = -1;
-  /// IMG_CONTEXT positions per sample (0 without images).
+  /// IMG_CONTEXT positions per sample (0 without images); per row when
+  /// packed (the most its tiles hold).
   int64_t imageTokensPerSample = 0;
   /// The label the loss skips (cross-entropy's ignore_index).
   int64_t ignoreIndex = -100;
+  /// Set for packed steps.
+  bool packed = false;
+  PackSpec pack;
 };
+
+/// One sample of a packed row: its tokens [begin, begin + length) and the
+/// tiles of its image (0: a text-only sample, which InternVL gives one
+/// dummy tile with image_flags 0).
+struct PackedSample {
+  int64_t begin = 0, length = 0, tiles = 0;
+};
+
+/// The samples of row `row` of a packed batch, drawn from `seed`: random
+/// lengths and tile counts that fit the row's tokens, tiles and capacity
+/// (the rest of the row is one padding segment without labels). Every
+/// packed input is generated from it, so they agree.
+std::vector<PackedSample> packRow(const PackSpec &pack, uint64_t seed,
+                                  int64_t row);
 
 int64_t numElements(const std::vector<int64_t> &shape);
 

@@ -57,6 +57,24 @@ def TG_PhaseAttr : EnumAttr<TG_Dialect, TG_Phase, "phase"> {
   let assemblyFormat = "`<` $value `>`";
 }
 
+def TG_LossReduction : I32EnumAttr<"LossReduction",
+    "InternVL's --loss_reduction: the weight of each labelled token of a "
+    "sample with n of them", [
+      I32EnumAttrCase<"Token", 0, "token">,
+      I32EnumAttrCase<"Sample", 1, "sample">,
+      I32EnumAttrCase<"Square", 2, "square">
+    ]> {
+  let genSpecializedAttr = 0;
+  let cppNamespace = "::mlir::tg";
+}
+/// `tg.loss_reduction = #tg.loss_reduction<square>` on a module of packed
+/// steps: how its `loss_weight` input is made (1, 1/n or 1/sqrt(n)), which
+/// internvl-run and the compiled runners follow when they make packs.
+def TG_LossReductionAttr : EnumAttr<TG_Dialect, TG_LossReduction,
+                                    "loss_reduction"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
 def TG_MemorySpace : I32EnumAttr<"MemorySpace",
     "where a planned buffer lives", [
       I32EnumAttrCase<"Arena", 0, "arena">,
@@ -770,13 +788,25 @@ def TG_AttentionOp : TG_Op<"attention", [TG_Differentiable], ["getFlops"]> {
     as `[B, S, Hq, Dv]` and the row logsumexp of the scaled scores as
     `[B, Hq, S]` in f32. The S x Skv score matrix is never materialised.
 
+    Packed sequences (varlen attention): the optional `cu_seqlens` `[B, N+1]`
+    i64 holds each row's sample boundaries as flash_attn_varlen_func's
+    cu_seqlens, `0 = c[0] <= ... <= c[N] = S` (empty samples fill unused
+    capacity; a run-time check enforces the rules). A query attends only to
+    keys of its own sample. `expected_samples` (default 1) is the number of
+    samples the cost model assumes a row holds, in equal parts: causal
+    attention over k samples of S/k tokens costs about 1/k of that over S.
+
     Example:
     ```mlir
     %o, %lse = tg.attention %q, %k, %v {causal, scale = 1.250000e-01 : f64} : (tensor<2x128x14x64xbf16>, tensor<2x128x2x64xbf16>, tensor<2x128x2x64xbf16>) -> (tensor<2x128x14x64xbf16>, tensor<2x14x128xf32>)
+    %po, %plse = tg.attention %q1, %k1, %v1, %cu {causal, expected_samples = 4 : i64, scale = 1.250000e-01 : f64} : (tensor<1x256x14x64xbf16>, tensor<1x256x2x64xbf16>, tensor<1x256x2x64xbf16>, tensor<1x9xi64>) -> (tensor<1x256x14x64xbf16>, tensor<1x14x256xf32>)
     ```
   }];
   let arguments = (ins TG_FloatTensor:$query, TG_FloatTensor:$key,
-                       TG_FloatTensor:$value, UnitAttr:$causal, F64Attr:$scale);
+                       TG_FloatTensor:$value,
+                       Optional<TG_I64Tensor>:$cu_seqlens, UnitAttr:$causal,
+                       F64Attr:$scale,
+                       DefaultValuedAttr<I64Attr, "1">:$expected_samples);
   let results = (outs TG_FloatTensor:$output, TG_F32Tensor:$logsumexp);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
@@ -785,6 +815,7 @@ def TG_AttentionOp : TG_Op<"attention", [TG_Differentiable], ["getFlops"]> {
         .in(getQuery())
         .in(getKey())
         .in(getValue())
+        .optionalIn(getCuSeqlens())
         .integer(getCausal())
         .real(getScale().convertToDouble())
         .outs(getResults())
@@ -797,7 +828,8 @@ def TG_AttentionGradOp : TG_Op<"attention_grad", [], ["getFlops"]> {
     Recomputes the attention probabilities block by block from `query`, `key`
     and the saved `logsumexp` and returns the query, key and value gradients.
     Needs the forward `output` for the softmax correction term
-    `rowsum(dO * O)`.
+    `rowsum(dO * O)`. `cu_seqlens` and `expected_samples` as for
+    `tg.attention`.
 
     Example:
     ```mlir
@@ -807,7 +839,9 @@ def TG_AttentionGradOp : TG_Op<"attention_grad", [], ["getFlops"]> {
   let arguments = (ins TG_FloatTensor:$grad, TG_FloatTensor:$query,
                        TG_FloatTensor:$key, TG_FloatTensor:$value,
                        TG_FloatTensor:$output, TG_F32Tensor:$logsumexp,
-                       UnitAttr:$causal, F64Attr:$scale);
+                       Optional<TG_I64Tensor>:$cu_seqlens, UnitAttr:$causal,
+                       F64Attr:$scale,
+                       DefaultValuedAttr<I64Attr, "1">:$expected_samples);
   let results = (outs TG_FloatTensor:$query_grad, TG_FloatTensor:$key_grad,
                       TG_FloatTensor:$value_grad);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
@@ -820,13 +854,14 @@ def TG_AttentionGradOp : TG_Op<"attention_grad", [], ["getFlops"]> {
         .in(getValue())
         .in(getOutput())
         .in(getLogsumexp())
+        .optionalIn(getCuSeqlens())
         .integer(getCausal())
         .real(getScale().convertToDouble())
         .outs(getResults())
   }];
 }
 
-def TG_RopeOp : TG_Op<"rope", [TG_Differentiable, SameOperandsAndResultType], ["getFlops"]> {
+def TG_RopeOp : TG_Op<"rope", [TG_Differentiable, AllTypesMatch<["input", "result"]>], ["getFlops"]> {
   let summary = "rotary position embedding (rotate-half convention)";
   let description = [{
     Rotates `[B, S, H, D]` by position `s` (0 to S-1) with Hugging Face's
@@ -834,22 +869,32 @@ def TG_RopeOp : TG_Op<"rope", [TG_Differentiable, SameOperandsAndResultType], ["
     `theta^(-2i/D) / freq_factors[i]` (factors default to 1; they express
     linear, Llama-3 and LongRoPE scaling), and cos/sin are multiplied by
     `attention_factor`. `inverse` applies the transposed rotation with the same
-    factor, which is exactly the gradient of the forward op.
+    factor, which is exactly the gradient of the forward op. With
+    `cu_seqlens` (packed sequences, as for `tg.attention`) the position
+    restarts at 0 at each sample's first token, as InternVL's packed
+    position_ids.
 
     Example:
     ```mlir
     %y = tg.rope %q {theta = 1.000000e+06 : f64} : tensor<2x128x14x64xbf16>
+    %yp = tg.rope %q1 samples %cu : tensor<1x9xi64> {theta = 1.000000e+06 : f64} : tensor<1x256x14x64xbf16>
     ```
   }];
-  let arguments = (ins TG_FloatTensor:$input, F64Attr:$theta, UnitAttr:$inverse,
+  let arguments = (ins TG_FloatTensor:$input,
+                       Optional<TG_I64Tensor>:$cu_seqlens, F64Attr:$theta,
+                       UnitAttr:$inverse,
                        OptionalAttr<DenseF64ArrayAttr>:$freq_factors,
                        DefaultValuedAttr<F64Attr, "1.0">:$attention_factor);
   let results = (outs TG_FloatTensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let assemblyFormat = [{
+    $input (`samples` $cu_seqlens^ `:` type($cu_seqlens))? attr-dict `:`
+    type($result)
+  }];
   let hasVerifier = 1;
   let kernelCall = [{
     call.kernel(Kernel::rope)
         .in(getInput())
+        .optionalIn(getCuSeqlens())
         .real(getTheta().convertToDouble())
         .reals(getFreqFactors())
         .real(getAttentionFactor().convertToDouble())
@@ -919,13 +964,20 @@ def TG_ScatterImageEmbedsOp : TG_Op<"scatter_image_embeds", [TG_Differentiable],
     whose id is `image_token_id` holds row k of `image_embeds`. The number of
     such positions must be N; a run-time check enforces it.
 
+    With `image_flags` (`[tiles]` i64, N a multiple of tiles), InternVL's
+    flags: only the rows of tiles whose flag is 1 are used, in order (a
+    packed pack's padding tiles and text-only samples' dummy tiles have 0),
+    and the positions must number the used rows.
+
     Example:
     ```mlir
     %e2 = tg.scatter_image_embeds %e, %ids, %img {image_token_id = 151667 : i64} : (tensor<2x600x896xbf16>, tensor<2x600xi64>, tensor<512x896xbf16>) -> tensor<2x600x896xbf16>
     ```
   }];
   let arguments = (ins TG_FloatTensor:$embeds, TG_I64Tensor:$input_ids,
-                       TG_FloatTensor:$image_embeds, I64Attr:$image_token_id);
+                       TG_FloatTensor:$image_embeds,
+                       Optional<TG_I64Tensor>:$image_flags,
+                       I64Attr:$image_token_id);
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
@@ -934,6 +986,7 @@ def TG_ScatterImageEmbedsOp : TG_Op<"scatter_image_embeds", [TG_Differentiable],
         .in(getEmbeds())
         .in(getInputIds())
         .in(getImageEmbeds())
+        .optionalIn(getImageFlags())
         .integer(getImageTokenId())
         .out(getResult())
   }];
@@ -945,6 +998,8 @@ def TG_GatherImageEmbedsOp : TG_Op<"gather_image_embeds", [], ["getFlops"]> {
   let description = [{
     The inverse of `tg.scatter_image_embeds` for its `image_embeds` operand:
     row k of the `[N, H]` result is `grad` at the k-th image token position.
+    With `image_flags`, the k-th used row (see `tg.scatter_image_embeds`);
+    unused rows are zero.
 
     Example:
     ```mlir
@@ -952,6 +1007,7 @@ def TG_GatherImageEmbedsOp : TG_Op<"gather_image_embeds", [], ["getFlops"]> {
     ```
   }];
   let arguments = (ins TG_FloatTensor:$grad, TG_I64Tensor:$input_ids,
+                       Optional<TG_I64Tensor>:$image_flags,
                        I64Attr:$image_token_id);
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
@@ -960,6 +1016,7 @@ def TG_GatherImageEmbedsOp : TG_Op<"gather_image_embeds", [], ["getFlops"]> {
     call.kernel(Kernel::gather_image_embeds)
         .in(getGrad())
         .in(getInputIds())
+        .optionalIn(getImageFlags())
         .integer(getImageTokenId())
         .out(getResult())
   }];
@@ -1107,12 +1164,17 @@ def TG_CrossEntropyOp : TG_Op<"cross_entropy", [TG_Differentiable], ["getFlops"]
     `tg.cross_entropy_grad` reuses. Labels outside `[0, V)` other than
     `ignore_index` are a run-time error.
 
+    With `weights` (`[T]` f32, InternVL's loss_weight) the loss is instead
+    the weighted sum `sum_t w_t * ce_t` over the labelled tokens; the graph
+    divides it by the weights' sum.
+
     Example:
     ```mlir
     %loss, %lse = tg.cross_entropy %logits, %labels : (tensor<254x151655xbf16>, tensor<254xi64>) -> (tensor<f32>, tensor<254xf32>)
     ```
   }];
   let arguments = (ins TG_FloatTensor:$logits, TG_I64Tensor:$labels,
+                       Optional<TG_F32Tensor>:$weights,
                        DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
   let results = (outs TG_F32Scalar:$loss, TG_F32Tensor:$logsumexp);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
@@ -1121,6 +1183,7 @@ def TG_CrossEntropyOp : TG_Op<"cross_entropy", [TG_Differentiable], ["getFlops"]
     call.kernel(Kernel::cross_entropy)
         .in(getLogits())
         .in(getLabels())
+        .optionalIn(getWeights())
         .integer(getIgnoreIndex())
         .outs(getResults())
   }];
@@ -1132,7 +1195,7 @@ def TG_CrossEntropyGradOp : TG_Op<"cross_entropy_grad",
   let summary = "gradient of cross_entropy with respect to the logits";
   let description = [{
     `grad * (softmax(logits_t) - onehot(label_t)) / n_valid` for tokens with a
-    label, zero for ignored tokens.
+    label, zero for ignored tokens; with `weights`, `grad * w_t * (...)`.
 
     Example:
     ```mlir
@@ -1141,6 +1204,7 @@ def TG_CrossEntropyGradOp : TG_Op<"cross_entropy_grad",
   }];
   let arguments = (ins TG_F32Scalar:$grad, TG_FloatTensor:$logits,
                        TG_I64Tensor:$labels, TG_F32Tensor:$logsumexp,
+                       Optional<TG_F32Tensor>:$weights,
                        DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
   let results = (outs TG_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
@@ -1151,6 +1215,7 @@ def TG_CrossEntropyGradOp : TG_Op<"cross_entropy_grad",
         .in(getLogits())
         .in(getLabels())
         .in(getLogsumexp())
+        .optionalIn(getWeights())
         .integer(getIgnoreIndex())
         .out(getResult())
   }];
