@@ -375,6 +375,16 @@ internvl::computeImportShape(const ModelConfig &config,
   // split into more than one tile.
   shape.tilesPerSample = options.maxDynamicPatch +
                          (options.useThumbnail && options.maxDynamicPatch > 1);
+  if (options.tilesPerSample) {
+    if (*options.tilesPerSample < 1 ||
+        *options.tilesPerSample > shape.tilesPerSample)
+      return fail(config, llvm::formatv("a bucket's {0} tiles per sample are "
+                                        "outside [1, {1}] (max_dynamic_patch "
+                                        "+ thumbnail)",
+                                        *options.tilesPerSample,
+                                        shape.tilesPerSample));
+    shape.tilesPerSample = *options.tilesPerSample;
+  }
   shape.numTiles = shape.batch * shape.tilesPerSample;
   shape.imageSize = imageSize;
   shape.patchGrid = imageSize / vision.patchSize;

@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "internvl/Dialect/TG/IR/BucketModules.h"
 #include "internvl/CompileConfig.h"
 #include "internvl/Conversion/TGToEmitC/TGToEmitC.h"
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
@@ -51,6 +52,11 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 namespace {
+cl::opt<std::string> bucket("bucket",
+                           cl::desc("The bucket of a bucketed module "
+                                    "(internvl-import --buckets) to compile, "
+                                    "e.g. seq4096_tiles7"),
+                           cl::init(""));
 cl::opt<std::string> inputFile(cl::Positional, cl::Required,
                                cl::desc("<tg module .mlir>"));
 cl::opt<std::string> outputDir("o", cl::Required,
@@ -440,6 +446,15 @@ int main(int argc, char **argv) {
                                                            &context);
   if (!module)
     return fail("cannot parse " + inputFile);
+  // A bucketed module holds one step per batch shape: compile the one
+  // named (one library of every bucket is not built yet).
+  {
+    llvm::Expected<OwningOpRef<ModuleOp>> chosen =
+        tg::selectBucket(*module, bucket);
+    if (!chosen)
+      return fail(inputFile + ": " + llvm::toString(chosen.takeError()));
+    module = std::move(*chosen);
+  }
 
   PassManager pm(&context);
   if (llvm::Error e = buildPipeline(*module, pm))

@@ -9,9 +9,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "internvl/Dialect/TG/IR/TGDialect.h"
+#include "internvl/Dialect/TG/IR/TGOps.h"
 #include "internvl/Import/DeepSpeedConfig.h"
 #include "internvl/Import/ForwardGraph.h"
 #include "internvl/Import/ImportLimits.h"
+#include "internvl/Import/ShapeBuckets.h"
 #include "internvl/Support/Diagnostics.h"
 #include "internvl/Support/OutputFile.h"
 #include "internvl/Support/Region.h"
@@ -146,6 +148,11 @@ cl::opt<int64_t> expectedSamplesPerPack(
     cl::desc("internvl-opt's: samples the cost model assumes a pack holds "
              "(default: --num_images_expected / tiles per image)"),
     cl::init(0), cl::cat(category));
+cl::opt<std::string> bucketsFlag(
+    "buckets",
+    cl::desc("Plan one step per batch shape: \"seq=1024,2048 tiles=1,3,7\" "
+             "(every pair whose sequence holds its tiles' image tokens)"),
+    cl::init(""), cl::cat(category));
 cl::opt<std::string> deepspeed("deepspeed",
                                cl::desc("DeepSpeed config JSON: its ZeRO stage "
                                         "and bucket sizes are recorded on the "
@@ -321,10 +328,6 @@ int main(int argc, char **argv) {
         return fail("--" + packFlag->ArgStr.str() +
                     " describes packs: it needs --use_packed_ds True");
 
-  llvm::Expected<ImportShape> shape = computeImportShape(*config, options);
-  if (!shape)
-    return fail(llvm::toString(shape.takeError()));
-
   std::optional<DeepSpeedConfig> zero;
   if (!deepspeed.empty()) {
     llvm::Expected<DeepSpeedConfig> ds = loadDeepSpeedConfig(deepspeed);
@@ -337,20 +340,82 @@ int main(int argc, char **argv) {
                 std::to_string(mlir::tg::kMaxWorldSize) + "], got " +
                 std::to_string(worldSize));
 
+  // The batch shapes: one, or one per bucket.
+  std::vector<ShapeBucket> buckets;
+  if (!bucketsFlag.empty()) {
+    if (usePackedDs)
+      return fail("--buckets pads batches that are not packed; "
+                  "--use_packed_ds gives every pack one shape already");
+    llvm::Expected<BucketSpec> spec = parseBucketSpec(bucketsFlag);
+    if (!spec)
+      return fail(llvm::toString(spec.takeError()));
+    // Tokens per tile, from the longest bucket with one tile.
+    ImportOptions probe = options;
+    probe.maxSeqLength = spec->seq.back();
+    probe.tilesPerSample = 1;
+    llvm::Expected<ImportShape> probeShape = computeImportShape(*config, probe);
+    if (!probeShape)
+      return fail(llvm::toString(probeShape.takeError()));
+    int64_t maxTiles = options.maxDynamicPatch +
+                       (options.useThumbnail && options.maxDynamicPatch > 1);
+    llvm::Expected<std::vector<ShapeBucket>> all =
+        bucketsOf(*spec, probeShape->tokensPerTile, maxTiles);
+    if (!all)
+      return fail(llvm::toString(all.takeError()));
+    buckets = std::move(*all);
+  }
+
   mlir::MLIRContext context;
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      buildForwardModule(context, *config, options, *shape);
   mlir::Builder b(&context);
-  module->getOperation()->setAttr("tg.world_size",
-                                  b.getI64IntegerAttr(worldSize));
-  if (zero) {
-    module->getOperation()->setAttr("tg.zero_stage",
-                                    b.getI64IntegerAttr(zero->zeroStage));
-    module->getOperation()->setAttr(
-        "tg.reduce_bucket_size", b.getI64IntegerAttr(zero->reduceBucketSize));
-    module->getOperation()->setAttr(
-        "tg.allgather_bucket_size",
-        b.getI64IntegerAttr(zero->allgatherBucketSize));
+  // The step of one batch shape, with the run's settings on its module.
+  auto importShape = [&](const ImportOptions &opts, ImportShape &shape)
+      -> llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> {
+    llvm::Expected<ImportShape> computed = computeImportShape(*config, opts);
+    if (!computed)
+      return computed.takeError();
+    shape = *computed;
+    mlir::OwningOpRef<mlir::ModuleOp> module =
+        buildForwardModule(context, *config, opts, shape);
+    module->getOperation()->setAttr("tg.world_size",
+                                    b.getI64IntegerAttr(worldSize));
+    if (zero) {
+      module->getOperation()->setAttr("tg.zero_stage",
+                                      b.getI64IntegerAttr(zero->zeroStage));
+      module->getOperation()->setAttr(
+          "tg.reduce_bucket_size",
+          b.getI64IntegerAttr(zero->reduceBucketSize));
+      module->getOperation()->setAttr(
+          "tg.allgather_bucket_size",
+          b.getI64IntegerAttr(zero->allgatherBucketSize));
+    }
+    return module;
+  };
+
+  ImportShape shape;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  if (buckets.empty()) {
+    llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> one =
+        importShape(options, shape);
+    if (!one)
+      return fail(llvm::toString(one.takeError()));
+    module = std::move(*one);
+  } else {
+    // One nested module per bucket, named after it.
+    module = mlir::ModuleOp::create(mlir::UnknownLoc::get(&context));
+    for (const ShapeBucket &bucket : buckets) {
+      ImportOptions opts = options;
+      opts.maxSeqLength = bucket.seq;
+      opts.tilesPerSample = bucket.tiles;
+      llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> one =
+          importShape(opts, shape);
+      if (!one)
+        return fail(llvm::toString(one.takeError()));
+      mlir::ModuleOp nested = one->release();
+      nested.setSymName(bucket.name());
+      nested->setAttr("tg.bucket", mlir::tg::BucketAttr::get(
+                                       &context, bucket.seq, bucket.tiles));
+      module->getBody()->push_back(nested);
+    }
   }
   // Every size a user can write was checked above: a graph that does not
   // verify now is the importer's fault. Say what the verifier said.
@@ -366,8 +431,13 @@ int main(int argc, char **argv) {
                   " does not verify, a bug in the importer: " + problem);
   }
 
-  ParameterCounts counts =
-      countParameters(*module->getBody()->getOps<mlir::func::FuncOp>().begin());
+  // Parameters are the same in every bucket: count the first forward.
+  mlir::func::FuncOp firstForward;
+  module->walk([&](mlir::func::FuncOp f) {
+    if (!firstForward)
+      firstForward = f;
+  });
+  ParameterCounts counts = countParameters(firstForward);
   int64_t parameterBytes = counts.total * (options.bf16 ? 2 : 4);
   if (parameterBytes > limits::kMaxParameterBytes)
     return fail(inputPath + ": the model has " + std::to_string(counts.total) +
@@ -376,8 +446,12 @@ int main(int argc, char **argv) {
                 ", above the ceiling of 16 TiB (docs/import.md); check "
                 "num_hidden_layers, hidden_size, intermediate_size and "
                 "vocab_size");
-  if (summary)
-    printSummary(counts, *config, *shape, llvm::outs());
+  if (summary) {
+    printSummary(counts, *config, shape, llvm::outs());
+    for (const ShapeBucket &bucket : buckets)
+      llvm::outs() << "bucket " << bucket.name() << " seq " << bucket.seq
+                   << " tiles " << bucket.tiles << "\n";
+  }
 
   std::string out = outputPath;
   if (out.empty() && !summary)

@@ -12,6 +12,8 @@
 
 #include "internvl/Conversion/Passes.h"
 #include "internvl/Dialect/TG/IR/TGDialect.h"
+#include "internvl/Dialect/TG/IR/BucketModules.h"
+#include "internvl/Dialect/TG/Transforms/BucketTable.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Support/Diagnostics.h"
 #include "internvl/Support/OutputFile.h"
@@ -67,8 +69,27 @@ LogicalResult runChunk(raw_ostream &os,
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
   pm.enableTiming(timing);
-  if (failed(config.setupPassPipeline(pm)) || failed(pm.run(*op)))
+  if (failed(config.setupPassPipeline(pm)))
     return failure();
+  // A bucketed module (internvl-import --buckets): the pipeline runs on each
+  // bucket's module, then the memory-plan report puts them side by side.
+  auto top = dyn_cast<ModuleOp>(op.get());
+  SmallVector<ModuleOp> buckets = top ? tg::bucketModules(top)
+                                      : SmallVector<ModuleOp>();
+  if (buckets.empty()) {
+    if (failed(pm.run(*op)))
+      return failure();
+  } else {
+    for (ModuleOp bucket : buckets)
+      if (failed(pm.run(bucket)))
+        return failure();
+    std::string pipeline;
+    llvm::raw_string_ostream text(pipeline);
+    pm.printAsTextualPipeline(text);
+    if (llvm::StringRef(pipeline).contains("tg-print-memory-plan") &&
+        failed(tg::printBucketTable(top, llvm::outs())))
+      return failure();
+  }
 
   TimingScope outputTiming = timing.nest("Output");
   if (config.shouldEmitBytecode()) {

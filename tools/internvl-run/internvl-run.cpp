@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "internvl/Dialect/TG/IR/BucketModules.h"
 #include "internvl/Dialect/TG/IR/TGDialect.h"
 #include "internvl/Dialect/TG/IR/TGOps.h"
 #include "internvl/Interpreter/Interpreter.h"
@@ -37,6 +38,11 @@ using namespace internvl;
 namespace cl = llvm::cl;
 
 namespace {
+cl::opt<std::string> bucket("bucket",
+                           cl::desc("The bucket of a bucketed module "
+                                    "(internvl-import --buckets) to run, "
+                                    "e.g. seq4096_tiles7"),
+                           cl::init(""));
 cl::opt<std::string> inputFile(cl::Positional, cl::Required,
                                cl::desc("<tg module .mlir>"));
 cl::opt<std::string> entry("entry",
@@ -112,6 +118,14 @@ int main(int argc, char **argv) {
       mlir::parseSourceFile<mlir::ModuleOp>(inputFile, sources, &context);
   if (!module)
     return fail("cannot parse " + inputFile);
+  // A bucketed module holds one step per batch shape: run the one named.
+  {
+    llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> chosen =
+        mlir::tg::selectBucket(*module, bucket);
+    if (!chosen)
+      return fail(inputFile + ": " + llvm::toString(chosen.takeError()));
+    module = std::move(*chosen);
+  }
 
   mlir::func::FuncOp func;
   if (!entry.empty()) {

@@ -30,6 +30,8 @@ struct ImportOptions {
   int64_t maxDynamicPatch = 12;
   bool useThumbnail = false;
   int64_t maxSeqLength = 8192;
+  /// A bucket's tiles per sample (unset: max_dynamic_patch + thumbnail).
+  std::optional<int64_t> tilesPerSample;
   /// Unset: the config's force_image_size.
   std::optional<int64_t> forceImageSize;
   /// Unset: the config's downsample_ratio.

@@ -255,6 +255,15 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
     }
     return success();
   }
+  if (name == "tg.bucket") {
+    auto bucket = dyn_cast<BucketAttr>(attr.getValue());
+    if (!bucket || !isa<ModuleOp>(op) || bucket.getSeq() < 2 ||
+        bucket.getTiles() < 1)
+      return op->emitError() << "'tg.bucket' must be a #tg.bucket<seq = S, "
+                                "tiles = T> (S >= 2, T >= 1) on a module, got "
+                             << attr.getValue();
+    return success();
+  }
   if (name == "tg.loss_reduction") {
     if (!isa<LossReductionAttr>(attr.getValue()))
       return op->emitError() << "'tg.loss_reduction' must be "

@@ -178,6 +178,11 @@ struct PrintMemoryPlanPass
     FailureOr<MemoryPlan> plan = readModulePlan(getOperation(), functionName);
     if (failed(plan))
       return signalPassFailure();
+    ModuleOp module = getOperation();
+    if (auto bucket = module->getAttrOfType<BucketAttr>("tg.bucket"))
+      llvm::outs() << "== bucket @" << *module.getSymName() << ": seq "
+                   << bucket.getSeq() << ", tiles " << bucket.getTiles()
+                   << " per sample\n";
     print(*plan, llvm::outs());
     markAllAnalysesPreserved();
   }

@@ -217,6 +217,10 @@ void RematPass::runOnOperation() {
     dataParallelOptions = *dp;
   }
 
+  // In a bucket of a bucketed module, a budget the bucket cannot meet is
+  // reported (tg.remat's fits) instead of failing every other bucket.
+  bool inBucket = module->hasAttr("tg.bucket");
+  bool fits = true;
   std::vector<RematLayer> layers = collectRematLayers(func, *gpuRoofline);
   auto policyOf = [&](const RematLayer &layer) {
     return layer.region == ModelRegion::Vision ? *visionPolicy : *lmPolicy;
@@ -270,7 +274,12 @@ void RematPass::runOnOperation() {
         });
     if (candidateFailed)
       return signalPassFailure();
-    if (!fit.feasible) {
+    if (!fit.feasible && inBucket) {
+      // One bucket of many: the table says it does not fit; plan its
+      // smallest peak.
+      fits = false;
+      fit.points.assign(fronts.size(), 0);
+    } else if (!fit.feasible) {
       (void)fail("budget " + std::to_string(*budgetBytes) + " bytes (" +
                  internvl::formatGiB(*budgetBytes) +
                  ") is below the minimum feasible peak " +
@@ -289,7 +298,9 @@ void RematPass::runOnOperation() {
     int64_t peak = peakWith(func, recompute, options, *gpuRoofline);
     if (candidateFailed)
       return signalPassFailure();
-    if (peak > *budgetBytes) {
+    if (peak > *budgetBytes && inBucket) {
+      fits = false;
+    } else if (peak > *budgetBytes) {
       (void)fail("the planned peak " + std::to_string(peak) + " bytes (" +
                  internvl::formatGiB(peak) +
                  ") with vision=" + policyName(*visionPolicy) +
@@ -307,9 +318,18 @@ void RematPass::runOnOperation() {
   SmallVector<NamedAttribute> summary = {
       b.getNamedAttr("gpu", b.getStringAttr(gpu)),
       b.getNamedAttr("prune", b.getBoolAttr(prune))};
-  if (budgetBytes)
+  if (budgetBytes) {
     summary.push_back(
         b.getNamedAttr("budget_bytes", b.getI64IntegerAttr(*budgetBytes)));
+    summary.push_back(b.getNamedAttr("fits", b.getBoolAttr(fits)));
+    if (!fits)
+      module.emitWarning() << "--tg-remat: bucket @" << *module.getSymName()
+                           << " does not fit the budget "
+                           << internvl::formatGiB(*budgetBytes)
+                           << " with vision=" << policyName(*visionPolicy)
+                           << " lm=" << policyName(*lmPolicy)
+                           << "; planned at its smallest peak";
+  }
   for (ModelRegion region : {ModelRegion::Vision, ModelRegion::Llm}) {
     Policy policy = region == ModelRegion::Vision ? *visionPolicy : *lmPolicy;
     int64_t count = 0, kept = 0, saved = 0;

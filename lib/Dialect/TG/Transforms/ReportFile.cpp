@@ -1,6 +1,7 @@
 //===- ReportFile.cpp - the files report passes write ---------------------===//
 
 #include "internvl/Dialect/TG/Transforms/ReportFile.h"
+#include "internvl/Dialect/TG/Transforms/BucketTable.h"
 #include "internvl/Support/OutputFile.h"
 
 using namespace mlir;
@@ -18,8 +19,10 @@ mlir::tg::writeReportFile(ModuleOp module, StringRef pass, StringRef file,
   if (file.empty())
     return module.emitError()
            << "--" << pass << " needs a file: --" << pass << "=FILE";
+  // Each bucket of a bucketed module writes its own file.
+  std::string path = bucketFilePath(module, file);
   llvm::Error written =
-      internvl::writeOutputFile(file, [&](llvm::raw_ostream &os) {
+      internvl::writeOutputFile(path, [&](llvm::raw_ostream &os) {
         write(os);
         return llvm::Error::success();
       });

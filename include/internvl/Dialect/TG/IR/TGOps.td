@@ -144,6 +144,21 @@ def TG_MemoryPlanAttr : AttrDef<TG_Dialect, "MemoryPlan"> {
   }];
 }
 
+def TG_BucketAttr : AttrDef<TG_Dialect, "Bucket"> {
+  let mnemonic = "bucket";
+  let summary = "the batch shape one step of a bucketed module is planned for";
+  let description = [{
+    `internvl-import --buckets` writes one nested module per bucket, each
+    holding the step of batches padded to `seq` tokens and `tiles` tiles
+    per sample (`tg.bucket` on the nested module, named `@seq<S>_tiles<T>`).
+    `internvl-opt` runs its pipeline on each of them.
+
+    Example: `tg.bucket = #tg.bucket<seq = 4096, tiles = 7>`
+  }];
+  let parameters = (ins "int64_t":$seq, "int64_t":$tiles);
+  let assemblyFormat = "`<` struct(params) `>`";
+}
+
 def TG_DataParallelAttr : AttrDef<TG_Dialect, "DataParallel"> {
   let mnemonic = "data_parallel";
   let summary = "the settings --tg-data-parallel lowered a step for";
