@@ -35,6 +35,9 @@ FLAG_LINES = [
     "--per_device_train_batch_size 4 --freeze_backbone True",
     "--max_dynamic_patch 2 --max_seq_length 24 --per_device_train_batch_size 2 "
     "--use_llm_lora 4 --use_backbone_lora 2 --lora_dropout 0.1",
+    "--max_dynamic_patch 2 --use_packed_ds True --max_packed_tokens 64 "
+    "--num_images_expected 5 --loss_reduction square --max_samples_per_pack 8",
+    "--max_dynamic_patch 2 --use_thumbnail --max_seq_length 64 --tiles_per_sample 2",
 ]
 
 
@@ -75,13 +78,19 @@ def run(tools: pathlib.Path, args, stdin=None):
 
 
 def small_models(tools: pathlib.Path):
-    """@forward of each tiny config at its smallest shapes."""
+    """@forward of each tiny config at its smallest shapes, and packed."""
     for config in sorted((ROOT / "models" / "tiny").glob("*.json")):
         text = run(tools, ["internvl-import", str(config), "--max_dynamic_patch",
                            "1", "--max_seq_length", "16",
                            "--per_device_train_batch_size", "1"])
         if text:
             yield config.stem, text
+        text = run(tools, ["internvl-import", str(config), "--max_dynamic_patch",
+                           "1", "--use_packed_ds", "True", "--max_packed_tokens", "24",
+                           "--num_images_expected", "2", "--max_samples_per_pack", "4",
+                           "--per_device_train_batch_size", "1"])
+        if text:
+            yield f"{config.stem}-packed", text
 
 
 def pipeline_seeds(out: pathlib.Path, tools) -> None:

@@ -627,10 +627,17 @@ OwningOpRef<ModuleOp> ForwardBuilder::build() {
   module->getOperation()->setAttr("tg.grad_checkpoint",
                                   b.getBoolAttr(options.gradCheckpoint));
   if (shape.packed) {
-    tg::LossReduction reduction =
-        shape.lossReduction == LossReduction::Sample   ? tg::LossReduction::Sample
-        : shape.lossReduction == LossReduction::Square ? tg::LossReduction::Square
-                                                       : tg::LossReduction::Token;
+    tg::LossReduction reduction = tg::LossReduction::Token;
+    switch (shape.lossReduction) {
+    case LossReduction::Token:
+      break;
+    case LossReduction::Sample:
+      reduction = tg::LossReduction::Sample;
+      break;
+    case LossReduction::Square:
+      reduction = tg::LossReduction::Square;
+      break;
+    }
     module->getOperation()->setAttr(
         "tg.loss_reduction", tg::LossReductionAttr::get(&context, reduction));
   }

@@ -277,22 +277,17 @@ static llvm::Error checkLora(const ModelConfig &config,
 /// and the samples the cost model assumes.
 static llvm::Error packShape(const ModelConfig &config,
                              const ImportOptions &options, ImportShape &shape) {
-  for (auto [flag, value, max] :
-       {std::tuple<const char *, int64_t, int64_t>{
-            "--max_packed_tokens", options.maxPackedTokens,
+  for (auto [flag, value, min, max] :
+       {std::tuple<const char *, int64_t, int64_t, int64_t>{
+            "--max_packed_tokens", options.maxPackedTokens, 2,
             limits::kMaxSeqLength},
-        {"--num_images_expected", options.numImagesExpected,
+        {"--num_images_expected", options.numImagesExpected, 1,
          limits::kMaxTiles}})
-    if (value < 1 || value > max)
-      return fail(config, llvm::formatv("{0} must be in [1, {1}] (the "
+    if (value < min || value > max)
+      return fail(config, llvm::formatv("{0} must be in [{1}, {2}] (the "
                                         "importer's ceiling, docs/import.md), "
-                                        "got {2}",
-                                        flag, max, value));
-  if (options.maxPackedTokens < 2)
-    return fail(config, llvm::formatv("--max_packed_tokens must be at least "
-                                      "2 (the loss predicts the next token), "
-                                      "got {0}",
-                                      options.maxPackedTokens));
+                                        "got {3}",
+                                        flag, min, max, value));
   int64_t imageTiles = shape.tilesPerSample;
   // <img> + one tile's IMG_CONTEXT tokens + </img> must fit a pack.
   if (options.maxPackedTokens < shape.tokensPerTile + 2)
@@ -324,6 +319,34 @@ static llvm::Error packShape(const ModelConfig &config,
                                       shape.packCapacity,
                                       shape.expectedSamples));
   return llvm::Error::success();
+}
+
+llvm::Expected<TileGeometry>
+internvl::tileGeometry(const ModelConfig &config, const ImportOptions &options) {
+  const VisionConfig &vision = config.vision;
+  TileGeometry tile;
+  tile.imageSize = options.forceImageSize.value_or(config.forceImageSize);
+  if (tile.imageSize != vision.imageSize)
+    return fail(config,
+                llvm::formatv("image size {0} (--force_image_size or "
+                              "force_image_size) differs from "
+                              "vision_config.image_size {1}; interpolating "
+                              "InternViT's position embedding is not supported",
+                              tile.imageSize, vision.imageSize));
+  tile.patchGrid = tile.imageSize / vision.patchSize;
+  double ratio = options.downSampleRatio.value_or(config.downsampleRatio);
+  std::optional<int64_t> shuffled = exactInteger(tile.patchGrid * ratio);
+  std::optional<int64_t> inverse = exactInteger(1.0 / ratio);
+  if (!(ratio > 0 && ratio <= 1) || !shuffled || *shuffled < 1 || !inverse)
+    return fail(config,
+                llvm::formatv("down-sample ratio {0} (--down_sample_ratio or "
+                              "downsample_ratio) must be 1/n and divide the "
+                              "{1}x{1} patch grid",
+                              num(ratio), tile.patchGrid));
+  tile.downsampleRatio = ratio;
+  tile.shuffledGrid = *shuffled;
+  tile.tokensPerTile = *shuffled * *shuffled;
+  return tile;
 }
 
 llvm::Expected<ImportShape>
@@ -359,14 +382,9 @@ internvl::computeImportShape(const ModelConfig &config,
                 llvm::formatv("vision_config.image_size {0} is not a "
                               "multiple of vision_config.patch_size {1}",
                               vision.imageSize, vision.patchSize));
-  int64_t imageSize = options.forceImageSize.value_or(config.forceImageSize);
-  if (imageSize != vision.imageSize)
-    return fail(config,
-                llvm::formatv("image size {0} (--force_image_size or "
-                              "force_image_size) differs from "
-                              "vision_config.image_size {1}; interpolating "
-                              "InternViT's position embedding is not supported",
-                              imageSize, vision.imageSize));
+  llvm::Expected<TileGeometry> tile = tileGeometry(config, options);
+  if (!tile)
+    return tile.takeError();
   if (llvm::Error e = checkLora(config, options))
     return std::move(e);
 
@@ -376,31 +394,22 @@ internvl::computeImportShape(const ModelConfig &config,
   shape.tilesPerSample = options.maxDynamicPatch +
                          (options.useThumbnail && options.maxDynamicPatch > 1);
   if (options.tilesPerSample) {
+    // Several images per sample may exceed one image's tiles.
     if (*options.tilesPerSample < 1 ||
-        *options.tilesPerSample > shape.tilesPerSample)
+        *options.tilesPerSample > limits::kMaxTiles)
       return fail(config, llvm::formatv("a bucket's {0} tiles per sample are "
-                                        "outside [1, {1}] (max_dynamic_patch "
-                                        "+ thumbnail)",
+                                        "outside [1, {1}] (the importer's "
+                                        "ceiling, docs/import.md)",
                                         *options.tilesPerSample,
-                                        shape.tilesPerSample));
+                                        limits::kMaxTiles));
     shape.tilesPerSample = *options.tilesPerSample;
   }
   shape.numTiles = shape.batch * shape.tilesPerSample;
-  shape.imageSize = imageSize;
-  shape.patchGrid = imageSize / vision.patchSize;
-
-  double ratio = options.downSampleRatio.value_or(config.downsampleRatio);
-  std::optional<int64_t> shuffled = exactInteger(shape.patchGrid * ratio);
-  std::optional<int64_t> inverse = exactInteger(1.0 / ratio);
-  if (!(ratio > 0 && ratio <= 1) || !shuffled || *shuffled < 1 || !inverse)
-    return fail(config,
-                llvm::formatv("down-sample ratio {0} (--down_sample_ratio or "
-                              "downsample_ratio) must be 1/n and divide the "
-                              "{1}x{1} patch grid",
-                              num(ratio), shape.patchGrid));
-  shape.downsampleRatio = ratio;
-  shape.shuffledGrid = *shuffled;
-  shape.tokensPerTile = *shuffled * *shuffled;
+  shape.imageSize = tile->imageSize;
+  shape.patchGrid = tile->patchGrid;
+  shape.downsampleRatio = tile->downsampleRatio;
+  shape.shuffledGrid = tile->shuffledGrid;
+  shape.tokensPerTile = tile->tokensPerTile;
   shape.imageTokensPerSample = shape.tilesPerSample * shape.tokensPerTile;
   shape.seqLen = options.maxSeqLength;
   // <img> + the IMG_CONTEXT tokens + </img>.

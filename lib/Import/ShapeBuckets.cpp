@@ -70,14 +70,9 @@ llvm::Expected<BucketSpec> internvl::parseBucketSpec(llvm::StringRef text) {
 }
 
 llvm::Expected<std::vector<ShapeBucket>>
-internvl::bucketsOf(const BucketSpec &spec, int64_t tokensPerTile,
-                    int64_t maxTiles) {
+internvl::bucketsOf(const BucketSpec &spec, int64_t tokensPerTile) {
   std::vector<ShapeBucket> buckets;
   for (int64_t tiles : spec.tiles) {
-    if (tiles > maxTiles)
-      return fail(llvm::formatv("tiles {0} is more than a sample has "
-                                "(max_dynamic_patch + thumbnail = {1})",
-                                tiles, maxTiles));
     int64_t needed = tiles * tokensPerTile + 2;
     if (spec.seq.back() < needed)
       return fail(llvm::formatv("tiles {0} needs {1} image tokens plus <img> "

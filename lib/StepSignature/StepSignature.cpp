@@ -76,6 +76,15 @@ std::vector<ArgSpec> internvl::argumentSpecs(func::FuncOp func) {
   return specs;
 }
 
+// The module's #tg.loss_reduction and the runtime's enum are one list.
+static_assert(static_cast<int>(tg::LossReduction::Token) ==
+                      static_cast<int>(ivl::io::LossReduction::Token) &&
+                  static_cast<int>(tg::LossReduction::Sample) ==
+                      static_cast<int>(ivl::io::LossReduction::Sample) &&
+                  static_cast<int>(tg::LossReduction::Square) ==
+                      static_cast<int>(ivl::io::LossReduction::Square),
+              "tg::LossReduction and ivl::io::LossReduction differ");
+
 BatchSpec internvl::batchSpec(func::FuncOp func) {
   BatchSpec batch;
   func.walk([&](tg::EmbeddingOp e) {

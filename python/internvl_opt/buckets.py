@@ -19,8 +19,8 @@ buckets whose padding (sum over samples of bucket - value, over the sum of
 values) is at most --max-padding, with at most --max-buckets: an exact
 dynamic program over the distinct values (rounded up to --round tokens),
 the boundaries being observed values. Prints one line per bucket count tried
-and the proposal as `proposal: seq=... tiles=...`. (internvl-import does not
-plan buckets yet; this tells which ones a dataset needs.)
+and the proposal as `proposal: seq=... tiles=...`, which internvl-import
+--buckets takes as it is (one planned step per bucket).
 """
 
 import argparse

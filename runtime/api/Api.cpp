@@ -554,6 +554,18 @@ void checkSampleBounds(Args &a, const ivl_tensor *cu, int64_t b) {
          static_cast<long long>(b), describe(*cu).c_str());
 }
 
+/// The causal mask and packed rows pair query i with key i: both need as
+/// many keys as queries.
+void checkMask(Args &a, const ivl::AttentionShape &s, int32_t causal,
+               const ivl_tensor *cu) {
+  if (a && (causal || cu))
+    a.that(s.s == s.skv,
+           "causal or packed attention needs as many keys as queries, got "
+           "S = %lld and Skv = %lld",
+           static_cast<long long>(s.s), static_cast<long long>(s.skv));
+  checkSampleBounds(a, cu, s.b);
+}
+
 /// InternVL's image_flags: null, or i64 [tiles] whose tiles split the
 /// `rows` image embeddings evenly.
 void checkImageFlags(Args &a, const ivl_tensor *flags, int64_t rows) {
@@ -583,12 +595,7 @@ ivl_status ivl_attention(ivl_context *ctx, const ivl_tensor *q,
   if (a)
     a.elements("output", o, s.b * s.s * s.hq * s.dv)
         .elements("logsumexp", lse, s.b * s.hq * s.s);
-  if (a && (causal || cu_seqlens))
-    a.that(s.s == s.skv,
-           "causal or packed attention needs as many keys as queries, got "
-           "S = %lld and Skv = %lld",
-           static_cast<long long>(s.s), static_cast<long long>(s.skv));
-  checkSampleBounds(a, cu_seqlens, s.b);
+  checkMask(a, s, causal, cu_seqlens);
   return a ? backend::attention(ctx, q, k, v, cu_seqlens, causal, scale, o,
                                 lse)
            : a.result();
@@ -613,12 +620,7 @@ ivl_status ivl_attention_grad(ivl_context *ctx, const ivl_tensor *dout,
         .elements("dq", dq, numel(*q))
         .elements("dk", dk, numel(*k))
         .elements("dv", dv, numel(*v));
-  if (a && (causal || cu_seqlens))
-    a.that(s.s == s.skv,
-           "causal or packed attention needs as many keys as queries, got "
-           "S = %lld and Skv = %lld",
-           static_cast<long long>(s.s), static_cast<long long>(s.skv));
-  checkSampleBounds(a, cu_seqlens, s.b);
+  checkMask(a, s, causal, cu_seqlens);
   return a ? backend::attention_grad(ctx, dout, q, k, v, o, lse, cu_seqlens,
                                      causal, scale, dq, dk, dv)
            : a.result();

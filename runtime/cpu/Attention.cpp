@@ -31,18 +31,19 @@ inline int64_t at(int64_t b, int64_t s, int64_t h, int64_t S, int64_t H,
   return ((b * S + s) * H + h) * D;
 }
 
-/// Each position's sample, as [begin, end) of the keys it may see: the
-/// whole row without packing, else the sample holding it (one pair per
-/// position of each of the `rows` rows of `length`).
+/// Each query position's sample, as [begin, end) of the keys it may see:
+/// all `keys` without packing, else the sample holding it (one pair per
+/// position of each of the `rows` rows of `length` queries; packed rows have
+/// as many keys as queries).
 struct Samples {
   std::vector<int64_t> begin, end;
 };
 
 ivl_status readSamples(ivl_context *ctx, const char *kernel,
                        const ivl_tensor *cu, int64_t rows, int64_t length,
-                       Samples &samples) {
+                       int64_t keys, Samples &samples) {
   samples.begin.assign(rows * length, 0);
-  samples.end.assign(rows * length, length);
+  samples.end.assign(rows * length, keys);
   if (!cu)
     return IVL_OK;
   const int64_t *c = ids(*cu);
@@ -83,8 +84,8 @@ ivl_status attention(ivl_context *ctx, const ivl_tensor *q,
                          ivl_tensor *o, ivl_tensor *lse) {
   Dims dims = readDims(*q, *k, *v);
   Samples samples;
-  if (ivl_status st = readSamples(ctx, "attention", cu, dims.b, dims.skv,
-                                  samples))
+  if (ivl_status st = readSamples(ctx, "attention", cu, dims.b, dims.s,
+                                  dims.skv, samples))
     return st;
   std::vector<float> qs = toFloat(*q), ks = toFloat(*k), vs = toFloat(*v);
   std::vector<float> out(numel(*o), 0.0f), l(numel(*lse));
@@ -135,8 +136,8 @@ ivl_status attention_grad(ivl_context *ctx, const ivl_tensor *dout,
                               ivl_tensor *dk, ivl_tensor *dv) {
   Dims dims = readDims(*q, *k, *v);
   Samples samples;
-  if (ivl_status st = readSamples(ctx, "attention_grad", cu, dims.b, dims.skv,
-                                  samples))
+  if (ivl_status st = readSamples(ctx, "attention_grad", cu, dims.b, dims.s,
+                                  dims.skv, samples))
     return st;
   std::vector<float> g = toFloat(*dout), qs = toFloat(*q), ks = toFloat(*k),
                      vs = toFloat(*v), os = toFloat(*o), l = toFloat(*lse);
@@ -188,7 +189,7 @@ ivl_status rope(ivl_context *ctx, const ivl_tensor *in, const ivl_tensor *cu,
   int64_t bsz = in->shape[0], s = in->shape[1], h = in->shape[2],
           d = in->shape[3], half = d / 2;
   Samples samples;
-  if (ivl_status st = readSamples(ctx, "rope", cu, bsz, s, samples))
+  if (ivl_status st = readSamples(ctx, "rope", cu, bsz, s, s, samples))
     return st;
   // Frequencies as transformers computes them, in f32.
   std::vector<float> invFreq(half);

@@ -21,7 +21,8 @@ ivl_status countImageTokens(ivl_context *ctx, const char *kernel,
     return IVL_OK;
   return fail(ctx, IVL_ERROR_INVALID_INPUT,
               "%s: input_ids hold %lld IMG_CONTEXT tokens (id %lld) but there "
-              "are %lld image embeddings (of tiles whose image_flags is 1)",
+              "are %lld image embeddings in use (all, or those of tiles whose "
+              "image_flags is 1)",
               kernel, static_cast<long long>(count),
               static_cast<long long>(token), static_cast<long long>(expected));
 }
@@ -37,7 +38,8 @@ std::vector<bool> usedImageRows(const ivl_tensor *flags, int64_t rows,
   int64_t tiles = flags->shape[0], perTile = rows / tiles;
   used = 0;
   for (int64_t r = 0; r < rows; ++r) {
-    rowUsed[r] = cpu::ids(*flags)[r / perTile] != 0;
+    // Used only where the flag is 1, as InternVL's image_flags == 1.
+    rowUsed[r] = cpu::ids(*flags)[r / perTile] == 1;
     used += rowUsed[r];
   }
   return rowUsed;

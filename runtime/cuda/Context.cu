@@ -105,7 +105,8 @@ static void describeDataError(ivl_context *ctx, const DeviceStatus &s) {
   case DataError::ImageTokenCount:
     fail(ctx, IVL_ERROR_INVALID_INPUT,
          "%s: input_ids hold %lld IMG_CONTEXT tokens (id %lld) but there are "
-         "%lld image embeddings (of tiles whose image_flags is 1)",
+         "%lld image embeddings in use (all, or those of tiles whose "
+         "image_flags is 1)",
          kernel, s.a, s.c, s.b);
     break;
   case DataError::StepNotPositive:

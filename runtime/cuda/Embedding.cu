@@ -104,12 +104,12 @@ __device__ int64_t usedTilesOf(const int64_t *flags, int64_t tiles,
   int64_t begin = threadIdx.x * chunk, end = min(tiles, begin + chunk);
   int64_t count = 0;
   for (int64_t t = begin; t < end; ++t)
-    count += flags[t] != 0;
+    count += flags[t] == 1;
   counts[threadIdx.x] = count;
   int64_t used = blockExclusiveScan(counts);
   int64_t rank = counts[threadIdx.x];
   for (int64_t t = begin; t < end; ++t)
-    if (flags[t] != 0)
+    if (flags[t] == 1)
       tileOf[rank++] = t;
   for (int64_t m = used + threadIdx.x; m < tiles; m += blockDim.x)
     tileOf[m] = -1;

@@ -364,7 +364,9 @@ int main(int argc, char **argv) {
     batch.pack.tilesPerRow = pack.at("tiles_per_row").get<int64_t>();
     batch.pack.tokensPerTile = pack.at("tokens_per_tile").get<int64_t>();
     int64_t reduction = pack.at("loss_reduction").get<int64_t>();
-    if (reduction < 0 || reduction > 2 || batch.pack.rowLength < 2 ||
+    if (reduction < 0 ||
+        reduction > static_cast<int64_t>(ivl::io::LossReduction::Square) ||
+        batch.pack.rowLength < 2 ||
         batch.pack.capacity < 1)
       die("manifest: batch.pack " + pack.dump() + " is not a packed layout");
     batch.pack.reduction = static_cast<ivl::io::LossReduction>(reduction);

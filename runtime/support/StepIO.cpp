@@ -146,6 +146,23 @@ std::string generatePacked(const ArgSpec &spec, const BatchSpec &batch,
   if (name == "image_flags")
     rows = pack.tilesPerRow ? rows / pack.tilesPerRow : 0;
   int64_t length = pack.rowLength;
+  // The layout writes what its numbers say: the argument must have exactly
+  // that shape.
+  std::vector<int64_t> expected =
+      name == "cu_seqlens"    ? std::vector<int64_t>{rows, pack.capacity + 1}
+      : name == "image_flags" ? std::vector<int64_t>{rows * pack.tilesPerRow}
+                              : std::vector<int64_t>{rows, length};
+  if (spec.shape != expected || pack.tilesPerRow < 0 || pack.capacity < 1 ||
+      length < 2 || (name == "image_flags" && pack.tilesPerRow == 0)) {
+    std::string want;
+    for (int64_t d : expected)
+      want += (want.empty() ? "" : "x") + std::to_string(d);
+    return "argument '" + name + "' does not have the shape of the pack "
+           "layout (row length " + std::to_string(length) + ", capacity " +
+           std::to_string(pack.capacity) + ", " +
+           std::to_string(pack.tilesPerRow) + " tiles per row): expected " +
+           want;
+  }
   for (int64_t r = 0; r < rows; ++r) {
     std::vector<PackedSample> samples = packRow(pack, seed, r);
     if (name == "cu_seqlens") {

@@ -166,6 +166,10 @@ CONFORMANCE_CASE(attention, bf16_gqa4_causal_d8) {
   attentionCase(c, IVL_BF16, {2, 33, 8, 8, 33, 2, 8}, true);
 }
 
+CONFORMANCE_CASE(attention, f32_noncausal_more_queries_than_keys) {
+  attentionCase(c, IVL_F32, {2, 11, 2, 8, 4, 1, 8}, false);
+}
+
 CONFORMANCE_CASE(attention, bf16_gqa2_noncausal_d64) {
   attentionCase(c, IVL_BF16, {1, 9, 4, 64, 31, 2, 64}, false);
 }
@@ -343,6 +347,10 @@ CONFORMANCE_CASE(attention_grad, bf16_packed_chained_d64) {
   Dims a{1, 33, 2, 64, 33, 1, 64};
   a.cu = {0, 9, 30, 33};
   attentionGradCase(c, IVL_BF16, a, true, true);
+}
+
+CONFORMANCE_CASE(attention_grad, f32_noncausal_more_queries_than_keys) {
+  attentionGradCase(c, IVL_F32, {1, 12, 2, 8, 5, 2, 8}, false);
 }
 
 // No query rows: dq is empty, dk and dv are sums of nothing, zeros.

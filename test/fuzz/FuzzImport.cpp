@@ -87,7 +87,26 @@ bool parseFlags(llvm::StringRef line, ImportOptions &options) {
       ok = setInteger(options.useBackboneLora);
     else if (flag == "lora_dropout")
       ok = setReal(options.loraDropout);
-    else if (flag == "use_thumbnail")
+    else if (flag == "max_packed_tokens")
+      ok = setInteger(options.maxPackedTokens);
+    else if (flag == "num_images_expected")
+      ok = setInteger(options.numImagesExpected);
+    else if (flag == "max_samples_per_pack")
+      ok = setInteger(options.maxSamplesPerPack);
+    else if (flag == "expected_samples_per_pack")
+      ok = setInteger(options.expectedSamplesPerPack);
+    else if (flag == "tiles_per_sample") // a bucket's (--buckets)
+      ok = setInteger(options.tilesPerSample);
+    else if (flag == "use_packed_ds")
+      ok = setBoolean(options.usePackedDs);
+    else if (flag == "loss_reduction" &&
+             (value == "token" || value == "sample" || value == "square")) {
+      options.lossReduction = value == "token"    ? LossReduction::Token
+                              : value == "sample" ? LossReduction::Sample
+                                                  : LossReduction::Square;
+      ++i;
+      ok = true;
+    } else if (flag == "use_thumbnail")
       ok = setBoolean(options.useThumbnail);
     else if (flag == "freeze_backbone")
       ok = setBoolean(options.freezeBackbone);

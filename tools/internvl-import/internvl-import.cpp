@@ -140,12 +140,12 @@ cl::opt<std::string> lossReduction("loss_reduction",
                                    cl::init("token"), cl::cat(category));
 cl::opt<int64_t> maxSamplesPerPack(
     "max_samples_per_pack",
-    cl::desc("internvl-opt's: samples a pack may hold, the cu_seqlens "
+    cl::desc("Not InternVL's: samples a pack may hold, the cu_seqlens "
              "capacity (default: --max_packed_tokens)"),
     cl::init(0), cl::cat(category));
 cl::opt<int64_t> expectedSamplesPerPack(
     "expected_samples_per_pack",
-    cl::desc("internvl-opt's: samples the cost model assumes a pack holds "
+    cl::desc("Not InternVL's: samples the cost model assumes a pack holds "
              "(default: --num_images_expected / tiles per image)"),
     cl::init(0), cl::cat(category));
 cl::opt<std::string> bucketsFlag(
@@ -227,8 +227,11 @@ ParameterCounts countParameters(mlir::func::FuncOp forward) {
   return counts;
 }
 
+/// `withShape`: the tile and token lines of the one batch shape (a
+/// bucketed import prints a line per bucket instead).
 void printSummary(const ParameterCounts &counts, const ModelConfig &config,
-                  const ImportShape &shape, llvm::raw_ostream &os) {
+                  const ImportShape &shape, bool withShape,
+                  llvm::raw_ostream &os) {
   const std::map<ModelRegion, int64_t> &perRegion = counts.perRegion;
   int64_t total = counts.total, trainable = counts.trainable;
   os << "model " << llvm::sys::path::stem(config.path) << " ("
@@ -243,9 +246,11 @@ void printSummary(const ParameterCounts &counts, const ModelConfig &config,
   if (counts.lora)
     os << "params lora " << counts.lora << "\n";
   const char *unit = shape.packed ? "per_pack " : "per_sample ";
-  os << "tiles " << unit << shape.tilesPerSample << " micro_batch "
+  if (withShape)
+    os << "tiles " << unit << shape.tilesPerSample << " micro_batch "
      << shape.numTiles << "\n";
-  os << "tokens " << unit << shape.seqLen << " image "
+  if (withShape)
+    os << "tokens " << unit << shape.seqLen << " image "
      << shape.imageTokensPerSample << " micro_batch "
      << shape.batch * shape.seqLen << "\n";
   if (shape.packed)
@@ -342,24 +347,21 @@ int main(int argc, char **argv) {
 
   // The batch shapes: one, or one per bucket.
   std::vector<ShapeBucket> buckets;
-  if (!bucketsFlag.empty()) {
+  if (bucketsFlag.getNumOccurrences()) {
+    if (maxSeqLength.getNumOccurrences())
+      return fail("--max_seq_length and --buckets both give sequence "
+                  "lengths: give the buckets' seq= only");
     if (usePackedDs)
       return fail("--buckets pads batches that are not packed; "
                   "--use_packed_ds gives every pack one shape already");
     llvm::Expected<BucketSpec> spec = parseBucketSpec(bucketsFlag);
     if (!spec)
       return fail(llvm::toString(spec.takeError()));
-    // Tokens per tile, from the longest bucket with one tile.
-    ImportOptions probe = options;
-    probe.maxSeqLength = spec->seq.back();
-    probe.tilesPerSample = 1;
-    llvm::Expected<ImportShape> probeShape = computeImportShape(*config, probe);
-    if (!probeShape)
-      return fail(llvm::toString(probeShape.takeError()));
-    int64_t maxTiles = options.maxDynamicPatch +
-                       (options.useThumbnail && options.maxDynamicPatch > 1);
+    llvm::Expected<TileGeometry> tile = tileGeometry(*config, options);
+    if (!tile)
+      return fail(llvm::toString(tile.takeError()));
     llvm::Expected<std::vector<ShapeBucket>> all =
-        bucketsOf(*spec, probeShape->tokensPerTile, maxTiles);
+        bucketsOf(*spec, tile->tokensPerTile);
     if (!all)
       return fail(llvm::toString(all.takeError()));
     buckets = std::move(*all);
@@ -368,7 +370,7 @@ int main(int argc, char **argv) {
   mlir::MLIRContext context;
   mlir::Builder b(&context);
   // The step of one batch shape, with the run's settings on its module.
-  auto importShape = [&](const ImportOptions &opts, ImportShape &shape)
+  auto importStep = [&](const ImportOptions &opts, ImportShape &shape)
       -> llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> {
     llvm::Expected<ImportShape> computed = computeImportShape(*config, opts);
     if (!computed)
@@ -395,7 +397,7 @@ int main(int argc, char **argv) {
   mlir::OwningOpRef<mlir::ModuleOp> module;
   if (buckets.empty()) {
     llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> one =
-        importShape(options, shape);
+        importStep(options, shape);
     if (!one)
       return fail(llvm::toString(one.takeError()));
     module = std::move(*one);
@@ -407,7 +409,7 @@ int main(int argc, char **argv) {
       opts.maxSeqLength = bucket.seq;
       opts.tilesPerSample = bucket.tiles;
       llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> one =
-          importShape(opts, shape);
+          importStep(opts, shape);
       if (!one)
         return fail(llvm::toString(one.takeError()));
       mlir::ModuleOp nested = one->release();
@@ -447,10 +449,12 @@ int main(int argc, char **argv) {
                 "num_hidden_layers, hidden_size, intermediate_size and "
                 "vocab_size");
   if (summary) {
-    printSummary(counts, *config, shape, llvm::outs());
+    printSummary(counts, *config, shape, buckets.empty(), llvm::outs());
     for (const ShapeBucket &bucket : buckets)
       llvm::outs() << "bucket " << bucket.name() << " seq " << bucket.seq
-                   << " tiles " << bucket.tiles << "\n";
+                   << " tiles " << bucket.tiles << " micro_batch tokens "
+                   << shape.batch * bucket.seq << " tiles "
+                   << shape.batch * bucket.tiles << "\n";
   }
 
   std::string out = outputPath;

@@ -111,6 +111,18 @@ struct ImportShape {
   LossReduction lossReduction = LossReduction::Token;
 };
 
+/// What one tile becomes: its size, patch grid, pixel-shuffle ratio and
+/// grid, and the LLM tokens it takes.
+struct TileGeometry {
+  int64_t imageSize = 0, patchGrid = 0, shuffledGrid = 0, tokensPerTile = 0;
+  double downsampleRatio = 0.5;
+};
+
+/// The tile of `options` on `config` (--force_image_size and
+/// --down_sample_ratio checked); computeImportShape starts from it.
+llvm::Expected<TileGeometry> tileGeometry(const ModelConfig &config,
+                                          const ImportOptions &options);
+
 /// Checks the options against the model and derives the shapes; errors name
 /// the flag or config field and the allowed values.
 llvm::Expected<ImportShape> computeImportShape(const ModelConfig &config,

@@ -36,11 +36,11 @@ llvm::Expected<BucketSpec> parseBucketSpec(llvm::StringRef text);
 
 /// The buckets of `spec`: every (seq, tiles) pair whose sequence holds the
 /// tiles' image tokens plus <img> and </img> (a batch with more tiles needs
-/// a longer bucket anyway), in order of seq then tiles. Fails when a tile
-/// count fits no sequence length or exceeds `maxTiles` (max_dynamic_patch +
-/// thumbnail, the most a sample has).
+/// a longer bucket anyway), in order of seq then tiles. Tiles may exceed one
+/// image's (a sample with several images has more). Fails when a tile count
+/// fits no sequence length.
 llvm::Expected<std::vector<ShapeBucket>>
-bucketsOf(const BucketSpec &spec, int64_t tokensPerTile, int64_t maxTiles);
+bucketsOf(const BucketSpec &spec, int64_t tokensPerTile);
 
 } // namespace internvl
 

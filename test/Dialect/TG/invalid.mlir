@@ -915,3 +915,19 @@ func.func @cross_entropy_weights(%l: tensor<8x100xbf16>, %y: tensor<8xi64>, %w: 
   %loss, %lse = tg.cross_entropy %l, %y, %w : (tensor<8x100xbf16>, tensor<8xi64>, tensor<7xf32>) -> (tensor<f32>, tensor<8xf32>)
   return
 }
+
+// -----
+
+module {
+  // expected-error @+1 {{a module with 'tg.bucket' must be named (@seq<S>_tiles<T>) and nested in the module of all buckets}}
+  module attributes {tg.bucket = #tg.bucket<seq = 8, tiles = 1>} {
+  }
+}
+
+// -----
+
+module {
+  // expected-error @+1 {{'tg.bucket' must be a #tg.bucket<seq = S, tiles = T> (S >= 2, T >= 1) on a module, got #tg.bucket<seq = 1, tiles = 1>}}
+  module @seq1_tiles1 attributes {tg.bucket = #tg.bucket<seq = 1, tiles = 1>} {
+  }
+}

@@ -26,8 +26,15 @@ mlir::tg::selectBucket(ModuleOp top, llvm::StringRef bucket) {
   }
   std::string names;
   for (ModuleOp b : buckets) {
-    if (b.getSymName() == bucket)
-      return OwningOpRef<ModuleOp>(cast<ModuleOp>(b->clone()));
+    if (b.getSymName() == bucket) {
+      // A step of its own: what holds only among buckets (a budget that
+      // warns instead of failing, report files named after the bucket)
+      // does not hold for it.
+      auto step = cast<ModuleOp>(b->clone());
+      step->removeAttr("tg.bucket");
+      step.setSymName(std::nullopt);
+      return OwningOpRef<ModuleOp>(step);
+    }
     names += (names.empty() ? "" : ", ") + b.getSymName()->str();
   }
   return error(llvm::Twine(bucket.empty() ? "the module holds one step per "

@@ -257,11 +257,17 @@ LogicalResult TGDialect::verifyOperationAttribute(Operation *op,
   }
   if (name == "tg.bucket") {
     auto bucket = dyn_cast<BucketAttr>(attr.getValue());
-    if (!bucket || !isa<ModuleOp>(op) || bucket.getSeq() < 2 ||
-        bucket.getTiles() < 1)
+    auto module = dyn_cast<ModuleOp>(op);
+    if (!bucket || !module || bucket.getSeq() < 2 || bucket.getTiles() < 1)
       return op->emitError() << "'tg.bucket' must be a #tg.bucket<seq = S, "
                                 "tiles = T> (S >= 2, T >= 1) on a module, got "
                              << attr.getValue();
+    // Reports and --bucket find a bucket by its name (unique among its
+    // siblings: the parent's symbol table checks that).
+    if (!module.getSymName() || !isa_and_nonnull<ModuleOp>(op->getParentOp()))
+      return op->emitError() << "a module with 'tg.bucket' must be named "
+                                "(@seq<S>_tiles<T>) and nested in the module "
+                                "of all buckets";
     return success();
   }
   if (name == "tg.loss_reduction") {

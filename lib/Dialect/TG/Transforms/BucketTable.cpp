@@ -13,7 +13,9 @@ using namespace mlir;
 using namespace mlir::tg;
 
 std::string mlir::tg::bucketFilePath(ModuleOp module, llvm::StringRef path) {
-  if (!module->hasAttr("tg.bucket") || !module.getSymName() || path == "-")
+  // Devices and stdout are written as they are.
+  if (!module->hasAttr("tg.bucket") || !module.getSymName() || path == "-" ||
+      path.starts_with("/dev/"))
     return path.str();
   llvm::StringRef ext = llvm::sys::path::extension(path);
   return (path.drop_back(ext.size()) + "." + *module.getSymName() + ext).str();
@@ -49,13 +51,16 @@ LogicalResult mlir::tg::printBucketTable(ModuleOp top, llvm::raw_ostream &os) {
           if (auto s = entry.getAs<FloatAttr>("recompute_seconds"))
             seconds += s.getValueAsDouble();
         }
-      if (auto budget = remat.getAs<IntegerAttr>("budget_bytes")) {
-        int64_t over = plan->peakBytes() - budget.getInt();
-        fits = over <= 0 ? "yes"
-                         : llvm::formatv("no: {0:f2} GiB over {1:f2} GiB",
-                                         gib(over), gib(budget.getInt()))
-                               .str();
-      }
+      // --tg-remat's verdict (it planned the same peak), with the excess.
+      auto budget = remat.getAs<IntegerAttr>("budget_bytes");
+      auto fitsAttr = remat.getAs<BoolAttr>("fits");
+      if (budget && fitsAttr)
+        fits = fitsAttr.getValue()
+                   ? "yes"
+                   : llvm::formatv("no: {0:f2} GiB over {1:f2} GiB",
+                                   gib(plan->peakBytes() - budget.getInt()),
+                                   gib(budget.getInt()))
+                         .str();
     }
     int64_t total = plan->totalFlops();
     os << llvm::format(

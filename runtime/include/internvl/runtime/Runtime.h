@@ -255,9 +255,10 @@ ivl_status ivl_embedding(ivl_context *ctx, const ivl_tensor *table,
 ivl_status ivl_embedding_grad(ivl_context *ctx, const ivl_tensor *grad,
                               const ivl_tensor *ids, ivl_tensor *out);
 /* The k-th IMG_CONTEXT position takes the k-th used row of `image`
-   [N, H]. `image_flags` (null: every row is used; else i64 [tiles] of 0/1,
-   N a multiple of tiles) marks the tiles whose N / tiles rows are used, as
-   InternVL's image_flags; gather writes zeros for the unused rows. The
+   [N, H]. `image_flags` (null: every row is used; else i64 [tiles], N a
+   multiple of tiles) marks the tiles whose N / tiles rows are used, those
+   whose flag is 1 (InternVL's image_flags == 1); gather writes zeros for
+   the unused rows. The
    number of IMG_CONTEXT positions must equal the number of used rows. */
 ivl_status ivl_scatter_image_embeds(ivl_context *ctx, const ivl_tensor *embeds,
                                     const ivl_tensor *ids,
