@@ -39,6 +39,13 @@
 extern "C" const char *ivl_step_manifest(void);
 extern "C" ivl_status ivl_step(ivl_context *ctx, void *arena, void *grads,
                                void *const *args);
+// A library of several buckets (internvl-compile of a bucketed module) also
+// exports these; a library of one step does not.
+extern "C" int32_t ivl_step_bucket_count(void) __attribute__((weak));
+extern "C" const char *ivl_step_bucket_name(int32_t) __attribute__((weak));
+extern "C" int32_t ivl_step_select_bucket(int64_t, int64_t)
+    __attribute__((weak));
+extern "C" int32_t ivl_step_use_bucket(const char *) __attribute__((weak));
 
 namespace {
 
@@ -67,6 +74,10 @@ struct Options {
   std::string dump;
   std::string dumpInputs;
   bool allowNonfiniteLoss = false;
+  /// A bucketed library's bucket: by name, or the smallest that holds a
+  /// batch of `seq` tokens and `tiles` tiles per sample.
+  std::string bucket;
+  int64_t seq = 0, tiles = 0;
 };
 
 /// The most steps one run takes: a run is a check or a measurement, not a
@@ -113,7 +124,8 @@ Options parseOptions(int argc, char **argv) {
       value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
     } else if ((arg == "--steps" || arg == "--seed" || arg == "--dump" ||
-                arg == "--dump-inputs") &&
+                arg == "--dump-inputs" || arg == "--bucket" ||
+                arg == "--batch-shape") &&
                i + 1 < argc) {
       value = argv[++i];
     } else if (arg == "--allow-nonfinite-loss") {
@@ -123,6 +135,7 @@ Options parseOptions(int argc, char **argv) {
       std::printf(
           "usage: run-step [--steps N] [--seed N] [--dump DIR] "
           "[--dump-inputs DIR] [--allow-nonfinite-loss]\n"
+          "                [--bucket NAME | --batch-shape SEQ,TILES]\n"
           "Runs the compiled training step on inputs generated from the "
           "seed;\nprints one line per result of the last step.\n"
           "  --steps N          steps to run (AdamW state carries over)\n"
@@ -131,7 +144,11 @@ Options parseOptions(int argc, char **argv) {
           "  --dump-inputs DIR  write every generated argument as "
           "DIR/<name>.npy\n"
           "  --allow-nonfinite-loss  exit 0 even when the loss is NaN or "
-          "infinite\n");
+          "infinite\n"
+          "  --bucket NAME      a bucketed library's bucket (default: the "
+          "largest)\n"
+          "  --batch-shape S,T  the smallest bucket that holds S tokens and "
+          "T tiles per sample\n");
       std::exit(0);
     }
     if (arg == "--steps")
@@ -142,7 +159,16 @@ Options parseOptions(int argc, char **argv) {
       o.dump = value;
     else if (arg == "--dump-inputs" && !value.empty())
       o.dumpInputs = value;
-    else
+    else if (arg == "--bucket" && !value.empty())
+      o.bucket = value;
+    else if (arg == "--batch-shape" && value.find(',') != std::string::npos) {
+      std::string seq = value.substr(0, value.find(','));
+      std::string tiles = value.substr(value.find(',') + 1);
+      o.seq = parseCount("--batch-shape's tokens", seq.c_str(), 1,
+                         int64_t(1) << 40);
+      o.tiles = parseCount("--batch-shape's tiles", tiles.c_str(), 0,
+                           int64_t(1) << 40);
+    } else
       die("unknown or incomplete option '" + std::string(argv[i]) +
           "' (run-step --help)");
   }
@@ -255,8 +281,42 @@ void setNcclRendezvous() {
 
 } // namespace
 
+/// The buckets of the library, for messages: "seq1024_tiles1, ...".
+std::string bucketNames() {
+  std::string names;
+  for (int32_t i = 0; i < ivl_step_bucket_count(); ++i)
+    names += (i ? ", " : "") + std::string(ivl_step_bucket_name(i));
+  return names;
+}
+
+/// Chooses the bucket --bucket or --batch-shape names (before the manifest
+/// is read: it is the chosen bucket's).
+void chooseBucket(const Options &options) {
+  bool asked = !options.bucket.empty() || options.seq > 0;
+  if (!ivl_step_bucket_count) {
+    if (asked)
+      die("--bucket and --batch-shape choose a bucket of a bucketed library "
+          "(internvl-compile of internvl-import --buckets); this one holds "
+          "one step");
+    return;
+  }
+  if (!options.bucket.empty() && options.seq > 0)
+    die("--bucket and --batch-shape both choose the bucket: give one");
+  if (!options.bucket.empty() &&
+      ivl_step_use_bucket(options.bucket.c_str()) < 0)
+    die("--bucket " + options.bucket + ": no such bucket (buckets: " +
+        bucketNames() + ")");
+  if (options.seq > 0 &&
+      ivl_step_select_bucket(options.seq, options.tiles) < 0)
+    die("a batch of " + std::to_string(options.seq) + " tokens and " +
+        std::to_string(options.tiles) +
+        " tiles per sample is larger than every bucket (buckets: " +
+        bucketNames() + ")");
+}
+
 int main(int argc, char **argv) {
   Options options = parseOptions(argc, argv);
+  chooseBucket(options);
   json manifest;
   try {
     manifest = json::parse(ivl_step_manifest());
@@ -622,6 +682,13 @@ int main(int argc, char **argv) {
                times.size() > 1 ? " (mean after the first)" : "");
   if (tokens > 0)
     std::fprintf(stderr, ", %.0f tokens/s", tokens / mean);
+  if (manifest.contains("bucket"))
+    std::fprintf(stderr, "\nrun-step: bucket %s of %d (seq %lld, tiles %lld; "
+                 "the arena is the largest bucket's)",
+                 manifest["bucket"].value("name", std::string("?")).c_str(),
+                 ivl_step_bucket_count ? ivl_step_bucket_count() : 1,
+                 static_cast<long long>(manifest["bucket"].value("seq", 0)),
+                 static_cast<long long>(manifest["bucket"].value("tiles", 0)));
   std::fprintf(stderr,
                "\nrun-step: memory: planned peak %.3f GiB (persistent + "
                "arena), allocated %.3f GiB (with the batch), device in use "

@@ -15,10 +15,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "internvl/Dialect/TG/IR/BucketModules.h"
 #include "internvl/CompileConfig.h"
 #include "internvl/Conversion/TGToEmitC/TGToEmitC.h"
 #include "internvl/Dialect/TG/Analysis/MemoryPlan.h"
+#include "internvl/Dialect/TG/IR/BucketModules.h"
 #include "internvl/Dialect/TG/IR/TGDialect.h"
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Support/Diagnostics.h"
@@ -272,23 +272,46 @@ llvm::Expected<std::string> makeStagingDirectory(StringRef dir) {
                                  "cannot create a directory beside " + dir);
 }
 
+/// Whether `file` is one a build leaves in -o: kStepFiles, or a bucketed
+/// library's step.<bucket>.cpp|cu, train_step.<bucket>.mlir, buckets.cpp|cu.
+bool isStepFile(StringRef file) {
+  if (llvm::is_contained(kStepFiles, file))
+    return true;
+  return file == "buckets.cpp" || file == "buckets.cu" ||
+         ((file.starts_with("step.seq") || file.starts_with("train_step.seq")) &&
+          (file.ends_with(".cpp") || file.ends_with(".cu") ||
+           file.ends_with(".mlir")));
+}
+
 /// Moves the files of `staging` into `dir` (created if needed), replacing
 /// what an earlier build left there, and removes `staging`.
 llvm::Error moveIntoPlace(StringRef staging, StringRef dir) {
   if (std::error_code ec = llvm::sys::fs::create_directories(dir))
     return llvm::createStringError(ec, "cannot create -o " + dir + ": " +
                                            ec.message());
-  for (const char *file : kStepFiles) {
-    SmallString<256> from(staging), to(dir);
-    llvm::sys::path::append(from, file);
-    llvm::sys::path::append(to, file);
-    if (!llvm::sys::fs::exists(from)) {
-      llvm::sys::fs::remove(to);
-      continue;
-    }
-    if (std::error_code ec = llvm::sys::fs::rename(from, to))
-      return llvm::createStringError(ec, "cannot move " + from + " to " + to +
-                                             ": " + ec.message());
+  // An earlier build's files go, whatever shape it had.
+  std::error_code ec;
+  std::vector<std::string> stale, staged;
+  for (llvm::sys::fs::directory_iterator it(dir, ec), end; it != end && !ec;
+       it.increment(ec))
+    if (isStepFile(llvm::sys::path::filename(it->path())))
+      stale.push_back(it->path());
+  for (const std::string &file : stale)
+    llvm::sys::fs::remove(file);
+  // The logs of the build's tools stay behind (build.log is a step file).
+  for (llvm::sys::fs::directory_iterator it(staging, ec), end; it != end && !ec;
+       it.increment(ec))
+    if (isStepFile(llvm::sys::path::filename(it->path())))
+      staged.push_back(it->path());
+  if (ec)
+    return llvm::createStringError(ec, "cannot list " + staging + ": " +
+                                           ec.message());
+  for (const std::string &from : staged) {
+    SmallString<256> to(dir);
+    llvm::sys::path::append(to, llvm::sys::path::filename(from));
+    if (std::error_code moved = llvm::sys::fs::rename(from, to))
+      return llvm::createStringError(moved, "cannot move " + from + " to " +
+                                                to + ": " + moved.message());
   }
   return llvm::errorCodeToError(llvm::sys::fs::remove_directories(staging));
 }
@@ -336,10 +359,10 @@ void append(std::vector<std::string> &args, StringRef spaceSeparated) {
     args.push_back(p.str());
 }
 
-/// Builds libstep.so and run-step from `source`; a step of more than one
+/// Builds libstep.so and run-step from `sources`; a step of more than one
 /// rank also links the runtime's collectives (MPI on the CPU).
-llvm::Error build(tg::StepTarget target, StringRef dir, StringRef source,
-                  int64_t ranks) {
+llvm::Error build(tg::StepTarget target, StringRef dir,
+                  ArrayRef<std::string> sources, int64_t ranks) {
   std::string library = path(dir, "libstep.so");
   std::string runner = path(dir, "run-step");
   std::string log = path(dir, "build.log");
@@ -353,22 +376,23 @@ llvm::Error build(tg::StepTarget target, StringRef dir, StringRef source,
           "runtime (no nvcc at configure time; see scripts/bootstrap.sh)");
     compile = {internvl::config::kNvcc, "-std=c++17", "-O2",
                "-arch=" + arch, "-Xcompiler", "-fPIC", "-shared",
-               std::string("-I") + internvl::config::kRuntimeIncludeDir,
-               source.str(), "-o", library,
+               std::string("-I") + internvl::config::kRuntimeIncludeDir};
+    compile.insert(compile.end(), sources.begin(), sources.end());
+    compile.insert(compile.end(), {"-o", library,
                // One -Xlinker argument: nvcc keeps its parts in order (it
                // moves libraries after separate linker flags).
                "-Xlinker=--whole-archive," + runtime.str() +
                    ",--no-whole-archive",
                std::string("-L") + internvl::config::kCudaLibraryDir,
-               "-lcublasLt", "-lcublas", "-lnccl"};
+               "-lcublasLt", "-lcublas", "-lnccl"});
   } else {
     compile = {internvl::config::kCxx, "-std=c++17", "-O2", "-fPIC",
                "-shared", "-ffp-contract=off"};
     append(compile, internvl::config::kExtraFlags);
-    compile.insert(compile.end(),
-                   {std::string("-I") + internvl::config::kRuntimeIncludeDir,
-                    source.str(), "-o", library, "-Wl,--whole-archive",
-                    internvl::config::kRuntimeCpuLibrary});
+    compile.push_back(std::string("-I") + internvl::config::kRuntimeIncludeDir);
+    compile.insert(compile.end(), sources.begin(), sources.end());
+    compile.insert(compile.end(), {"-o", library, "-Wl,--whole-archive",
+                                   internvl::config::kRuntimeCpuLibrary});
     if (ranks > 1) {
       if (StringRef(internvl::config::kRuntimeMpiLibrary).empty())
         return llvm::createStringError(
@@ -401,6 +425,228 @@ llvm::Error build(tg::StepTarget target, StringRef dir, StringRef source,
     append(link, internvl::config::kMpiLinkArgs);
   // A failed build's directory is removed whole; the message has the log.
   return runTool(link, path(dir, "link.log"));
+}
+
+/// One step, planned and lowered: what the library and its files need.
+struct CompiledStep {
+  std::string name, planned, source;
+  llvm::json::Object manifest;
+  int64_t kernelCalls = 0, fusedKernels = 0, fusedOps = 0;
+  int64_t arenaBytes = 0, gradsBytes = 0, peakBytes = 0, ranks = 1,
+          zeroStage = 0;
+};
+
+/// Runs what `module`'s step still needs, lowers it (exported symbols with
+/// `suffix`) and translates it to C++.
+llvm::Expected<CompiledStep> compileStep(ModuleOp module,
+                                         tg::StepTarget target,
+                                         StringRef suffix) {
+  auto error = [](const llvm::Twine &message) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+  };
+  PassManager pm(module.getContext());
+  if (llvm::Error e = buildPipeline(module, pm))
+    return std::move(e);
+  if (failed(pm.run(module))) {
+    // The pass said why; this says which passes ran.
+    std::string pipeline;
+    for (Pass &pass : pm.getPasses())
+      pipeline += (pipeline.empty() ? "" : ",") + pass.getArgument().str();
+    return error("the pipeline " + pipeline + " failed on " + inputFile +
+                 (suffix.empty() ? "" : " (bucket " + suffix.drop_front() + ")"));
+  }
+  CompiledStep step;
+  llvm::raw_string_ostream(step.planned) << module;
+  func::FuncOp func = tg::findPlannedFunction(module, functionName);
+  if (!func)
+    return error("no planned step in " + inputFile);
+  tg::MemoryPlanAttr plan = tg::getMemoryPlan(func);
+  step.name = func.getName().str();
+  step.arenaBytes = plan.getArenaBytes();
+  step.gradsBytes = plan.getGradsBufferBytes();
+  step.peakBytes = plan.getPeakBytes();
+  step.ranks = plan.getWorldSize();
+  step.zeroStage = plan.getZeroStage();
+
+  tg::StepEmitOptions options;
+  options.function = functionName;
+  options.target = target;
+  options.fuseElementwise = fuse;
+  options.symbolSuffix = suffix.str();
+  FailureOr<tg::StepEmitResult> stats = tg::convertStepToEmitC(module, options);
+  if (failed(stats))
+    return error("cannot lower the step of " + inputFile);
+  step.manifest = std::move(stats->manifest);
+  step.kernelCalls = stats->kernelCalls;
+  step.fusedKernels = stats->fusedKernels;
+  step.fusedOps = stats->fusedOps;
+  llvm::raw_string_ostream os(step.source);
+  os << "// Generated by internvl-compile from " << inputFile << " (target "
+     << targetName << "). Do not edit.\n";
+  if (failed(emitc::translateToCpp(module, os)))
+    return error("cannot translate the EmitC of the step to C++");
+  return step;
+}
+
+/// Writes `files` (name, text) into a directory beside -o, builds the
+/// library from `sources` among them unless --emit=source, and moves it
+/// all into -o: a failed build leaves -o as it was.
+llvm::Error
+writeAndBuild(tg::StepTarget target,
+              ArrayRef<std::pair<std::string, std::string>> files,
+              ArrayRef<std::string> sources, int64_t ranks) {
+  llvm::Expected<std::string> staging = makeStagingDirectory(outputDir);
+  if (!staging)
+    return staging.takeError();
+  auto abandon = [&](llvm::Error e) {
+    llvm::sys::fs::remove_directories(*staging);
+    return e;
+  };
+  for (const auto &[file, text] : files)
+    if (llvm::Error e = internvl::writeOutputFile(path(*staging, file), text))
+      return abandon(std::move(e));
+  if (emit == "library") {
+    std::vector<std::string> sourcePaths;
+    for (const std::string &source : sources)
+      sourcePaths.push_back(path(*staging, source));
+    if (llvm::Error e = build(target, *staging, sourcePaths, ranks))
+      return abandon(std::move(e));
+  }
+  if (llvm::Error e = moveIntoPlace(*staging, outputDir))
+    return abandon(std::move(e));
+  return llvm::Error::success();
+}
+
+/// The library of a bucketed module: each bucket's step (symbols
+/// `ivl_step_<bucket>`) and a dispatch that exports the runner's
+/// `ivl_step` / `ivl_step_manifest` for the bucket chosen with
+/// ivl_step_select_bucket or ivl_step_use_bucket (default: the largest).
+/// Every manifest says the arena and gradient buffer of the largest bucket,
+/// so one allocation serves them all.
+int compileBuckets(ModuleOp top, ArrayRef<ModuleOp> buckets,
+                   tg::StepTarget target) {
+  bool cuda = target == tg::StepTarget::Cuda;
+  std::vector<CompiledStep> steps;
+  std::vector<tg::BucketAttr> shapes;
+  std::vector<std::string> names;
+  for (ModuleOp bucketModule : buckets) {
+    std::string name = bucketModule.getSymName()->str();
+    llvm::Expected<OwningOpRef<ModuleOp>> copy = tg::selectBucket(top, name);
+    if (!copy)
+      return fail(llvm::toString(copy.takeError()));
+    llvm::Expected<CompiledStep> step =
+        compileStep(**copy, target, "_" + name);
+    if (!step)
+      return fail(llvm::toString(step.takeError()));
+    steps.push_back(std::move(*step));
+    shapes.push_back(bucketModule->getAttrOfType<tg::BucketAttr>("tg.bucket"));
+    names.push_back(name);
+  }
+  int64_t arena = 0, grads = 0, ranks = steps.front().ranks;
+  for (const CompiledStep &s : steps) {
+    arena = std::max(arena, s.arenaBytes);
+    grads = std::max(grads, s.gradsBytes);
+  }
+  std::vector<std::pair<std::string, std::string>> files;
+  std::vector<std::string> sources;
+  llvm::json::Array manifests;
+  std::string table, declarations;
+  for (auto [i, step] : llvm::enumerate(steps)) {
+    std::string source =
+        "step." + names[i] + (cuda ? ".cu" : ".cpp");
+    files.push_back({source, step.source});
+    files.push_back({"train_step." + names[i] + ".mlir", step.planned});
+    sources.push_back(source);
+    step.manifest["arena_bytes"] = arena;
+    step.manifest["grads_buffer_bytes"] = grads;
+    step.manifest["bucket"] =
+        llvm::json::Object{{"name", names[i]},
+                           {"seq", shapes[i].getSeq()},
+                           {"tiles", shapes[i].getTiles()},
+                           {"own_arena_bytes", step.arenaBytes}};
+    std::string text;
+    llvm::raw_string_ostream(text)
+        << llvm::json::Value(llvm::json::Object(step.manifest));
+    declarations += "extern \"C\" ivl_status ivl_step_" + names[i] +
+                    "(ivl_context *, void *, void *, void **);\n";
+    table += llvm::formatv("    {{\"{0}\", {1}, {2}, R\"ivl({3})ivl\", "
+                           "ivl_step_{0}},\n",
+                           names[i], shapes[i].getSeq(), shapes[i].getTiles(),
+                           text)
+                 .str();
+    manifests.push_back(std::move(step.manifest));
+  }
+  std::string dispatch =
+      "// Generated by internvl-compile from " + inputFile +
+      ": the buckets of one library. Do not edit.\n"
+      "#include \"internvl/runtime/Runtime.h\"\n\n"
+      "#include <cstring>\n\n" +
+      declarations +
+      "\nnamespace {\n"
+      "struct Bucket {\n"
+      "  const char *name;\n"
+      "  int64_t seq, tiles;\n"
+      "  const char *manifest;\n"
+      "  ivl_status (*step)(ivl_context *, void *, void *, void **);\n"
+      "};\n"
+      "// In order of seq, then tiles.\n"
+      "const Bucket kBuckets[] = {\n" +
+      table +
+      "};\n"
+      "constexpr int32_t kCount = sizeof(kBuckets) / sizeof(kBuckets[0]);\n"
+      "int32_t selected = kCount - 1;\n"
+      "} // namespace\n\n"
+      "extern \"C\" const char *ivl_step_manifest(void) {\n"
+      "  return kBuckets[selected].manifest;\n"
+      "}\n"
+      "extern \"C\" ivl_status ivl_step(ivl_context *ctx, void *arena, "
+      "void *grads, void **args) {\n"
+      "  return kBuckets[selected].step(ctx, arena, grads, args);\n"
+      "}\n"
+      "extern \"C\" int32_t ivl_step_bucket_count(void) { return kCount; }\n"
+      "extern \"C\" const char *ivl_step_bucket_name(int32_t i) {\n"
+      "  return i >= 0 && i < kCount ? kBuckets[i].name : nullptr;\n"
+      "}\n"
+      "extern \"C\" int32_t ivl_step_select_bucket(int64_t seq, int64_t "
+      "tiles) {\n"
+      "  for (int32_t i = 0; i < kCount; ++i)\n"
+      "    if (kBuckets[i].seq >= seq && kBuckets[i].tiles >= tiles)\n"
+      "      return selected = i;\n"
+      "  return -1;\n"
+      "}\n"
+      "extern \"C\" int32_t ivl_step_use_bucket(const char *name) {\n"
+      "  for (int32_t i = 0; i < kCount; ++i)\n"
+      "    if (name && std::strcmp(kBuckets[i].name, name) == 0)\n"
+      "      return selected = i;\n"
+      "  return -1;\n"
+      "}\n";
+  std::string dispatchName = cuda ? "buckets.cu" : "buckets.cpp";
+  files.push_back({dispatchName, dispatch});
+  sources.push_back(dispatchName);
+  std::string manifestText;
+  llvm::raw_string_ostream(manifestText)
+      << llvm::formatv("{0:2}", llvm::json::Value(llvm::json::Object{
+                                    {"buckets", std::move(manifests)}}))
+      << "\n";
+  files.push_back({"step.json", manifestText});
+  if (llvm::Error e = writeAndBuild(target, files, sources, ranks))
+    return fail(llvm::toString(std::move(e)));
+  for (auto [i, step] : llvm::enumerate(steps))
+    llvm::outs() << "internvl-compile: bucket " << names[i] << ": @"
+                 << step.name << " for " << targetName << ", "
+                 << step.kernelCalls << " kernel calls; arena "
+                 << internvl::formatGiB(step.arenaBytes) << ", planned peak "
+                 << internvl::formatGiB(step.peakBytes) << "\n";
+  llvm::outs() << "internvl-compile: " << steps.size()
+               << " buckets in one library, arena "
+               << internvl::formatGiB(arena) << " (the largest bucket's); wrote "
+               << outputDir;
+  if (emit == "library")
+    llvm::outs() << " (libstep.so, run-step)";
+  llvm::outs() << "\n";
+  if (llvm::Error e = internvl::flushStandardOutput())
+    return fail(llvm::toString(std::move(e)));
+  return 0;
 }
 
 } // namespace
@@ -446,8 +692,11 @@ int main(int argc, char **argv) {
                                                            &context);
   if (!module)
     return fail("cannot parse " + inputFile);
-  // A bucketed module holds one step per batch shape: compile the one
-  // named (one library of every bucket is not built yet).
+  // A bucketed module holds one step per batch shape: one library of all of
+  // them, or with --bucket the one named.
+  SmallVector<ModuleOp> bucketSteps = tg::bucketModules(*module);
+  if (!bucketSteps.empty() && bucket.empty())
+    return compileBuckets(*module, bucketSteps, *target);
   {
     llvm::Expected<OwningOpRef<ModuleOp>> chosen =
         tg::selectBucket(*module, bucket);
@@ -456,83 +705,37 @@ int main(int argc, char **argv) {
     module = std::move(*chosen);
   }
 
-  PassManager pm(&context);
-  if (llvm::Error e = buildPipeline(*module, pm))
-    return fail(llvm::toString(std::move(e)));
-  if (failed(pm.run(*module))) {
-    // The pass said why; this says which passes ran.
-    std::string pipeline;
-    for (Pass &pass : pm.getPasses())
-      pipeline += (pipeline.empty() ? "" : ",") + pass.getArgument().str();
-    return fail("the pipeline " + pipeline + " failed on " + inputFile);
-  }
-
-  std::string planned;
-  llvm::raw_string_ostream(planned) << *module;
-  func::FuncOp step = tg::findPlannedFunction(*module, functionName);
+  llvm::Expected<CompiledStep> step = compileStep(*module, *target, "");
   if (!step)
-    return 1;
-  tg::MemoryPlanAttr plan = tg::getMemoryPlan(step);
-  int64_t arenaBytes = plan.getArenaBytes(), peak = plan.getPeakBytes();
-  int64_t ranks = plan.getWorldSize();
-  std::string stepName = step.getName().str();
-
-  tg::StepEmitOptions options;
-  options.function = functionName;
-  options.target = *target;
-  options.fuseElementwise = fuse;
-  FailureOr<tg::StepEmitResult> stats =
-      tg::convertStepToEmitC(*module, options);
-  if (failed(stats))
-    return fail("cannot lower the step of " + inputFile);
-
-  std::string source;
-  llvm::raw_string_ostream os(source);
-  os << "// Generated by internvl-compile from " << inputFile
-     << " (target " << targetName << "). Do not edit.\n";
-  if (failed(emitc::translateToCpp(*module, os)))
-    return fail("cannot translate the EmitC of the step to C++");
+    return fail(llvm::toString(step.takeError()));
 
   // Everything is built in a directory beside -o and moved in only when the
   // build succeeded: a failed build leaves -o as it was, and a source-only
   // run leaves no library or runner of an earlier build.
-  llvm::Expected<std::string> staging = makeStagingDirectory(outputDir);
-  if (!staging)
-    return fail(llvm::toString(staging.takeError()));
-  auto abandon = [&](llvm::Error e) {
-    llvm::sys::fs::remove_directories(*staging);
-    return fail(llvm::toString(std::move(e)));
-  };
   StringRef sourceName =
       *target == tg::StepTarget::Cuda ? "step.cu" : "step.cpp";
   std::string manifestText;
   llvm::raw_string_ostream(manifestText)
-      << llvm::formatv("{0:2}", llvm::json::Value(std::move(stats->manifest)))
+      << llvm::formatv("{0:2}", llvm::json::Value(std::move(step->manifest)))
       << "\n";
-  for (auto [file, text] :
-       {std::pair<StringRef, StringRef>{sourceName, source},
-        {"step.json", manifestText},
-        {"train_step.mlir", planned}})
-    if (llvm::Error e = internvl::writeOutputFile(path(*staging, file), text))
-      return abandon(std::move(e));
-  if (emit == "library")
-    if (llvm::Error e =
-            build(*target, *staging, path(*staging, sourceName), ranks))
-      return abandon(std::move(e));
-  if (llvm::Error e = moveIntoPlace(*staging, outputDir))
-    return abandon(std::move(e));
+  if (llvm::Error e = writeAndBuild(*target,
+                                    {{sourceName.str(), step->source},
+                                     {"step.json", manifestText},
+                                     {"train_step.mlir", step->planned}},
+                                    {sourceName.str()}, step->ranks))
+    return fail(llvm::toString(std::move(e)));
   std::string sourcePath = path(outputDir, sourceName);
 
-  llvm::outs() << "internvl-compile: @" << stepName << " for "
-               << targetName << ": " << stats->kernelCalls
-               << " kernel calls, " << stats->fusedKernels
-               << " fused kernels (" << stats->fusedOps << " ops)";
-  if (ranks > 1 || worldSize != -1)
-    llvm::outs() << "; " << ranks << " ranks, ZeRO stage "
-                 << plan.getZeroStage();
+  llvm::outs() << "internvl-compile: @" << step->name << " for "
+               << targetName << ": " << step->kernelCalls
+               << " kernel calls, " << step->fusedKernels
+               << " fused kernels (" << step->fusedOps << " ops)";
+  if (step->ranks > 1 || worldSize != -1)
+    llvm::outs() << "; " << step->ranks << " ranks, ZeRO stage "
+                 << step->zeroStage;
   llvm::outs() << "; arena "
-               << internvl::formatGiB(arenaBytes) << ", planned peak "
-               << internvl::formatGiB(peak) << "\n";
+               << internvl::formatGiB(step->arenaBytes) << ", planned peak "
+               << internvl::formatGiB(step->peakBytes) << "\n";
   llvm::outs() << "internvl-compile: wrote " << sourcePath;
   if (emit == "library")
     llvm::outs() << ", " << path(outputDir, "libstep.so") << ", "

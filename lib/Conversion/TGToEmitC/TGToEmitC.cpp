@@ -140,6 +140,8 @@ public:
   LogicalResult run(ModuleOp module, const llvm::json::Object &manifest);
 
   int64_t kernelCalls = 0;
+  /// StepEmitOptions::symbolSuffix.
+  std::string symbolSuffix;
 
 private:
   Type opaque(StringRef name) {
@@ -392,7 +394,8 @@ LogicalResult StepLowering::run(ModuleOp module,
   // The manifest, as a raw string literal.
   Type cString = pointer(opaque("const char"));
   auto manifestFn = b.create<emitc::FuncOp>(
-      loc, "ivl_step_manifest", FunctionType::get(context, {}, {cString}));
+      loc, "ivl_step_manifest" + symbolSuffix,
+      FunctionType::get(context, {}, {cString}));
   manifestFn.setSpecifiersAttr(b.getStrArrayAttr({"extern \"C\""}));
   {
     OpBuilder::InsertionGuard guard(b);
@@ -477,7 +480,7 @@ LogicalResult StepLowering::run(ModuleOp module,
   endPart();
 
   b.setInsertionPointToEnd(moduleBody);
-  auto step = b.create<emitc::FuncOp>(loc, "ivl_step", stepType);
+  auto step = b.create<emitc::FuncOp>(loc, "ivl_step" + symbolSuffix, stepType);
   step.setSpecifiersAttr(b.getStrArrayAttr({"extern \"C\""}));
   Block *body = step.addEntryBlock();
   ctx = body->getArgument(0);
@@ -554,6 +557,7 @@ mlir::tg::convertStepToEmitC(ModuleOp module, const StepEmitOptions &options) {
     fusion = planElementwiseFusion(func, *storage);
 
   StepLowering lowering(func, *storage, fusion, options.target);
+  lowering.symbolSuffix = options.symbolSuffix;
   if (failed(lowering.run(module, *manifest)))
     return failure();
   StepEmitResult stats;

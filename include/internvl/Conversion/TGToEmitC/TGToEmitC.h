@@ -20,6 +20,10 @@ struct StepEmitOptions {
   std::string function;
   StepTarget target = StepTarget::Cpu;
   bool fuseElementwise = true;
+  /// Appended to the exported symbols (`ivl_step<suffix>`,
+  /// `ivl_step_manifest<suffix>`), so that the steps of several buckets
+  /// link into one library; empty for a library of one step.
+  std::string symbolSuffix;
 };
 
 /// What the lowering produced besides the EmitC module.
