@@ -16,6 +16,8 @@ no MLIR and no network:
   - tiny: loss, gradients and updated parameters against the CPU twin;
   - tiny-zero3: the same step lowered for ZeRO stage 3 on one rank, its
     collectives on an NCCL communicator of size 1, against its CPU twin;
+  - tiny-packed: a packed Qwen3 step (varlen attention, RoPE positions per
+    sample, InternVL's weighted loss) against its CPU twin;
   - both: step time, tokens/s, planned peak against measured device memory;
   - mid: the loss and gradients of PyTorch (transformers' InternVL, eager,
     bf16 autocast over f32 weights) at the very same weights and batch, and
@@ -49,12 +51,18 @@ PARAM_TOLERANCE = 1e-2
 
 TINY_FLAGS = ["--per_device_train_batch_size", "2", "--max_dynamic_patch", "2",
               "--use_thumbnail", "True", "--max_seq_length", "24"]
+PACKED_FLAGS = ["--per_device_train_batch_size", "2", "--max_dynamic_patch", "2",
+                "--use_packed_ds", "True", "--max_packed_tokens", "64",
+                "--num_images_expected", "5", "--loss_reduction", "square"]
 # name: (config, import flags, timed steps)
 CONFIGS = {
     "tiny": ("models/tiny/tiny-hf-qwen2.json", TINY_FLAGS, 20),
     # The ZeRO stage 3 step (every collective) on an NCCL communicator of one
     # rank, against the CPU twin of the same step.
     "tiny-zero3": ("models/tiny/tiny-hf-qwen2.json", TINY_FLAGS, 20),
+    # A packed step (varlen attention, per-sample positions, the weighted
+    # loss; the runner makes the packs) against its CPU twin.
+    "tiny-packed": ("models/tiny/tiny-hf-qwen3.json", PACKED_FLAGS, 20),
     "mid": ("models/mid/mid-hf-qwen2.json",
             ["--per_device_train_batch_size", "2", "--max_dynamic_patch", "1",
              "--max_seq_length", "1024"], 6),
