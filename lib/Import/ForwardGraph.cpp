@@ -628,7 +628,7 @@ OwningOpRef<ModuleOp> ForwardBuilder::build() {
                                   b.getBoolAttr(options.gradCheckpoint));
   if (shape.packed) {
     tg::LossReduction reduction = tg::LossReduction::Token;
-    switch (shape.lossReduction) {
+    switch (options.lossReduction) {
     case LossReduction::Token:
       break;
     case LossReduction::Sample:

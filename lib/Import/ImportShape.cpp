@@ -302,7 +302,6 @@ static llvm::Error packShape(const ModelConfig &config,
   shape.tilesPerSample = options.numImagesExpected;
   shape.numTiles = shape.batch * shape.tilesPerSample;
   shape.imageTokensPerSample = shape.tilesPerSample * shape.tokensPerTile;
-  shape.lossReduction = options.lossReduction;
   shape.packCapacity = options.maxSamplesPerPack.value_or(shape.seqLen);
   if (shape.packCapacity < 1 || shape.packCapacity > shape.seqLen)
     return fail(config, llvm::formatv("--max_samples_per_pack must be in "

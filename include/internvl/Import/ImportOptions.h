@@ -108,7 +108,6 @@ struct ImportShape {
   bool packed = false;
   int64_t packCapacity = 0;
   int64_t expectedSamples = 1;
-  LossReduction lossReduction = LossReduction::Token;
 };
 
 /// What one tile becomes: its size, patch grid, pixel-shuffle ratio and
