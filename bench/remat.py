@@ -4,6 +4,7 @@
     bench/remat.py published [--models A,B] [--budget h100-80gb]
     bench/remat.py sweep --model InternVL2-8B [--points 12]
     bench/remat.py ilp [--points 8]
+    bench/remat.py floors [--models A,B]
 
 published: every released model at InternVL's published full fine-tune
   settings: peak and recompute overhead with everything kept (off), with
@@ -13,6 +14,9 @@ published: every released model at InternVL's published full fine-tune
 sweep: budgets from the smallest feasible peak to the no-recompute peak:
   the recompute time must never grow with the budget; also the solve time
   of --tg-remat (-mlir-timing) for the model.
+floors: every model at its published settings: the minimum feasible peak
+  per GPU (everything in the auto regions recomputed) with each set of
+  levers, and where the floor's peak step is.
 ilp: tiny models, a sweep of budgets: the knapsack's choice against the exact
   optimum of the same keep/recompute problem as a 0-1 ILP solved by HiGHS.
 """
@@ -197,6 +201,39 @@ def ilp(args):
     print(f"\nworst gap to the optimum: {100 * worst:.2f}%")
 
 
+def floor(step, levers):
+    """The minimum feasible peak of `step` with `levers`, from --tg-remat's
+    refusal of a 1 MiB budget."""
+    result = subprocess.run(
+        [str(BIN / "internvl-opt"), str(step),
+         f"--tg-remat=vision=auto lm=auto budget=1MiB levers={levers}",
+         "-o", "/dev/null"], capture_output=True, text=True)
+    found = re.search(r"minimum feasible peak (\d+) bytes", result.stderr)
+    if not found:
+        raise RuntimeError(result.stderr)
+    return int(found.group(1))
+
+
+def floors(args):
+    settings = published_settings()
+    models = args.models.split(",") if args.models else list(settings)
+    print("| model | recompute: floor | + chunk-loss: floor | saved | chunk at the floor |")
+    print("|---|---:|---:|---:|---:|")
+    for model in models:
+        with tempfile.TemporaryDirectory() as tmp:
+            step = train_step(tmp, ROOT / "models" / f"{model}.json",
+                              import_flags(settings[model]))
+            base = floor(step, "recompute")
+            both = floor(step, "recompute,chunk-loss")
+            at = plan(tmp, step, f"vision=auto lm=auto budget={both}")
+            chunk = json.loads((Path(tmp) / "plan.json").read_text()).get(
+                "loss_chunk", {})
+        print(f"| {model} | {base / GIB:.2f} GiB | {both / GIB:.2f} GiB | "
+              f"{(base - both) / GIB:.2f} GiB | {chunk.get('chunks', '-')} x "
+              f"{chunk.get('chunk_tokens', '-')} of {chunk.get('tokens', '-')} |",
+              flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -208,8 +245,11 @@ def main():
     s.add_argument("--points", type=int, default=12)
     i = sub.add_parser("ilp")
     i.add_argument("--points", type=int, default=8)
+    f = sub.add_parser("floors")
+    f.add_argument("--models", default="")
     args = parser.parse_args()
-    {"published": published, "sweep": sweep, "ilp": ilp}[args.command](args)
+    {"published": published, "sweep": sweep, "ilp": ilp,
+     "floors": floors}[args.command](args)
 
 
 if __name__ == "__main__":

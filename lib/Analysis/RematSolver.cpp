@@ -228,3 +228,42 @@ BudgetFit internvl::fitBudget(
   }
   return fit;
 }
+
+std::vector<LossChunk>
+internvl::lossChunkFrontier(const cost::ChunkedLoss &loss, bool backward,
+                            bool hiddenGrad, bool weightGrad,
+                            const cost::Roofline &gpu) {
+  std::vector<int64_t> sizes = {std::max<int64_t>(loss.tokens, 1)};
+  for (int64_t c = 128; c < loss.tokens; c *= 2)
+    sizes.push_back(c);
+  std::vector<LossChunk> all;
+  for (int64_t c : sizes) {
+    cost::ChunkedLoss at = loss;
+    at.chunk = c;
+    cost::OpCost fwd = at.forward();
+    LossChunk chunk;
+    chunk.tokens = c;
+    chunk.workspaceBytes = fwd.workspaceBytes;
+    chunk.seconds = cost::estimateSeconds(gpu, fwd.flops,
+                                          fwd.bytesRead + fwd.bytesWritten);
+    if (backward) {
+      cost::OpCost bwd = at.backward(hiddenGrad, weightGrad);
+      chunk.workspaceBytes = std::max(chunk.workspaceBytes, bwd.workspaceBytes);
+      chunk.seconds += cost::estimateSeconds(
+          gpu, bwd.flops, bwd.bytesRead + bwd.bytesWritten);
+    }
+    all.push_back(chunk);
+  }
+  // Fewest bytes first; among equal bytes the fastest; then keep each that
+  // is faster than every smaller one.
+  std::sort(all.begin(), all.end(), [](const LossChunk &a, const LossChunk &b) {
+    return a.workspaceBytes != b.workspaceBytes
+               ? a.workspaceBytes < b.workspaceBytes
+               : a.seconds < b.seconds;
+  });
+  std::vector<LossChunk> frontier;
+  for (const LossChunk &c : all)
+    if (frontier.empty() || c.seconds < frontier.back().seconds)
+      frontier.push_back(c);
+  return frontier;
+}

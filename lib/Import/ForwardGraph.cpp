@@ -576,7 +576,9 @@ Value ForwardBuilder::llmLayer(int64_t layer, Value x) {
 }
 
 /// Final norm, untied lm_head, and the next-token cross-entropy: logits at
-/// position t predict the label at t + 1. Packed, InternVL's weighted loss:
+/// position t predict the label at t + 1, one fused op that shifts the labels
+/// rather than slicing the logits (its chunk is --tg-remat's to choose; here
+/// one chunk of every token). Packed, InternVL's weighted loss:
 /// sum_t w_t ce_t / sum_t w_t over the shifted loss_weight.
 Value ForwardBuilder::loss(Value hidden, Value labels, Value weights) {
   const LlmConfig &l = config.llm;
@@ -584,23 +586,19 @@ Value ForwardBuilder::loss(Value hidden, Value labels, Value weights) {
   Value h =
       rmsNorm(names.llmFinalNorm, hidden, l.rmsNormEps, llmBaseTrainable());
   // unfreeze_lm_head with LLM LoRA is refused (checkLora).
-  Value logits = linear(names.lmHead, h, vocab, /*bias=*/false,
-                        llmBaseTrainable() || options.unfreezeLmHead);
+  Value head = param(names.lmHead + ".weight", {vocab, dims(h).back()},
+                     llmBaseTrainable() || options.unfreezeLmHead,
+                     normalInit(names.lmHead));
   StringRef scope = "loss";
-  Value shiftedLogits = sliceDim(scope, logits, 1, 0, s - 1);
-  shiftedLogits = reshape(scope, shiftedLogits, {bsz * (s - 1), vocab});
-  Value shiftedLabels = sliceDim(scope, labels, 1, 1, s - 1);
-  shiftedLabels = reshape(scope, shiftedLabels, {bsz * (s - 1)});
   Value shiftedWeights;
+  auto ce = create<tg::LinearCrossEntropyOp>(
+      scope, tensor({}, b.getF32Type()), tensor({bsz, s}, b.getF32Type()), h,
+      head, labels, weights, b.getI64IntegerAttr(-100),
+      b.getI64IntegerAttr(std::max<int64_t>(bsz * s, 1)));
   if (weights) {
     shiftedWeights = sliceDim(scope, weights, 1, 1, s - 1);
     shiftedWeights = reshape(scope, shiftedWeights, {bsz * (s - 1)});
   }
-  auto ce = create<tg::CrossEntropyOp>(scope, tensor({}, b.getF32Type()),
-                                       tensor({bsz * (s - 1)}, b.getF32Type()),
-                                       shiftedLogits, shiftedLabels,
-                                       shiftedWeights,
-                                       b.getI64IntegerAttr(-100));
   if (!weights)
     return ce.getLoss();
   Value total = create<tg::ReduceSumOp>(scope, tensor({}, b.getF32Type()),

@@ -94,6 +94,9 @@ BatchSpec internvl::batchSpec(func::FuncOp func) {
   func.walk([&](tg::CrossEntropyOp c) {
     batch.ignoreIndex = static_cast<int64_t>(c.getIgnoreIndex());
   });
+  func.walk([&](tg::LinearCrossEntropyOp c) {
+    batch.ignoreIndex = static_cast<int64_t>(c.getIgnoreIndex());
+  });
   func.walk([&](tg::ScatterImageEmbedsOp s) {
     auto ids = cast<RankedTensorType>(s.getInputIds().getType());
     auto image = cast<RankedTensorType>(s.getImageEmbeds().getType());

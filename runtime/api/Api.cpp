@@ -15,6 +15,7 @@
 #include "internvl/runtime/KernelShapes.h"
 #include "internvl/runtime/Numeric.h"
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -795,6 +796,74 @@ ivl_status ivl_cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
     checkLossWeights(a, weights, logits->shape[0]);
   return a ? backend::cross_entropy_grad(ctx, dloss, logits, labels, lse,
                                          weights, ignore, dlogits)
+           : a.result();
+}
+
+namespace {
+/// The operands both chunked-loss kernels share.
+void checkLinearCrossEntropy(Args &a, const ivl_tensor *hidden,
+                             const ivl_tensor *weight, const ivl_tensor *labels,
+                             const ivl_tensor *weights, const ivl_tensor *lse,
+                             int64_t chunk) {
+  a.floats("hidden", hidden).floats("weight", weight).ids("labels", labels)
+      .f32("logsumexp", lse).optional("weights", weights);
+  if (!a)
+    return;
+  a.that(hidden->rank == 3, "expected [B, S, H] hidden states, got %s",
+         describe(*hidden).c_str())
+      .that(weight->rank == 2 && weight->shape[1] == last(*hidden),
+            "hidden %s and weight %s do not match", describe(*hidden).c_str(),
+            describe(*weight).c_str())
+      .sameType("weight", weight, hidden);
+  if (!a)
+    return;
+  int64_t tokens = hidden->shape[0] * hidden->shape[1];
+  a.elements("labels", labels, tokens).elements("logsumexp", lse, tokens);
+  if (a)
+    checkLossWeights(a, weights, tokens);
+  a.that(chunk >= 1 && chunk <= std::max<int64_t>(tokens, 1),
+         "chunk %lld is not in [1, %lld] (the B*S tokens)",
+         static_cast<long long>(chunk),
+         static_cast<long long>(std::max<int64_t>(tokens, 1)));
+}
+} // namespace
+
+ivl_status ivl_linear_cross_entropy(ivl_context *ctx, const ivl_tensor *hidden,
+                                    const ivl_tensor *weight,
+                                    const ivl_tensor *labels,
+                                    const ivl_tensor *weights, int64_t ignore,
+                                    int64_t chunk, ivl_tensor *loss,
+                                    ivl_tensor *lse) {
+  Args a(ctx, "linear_cross_entropy");
+  checkLinearCrossEntropy(a, hidden, weight, labels, weights, lse, chunk);
+  a.f32("loss", loss);
+  if (a)
+    a.elements("loss", loss, 1);
+  return a ? backend::linear_cross_entropy(ctx, hidden, weight, labels,
+                                           weights, ignore, chunk, loss, lse)
+           : a.result();
+}
+
+ivl_status ivl_linear_cross_entropy_grad(
+    ivl_context *ctx, const ivl_tensor *dloss, const ivl_tensor *hidden,
+    const ivl_tensor *weight, const ivl_tensor *labels, const ivl_tensor *lse,
+    const ivl_tensor *weights, int64_t ignore, int64_t chunk,
+    ivl_tensor *dhidden, ivl_tensor *dweight) {
+  Args a(ctx, "linear_cross_entropy_grad");
+  a.floats("grad", dloss);
+  checkLinearCrossEntropy(a, hidden, weight, labels, weights, lse, chunk);
+  a.optional("dhidden", dhidden).optional("dweight", dweight);
+  if (a)
+    a.elements("grad", dloss, 1);
+  if (a && dhidden)
+    a.sameType("dhidden", dhidden, hidden)
+        .elements("dhidden", dhidden, numel(*hidden));
+  if (a && dweight)
+    a.sameType("dweight", dweight, weight)
+        .elements("dweight", dweight, numel(*weight));
+  return a ? backend::linear_cross_entropy_grad(ctx, dloss, hidden, weight,
+                                                labels, lse, weights, ignore,
+                                                chunk, dhidden, dweight)
            : a.result();
 }
 

@@ -111,6 +111,17 @@ ivl_status cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
                               const ivl_tensor *labels, const ivl_tensor *lse,
                               const ivl_tensor *weights, int64_t ignore_index,
                               ivl_tensor *dlogits);
+ivl_status linear_cross_entropy(ivl_context *ctx, const ivl_tensor *hidden,
+                                const ivl_tensor *weight,
+                                const ivl_tensor *labels,
+                                const ivl_tensor *weights, int64_t ignore_index,
+                                int64_t chunk, ivl_tensor *loss,
+                                ivl_tensor *lse);
+ivl_status linear_cross_entropy_grad(
+    ivl_context *ctx, const ivl_tensor *dloss, const ivl_tensor *hidden,
+    const ivl_tensor *weight, const ivl_tensor *labels, const ivl_tensor *lse,
+    const ivl_tensor *weights, int64_t ignore_index, int64_t chunk,
+    ivl_tensor *dhidden, ivl_tensor *dweight);
 ivl_status global_norm(ivl_context *ctx, const ivl_tensor *grads, int32_t count,
                        ivl_tensor *norm);
 ivl_status global_norm_across_ranks(ivl_context *ctx, const ivl_tensor *grads,

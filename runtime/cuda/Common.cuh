@@ -303,7 +303,17 @@ enum KernelId : int {
   kAttention,
   kAttentionGrad,
   kRope,
+  kLinearCrossEntropy,
+  kLinearCrossEntropyGrad,
 };
+
+/// out[m, n] = (or +=, with `accumulate`) lhs[k, m]ᵀ · rhs[k, n], row-major,
+/// lhs and rhs of `type`, out of `outType` (the operands' or f32): the
+/// chunked loss sums its weight gradient with it.
+ivl_status gemmTransposedLhs(ivl_context *ctx, const void *lhs,
+                             const void *rhs, ivl_dtype type, int64_t m,
+                             int64_t n, int64_t k, void *out,
+                             ivl_dtype outType, bool accumulate);
 
 } // namespace ivl::cuda
 

@@ -85,7 +85,8 @@ static void describeDataError(ivl_context *ctx, const DeviceStatus &s) {
       "embedding",           "embedding_grad", "scatter_image_embeds",
       "gather_image_embeds", "cross_entropy",  "cross_entropy_grad",
       "adamw",               "drop_path",      "attention",
-      "attention_grad",      "rope"};
+      "attention_grad",      "rope",           "linear_cross_entropy",
+      "linear_cross_entropy_grad"};
   constexpr int count = sizeof kernels / sizeof kernels[0];
   const char *kernel =
       s.kernel >= 0 && s.kernel < count ? kernels[s.kernel] : "kernel";

@@ -55,6 +55,10 @@ struct Gemm {
   int64_t strideA, strideB, strideD;
   int64_t batch;
   ivl_dtype type;
+  /// D's type when it differs from the operands' (an f32 sum).
+  ivl_dtype outType = type;
+  /// D = A·B + beta·D.
+  float beta = 0.0f;
 };
 
 ivl_status checkLt(ivl_context *ctx, cublasStatus_t status, const char *what) {
@@ -92,7 +96,7 @@ ivl_status layout(ivl_context *ctx, cublasLtMatrixLayout_t &out,
 }
 
 ivl_status plan(ivl_context *ctx, const Gemm &g, cudaDataType_t type,
-                GemmPlan &p) {
+                cudaDataType_t outType, GemmPlan &p) {
   int64_t size = ivl_dtype_size(g.type);
   if (ivl_status s = checkLt(ctx,
                              cublasLtMatmulDescCreate(&p.desc,
@@ -122,7 +126,8 @@ ivl_status plan(ivl_context *ctx, const Gemm &g, cudaDataType_t type,
   if (ivl_status s =
           layout(ctx, p.b, type, bRows, bCols, g.ldb, g.batch, g.strideB))
     return s;
-  if (ivl_status s = layout(ctx, p.d, type, g.m, g.n, g.ldd, g.batch, g.strideD))
+  if (ivl_status s =
+          layout(ctx, p.d, outType, g.m, g.n, g.ldd, g.batch, g.strideD))
     return s;
 
   cublasLtMatmulPreference_t pref;
@@ -165,8 +170,8 @@ ivl_status plan(ivl_context *ctx, const Gemm &g, cudaDataType_t type,
 }
 
 ivl_status run(ivl_context *ctx, const Gemm &g, const char *kernel) {
-  cudaDataType_t type;
-  if (!cudaType(g.type, type))
+  cudaDataType_t type, outType;
+  if (!cudaType(g.type, type) || !cudaType(g.outType, outType))
     return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
                 "%s: operands must be f32, bf16 or f16", kernel);
   if (g.m == 0 || g.n == 0 || g.batch == 0)
@@ -174,11 +179,12 @@ ivl_status run(ivl_context *ctx, const Gemm &g, const char *kernel) {
   char key[512];
   std::snprintf(
       key, sizeof key, "%d %d %lld %lld %lld %lld %lld %lld %lld %lld %lld "
-                       "%lld %d %d %lld %llu %llu %llu",
+                       "%lld %d %d %d %lld %llu %llu %llu",
       g.opA, g.opB, (long long)g.m, (long long)g.n, (long long)g.k,
       (long long)g.lda, (long long)g.ldb, (long long)g.ldd,
       (long long)g.strideA, (long long)g.strideB, (long long)g.strideD,
-      (long long)g.batch, static_cast<int>(g.type), g.bias != nullptr,
+      (long long)g.batch, static_cast<int>(g.type),
+      static_cast<int>(g.outType), g.bias != nullptr,
       (long long)ctx->workspaceBytes,
       (unsigned long long)alignmentOf({reinterpret_cast<uintptr_t>(g.a)}),
       (unsigned long long)alignmentOf({reinterpret_cast<uintptr_t>(g.b)}),
@@ -186,7 +192,7 @@ ivl_status run(ivl_context *ctx, const Gemm &g, const char *kernel) {
   auto it = ctx->gemmPlans.find(key);
   if (it == ctx->gemmPlans.end()) {
     GemmPlan p;
-    if (ivl_status s = plan(ctx, g, type, p))
+    if (ivl_status s = plan(ctx, g, type, outType, p))
       return s;
     it = ctx->gemmPlans.emplace(key, p).first;
   }
@@ -194,7 +200,7 @@ ivl_status run(ivl_context *ctx, const Gemm &g, const char *kernel) {
   if (g.bias)
     cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                    &g.bias, sizeof g.bias);
-  float alpha = 1.0f, beta = 0.0f;
+  float alpha = 1.0f, beta = g.beta;
   return checkLt(ctx,
                  cublasLtMatmul(ctx->lt, p.desc, &alpha, g.a, p.a, g.b, p.b,
                                 &beta, g.d, p.d, g.d, p.d, &p.algo,
@@ -247,6 +253,18 @@ ivl_status matmul(ivl_context *ctx, const ivl_tensor *lhs,
          batch,
          lhs->dtype};
   return run(ctx, g, "matmul");
+}
+
+ivl_status gemmTransposedLhs(ivl_context *ctx, const void *lhs,
+                             const void *rhs, ivl_dtype type, int64_t m,
+                             int64_t n, int64_t k, void *out,
+                             ivl_dtype outType, bool accumulate) {
+  // out^T [n, m] = rhs^T [n, k] . lhs [k, m] in column-major terms.
+  Gemm g{CUBLAS_OP_N, CUBLAS_OP_T, n,  m, k, rhs, lhs, nullptr, out,
+         n,           m,           n,  0, 0, 0, 1,   type};
+  g.outType = outType;
+  g.beta = accumulate ? 1.0f : 0.0f;
+  return run(ctx, g, "gemm (transposed lhs)");
 }
 
 } // namespace ivl::cuda

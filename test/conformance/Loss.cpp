@@ -1,6 +1,7 @@
 //===- Loss.cpp - conformance cases -------------------------------------===//
 
 #include "Conformance.h"
+#include "internvl/runtime/KernelShapes.h"
 
 #include <algorithm>
 #include <cmath>
@@ -273,4 +274,187 @@ CONFORMANCE_CASE(cross_entropy_grad, label_out_of_range_rejected) {
                ivl_cross_entropy_grad(c.context(), &dloss, &z, &y, &l, nullptr,
                                       kIgnore, &dz),
                IVL_ERROR_INVALID_INPUT, "label == vocab");
+}
+
+//===--- linear_cross_entropy ---------------------------------------------===//
+
+namespace {
+
+/// The chunked loss's problem as cross_entropy's: the logits hidden ·
+/// weightᵀ in f64, rounded to the hidden state's type as the kernels round
+/// them, and the labels and weights under the next-token shift (the last
+/// token of a row is ignored).
+struct ShiftedLoss {
+  Tensor logits, labels, weights;
+};
+
+ShiftedLoss shiftedLoss(const Tensor &hidden, const Tensor &weight,
+                        const Tensor &labels, const Tensor *weights) {
+  int64_t seq = hidden.shape[1], width = hidden.shape[2];
+  int64_t tokens = hidden.shape[0] * seq, vocab = weight.shape[0];
+  ShiftedLoss s;
+  s.logits = Tensor{hidden.dtype, {tokens, vocab},
+                    std::vector<double>(tokens * vocab)};
+  s.labels = Tensor{IVL_I64, {tokens}, std::vector<double>(tokens, kIgnore)};
+  s.weights = Tensor{IVL_F32, {tokens}, std::vector<double>(tokens, 0)};
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t j = 0; j < vocab; ++j) {
+      double acc = 0;
+      for (int64_t i = 0; i < width; ++i)
+        acc += hidden[t * width + i] * weight[j * width + i];
+      s.logits[t * vocab + j] = roundTo(hidden.dtype, acc);
+    }
+    if ((t + 1) % seq == 0)
+      continue;
+    s.labels[t] = labels[t + 1];
+    if (weights)
+      s.weights[t] = (*weights)[t + 1];
+  }
+  return s;
+}
+
+/// The CUDA kernels keep the chunk of logits (and dW's f32 sum) in the
+/// scratch the step sets; the CPU ignores it.
+bool withScratch(Case &c, const Tensor &hidden, const Tensor &weight,
+                 int64_t chunk, bool weightGrad) {
+  int64_t bytes = ivl::chunkedLossWorkspaceBytes(
+      hidden.shape[0] * hidden.shape[1], weight.shape[0], weight.shape[1],
+      ivl_dtype_size(hidden.dtype), chunk, weightGrad);
+  ivl_tensor scratch = c.output(IVL_F32, {(bytes + 3) / 4});
+  return c.call(ivl_set_scratch(c.context(), scratch.data, bytes));
+}
+
+void checkChunkedForward(Case &c, ivl_dtype dtype, Shape bsh, int64_t vocab,
+                         int64_t chunk, bool weighted) {
+  Tensor hidden = c.random(dtype, bsh, -1, 1);
+  Tensor weight = c.random(dtype, {vocab, bsh[2]}, -1, 1);
+  int64_t tokens = bsh[0] * bsh[1];
+  Tensor labels = labelsWithIgnored(c, tokens, vocab, 4, 2);
+  labels.shape = {bsh[0], bsh[1]};
+  Tensor weights = c.random(IVL_F32, {bsh[0], bsh[1]}, 0, 0.5);
+  ivl_tensor h = c.device(hidden), w = c.device(weight), y = c.device(labels),
+             lw = c.device(weights);
+  ivl_tensor loss = c.output(IVL_F32, {}),
+             lse = c.output(IVL_F32, {bsh[0], bsh[1]});
+  if (!withScratch(c, hidden, weight, chunk, false))
+    return;
+  bool ok = c.call(ivl_linear_cross_entropy(c.context(), &h, &w, &y,
+                                            weighted ? &lw : nullptr, kIgnore,
+                                            chunk, &loss, &lse));
+  c.call(ivl_set_scratch(c.context(), nullptr, 0));
+  if (!ok)
+    return;
+  ShiftedLoss s = shiftedLoss(hidden, weight, labels, &weights);
+  CrossEntropyRef r = crossEntropyRef(s.logits, s.labels, kIgnore,
+                                      weighted ? &s.weights : nullptr);
+  double scale = 1;
+  for (double v : r.lse)
+    scale = std::max(scale, std::fabs(v));
+  if (weighted)
+    for (double v : s.weights.values)
+      scale += std::fabs(v) * scale / tokens;
+  c.expect("lse", lse, r.lse, toleranceFor(IVL_F32, scale));
+  c.expect("loss", loss, {r.loss}, toleranceFor(IVL_F32, scale));
+}
+
+/// Fed the reference lse (rounded to f32), as checkBackward.
+void checkChunkedBackward(Case &c, ivl_dtype dtype, Shape bsh, int64_t vocab,
+                          int64_t chunk, bool weighted, bool wantDh,
+                          bool wantDw) {
+  Tensor hidden = c.random(dtype, bsh, -1, 1);
+  Tensor weight = c.random(dtype, {vocab, bsh[2]}, -1, 1);
+  int64_t tokens = bsh[0] * bsh[1], width = bsh[2];
+  Tensor labels = labelsWithIgnored(c, tokens, vocab, 3, 1);
+  labels.shape = {bsh[0], bsh[1]};
+  Tensor weights = c.random(IVL_F32, {bsh[0], bsh[1]}, 0, 0.5);
+  ShiftedLoss s = shiftedLoss(hidden, weight, labels, &weights);
+  CrossEntropyRef r = crossEntropyRef(s.logits, s.labels, kIgnore);
+  Tensor lseRef{IVL_F32, {bsh[0], bsh[1]}, r.lse};
+  for (double &v : lseRef.values)
+    v = roundTo(IVL_F32, v);
+  Tensor dlossT = c.filled(IVL_F32, {}, 1.25);
+  ivl_tensor dloss = c.device(dlossT), h = c.device(hidden),
+             w = c.device(weight), y = c.device(labels), lw = c.device(weights),
+             lse = c.device(lseRef);
+  ivl_tensor dh = c.output(dtype, bsh), dw = c.output(dtype, {vocab, width});
+  if (!withScratch(c, hidden, weight, chunk, wantDw))
+    return;
+  bool ok = c.call(ivl_linear_cross_entropy_grad(
+      c.context(), &dloss, &h, &w, &y, &lse, weighted ? &lw : nullptr, kIgnore,
+      chunk, wantDh ? &dh : nullptr, wantDw ? &dw : nullptr));
+  c.call(ivl_set_scratch(c.context(), nullptr, 0));
+  if (!ok)
+    return;
+  std::vector<double> g = crossEntropyGradRef(
+      dlossT[0], s.logits, s.labels, kIgnore, weighted ? &s.weights : nullptr);
+  // The kernels round dlogits to the hidden state's type before the
+  // products; each product sums V (or T) terms.
+  for (double &v : g)
+    v = roundTo(dtype, v);
+  std::vector<double> wantH(tokens * width, 0), wantW(vocab * width, 0);
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t j = 0; j < vocab; ++j)
+      for (int64_t i = 0; i < width; ++i) {
+        wantH[t * width + i] += g[t * vocab + j] * weight[j * width + i];
+        wantW[j * width + i] += g[t * vocab + j] * hidden[t * width + i];
+      }
+  auto largest = [](const std::vector<double> &v) {
+    double m = 1e-6;
+    for (double x : v)
+      m = std::max(m, std::fabs(x));
+    return m;
+  };
+  if (wantDh)
+    c.expect("dhidden", dh, wantH, toleranceFor(dtype, largest(wantH)));
+  if (wantDw)
+    c.expect("dweight", dw, wantW, toleranceFor(dtype, largest(wantW)));
+}
+
+} // namespace
+
+CONFORMANCE_CASE(linear_cross_entropy, f32_chunks_cross_rows) {
+  // Chunks of 5 tokens over rows of 6: chunk boundaries and row ends differ.
+  checkChunkedForward(c, IVL_F32, {3, 6, 16}, 37, 5, false);
+}
+
+CONFORMANCE_CASE(linear_cross_entropy, bf16_one_chunk_and_single_rows) {
+  checkChunkedForward(c, IVL_BF16, {2, 8, 24}, 50, 16, false);
+  checkChunkedForward(c, IVL_BF16, {2, 8, 24}, 50, 1, false);
+}
+
+CONFORMANCE_CASE(linear_cross_entropy, weighted_sum) {
+  checkChunkedForward(c, IVL_F32, {2, 7, 12}, 29, 4, true);
+  checkChunkedForward(c, IVL_BF16, {1, 9, 8}, 33, 9, true);
+}
+
+CONFORMANCE_CASE(linear_cross_entropy, label_out_of_range_rejected) {
+  // labels[b, 0] is never scored (nothing predicts it); labels[b, 1] is.
+  Tensor hidden = c.random(IVL_F32, {1, 3, 4}), weight = c.random(IVL_F32, {13, 4});
+  Tensor labels = c.integers({1, 3}, 0, 13);
+  labels[1] = 13;
+  ivl_tensor h = c.device(hidden), w = c.device(weight), y = c.device(labels);
+  ivl_tensor loss = c.output(IVL_F32, {}), lse = c.output(IVL_F32, {1, 3});
+  if (!withScratch(c, hidden, weight, 2, false))
+    return;
+  c.expectStatus(ivl_linear_cross_entropy(c.context(), &h, &w, &y, nullptr,
+                                          kIgnore, 2, &loss, &lse),
+                 IVL_ERROR_INVALID_INPUT, "label == vocab");
+  c.call(ivl_set_scratch(c.context(), nullptr, 0));
+}
+
+//===--- linear_cross_entropy_grad ----------------------------------------===//
+
+CONFORMANCE_CASE(linear_cross_entropy_grad, f32_chunks_cross_rows) {
+  checkChunkedBackward(c, IVL_F32, {3, 6, 16}, 37, 5, false, true, true);
+}
+
+CONFORMANCE_CASE(linear_cross_entropy_grad, bf16_chunks_sum_in_f32) {
+  // Several chunks of a bf16 weight: dW is summed in f32 in the scratch.
+  checkChunkedBackward(c, IVL_BF16, {2, 8, 24}, 50, 3, false, true, true);
+  checkChunkedBackward(c, IVL_BF16, {2, 8, 24}, 50, 16, false, true, true);
+}
+
+CONFORMANCE_CASE(linear_cross_entropy_grad, weighted_one_result) {
+  checkChunkedBackward(c, IVL_F32, {2, 7, 12}, 29, 4, true, true, false);
+  checkChunkedBackward(c, IVL_BF16, {1, 9, 8}, 33, 2, true, false, true);
 }

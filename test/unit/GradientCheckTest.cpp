@@ -369,6 +369,28 @@ const Case cases[] = {
      "tensor<4xi64>, tensor<4xf32>) -> (tensor<f32>, tensor<4xf32>)",
      "tensor<f32>", 0,
      [](std::vector<HostTensor> &a) { setIds(a[1], {2, -100, 5, 0}); }},
+    // Rows of 4 tokens: position t is scored against label t + 1; chunks of
+    // 3 cross the row boundary.
+    {"linear_cross_entropy",
+     "%h: tensor<2x4x5xf32> {tg.trainable}, %w: tensor<7x5xf32> "
+     "{tg.trainable}, %labels: tensor<2x4xi64>",
+     "%y, %lse = tg.linear_cross_entropy %h, %w, %labels {chunk_tokens = 3 : "
+     "i64} : (tensor<2x4x5xf32>, tensor<7x5xf32>, tensor<2x4xi64>) -> "
+     "(tensor<f32>, tensor<2x4xf32>)",
+     "tensor<f32>", 0,
+     [](std::vector<HostTensor> &a) {
+       setIds(a[2], {1, 2, -100, 6, 0, 3, 4, 5});
+     }},
+    {"linear_cross_entropy_weighted",
+     "%h: tensor<2x4x5xf32> {tg.trainable}, %w: tensor<7x5xf32> "
+     "{tg.trainable}, %labels: tensor<2x4xi64>, %lw: tensor<2x4xf32>",
+     "%y, %lse = tg.linear_cross_entropy %h, %w, %labels, %lw {chunk_tokens "
+     "= 2 : i64} : (tensor<2x4x5xf32>, tensor<7x5xf32>, tensor<2x4xi64>, "
+     "tensor<2x4xf32>) -> (tensor<f32>, tensor<2x4xf32>)",
+     "tensor<f32>", 0,
+     [](std::vector<HostTensor> &a) {
+       setIds(a[2], {1, 2, -100, 6, 0, 3, 4, 5});
+     }},
 };
 
 INSTANTIATE_TEST_SUITE_P(Ops, GradientCheck, ::testing::ValuesIn(cases),

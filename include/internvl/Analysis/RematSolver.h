@@ -14,6 +14,8 @@
 #ifndef INTERNVL_ANALYSIS_REMATSOLVER_H
 #define INTERNVL_ANALYSIS_REMATSOLVER_H
 
+#include "internvl/Support/CostModel.h"
+
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/Support/Error.h"
@@ -101,6 +103,25 @@ struct BudgetFit {
 BudgetFit fitBudget(llvm::ArrayRef<const std::vector<RematChoice> *> frontiers,
                     int64_t budget,
                     llvm::function_ref<int64_t(llvm::ArrayRef<int>)> peakOf);
+
+/// One chunk size of the fused lm_head + cross-entropy and its cost.
+struct LossChunk {
+  int64_t tokens = 0;
+  /// The larger of the forward's and the backward's workspace.
+  int64_t workspaceBytes = 0;
+  /// Forward and (if any) backward on the roofline.
+  double seconds = 0.0;
+};
+
+/// The chunk sizes worth choosing for `loss` (its `chunk` is ignored): every
+/// token at once, and each power of two from 128 below that, reduced to the
+/// Pareto frontier of (workspace bytes, time), sorted by increasing bytes and
+/// strictly decreasing time. `backward` says whether the step has the
+/// gradient op, and which of its results.
+std::vector<LossChunk> lossChunkFrontier(const cost::ChunkedLoss &loss,
+                                         bool backward, bool hiddenGrad,
+                                         bool weightGrad,
+                                         const cost::Roofline &gpu);
 
 } // namespace internvl
 

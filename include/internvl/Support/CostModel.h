@@ -11,6 +11,8 @@
 #ifndef INTERNVL_SUPPORT_COSTMODEL_H
 #define INTERNVL_SUPPORT_COSTMODEL_H
 
+#include "internvl/runtime/KernelShapes.h"
+
 #include <cstdint>
 
 namespace internvl::cost {
@@ -68,6 +70,82 @@ inline constexpr int64_t attentionGradFlops(int64_t b, int64_t hq, int64_t s,
                                             bool causal) {
   return 2 * b * hq * attentionPairs(s, skv, causal) * (3 * d + 2 * dv);
 }
+
+/// FLOPs, traffic and scratch of one execution of a fused op.
+struct OpCost {
+  int64_t flops = 0;
+  int64_t bytesRead = 0;
+  int64_t bytesWritten = 0;
+  int64_t workspaceBytes = 0;
+};
+
+/// tg.linear_cross_entropy(_grad) over `tokens` rows of width `hidden`,
+/// `vocab` logits each, `chunk` rows at a time; `elementBytes` is the width
+/// of the hidden state, the weight and the logits. Each chunk reads the whole
+/// weight again: below the roofline's ridge (a few hundred rows) chunking
+/// costs time, which is what the remat solver weighs against the chunk's
+/// bytes.
+struct ChunkedLoss {
+  int64_t tokens = 0, vocab = 0, hidden = 0, elementBytes = 2, chunk = 1;
+  bool weighted = false;
+
+  int64_t rows() const { return chunk < tokens ? chunk : tokens; }
+  int64_t chunks() const { return chunk > 0 ? (tokens + chunk - 1) / chunk : 0; }
+  int64_t logitBytes() const { return tokens * vocab * elementBytes; }
+  int64_t weightBytes() const { return vocab * hidden * elementBytes; }
+  int64_t hiddenBytes() const { return tokens * hidden * elementBytes; }
+  int64_t tokenBytes() const { return tokens * (8 + 4 + (weighted ? 4 : 0)); }
+  /// Whether weight_grad is summed across chunks in an f32 buffer of the
+  /// workspace (a weight that is f32 accumulates in place).
+  bool accumulates(bool weightGrad) const {
+    return weightGrad && chunks() > 1 && elementBytes != 4;
+  }
+  /// The kernels' scratch (ivl::chunkedLossWorkspaceBytes).
+  int64_t workspace(bool weightGrad) const {
+    return ivl::chunkedLossWorkspaceBytes(tokens, vocab, hidden, elementBytes,
+                                          chunk, weightGrad);
+  }
+
+  /// The lm_head GEMM per chunk, then softmax cross-entropy over it.
+  OpCost forward() const {
+    OpCost c;
+    c.flops = matmulFlops(1, tokens, vocab, hidden) +
+              kCrossEntropyFlops * tokens * vocab;
+    c.bytesRead = hiddenBytes() + chunks() * weightBytes() + tokenBytes() +
+                  logitBytes();
+    c.bytesWritten = logitBytes() + 4 + 4 * tokens;
+    c.workspaceBytes = workspace(false);
+    return c;
+  }
+
+  /// Per chunk: the logits again, their gradient in place, then
+  /// dlogits · W and dlogitsᵀ · hidden as asked.
+  OpCost backward(bool hiddenGrad, bool weightGrad) const {
+    OpCost c;
+    int64_t gemm = matmulFlops(1, tokens, vocab, hidden);
+    c.flops = gemm + kCrossEntropyGradFlops * tokens * vocab +
+              (hiddenGrad ? gemm : 0) + (weightGrad ? gemm : 0);
+    c.bytesRead = hiddenBytes() + chunks() * weightBytes() + tokenBytes() +
+                  logitBytes();
+    c.bytesWritten = 2 * logitBytes();
+    if (hiddenGrad) {
+      c.bytesRead += logitBytes() + chunks() * weightBytes();
+      c.bytesWritten += hiddenBytes();
+    }
+    if (weightGrad) {
+      int64_t sum = vocab * hidden * 4;
+      bool f32 = elementBytes == 4;
+      c.bytesRead += logitBytes() + hiddenBytes() +
+                     (chunks() - 1) * (f32 ? weightBytes() : sum);
+      c.bytesWritten += f32 || chunks() == 1 ? chunks() * weightBytes()
+                                             : chunks() * sum + weightBytes();
+      if (accumulates(weightGrad))
+        c.bytesRead += sum;
+    }
+    c.workspaceBytes = workspace(weightGrad);
+    return c;
+  }
+};
 
 /// A GPU's throughput, for turning FLOPs and bytes into time.
 struct Roofline {

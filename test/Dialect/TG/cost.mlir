@@ -8,7 +8,8 @@ func.func @cost(%x: tensor<2x16x64xbf16>, %w: tensor<32x64xbf16>, %b: tensor<32x
                 %logits: tensor<46x100xbf16>, %labels: tensor<46xi64>,
                 %master: tensor<32x64xf32>, %g: tensor<32x64xbf16>, %step: tensor<i64>,
                 %h: tensor<2x8x64xbf16>, %hb: tensor<64xbf16>,
-                %q1: tensor<1x16x4x8xbf16>, %k1: tensor<1x16x2x8xbf16>, %cu: tensor<1x5xi64>) {
+                %q1: tensor<1x16x4x8xbf16>, %k1: tensor<1x16x2x8xbf16>, %cu: tensor<1x5xi64>,
+                %hl: tensor<2x8x16xbf16>, %wl: tensor<100x16xbf16>, %yl: tensor<2x8xi64>) {
   // 2·(2·16)·32·64 for the product plus one add per output for the bias.
   // CHECK: tg.linear flops=132096 bytes_read=8256 bytes_written=2048
   %y = tg.linear %x, %w, %b : (tensor<2x16x64xbf16>, tensor<32x64xbf16>, tensor<32xbf16>) -> tensor<2x16x32xbf16>
@@ -41,6 +42,15 @@ func.func @cost(%x: tensor<2x16x64xbf16>, %w: tensor<32x64xbf16>, %b: tensor<32x
   %loss, %clse = tg.cross_entropy %logits, %labels : (tensor<46x100xbf16>, tensor<46xi64>) -> (tensor<f32>, tensor<46xf32>)
   // CHECK-NEXT: tg.fill flops=0 bytes_read=0 bytes_written=4
   %one = tg.fill 1.0 : tensor<f32>
+  // 16 tokens in 4 chunks: 2·16·100·16 + 4·1600 FLOPs; the hidden state
+  // (512 B), the weight once per chunk (4 · 3200), labels and lse (16 · 12),
+  // the chunks of logits written and read back (3200).
+  // CHECK-NEXT: tg.linear_cross_entropy flops=57600 bytes_read=16704 bytes_written=3268
+  %lloss, %llse = tg.linear_cross_entropy %hl, %wl, %yl {chunk_tokens = 4 : i64} : (tensor<2x8x16xbf16>, tensor<100x16xbf16>, tensor<2x8xi64>) -> (tensor<f32>, tensor<2x8xf32>)
+  // The logits again, dX and dW (3 · 51200 + 3 · 1600); dW summed in an f32
+  // buffer (6400 B) read and written per chunk, rounded once.
+  // CHECK-NEXT: tg.linear_cross_entropy_grad flops=158400 bytes_read=62016 bytes_written=35712
+  %ldh, %ldw = tg.linear_cross_entropy_grad %one, %hl, %wl, %yl, %llse {chunk_tokens = 4 : i64} : (tensor<f32>, tensor<2x8x16xbf16>, tensor<100x16xbf16>, tensor<2x8xi64>, tensor<2x8xf32>) -> (tensor<2x8x16xbf16>, tensor<100x16xbf16>)
   // CHECK-NEXT: tg.global_norm flops=13296 bytes_read=13296 bytes_written=4
   %norm = tg.global_norm %g, %logits : (tensor<32x64xbf16>, tensor<46x100xbf16>) -> tensor<f32>
   // CHECK-NEXT: tg.adamw flops=32768 bytes_read=28684 bytes_written=28672

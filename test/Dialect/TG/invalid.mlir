@@ -635,6 +635,38 @@ func.func @cross_entropy_grad_lse(%g: tensor<f32>, %l: tensor<8x100xbf16>, %y: t
 
 // -----
 
+func.func @linear_cross_entropy_chunk(%h: tensor<2x8x16xbf16>, %w: tensor<100x16xbf16>, %y: tensor<2x8xi64>) {
+  // expected-error @+1 {{chunk_tokens must be in [1, 16] (the B*S tokens), got 17}}
+  %loss, %lse = tg.linear_cross_entropy %h, %w, %y {chunk_tokens = 17 : i64} : (tensor<2x8x16xbf16>, tensor<100x16xbf16>, tensor<2x8xi64>) -> (tensor<f32>, tensor<2x8xf32>)
+  return
+}
+
+// -----
+
+func.func @linear_cross_entropy_weight(%h: tensor<2x8x16xbf16>, %w: tensor<100x8xbf16>, %y: tensor<2x8xi64>) {
+  // expected-error @+1 {{expected weight of shape [V, 16] (H = 16 is the hidden state's last dimension), got 'tensor<100x8xbf16>'}}
+  %loss, %lse = tg.linear_cross_entropy %h, %w, %y {chunk_tokens = 4 : i64} : (tensor<2x8x16xbf16>, tensor<100x8xbf16>, tensor<2x8xi64>) -> (tensor<f32>, tensor<2x8xf32>)
+  return
+}
+
+// -----
+
+func.func @linear_cross_entropy_labels(%h: tensor<2x8x16xbf16>, %w: tensor<100x16xbf16>, %y: tensor<16xi64>) {
+  // expected-error @+1 {{expected labels of shape [2, 8], got 'tensor<16xi64>'}}
+  %loss, %lse = tg.linear_cross_entropy %h, %w, %y {chunk_tokens = 4 : i64} : (tensor<2x8x16xbf16>, tensor<100x16xbf16>, tensor<16xi64>) -> (tensor<f32>, tensor<2x8xf32>)
+  return
+}
+
+// -----
+
+func.func @linear_cross_entropy_grad_type(%g: tensor<f32>, %h: tensor<2x8x16xbf16>, %w: tensor<100x16xbf16>, %y: tensor<2x8xi64>, %lse: tensor<2x8xf32>) {
+  // expected-error @+1 {{expected weight_grad of type 'tensor<100x16xbf16>', got 'tensor<100x16xf32>'}}
+  %dh, %dw = tg.linear_cross_entropy_grad %g, %h, %w, %y, %lse {chunk_tokens = 4 : i64} : (tensor<f32>, tensor<2x8x16xbf16>, tensor<100x16xbf16>, tensor<2x8xi64>, tensor<2x8xf32>) -> (tensor<2x8x16xbf16>, tensor<100x16xf32>)
+  return
+}
+
+// -----
+
 func.func @global_norm_empty() {
   // expected-error @+1 {{expected at least one gradient}}
   %0 = tg.global_norm : () -> tensor<f32>

@@ -164,3 +164,17 @@ func.func @packed(%q: tensor<1x16x4x8xbf16>, %k: tensor<1x16x2x8xbf16>, %cu: ten
   %dz = tg.cross_entropy_grad %one, %logits, %labels, %clse, %w : (tensor<f32>, tensor<15x100xbf16>, tensor<15xi64>, tensor<15xf32>, tensor<15xf32>) -> tensor<15x100xbf16>
   return
 }
+
+// CHECK-LABEL: func.func @chunked_loss
+func.func @chunked_loss(%h: tensor<2x8x16xbf16>, %w: tensor<100x16xbf16>, %labels: tensor<2x8xi64>, %lw: tensor<2x8xf32>, %one: tensor<f32>) {
+  // CHECK: %{{.*}}, %[[LSE:.*]] = tg.linear_cross_entropy %{{.*}}, %{{.*}}, %{{.*}} {chunk_tokens = 4 : i64} : (tensor<2x8x16xbf16>, tensor<100x16xbf16>, tensor<2x8xi64>) -> (tensor<f32>, tensor<2x8xf32>)
+  %loss, %lse = tg.linear_cross_entropy %h, %w, %labels {chunk_tokens = 4 : i64} : (tensor<2x8x16xbf16>, tensor<100x16xbf16>, tensor<2x8xi64>) -> (tensor<f32>, tensor<2x8xf32>)
+  // CHECK: tg.linear_cross_entropy_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[LSE]] {chunk_tokens = 4 : i64{{.*}}} : (tensor<f32>, tensor<2x8x16xbf16>, tensor<100x16xbf16>, tensor<2x8xi64>, tensor<2x8xf32>) -> (tensor<2x8x16xbf16>, tensor<100x16xbf16>)
+  %dh, %dw = tg.linear_cross_entropy_grad %one, %h, %w, %labels, %lse {chunk_tokens = 4 : i64} : (tensor<f32>, tensor<2x8x16xbf16>, tensor<100x16xbf16>, tensor<2x8xi64>, tensor<2x8xf32>) -> (tensor<2x8x16xbf16>, tensor<100x16xbf16>)
+  // The weighted loss; only the hidden state's gradient.
+  // CHECK: tg.linear_cross_entropy %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {chunk_tokens = 16 : i64, ignore_index = -1 : i64}
+  %wl, %wlse = tg.linear_cross_entropy %h, %w, %labels, %lw {chunk_tokens = 16 : i64, ignore_index = -1 : i64} : (tensor<2x8x16xbf16>, tensor<100x16xbf16>, tensor<2x8xi64>, tensor<2x8xf32>) -> (tensor<f32>, tensor<2x8xf32>)
+  // CHECK: tg.linear_cross_entropy_grad {{.*}} -> tensor<2x8x16xbf16>
+  %dh2 = tg.linear_cross_entropy_grad %one, %h, %w, %labels, %wlse, %lw {chunk_tokens = 16 : i64} : (tensor<f32>, tensor<2x8x16xbf16>, tensor<100x16xbf16>, tensor<2x8xi64>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8x16xbf16>
+  return
+}

@@ -11,6 +11,12 @@
 // RUN: not internvl-opt %s --tg-autodiff --tg-remat="data-parallel=true world-size=2 reduce-bucket-size=0" -o /dev/null 2>&1 | FileCheck %s --check-prefix=DPOPTION
 // DPOPTION: error: --tg-remat (data-parallel=true): reduce-bucket-size must be >= 1 element, got 0
 
+// RUN: not internvl-opt %s --tg-autodiff --tg-remat="lm=auto budget=80GiB levers=offload" -o /dev/null 2>&1 | FileCheck %s --check-prefix=LATER
+// LATER: error: --tg-remat: lever 'offload' is not available yet; the levers are recompute, chunk-loss
+
+// RUN: not internvl-opt %s --tg-autodiff --tg-remat="lm=auto budget=80GiB levers=recompute,keep" -o /dev/null 2>&1 | FileCheck %s --check-prefix=LEVER
+// LEVER: error: --tg-remat: unknown lever 'keep'; the levers are recompute, chunk-loss
+
 // RUN: not internvl-opt %s --tg-autodiff --tg-remat="lm=auto budget=1MiB" -o /dev/null 2>&1 | FileCheck %s --check-prefix=SMALL
 // SMALL: error: --tg-remat: budget 1048576 bytes (0.00 GiB) is below the minimum feasible peak {{[0-9]+}} bytes (0.03 GiB) for this graph with vision=force lm=auto
 

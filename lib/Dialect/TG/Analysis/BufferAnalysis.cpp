@@ -184,14 +184,12 @@ void BufferAnalysis::buildBuffers(const PlanOptions &options) {
       }
       bufferIndex[result] = newBuffer(result, op, step);
     }
-    // Attention backward accumulates dQ in f32 and keeps rowsum(dO * O)
-    // (FlashAttention-2's dq_accum and softmax_d) for the duration of the op.
-    if (auto grad = dyn_cast<AttentionGradOp>(op)) {
-      auto q = cast<RankedTensorType>(grad.getQuery().getType());
-      int64_t rows = q.getDimSize(0) * q.getDimSize(1) * q.getDimSize(2);
+    // The kernel's own scratch (attention backward, the chunked loss), in
+    // use for the duration of the op.
+    auto storageOp = dyn_cast<StorageOpInterface>(op);
+    if (int64_t bytes = storageOp ? storageOp.getWorkspaceBytes() : 0) {
       PlanBuffer ws;
-      ws.bytes = internvl::alignTo(4 * rows * q.getDimSize(3) + 4 * rows,
-                                   options.alignment);
+      ws.bytes = internvl::alignTo(bytes, options.alignment);
       ws.start = ws.end = step;
       ws.kind = BufferKind::Workspace;
       ws.op = op;

@@ -72,7 +72,7 @@ private:
   LogicalResult place(const Stored &s, Operation *where, bool workspace);
   /// Places `op`'s tg.workspace for step `step`; it must hold `need` bytes
   /// (`missing` says what is wrong otherwise).
-  LogicalResult placeWorkspace(Operation *op, int64_t need, StringRef missing,
+  LogicalResult placeWorkspace(Operation *op, int64_t need, const Twine &missing,
                                int64_t step);
   LogicalResult checkOverlaps();
   LogicalResult checkTotals();
@@ -110,7 +110,7 @@ LogicalResult PlanChecker::checkSummary() {
 }
 
 LogicalResult PlanChecker::placeWorkspace(Operation *op, int64_t need,
-                                          StringRef missing, int64_t step) {
+                                          const Twine &missing, int64_t step) {
   auto ws = op->getAttrOfType<AllocAttr>(kWorkspaceAttr);
   if (!ws || ws.getSize() < need)
     return op->emitError() << "memory plan: " << missing << " of " << need
@@ -238,14 +238,12 @@ LogicalResult PlanChecker::check() {
         return failure();
       storage[result] = stored.size();
     }
-    if (auto grad = dyn_cast<AttentionGradOp>(op)) {
-      // The kernel's scratch: rowsum(dO * O) in f32 per query row.
-      auto q = cast<RankedTensorType>(grad.getQuery().getType());
-      int64_t need = 4 * q.getDimSize(0) * q.getDimSize(1) * q.getDimSize(2);
+    auto storageOp = dyn_cast<StorageOpInterface>(op);
+    if (int64_t need = storageOp ? storageOp.getWorkspaceBytes() : 0)
       if (failed(placeWorkspace(
-              op, need, "attention backward has no planned workspace", s)))
+              op, need, op->getName().stripDialect() + " has no planned workspace",
+              s)))
         return failure();
-    }
   }
   for (Value v : body.getTerminator()->getOperands())
     if (int id = storage.lookup(v)) {

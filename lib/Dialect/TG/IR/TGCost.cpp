@@ -178,3 +178,29 @@ int64_t AttentionGradOp::getFlops() {
   return cost::attentionGradFlops(q[0], q[2], q[1], k[1], q[3], v[3],
                                   getCausal());
 }
+
+//===----------------------------------------------------------------------===//
+// The chunked loss (cost::ChunkedLoss)
+//===----------------------------------------------------------------------===//
+
+int64_t LinearCrossEntropyOp::getFlops() {
+  return linearCrossEntropyShape(*this).forward().flops;
+}
+int64_t LinearCrossEntropyOp::getBytesRead() {
+  return linearCrossEntropyShape(*this).forward().bytesRead;
+}
+int64_t LinearCrossEntropyOp::getBytesWritten() {
+  return linearCrossEntropyShape(*this).forward().bytesWritten;
+}
+
+static cost::OpCost costOf(LinearCrossEntropyGradOp op) {
+  return linearCrossEntropyShape(op).backward(/*hiddenGrad=*/true,
+                                              op.getWeightGrad() != nullptr);
+}
+int64_t LinearCrossEntropyGradOp::getFlops() { return costOf(*this).flops; }
+int64_t LinearCrossEntropyGradOp::getBytesRead() {
+  return costOf(*this).bytesRead;
+}
+int64_t LinearCrossEntropyGradOp::getBytesWritten() {
+  return costOf(*this).bytesWritten;
+}

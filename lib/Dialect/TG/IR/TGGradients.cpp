@@ -532,6 +532,31 @@ LogicalResult DropoutOp::buildGradient(OpBuilder &builder,
   return buildMaskGradient(*this, builder, resultGrads, needed, grads);
 }
 
+LogicalResult LinearCrossEntropyOp::buildGradient(
+    OpBuilder &builder, ValueRange resultGrads, ArrayRef<bool> needed,
+    SmallVectorImpl<Value> &grads) {
+  grads.assign(getNumOperands(), Value());
+  if (resultGrads[1])
+    return emitOpError() << "has a gradient flowing into its logsumexp, which "
+                            "is not supported";
+  if (getWeights() && needed[3])
+    return emitOpError() << "has trainable loss weights, which is not "
+                            "supported (InternVL's loss_weight is data)";
+  if (!needed[0] && !needed[1])
+    return success();
+  // The hidden state's gradient is always computed (only a step that trains
+  // lm_head alone would not need it).
+  auto grad = GradBuilder{builder, getLoc()}.create<LinearCrossEntropyGradOp>(
+      getHidden().getType(), needed[1] ? getWeight().getType() : Type(),
+      resultGrads[0], getHidden(),
+      getWeight(), getLabels(), getLogsumexp(), getWeights(),
+      getIgnoreIndexAttr(), getChunkTokensAttr());
+  if (needed[0])
+    grads[0] = grad.getHiddenGrad();
+  grads[1] = grad.getWeightGrad();
+  return success();
+}
+
 LogicalResult CrossEntropyOp::buildGradient(OpBuilder &builder,
                                             ValueRange resultGrads,
                                             ArrayRef<bool> needed,

@@ -704,6 +704,56 @@ LogicalResult CrossEntropyGradOp::verify() {
                                     getLogsumexp(), getWeights());
 }
 
+/// `hidden` [B, S, H], `weight` [V, H] of the same type, `labels`,
+/// `weights` and `lse` [B, S], and a chunk of 1 to B*S rows.
+static LogicalResult
+verifyLinearCrossEntropyOperands(Operation *op, Value hidden, Value weight,
+                                 Value labels, Value lse, Value weights,
+                                 int64_t chunk) {
+  if (failed(expectRank(op, "hidden [B, S, H]", hidden, 3)) ||
+      failed(expectRank(op, "weight [V, H]", weight, 2)))
+    return failure();
+  ArrayRef<int64_t> h = shapeOf(hidden);
+  if (shapeOf(weight)[1] != h[2])
+    return op->emitOpError()
+           << "expected weight of shape [V, " << h[2] << "] (H = " << h[2]
+           << " is the hidden state's last dimension), got "
+           << weight.getType();
+  if (failed(expectElementType(op, "weight", weight, elementOf(hidden),
+                               "the hidden state")) ||
+      failed(expectShape(op, "labels", labels, {h[0], h[1]})) ||
+      failed(expectShape(op, "logsumexp", lse, {h[0], h[1]})))
+    return failure();
+  if (weights && failed(expectShape(op, "weights", weights, {h[0], h[1]})))
+    return failure();
+  int64_t tokens = h[0] * h[1];
+  if (chunk < 1 || chunk > std::max<int64_t>(tokens, 1))
+    return op->emitOpError() << "chunk_tokens must be in [1, "
+                             << std::max<int64_t>(tokens, 1)
+                             << "] (the B*S tokens), got " << chunk;
+  return success();
+}
+
+LogicalResult LinearCrossEntropyOp::verify() {
+  return verifyLinearCrossEntropyOperands(
+      *this, getHidden(), getWeight(), getLabels(), getLogsumexp(),
+      getWeights(), static_cast<int64_t>(getChunkTokens()));
+}
+
+LogicalResult LinearCrossEntropyGradOp::verify() {
+  if (failed(verifyLinearCrossEntropyOperands(
+          *this, getHidden(), getWeight(), getLabels(), getLogsumexp(),
+          getWeights(), static_cast<int64_t>(getChunkTokens()))))
+    return failure();
+  if (Value dh = getHiddenGrad(); dh.getType() != getHidden().getType())
+    return emitOpError() << "expected hidden_grad of type "
+                         << getHidden().getType() << ", got " << dh.getType();
+  if (Value dw = getWeightGrad(); dw && dw.getType() != getWeight().getType())
+    return emitOpError() << "expected weight_grad of type "
+                         << getWeight().getType() << ", got " << dw.getType();
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Optimizer
 //===----------------------------------------------------------------------===//

@@ -62,6 +62,17 @@ struct ExportMemoryPlanPass
         j.attribute("budget_bytes", nullptr);
       j.attribute("recompute_flops", plan.recomputeFlops());
       j.attribute("total_flops", plan.totalFlops());
+      // The fused loss's chunk (--tg-remat's chunk-loss lever).
+      LinearCrossEntropyOp loss;
+      a.getFunction().walk([&](LinearCrossEntropyOp op) { loss = op; });
+      if (loss) {
+        internvl::cost::ChunkedLoss shape = linearCrossEntropyShape(loss);
+        j.attributeObject("loss_chunk", [&] {
+          j.attribute("tokens", shape.tokens);
+          j.attribute("chunk_tokens", shape.chunk);
+          j.attribute("chunks", shape.chunks());
+        });
+      }
       j.attributeArray("buffers", [&] {
         ArrayRef<PlanBuffer> buffers = a.getBuffers();
         for (size_t i = 0; i < buffers.size(); ++i) {

@@ -119,6 +119,27 @@ void printRemat(const MemoryPlan &plan, llvm::raw_ostream &os) {
                       ": no gradient reaches this region; it keeps no "
                       "activations for backward and nothing is recomputed");
   }
+  // The chunk-loss lever: tg.linear_cross_entropy's chunk against one chunk
+  // of every token.
+  if (auto loss = remat.getAs<DictionaryAttr>("loss")) {
+    auto get = [&](StringRef key) {
+      auto v = loss.getAs<IntegerAttr>(key);
+      return v ? v.getInt() : int64_t(0);
+    };
+    auto chunked = loss.getAs<BoolAttr>("chunked");
+    auto extra = loss.getAs<FloatAttr>("extra_seconds");
+    os << llvm::format(
+        "  %-10s %-7s %lld x %lld tokens, workspace %lld bytes (one chunk: "
+        "%lld), %+.4g ms\n",
+        static_cast<const char *>("loss"),
+        static_cast<const char *>(chunked && chunked.getValue() ? "chunk"
+                                                                : "whole"),
+        static_cast<long long>(get("chunks")),
+        static_cast<long long>(get("chunk_tokens")),
+        static_cast<long long>(get("workspace_bytes")),
+        static_cast<long long>(get("whole_workspace_bytes")),
+        extra ? extra.getValueAsDouble() * 1e3 : 0.0);
+  }
   for (const std::string &note : notes)
     os << "  " << note << "\n";
 }

@@ -49,6 +49,54 @@ std::optional<Policy> parsePolicy(StringRef text) {
       .Default(std::nullopt);
 }
 
+/// What auto may use (the `levers` option).
+struct Levers {
+  bool recompute = false;
+  bool chunkLoss = false;
+};
+
+/// The levers named in `text` (empty: all), or an error message.
+std::optional<std::string> parseLevers(StringRef text, Levers &levers) {
+  if (text.empty()) {
+    levers.recompute = levers.chunkLoss = true;
+    return std::nullopt;
+  }
+  SmallVector<StringRef> names;
+  text.split(names, ',');
+  for (StringRef name : names) {
+    name = name.trim();
+    if (name == "recompute")
+      levers.recompute = true;
+    else if (name == "chunk-loss")
+      levers.chunkLoss = true;
+    else if (name == "segments" || name == "offload")
+      return "lever '" + name.str() +
+             "' is not available yet; the levers are recompute, chunk-loss";
+    else
+      return "unknown lever '" + name.str() +
+             "'; the levers are recompute, chunk-loss";
+  }
+  return std::nullopt;
+}
+
+std::string leverNames(const Levers &levers) {
+  std::string names;
+  if (levers.recompute)
+    names = "recompute";
+  if (levers.chunkLoss)
+    names += names.empty() ? "chunk-loss" : ",chunk-loss";
+  return names.empty() ? "none" : names;
+}
+
+/// Sets the chunk of every tg.linear_cross_entropy (and its gradient).
+void setLossChunk(func::FuncOp func, int64_t tokens) {
+  Builder b(func.getContext());
+  func.walk([&](Operation *op) {
+    if (isa<LinearCrossEntropyOp, LinearCrossEntropyGradOp>(op))
+      op->setAttr("chunk_tokens", b.getI64IntegerAttr(tokens));
+  });
+}
+
 struct RematPass : public internvl::PassWithOptionErrors<tg::impl::TGRematBase<RematPass>> {
   using PassWithOptionErrors::PassWithOptionErrors;
 
@@ -58,11 +106,14 @@ private:
   /// Peak of `func` with `recompute` applied, planned on a copy.
   int64_t peakWith(func::FuncOp func,
                    llvm::ArrayRef<std::vector<bool>> recompute,
+                   std::optional<int64_t> lossChunk,
                    const PlanOptions &options,
                    const internvl::cost::Roofline &gpu) {
     auto copy = cast<func::FuncOp>(func->clone());
     std::vector<RematLayer> layers = collectRematLayers(copy, gpu);
     applyRecompute(copy, layers, recompute);
+    if (lossChunk)
+      setLossChunk(copy, *lossChunk);
     // As --tg-data-parallel will lower it: a recomputed layer's parameters
     // are gathered for its recomputation too.
     // (It accepted the step before; should a candidate fail, its error is
@@ -173,6 +224,11 @@ void RematPass::runOnOperation() {
       !lm.empty() ? lm.getValue()
                   : (checkpoint && checkpoint.getValue() ? "force" : "off");
   std::optional<Policy> lmPolicy = parsePolicy(lmText);
+  Levers allowed;
+  if (std::optional<std::string> error = parseLevers(levers, allowed)) {
+    (void)fail(*error);
+    return;
+  }
   if (!visionPolicy || !lmPolicy) {
     (void)fail("policies are force, auto or off; got vision=" + visionText +
                " lm=" + lmText);
@@ -222,9 +278,33 @@ void RematPass::runOnOperation() {
   bool inBucket = module->hasAttr("tg.bucket");
   bool fits = true;
   std::vector<RematLayer> layers = collectRematLayers(func, *gpuRoofline);
+  // An auto layer without the recompute lever keeps everything.
   auto policyOf = [&](const RematLayer &layer) {
-    return layer.region == ModelRegion::Vision ? *visionPolicy : *lmPolicy;
+    Policy p =
+        layer.region == ModelRegion::Vision ? *visionPolicy : *lmPolicy;
+    return p == Policy::Auto && !allowed.recompute ? Policy::Off : p;
   };
+
+  // The fused loss's chunk, chosen with the auto layers.
+  LinearCrossEntropyOp lossOp;
+  LinearCrossEntropyGradOp lossGrad;
+  func.walk([&](LinearCrossEntropyOp op) { lossOp = op; });
+  func.walk([&](LinearCrossEntropyGradOp op) { lossGrad = op; });
+  std::vector<internvl::LossChunk> chunks;
+  std::vector<internvl::RematChoice> chunkFront;
+  if (anyAuto && allowed.chunkLoss && lossOp) {
+    chunks = internvl::lossChunkFrontier(
+        linearCrossEntropyShape(lossOp), lossGrad != nullptr,
+        /*hiddenGrad=*/true,
+        lossGrad && lossGrad.getWeightGrad(), *gpuRoofline);
+    for (const internvl::LossChunk &c : chunks) {
+      internvl::RematChoice choice;
+      choice.keptBytes = c.workspaceBytes;
+      choice.seconds = c.seconds - chunks.back().seconds;
+      chunkFront.push_back(choice);
+    }
+  }
+  std::optional<int64_t> lossChunk;
 
   // Fixed choices for force and off; frontiers for auto.
   std::vector<std::vector<bool>> recompute(layers.size());
@@ -259,18 +339,24 @@ void RematPass::runOnOperation() {
     }
   }
 
-  if (!autoLayers.empty()) {
+  if (!autoLayers.empty() || !chunkFront.empty()) {
     std::vector<const std::vector<internvl::RematChoice> *> fronts;
     for (size_t i : autoLayers)
       fronts.push_back(&frontiers[layers[i].signature]);
+    // The loss chunk is one more choice of the knapsack: its workspace is
+    // live at the loss, with every kept activation.
+    if (!chunkFront.empty())
+      fronts.push_back(&chunkFront);
     auto applyPoints = [&](llvm::ArrayRef<int> points) {
       for (auto [k, i] : llvm::enumerate(autoLayers))
         recompute[i] = (*fronts[k])[points[k]].recompute;
+      if (!chunkFront.empty())
+        lossChunk = chunks[points.back()].tokens;
     };
     internvl::BudgetFit fit = internvl::fitBudget(
         fronts, *budgetBytes, [&](llvm::ArrayRef<int> points) {
           applyPoints(points);
-          return peakWith(func, recompute, options, *gpuRoofline);
+          return peakWith(func, recompute, lossChunk, options, *gpuRoofline);
         });
     if (candidateFailed)
       return signalPassFailure();
@@ -286,16 +372,20 @@ void RematPass::runOnOperation() {
                  std::to_string(fit.minimumPeak) + " bytes (" +
                  internvl::formatGiB(fit.minimumPeak) +
                  ") for this graph with vision=" + policyName(*visionPolicy) +
-                 " lm=" + policyName(*lmPolicy));
+                 " lm=" + policyName(*lmPolicy) + " levers=" + leverNames(allowed));
       return;
     }
     applyPoints(fit.points);
     if (!exportProblem.empty() &&
-        failed(writeProblem(layers, autoLayers, fronts, fit.points,
-                            fit.capacity, fit.granularity)))
+        failed(writeProblem(
+            layers, autoLayers,
+            ArrayRef(fronts).take_front(autoLayers.size()),
+            ArrayRef(fit.points).take_front(autoLayers.size()), fit.capacity,
+            fit.granularity)))
       return signalPassFailure();
   } else if (budgetBytes) {
-    int64_t peak = peakWith(func, recompute, options, *gpuRoofline);
+    int64_t peak =
+        peakWith(func, recompute, std::nullopt, options, *gpuRoofline);
     if (candidateFailed)
       return signalPassFailure();
     if (peak > *budgetBytes && inBucket) {
@@ -312,6 +402,8 @@ void RematPass::runOnOperation() {
   }
 
   applyRecompute(func, layers, recompute);
+  if (lossChunk)
+    setLossChunk(func, *lossChunk);
 
   // What each region keeps and recomputes, for the reports.
   Builder b(&getContext());
@@ -372,6 +464,39 @@ void RematPass::runOnOperation() {
              b.getNamedAttr("recomputed_flops", b.getI64IntegerAttr(flops)),
              b.getNamedAttr("recompute_seconds",
                             b.getF64FloatAttr(seconds))})));
+  }
+  if (lossOp) {
+    // The loss lever: the chunk against one chunk of every token.
+    internvl::cost::ChunkedLoss shape = linearCrossEntropyShape(lossOp);
+    internvl::cost::ChunkedLoss whole = shape;
+    whole.chunk = std::max<int64_t>(shape.tokens, 1);
+    auto secondsOf = [&](const internvl::cost::ChunkedLoss &l) {
+      internvl::cost::OpCost f = l.forward();
+      double t = internvl::cost::estimateSeconds(*gpuRoofline, f.flops,
+                                                 f.bytesRead + f.bytesWritten);
+      int64_t ws = f.workspaceBytes;
+      if (lossGrad) {
+        internvl::cost::OpCost g =
+            l.backward(/*hiddenGrad=*/true, lossGrad.getWeightGrad() != nullptr);
+        t += internvl::cost::estimateSeconds(*gpuRoofline, g.flops,
+                                             g.bytesRead + g.bytesWritten);
+        ws = std::max(ws, g.workspaceBytes);
+      }
+      return std::make_pair(t, ws);
+    };
+    auto [seconds, workspace] = secondsOf(shape);
+    auto [wholeSeconds, wholeWorkspace] = secondsOf(whole);
+    summary.push_back(b.getNamedAttr(
+        "loss",
+        b.getDictionaryAttr(
+            {b.getNamedAttr("chunked", b.getBoolAttr(!chunkFront.empty())),
+             b.getNamedAttr("chunk_tokens", b.getI64IntegerAttr(shape.chunk)),
+             b.getNamedAttr("chunks", b.getI64IntegerAttr(shape.chunks())),
+             b.getNamedAttr("workspace_bytes", b.getI64IntegerAttr(workspace)),
+             b.getNamedAttr("whole_workspace_bytes",
+                            b.getI64IntegerAttr(wholeWorkspace)),
+             b.getNamedAttr("extra_seconds",
+                            b.getF64FloatAttr(seconds - wholeSeconds))})));
   }
   func->setAttr(kRematAttr, b.getDictionaryAttr(summary));
 }

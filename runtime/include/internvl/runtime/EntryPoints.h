@@ -51,6 +51,8 @@
   X(dropout)                                                                   \
   X(cross_entropy)                                                             \
   X(cross_entropy_grad)                                                        \
+  X(linear_cross_entropy)                                                      \
+  X(linear_cross_entropy_grad)                                                 \
   X(global_norm)                                                               \
   X(global_norm_across_ranks)                                                  \
   X(clip_scale)                                                                \

@@ -83,6 +83,17 @@ IVL_HOST_DEVICE long long firstBadSampleBound(const int64_t *c, int64_t rows,
   return -1;
 }
 
+/// Scratch of tg.linear_cross_entropy(_grad) over `tokens` rows: `chunk` rows
+/// of logits of `elementBytes` each and, when `weightGrad` sums over several
+/// chunks in a type narrower than f32, that f32 [vocab, hidden] sum.
+inline int64_t chunkedLossWorkspaceBytes(int64_t tokens, int64_t vocab,
+                                         int64_t hidden, int64_t elementBytes,
+                                         int64_t chunk, bool weightGrad) {
+  int64_t rows = chunk < tokens ? chunk : tokens;
+  bool sums = weightGrad && chunk < tokens && elementBytes != 4;
+  return rows * vocab * elementBytes + (sums ? vocab * hidden * 4 : 0);
+}
+
 } // namespace ivl
 
 #endif // INTERNVL_RUNTIME_KERNELSHAPES_H

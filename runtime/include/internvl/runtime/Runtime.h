@@ -297,6 +297,26 @@ ivl_status ivl_cross_entropy_grad(ivl_context *ctx, const ivl_tensor *dloss,
                                   const ivl_tensor *weights,
                                   int64_t ignore_index, ivl_tensor *dlogits);
 
+/* lm_head and the next-token cross-entropy, `chunk` rows of logits at a
+   time (tg.linear_cross_entropy): hidden [B, S, H] and weight [V, H] of one
+   float type; token (b, t) is scored against labels[b, t + 1] (and
+   weights[b, t + 1]), the last token of a row against nothing; the loss as
+   ivl_cross_entropy's, lse f32 [B, S]. The CUDA kernels keep the chunk (and
+   the grad's f32 sum of dweight) in the scratch the step sets with
+   ivl_set_scratch: ivl::chunkedLossWorkspaceBytes. */
+ivl_status ivl_linear_cross_entropy(ivl_context *ctx, const ivl_tensor *hidden,
+                                    const ivl_tensor *weight,
+                                    const ivl_tensor *labels,
+                                    const ivl_tensor *weights,
+                                    int64_t ignore_index, int64_t chunk,
+                                    ivl_tensor *loss, ivl_tensor *lse);
+/* Its gradients, each computed when its output is not null. */
+ivl_status ivl_linear_cross_entropy_grad(
+    ivl_context *ctx, const ivl_tensor *dloss, const ivl_tensor *hidden,
+    const ivl_tensor *weight, const ivl_tensor *labels, const ivl_tensor *lse,
+    const ivl_tensor *weights, int64_t ignore_index, int64_t chunk,
+    ivl_tensor *dhidden, ivl_tensor *dweight);
+
 /*===--- Optimizer -------------------------------------------------------===*/
 
 ivl_status ivl_global_norm(ivl_context *ctx, const ivl_tensor *grads,

@@ -77,6 +77,10 @@ public:
   KernelCall &optionalIn(Value v) {
     return v ? in(v) : add(KernelArg::Kind::Null, {});
   }
+  /// An optional result: its view, or a null pointer.
+  KernelCall &optionalOut(Value v) {
+    return v ? out(v) : add(KernelArg::Kind::Null, {});
+  }
   /// Tensors as one array, then their count (the C API's `count`).
   KernelCall &list(ValueRange vs) {
     add(KernelArg::Kind::TensorList, llvm::SmallVector<Value>(vs));

@@ -93,6 +93,11 @@ def TG_StorageOpInterface : OpInterface<"StorageOpInterface"> {
       "The operand whose storage result `result` is (a view or an in-place "
       "update), or null when the result gets its own buffer.",
       "::mlir::Value", "getStorageSource", (ins "unsigned":$result)>,
+    InterfaceMethod<
+      "Bytes of scratch memory the kernel needs while it runs (0: none); "
+      "the planner places it in the arena for the op's duration "
+      "(`tg.workspace`).",
+      "int64_t", "getWorkspaceBytes", (ins)>,
   ];
 }
 

@@ -18,12 +18,29 @@
 #define GET_ATTRDEF_CLASSES
 #include "internvl/Dialect/TG/IR/TGAttrs.h.inc"
 
+#include "internvl/Support/CostModel.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 #define GET_OP_CLASSES
 #include "internvl/Dialect/TG/IR/TGOps.h.inc"
 
 namespace mlir::tg {
+/// The sizes of a tg.linear_cross_entropy or its gradient, for their cost
+/// and workspace.
+template <typename OpTy>
+internvl::cost::ChunkedLoss linearCrossEntropyShape(OpTy op) {
+  auto hidden = llvm::cast<RankedTensorType>(op.getHidden().getType());
+  auto weight = llvm::cast<RankedTensorType>(op.getWeight().getType());
+  internvl::cost::ChunkedLoss loss;
+  loss.hidden = weight.getDimSize(1);
+  loss.vocab = weight.getDimSize(0);
+  loss.tokens = loss.hidden ? hidden.getNumElements() / loss.hidden : 0;
+  loss.elementBytes = (hidden.getElementTypeBitWidth() + 7) / 8;
+  loss.chunk = static_cast<int64_t>(op.getChunkTokens());
+  loss.weighted = op.getWeights() != nullptr;
+  return loss;
+}
+
 /// The plan --tg-plan-memory recorded on `func`, or null.
 MemoryPlanAttr getMemoryPlan(func::FuncOp func);
 /// The settings --tg-data-parallel recorded on `func`, or null for a step

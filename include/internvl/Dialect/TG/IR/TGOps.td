@@ -202,6 +202,7 @@ def TG_Differentiable : DeclareOpInterfaceMethods<TG_GradientOpInterface>;
 /// `inPlaceOperands` and `storageSource` are the storage facts
 /// (TG_StorageOpInterface): the operands the kernel may overwrite with its
 /// first result, and the body of getStorageSource(unsigned result).
+/// `workspaceBytes` is the body of getWorkspaceBytes(): the kernel's scratch.
 class TG_Op<string mnemonic, list<Trait> traits = [],
             list<string> costMethods = []> :
     Op<TG_Dialect, mnemonic,
@@ -212,10 +213,12 @@ class TG_Op<string mnemonic, list<Trait> traits = [],
   code kernelCall = "";
   list<int> inPlaceOperands = [];
   code storageSource = "return {};";
+  code workspaceBytes = "return 0;";
   let extraClassDeclaration = [{
     void describeKernelCall(::mlir::tg::KernelCall &call);
     bool mayOverwriteOperand(unsigned operand);
     ::mlir::Value getStorageSource(unsigned result);
+    int64_t getWorkspaceBytes();
   }];
   let extraClassDefinition = [{
     void $cppClass::describeKernelCall(::mlir::tg::KernelCall &call) {
@@ -229,6 +232,9 @@ class TG_Op<string mnemonic, list<Trait> traits = [],
     ::mlir::Value $cppClass::getStorageSource(unsigned result) {
       (void)result;
       }] # storageSource # [{
+    }
+    int64_t $cppClass::getWorkspaceBytes() {
+      }] # workspaceBytes # [{
     }
   }];
 }
@@ -874,6 +880,13 @@ def TG_AttentionGradOp : TG_Op<"attention_grad", [], ["getFlops"]> {
         .real(getScale().convertToDouble())
         .outs(getResults())
   }];
+  // dQ accumulated in f32 and rowsum(dO * O) per query row (FlashAttention-2's
+  // dq_accum and softmax_d).
+  let workspaceBytes = [{
+    auto q = ::llvm::cast<::mlir::RankedTensorType>(getQuery().getType());
+    int64_t rows = q.getDimSize(0) * q.getDimSize(1) * q.getDimSize(2);
+    return 4 * rows * q.getDimSize(3) + 4 * rows;
+  }];
 }
 
 def TG_RopeOp : TG_Op<"rope", [TG_Differentiable, AllTypesMatch<["input", "result"]>], ["getFlops"]> {
@@ -1235,6 +1248,104 @@ def TG_CrossEntropyGradOp : TG_Op<"cross_entropy_grad",
         .out(getResult())
   }];
   let inPlaceOperands = [1];
+}
+
+def TG_LinearCrossEntropyOp : TG_Op<"linear_cross_entropy", [TG_Differentiable],
+                                    ["getFlops", "getBytesRead", "getBytesWritten"]> {
+  let summary = "lm_head and the next-token cross-entropy, chunk by chunk";
+  let description = [{
+    `hidden` is `[B, S, H]`, `weight` the lm_head's `[V, H]`, `labels`
+    `[B, S]`. Token `(b, t)` predicts `labels[b, t + 1]`: the labels are
+    shifted, not the logits, and the last token of each row predicts
+    nothing. Its logits `hidden[b, t] · weightᵀ` are rounded to the hidden
+    state's type as `tg.linear` rounds them, then scored as by
+    `tg.cross_entropy`: the loss is the mean of
+    `logsumexp(logits) - logits[label]` over the tokens whose shifted label
+    is not `ignore_index` (NaN when none is), or with `weights` (`[B, S]`
+    f32, shifted like the labels) the weighted sum. Also returns each
+    token's logsumexp (`[B, S]`, that of the last token of a row unused),
+    which the gradient reuses.
+
+    The logits never exist whole: `chunk_tokens` rows of them at a time live
+    in the op's workspace (Liger's fused linear cross-entropy, Cut
+    Cross-Entropy). The result does not depend on the chunk size.
+
+    Example:
+    ```mlir
+    %loss, %lse = tg.linear_cross_entropy %h, %w, %labels {chunk_tokens = 128 : i64} : (tensor<2x256x896xbf16>, tensor<151655x896xbf16>, tensor<2x256xi64>) -> (tensor<f32>, tensor<2x256xf32>)
+    ```
+  }];
+  let arguments = (ins TG_FloatTensor:$hidden, TG_FloatTensor:$weight,
+                       TG_I64Tensor:$labels, Optional<TG_F32Tensor>:$weights,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index,
+                       I64Attr:$chunk_tokens);
+  let results = (outs TG_F32Scalar:$loss, TG_F32Tensor:$logsumexp);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::linear_cross_entropy)
+        .in(getHidden())
+        .in(getWeight())
+        .in(getLabels())
+        .optionalIn(getWeights())
+        .integer(getIgnoreIndex())
+        .integer(getChunkTokens())
+        .outs(getResults())
+  }];
+  // One chunk of logits.
+  let workspaceBytes = [{
+    return ::mlir::tg::linearCrossEntropyShape(*this).forward().workspaceBytes;
+  }];
+}
+
+def TG_LinearCrossEntropyGradOp : TG_Op<"linear_cross_entropy_grad", [],
+                                        ["getFlops", "getBytesRead",
+                                         "getBytesWritten"]> {
+  let summary = "gradients of linear_cross_entropy, chunk by chunk";
+  let description = [{
+    Recomputes each chunk of `chunk_tokens` logits from `hidden` and
+    `weight`, turns it into the logits' gradient in place
+    (`tg.cross_entropy_grad`'s, from the saved `logsumexp`, rounded to the
+    hidden state's type) and accumulates `hidden_grad = dlogits · weight`
+    and `weight_grad = dlogitsᵀ · hidden`, the latter only when the op has
+    that result (a trainable lm_head). `weight_grad` is summed in f32 over the tokens in order and
+    rounded once, so on the CPU it equals the unchunked product bit for bit;
+    with more than one chunk and a weight that is not f32, that f32 sum
+    lives in the workspace beside the chunk.
+
+    Example:
+    ```mlir
+    %dh, %dw = tg.linear_cross_entropy_grad %g, %h, %w, %labels, %lse {chunk_tokens = 128 : i64} : (tensor<f32>, tensor<2x256x896xbf16>, tensor<151655x896xbf16>, tensor<2x256xi64>, tensor<2x256xf32>) -> (tensor<2x256x896xbf16>, tensor<151655x896xbf16>)
+    ```
+  }];
+  let arguments = (ins TG_F32Scalar:$grad, TG_FloatTensor:$hidden,
+                       TG_FloatTensor:$weight, TG_I64Tensor:$labels,
+                       TG_F32Tensor:$logsumexp, Optional<TG_F32Tensor>:$weights,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index,
+                       I64Attr:$chunk_tokens);
+  let results = (outs TG_FloatTensor:$hidden_grad,
+                      Optional<TG_FloatTensor>:$weight_grad);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::linear_cross_entropy_grad)
+        .in(getGrad())
+        .in(getHidden())
+        .in(getWeight())
+        .in(getLabels())
+        .in(getLogsumexp())
+        .optionalIn(getWeights())
+        .integer(getIgnoreIndex())
+        .integer(getChunkTokens())
+        .out(getHiddenGrad())
+        .optionalOut(getWeightGrad())
+  }];
+  // One chunk of logits, and the f32 sum of weight_grad across chunks.
+  let workspaceBytes = [{
+    return ::mlir::tg::linearCrossEntropyShape(*this)
+        .backward(/*hiddenGrad=*/true, getWeightGrad() != nullptr)
+        .workspaceBytes;
+  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -84,8 +84,18 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
     h200-141gb, a100-80gb, a100-40gb (its memory as nvidia-smi reports it,
     less 2 GiB for the CUDA context, library handles and allocator slack).
     An infeasible budget fails with the minimum feasible peak.
+
+    `levers` names what `auto` may use (comma-separated; default all):
+    `recompute` (keep or recompute each activation of an auto layer; without
+    it auto layers keep everything) and `chunk-loss` (the number of tokens
+    tg.linear_cross_entropy processes at a time, chosen together with the
+    layers: the chunk's logits against the time each extra pass over the
+    lm_head weight costs on the roofline). Under force and off alone the loss
+    stays one chunk.
   }];
   let options = [
+    Option<"levers", "levers", "std::string", "\"\"",
+           "What auto may use: recompute, chunk-loss (default: all)">,
     Option<"vision", "vision", "std::string", "\"\"",
            "Policy of the InternViT layers: force, auto or off (default: "
            "force, off for an InternVL3.5 import without grad_checkpoint)">,
