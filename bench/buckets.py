@@ -24,9 +24,18 @@ from internvl_opt.settings import all_settings, import_flags  # noqa: E402
 BIN = ROOT / "build" / "bin"
 
 
+def without(flags, name):
+    """`flags` less `--name VALUE` (the buckets give that dimension)."""
+    if name not in flags:
+        return flags
+    i = flags.index(name)
+    return flags[:i] + flags[i + 2:]
+
+
 def table(model, flags, buckets, remat):
+    # The buckets' seq= replaces the script's --max_seq_length.
     importer = [str(BIN / "internvl-import"), str(ROOT / "models" / f"{model}.json"),
-                *flags, "--buckets", buckets]
+                *without(flags, "--max_seq_length"), "--buckets", buckets]
     opt = [str(BIN / "internvl-opt"), "-", "--tg-autodiff", f"--tg-remat={remat}",
            "--tg-plan-memory", "--tg-print-memory-plan", "-o", "/dev/null"]
     start = time.perf_counter()

@@ -34,6 +34,7 @@ tools = [
     ToolSubst("internvl-import", unresolved="fatal"),
     ToolSubst("internvl-run", unresolved="fatal"),
     ToolSubst("internvl-compile", unresolved="fatal"),
+    ToolSubst("internvl-fit", unresolved="fatal"),
     ToolSubst("fuzz-import", unresolved="fatal"),
     ToolSubst("fuzz-pipeline", unresolved="fatal"),
     ToolSubst("fuzz-plan", unresolved="fatal"),

@@ -11,6 +11,10 @@ static const GpuTarget kTargets[] = {
     {"h200", "h200-141gb", 143771, {989e12, 4.8e12}},
     {"a100", "a100-80gb", 81920, {312e12, 2.0e12}},
     {"a100", "a100-40gb", 40960, {312e12, 1.555e12}},
+    // Ada: bf16 tensor cores with f32 accumulation, 1008 GB/s GDDR6X.
+    {"rtx4090", "rtx4090-24gb", 24564, {165.2e12, 1.008e12}},
+    // Volta has no bf16: its fp16 tensor-core rate, 900 GB/s HBM2.
+    {"v100", "v100-32gb", 32510, {125e12, 0.9e12}},
 };
 
 llvm::ArrayRef<GpuTarget> internvl::gpuTargets() { return kTargets; }

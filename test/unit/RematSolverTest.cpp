@@ -195,3 +195,59 @@ TEST(RematSolver, LargerCapacityNeverCostsMore) {
 }
 
 } // namespace
+
+namespace {
+/// InternVL2-8B's loss at batch 4 x 4096: InternLM2's 92553-token vocabulary
+/// over a 4096-wide bf16 hidden state.
+internvl::cost::ChunkedLoss internlm2Loss() {
+  internvl::cost::ChunkedLoss loss;
+  loss.tokens = 4 * 4096;
+  loss.vocab = 92553;
+  loss.hidden = 4096;
+  loss.elementBytes = 2;
+  return loss;
+}
+constexpr internvl::cost::Roofline kH100 = {989e12, 3.35e12};
+} // namespace
+
+TEST(LossChunks, FrontierTradesBytesForTime) {
+  std::vector<internvl::LossChunk> front = internvl::lossChunkFrontier(
+      internlm2Loss(), /*backward=*/true, true, /*weightGrad=*/true, kH100);
+  ASSERT_GE(front.size(), 2u);
+  for (size_t i = 1; i < front.size(); ++i) {
+    EXPECT_GT(front[i].workspaceBytes, front[i - 1].workspaceBytes);
+    EXPECT_LT(front[i].seconds, front[i - 1].seconds);
+  }
+  // The fewest bytes: 128 rows of logits and the f32 sum of dW.
+  EXPECT_EQ(front.front().tokens, 128);
+  EXPECT_EQ(front.front().workspaceBytes,
+            128 * 92553 * 2 + int64_t(92553) * 4096 * 4);
+  // 128 rows re-read the weight 128 times: memory-bound, slower than the
+  // compute-bound chunks of a few thousand rows.
+  EXPECT_GT(front.front().seconds, front.back().seconds);
+}
+
+TEST(LossChunks, FrozenHeadNeedsNoSum) {
+  // Without lm_head's gradient there is no f32 sum: one chunk of all tokens
+  // holds the most bytes and every smaller chunk holds proportionally fewer.
+  std::vector<internvl::LossChunk> front = internvl::lossChunkFrontier(
+      internlm2Loss(), /*backward=*/true, true, /*weightGrad=*/false, kH100);
+  ASSERT_FALSE(front.empty());
+  for (const internvl::LossChunk &c : front)
+    EXPECT_EQ(c.workspaceBytes, std::min<int64_t>(c.tokens, 4 * 4096) * 92553 * 2);
+  // The fastest point is the first compute-bound chunk: larger ones take
+  // more bytes for no time, so the frontier stops there.
+  ASSERT_GE(front.size(), 2u);
+  EXPECT_EQ(front.front().tokens, 128);
+  EXPECT_LT(front.back().tokens, 4 * 4096);
+}
+
+TEST(LossChunks, OneChunkBelowTheSmallestCandidate) {
+  internvl::cost::ChunkedLoss loss = internlm2Loss();
+  loss.tokens = 100;
+  std::vector<internvl::LossChunk> front =
+      internvl::lossChunkFrontier(loss, true, true, true, kH100);
+  ASSERT_EQ(front.size(), 1u);
+  EXPECT_EQ(front[0].tokens, 100);
+  EXPECT_EQ(front[0].workspaceBytes, 100 * 92553 * 2);
+}

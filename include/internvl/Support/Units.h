@@ -19,7 +19,7 @@ std::string formatGiB(int64_t bytes);
 llvm::Expected<int64_t> parseByteSize(llvm::StringRef text);
 
 /// A per-GPU memory budget: a byte size, or a card (h100-80gb, h200-141gb,
-/// a100-80gb, a100-40gb) whose memory as nvidia-smi reports it, less 2 GiB
+/// a100-80gb, a100-40gb, rtx4090-24gb, v100-32gb) whose memory as nvidia-smi reports it, less 2 GiB
 /// for the CUDA context, library handles and allocator slack.
 llvm::Expected<int64_t> parseMemoryBudget(llvm::StringRef text);
 

@@ -5,7 +5,7 @@
 // NOBUDGET: error: --tg-remat: auto needs a budget (budget=80GiB or budget=h100-80gb)
 
 // RUN: not internvl-opt %s --tg-autodiff --tg-remat="lm=auto budget=12parsecs" -o /dev/null 2>&1 | FileCheck %s --check-prefix=UNIT
-// UNIT: error: --tg-remat: budget: unknown unit 'parsecs' in '12parsecs' (allowed: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), or a card: h100-80gb, h200-141gb, a100-80gb, a100-40gb
+// UNIT: error: --tg-remat: budget: unknown unit 'parsecs' in '12parsecs' (allowed: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), or a card: h100-80gb, h200-141gb, a100-80gb, a100-40gb, rtx4090-24gb, v100-32gb
 
 // Options for the data-parallel lowering it plans with are --tg-remat's own.
 // RUN: not internvl-opt %s --tg-autodiff --tg-remat="data-parallel=true world-size=2 reduce-bucket-size=0" -o /dev/null 2>&1 | FileCheck %s --check-prefix=DPOPTION
@@ -30,7 +30,7 @@
 // TWICE: error: --tg-remat: @train_step was already rewritten by --tg-remat
 
 // RUN: not internvl-opt %s --tg-autodiff --tg-remat="gpu=tpu" -o /dev/null 2>&1 | FileCheck %s --check-prefix=GPU
-// GPU: error: --tg-remat: gpu must be h100, h200 or a100, got 'tpu'
+// GPU: error: --tg-remat: gpu must be h100, h200, a100, rtx4090 or v100, got 'tpu'
 
 // A card as the budget: its memory less 2 GiB (81559 MiB - 2 GiB for h100-80gb).
 // RUN: internvl-opt %s --tg-autodiff --tg-remat="lm=auto budget=h100-80gb" | FileCheck %s --check-prefix=CARD

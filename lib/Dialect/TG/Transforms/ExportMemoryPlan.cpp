@@ -4,6 +4,7 @@
 #include "internvl/Dialect/TG/Transforms/Passes.h"
 #include "internvl/Dialect/TG/Transforms/ReportFile.h"
 #include "internvl/Support/PassOptions.h"
+#include "internvl/Support/Targets.h"
 
 #include "mlir/IR/AsmState.h"
 #include "llvm/Support/JSON.h"
@@ -62,6 +63,22 @@ struct ExportMemoryPlanPass
         j.attribute("budget_bytes", nullptr);
       j.attribute("recompute_flops", plan.recomputeFlops());
       j.attribute("total_flops", plan.totalFlops());
+      // The whole step on the roofline --tg-remat priced recomputation on
+      // (the H100's without it): compute, recompute and communication ops
+      // each bound by FLOPs or bytes.
+      const internvl::GpuTarget *gpu = internvl::findGpu("h100");
+      if (auto remat = a.getFunction()->getAttrOfType<DictionaryAttr>(kRematAttr))
+        if (auto name = remat.getAs<StringAttr>("gpu"))
+          if (const internvl::GpuTarget *named = internvl::findGpu(name))
+            gpu = named;
+      double seconds = 0;
+      a.getFunction().walk([&](CostOpInterface op) {
+        seconds += internvl::cost::estimateSeconds(
+            gpu->roofline, op.getFlops(),
+            op.getBytesRead() + op.getBytesWritten());
+      });
+      j.attribute("step_seconds", seconds);
+      j.attribute("roofline", gpu->gpu);
       // The fused loss's chunk (--tg-remat's chunk-loss lever).
       LinearCrossEntropyOp loss;
       a.getFunction().walk([&](LinearCrossEntropyOp op) { loss = op; });

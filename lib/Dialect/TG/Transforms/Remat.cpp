@@ -376,11 +376,16 @@ void RematPass::runOnOperation() {
       return;
     }
     applyPoints(fit.points);
+    // The layers' problem alone: the capacity left to them once the loss
+    // chunk took its bytes.
+    int64_t layerCapacity =
+        fit.capacity -
+        (chunkFront.empty() ? 0 : chunkFront[fit.points.back()].keptBytes);
     if (!exportProblem.empty() &&
         failed(writeProblem(
             layers, autoLayers,
             ArrayRef(fronts).take_front(autoLayers.size()),
-            ArrayRef(fit.points).take_front(autoLayers.size()), fit.capacity,
+            ArrayRef(fit.points).take_front(autoLayers.size()), layerCapacity,
             fit.granularity)))
       return signalPassFailure();
   } else if (budgetBytes) {

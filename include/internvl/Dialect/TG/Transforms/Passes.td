@@ -81,7 +81,7 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
     otherwise.
 
     `budget`: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB, or a card: h100-80gb,
-    h200-141gb, a100-80gb, a100-40gb (its memory as nvidia-smi reports it,
+    h200-141gb, a100-80gb, a100-40gb, rtx4090-24gb, v100-32gb (its memory as nvidia-smi reports it,
     less 2 GiB for the CUDA context, library handles and allocator slack).
     An infeasible budget fails with the minimum feasible peak.
 
@@ -104,7 +104,7 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
     Option<"budget", "budget", "std::string", "\"\"",
            "Peak memory per GPU the plan must fit (needed by auto)">,
     Option<"gpu", "gpu", "std::string", "\"h100\"",
-           "Roofline for recompute time: h100, h200 or a100">,
+           "Roofline for recompute time: h100, h200, a100, rtx4090 or v100">,
     Option<"prune", "prune", "bool", "true",
            "Re-run only the ops backward needs (false: every op of a recomputed layer)">,
     Option<"functionName", "function", "std::string", "\"\"",
