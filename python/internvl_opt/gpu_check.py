@@ -18,6 +18,8 @@ no MLIR and no network:
     collectives on an NCCL communicator of size 1, against its CPU twin;
   - tiny-packed: a packed Qwen3 step (varlen attention, RoPE positions per
     sample, InternVL's weighted loss) against its CPU twin;
+  - tiny-chunked: the tiny step with the fused lm_head + cross-entropy in
+    chunks of 5 tokens against its CPU twin;
   - both: step time, tokens/s, planned peak against measured device memory;
   - mid: the loss and gradients of PyTorch (transformers' InternVL, eager,
     bf16 autocast over f32 weights) at the very same weights and batch, and
@@ -63,6 +65,9 @@ CONFIGS = {
     # A packed step (varlen attention, per-sample positions, the weighted
     # loss; the runner makes the packs) against its CPU twin.
     "tiny-packed": ("models/tiny/tiny-hf-qwen3.json", PACKED_FLAGS, 20),
+    # The fused loss in chunks of 5 tokens (rows split across chunks, dW
+    # summed in f32 across them) against its CPU twin.
+    "tiny-chunked": ("models/tiny/tiny-hf-qwen2.json", TINY_FLAGS, 20),
     "mid": ("models/mid/mid-hf-qwen2.json",
             ["--per_device_train_batch_size", "2", "--max_dynamic_patch", "1",
              "--max_seq_length", "1024"], 6),
@@ -71,6 +76,7 @@ CONFIGS = {
 # encoder and (with --grad_checkpoint True) every LLM layer.
 AUTODIFF = "emit-gradients=true lr=4e-5 weight-decay=0.05"
 REMAT = "vision=force lm=force"
+REMAT_FOR = {"tiny-chunked": REMAT + " loss-chunk=5"}
 DATA_PARALLEL = {"tiny-zero3": ["--world-size=1", "--zero-stage=3",
                                 "--reduce-bucket-size=20000"]}
 
@@ -105,7 +111,8 @@ def prepare():
         targets = ["cuda", "cpu"] if checked_against_cpu(name) else ["cuda"]
         for target in targets:
             out = run(tool("internvl-compile"), forward, f"--target={target}",
-                      f"--autodiff={AUTODIFF}", f"--remat={REMAT}",
+                      f"--autodiff={AUTODIFF}",
+                      f"--remat={REMAT_FOR.get(name, REMAT)}",
                       *DATA_PARALLEL.get(name, []), "-o", directory / target)
             print(out.stdout, end="")
             # The planned module is not needed on the GPU machine.

@@ -88,12 +88,19 @@ std::string leverNames(const Levers &levers) {
   return names.empty() ? "none" : names;
 }
 
-/// Sets the chunk of every tg.linear_cross_entropy (and its gradient).
+/// Sets the chunk of every tg.linear_cross_entropy (and its gradient), at
+/// most the op's tokens.
 void setLossChunk(func::FuncOp func, int64_t tokens) {
   Builder b(func.getContext());
-  func.walk([&](Operation *op) {
-    if (isa<LinearCrossEntropyOp, LinearCrossEntropyGradOp>(op))
-      op->setAttr("chunk_tokens", b.getI64IntegerAttr(tokens));
+  auto set = [&](Operation *op, const internvl::cost::ChunkedLoss &shape) {
+    int64_t chunk = std::min(tokens, std::max<int64_t>(shape.tokens, 1));
+    op->setAttr("chunk_tokens", b.getI64IntegerAttr(chunk));
+  };
+  func.walk([&](LinearCrossEntropyOp op) {
+    set(op, linearCrossEntropyShape(op));
+  });
+  func.walk([&](LinearCrossEntropyGradOp op) {
+    set(op, linearCrossEntropyShape(op));
   });
 }
 
@@ -106,14 +113,14 @@ private:
   /// Peak of `func` with `recompute` applied, planned on a copy.
   int64_t peakWith(func::FuncOp func,
                    llvm::ArrayRef<std::vector<bool>> recompute,
-                   std::optional<int64_t> lossChunk,
+                   std::optional<int64_t> chunk,
                    const PlanOptions &options,
                    const internvl::cost::Roofline &gpu) {
     auto copy = cast<func::FuncOp>(func->clone());
     std::vector<RematLayer> layers = collectRematLayers(copy, gpu);
     applyRecompute(copy, layers, recompute);
-    if (lossChunk)
-      setLossChunk(copy, *lossChunk);
+    if (chunk)
+      setLossChunk(copy, *chunk);
     // As --tg-data-parallel will lower it: a recomputed layer's parameters
     // are gathered for its recomputation too.
     // (It accepted the step before; should a candidate fail, its error is
@@ -292,7 +299,16 @@ void RematPass::runOnOperation() {
   func.walk([&](LinearCrossEntropyGradOp op) { lossGrad = op; });
   std::vector<internvl::LossChunk> chunks;
   std::vector<internvl::RematChoice> chunkFront;
-  if (anyAuto && allowed.chunkLoss && lossOp) {
+  int64_t fixedChunk = lossChunk;
+  if (fixedChunk < 0) {
+    (void)fail("loss-chunk must be >= 1 token (0: not fixed), got " +
+               std::to_string(fixedChunk));
+    return;
+  }
+  // A fixed chunk is set before anything is planned.
+  if (fixedChunk > 0)
+    setLossChunk(func, fixedChunk);
+  if (anyAuto && allowed.chunkLoss && lossOp && fixedChunk == 0) {
     chunks = internvl::lossChunkFrontier(
         linearCrossEntropyShape(lossOp), lossGrad != nullptr,
         /*hiddenGrad=*/true,
@@ -304,7 +320,7 @@ void RematPass::runOnOperation() {
       chunkFront.push_back(choice);
     }
   }
-  std::optional<int64_t> lossChunk;
+  std::optional<int64_t> chosenChunk;
 
   // Fixed choices for force and off; frontiers for auto.
   std::vector<std::vector<bool>> recompute(layers.size());
@@ -351,12 +367,12 @@ void RematPass::runOnOperation() {
       for (auto [k, i] : llvm::enumerate(autoLayers))
         recompute[i] = (*fronts[k])[points[k]].recompute;
       if (!chunkFront.empty())
-        lossChunk = chunks[points.back()].tokens;
+        chosenChunk = chunks[points.back()].tokens;
     };
     internvl::BudgetFit fit = internvl::fitBudget(
         fronts, *budgetBytes, [&](llvm::ArrayRef<int> points) {
           applyPoints(points);
-          return peakWith(func, recompute, lossChunk, options, *gpuRoofline);
+          return peakWith(func, recompute, chosenChunk, options, *gpuRoofline);
         });
     if (candidateFailed)
       return signalPassFailure();
@@ -407,8 +423,8 @@ void RematPass::runOnOperation() {
   }
 
   applyRecompute(func, layers, recompute);
-  if (lossChunk)
-    setLossChunk(func, *lossChunk);
+  if (chosenChunk)
+    setLossChunk(func, *chosenChunk);
 
   // What each region keeps and recomputes, for the reports.
   Builder b(&getContext());
@@ -494,7 +510,8 @@ void RematPass::runOnOperation() {
     summary.push_back(b.getNamedAttr(
         "loss",
         b.getDictionaryAttr(
-            {b.getNamedAttr("chunked", b.getBoolAttr(!chunkFront.empty())),
+            {b.getNamedAttr("chunked",
+                            b.getBoolAttr(!chunkFront.empty() || fixedChunk > 0)),
              b.getNamedAttr("chunk_tokens", b.getI64IntegerAttr(shape.chunk)),
              b.getNamedAttr("chunks", b.getI64IntegerAttr(shape.chunks())),
              b.getNamedAttr("workspace_bytes", b.getI64IntegerAttr(workspace)),

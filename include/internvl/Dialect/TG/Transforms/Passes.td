@@ -91,11 +91,16 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
     tg.linear_cross_entropy processes at a time, chosen together with the
     layers: the chunk's logits against the time each extra pass over the
     lm_head weight costs on the roofline). Under force and off alone the loss
-    stays one chunk.
+    stays one chunk. `loss-chunk=N` fixes the chunk at N tokens (at most all
+    of them) under any policy, taking the choice from the solver: for
+    experiments and for checking the chunked kernels.
   }];
   let options = [
     Option<"levers", "levers", "std::string", "\"\"",
            "What auto may use: recompute, chunk-loss (default: all)">,
+    Option<"lossChunk", "loss-chunk", "int64_t", "0",
+           "Tokens per chunk of the fused loss, fixed (0: auto's choice "
+           "with the chunk-loss lever, else one chunk)">,
     Option<"vision", "vision", "std::string", "\"\"",
            "Policy of the InternViT layers: force, auto or off (default: "
            "force, off for an InternVL3.5 import without grad_checkpoint)">,
