@@ -2,7 +2,8 @@
 tiny config and every combination of policies, internvl-run prints the same
 output lines (loss, every updated parameter and optimizer state) with
 --tg-remat as without. drop_path is on, so recomputed masks are checked too;
-packed steps (varlen attention, per-sample positions, weighted loss) too."""
+packed steps (varlen attention, per-sample positions, weighted loss) too,
+and the fused loss in chunks of 5 tokens (rows split across chunks)."""
 
 import itertools
 import json
@@ -62,4 +63,11 @@ def test_remat_is_bit_identical(tmp_path, config, variant):
     rewritten = tmp_path / "full.mlir"
     run_tool("internvl-opt", step, "--tg-remat=vision=force lm=force prune=false",
              "--tg-plan-memory", "--tg-verify-memory-plan", "-o", rewritten)
+    assert run_tool("internvl-run", rewritten) == reference
+
+    # The fused lm_head + cross-entropy in chunks that split rows.
+    rewritten = tmp_path / "chunked.mlir"
+    run_tool("internvl-opt", step, "--tg-remat=vision=force lm=force loss-chunk=5",
+             "--tg-plan-memory", "--tg-verify-memory-plan", "-o", rewritten)
+    assert "chunk_tokens = 5 : i64" in rewritten.read_text()
     assert run_tool("internvl-run", rewritten) == reference

@@ -87,6 +87,29 @@ ivl_status shiftedTargets(ivl_context *ctx, const ivl_tensor &labels,
   return IVL_OK;
 }
 
+/// What both chunked-loss kernels read: the shifted targets (checked) and
+/// the operands as f32.
+struct ChunkedOperands {
+  int64_t seq = 0, width = 0, tokens = 0, vocab = 0, valid = 0;
+  std::vector<int64_t> targets;
+  std::vector<float> targetWeights, x, w;
+
+  ivl_status read(ivl_context *ctx, const ivl_tensor &hidden,
+                  const ivl_tensor &weight, const ivl_tensor &labels,
+                  const ivl_tensor *weights, int64_t ignore) {
+    seq = hidden.shape[1];
+    width = hidden.shape[2];
+    tokens = hidden.shape[0] * seq;
+    vocab = weight.shape[0];
+    if (ivl_status s = shiftedTargets(ctx, labels, weights, seq, vocab, ignore,
+                                      targets, targetWeights, valid))
+      return s;
+    x = toFloat(hidden);
+    w = toFloat(weight);
+    return IVL_OK;
+  }
+};
+
 /// `value` rounded to `dtype` and read back, as storing a result does.
 float rounded(ivl_dtype dtype, float value) {
   alignas(8) unsigned char storage[8];
@@ -172,15 +195,13 @@ ivl_status linear_cross_entropy(ivl_context *ctx, const ivl_tensor *hidden,
                                 const ivl_tensor *weights, int64_t ignore,
                                 int64_t chunk, ivl_tensor *loss,
                                 ivl_tensor *lse) {
-  int64_t seq = hidden->shape[1], width = hidden->shape[2];
-  int64_t tokens = hidden->shape[0] * seq, vocab = weight->shape[0], valid;
-  std::vector<int64_t> targets;
-  std::vector<float> w8;
-  if (ivl_status s = shiftedTargets(ctx, *labels, weights, seq, vocab, ignore,
-                                    targets, w8, valid))
+  ChunkedOperands op;
+  if (ivl_status s = op.read(ctx, *hidden, *weight, *labels, weights, ignore))
     return s;
-  std::vector<float> x = toFloat(*hidden), w = toFloat(*weight), l(tokens);
-  std::vector<float> z(std::min(chunk, tokens) * vocab);
+  int64_t tokens = op.tokens, vocab = op.vocab, width = op.width;
+  const std::vector<int64_t> &targets = op.targets;
+  const std::vector<float> &x = op.x, &w = op.w, &w8 = op.targetWeights;
+  std::vector<float> l(tokens), z(std::min(chunk, tokens) * vocab);
   double total = 0.0;
   for (int64_t first = 0; first < tokens; first += chunk) {
     int64_t rows = std::min(chunk, tokens - first);
@@ -195,7 +216,7 @@ ivl_status linear_cross_entropy(ivl_context *ctx, const ivl_tensor *hidden,
                  (weights ? w8[t] : 1.0f);
     }
   }
-  float result = reduceLoss(total, valid, weights != nullptr);
+  float result = reduceLoss(total, op.valid, weights != nullptr);
   fromFloat(*loss, &result);
   fromFloat(*lse, l.data());
   return IVL_OK;
@@ -206,15 +227,14 @@ ivl_status linear_cross_entropy_grad(
     const ivl_tensor *weight, const ivl_tensor *labels, const ivl_tensor *lse,
     const ivl_tensor *weights, int64_t ignore, int64_t chunk,
     ivl_tensor *dhidden, ivl_tensor *dweight) {
-  int64_t seq = hidden->shape[1], width = hidden->shape[2];
-  int64_t tokens = hidden->shape[0] * seq, vocab = weight->shape[0], valid;
-  std::vector<int64_t> targets;
-  std::vector<float> w8;
-  if (ivl_status s = shiftedTargets(ctx, *labels, weights, seq, vocab, ignore,
-                                    targets, w8, valid))
+  ChunkedOperands op;
+  if (ivl_status s = op.read(ctx, *hidden, *weight, *labels, weights, ignore))
     return s;
-  std::vector<float> x = toFloat(*hidden), w = toFloat(*weight),
-                     l = toFloat(*lse);
+  int64_t tokens = op.tokens, vocab = op.vocab, width = op.width,
+          valid = op.valid;
+  const std::vector<int64_t> &targets = op.targets;
+  const std::vector<float> &x = op.x, &w = op.w, &w8 = op.targetWeights;
+  std::vector<float> l = toFloat(*lse);
   std::vector<float> z(std::min(chunk, tokens) * vocab);
   std::vector<float> dx(dhidden ? tokens * width : 0),
       dw(dweight ? vocab * width : 0, 0.0f);

@@ -248,6 +248,12 @@ ivl_status needScratch(ivl_context *ctx, const char *kernel, int64_t need) {
               static_cast<long long>(ctx->scratchBytes));
 }
 
+/// The logits of rows [first, first + rows) into `z` (the chunk at the start
+/// of the scratch), as tg.linear computes them.
+ivl_status chunkLogits(ivl_context *ctx, const ivl_tensor &hidden,
+                       const ivl_tensor &weight, int64_t first, int64_t rows,
+                       ivl_tensor &z);
+
 } // namespace
 
 namespace ivl::cuda {
@@ -332,15 +338,9 @@ ivl_status linear_cross_entropy(ivl_context *ctx, const ivl_tensor *hidden,
   const auto *w =
       weights ? static_cast<const float *>(weights->data) : nullptr;
   ivl_tensor z{};
-  z.dtype = hidden->dtype;
-  z.rank = 2;
-  z.data = ctx->scratch;
   for (int64_t first = 0; first < tokens; first += chunk) {
     int64_t rows = std::min(chunk, tokens - first);
-    ivl_tensor h = rowsOf(*hidden, first, rows, width);
-    z.shape[0] = rows;
-    z.shape[1] = vocab;
-    if (ivl_status s = linear(ctx, &h, weight, nullptr, &z))
+    if (ivl_status s = chunkLogits(ctx, *hidden, *weight, first, rows, z))
       return s;
     chunkRowKernel<<<static_cast<unsigned>(rows), kRowBlock, 0,
                      ctx->stream>>>(z.data, z.dtype, first, y, w, seq, ignore,
@@ -395,16 +395,11 @@ ivl_status linear_cross_entropy_grad(
                           rowsMax * vocab * elementBytes)
                     : nullptr;
   ivl_tensor z{};
-  z.dtype = hidden->dtype;
-  z.rank = 2;
-  z.data = ctx->scratch;
   for (int64_t first = 0; first < tokens; first += chunk) {
     int64_t rows = std::min(chunk, tokens - first);
-    ivl_tensor h = rowsOf(*hidden, first, rows, width);
-    z.shape[0] = rows;
-    z.shape[1] = vocab;
-    if (ivl_status s = linear(ctx, &h, weight, nullptr, &z))
+    if (ivl_status s = chunkLogits(ctx, *hidden, *weight, first, rows, z))
       return s;
+    ivl_tensor h = rowsOf(*hidden, first, rows, width);
     chunkGradKernel<<<static_cast<unsigned>(rows), kRowBlock, 0,
                       ctx->stream>>>(
         dloss->data, dloss->dtype, z.data, z.dtype, first, y,
@@ -436,3 +431,18 @@ ivl_status linear_cross_entropy_grad(
 }
 
 } // namespace ivl::cuda
+
+namespace {
+ivl_status chunkLogits(ivl_context *ctx, const ivl_tensor &hidden,
+                       const ivl_tensor &weight, int64_t first, int64_t rows,
+                       ivl_tensor &z) {
+  ivl_tensor h = rowsOf(hidden, first, rows, hidden.shape[2]);
+  z = ivl_tensor{};
+  z.dtype = hidden.dtype;
+  z.rank = 2;
+  z.shape[0] = rows;
+  z.shape[1] = weight.shape[0];
+  z.data = ctx->scratch;
+  return ivl::cuda::linear(ctx, &h, &weight, nullptr, &z);
+}
+} // namespace
