@@ -11,7 +11,7 @@ from internvl_opt.tools import ROOT, run_tool
 
 FIELDS = {"function", "steps", "arena_bytes", "live_lower_bound_bytes",
           "persistent_bytes", "peak_bytes", "budget_bytes", "recompute_flops",
-          "total_flops", "buffers"}
+          "total_flops", "step_seconds", "roofline", "loss_chunk", "buffers"}
 BUFFER_FIELDS = {"name", "scope", "kind", "bytes", "offset", "start", "end"}
 KINDS = {"saved_activation", "temporary", "gradient", "recomputed", "workspace",
          "output"}
@@ -43,6 +43,10 @@ def test_schema(plan):
     assert plan["budget_bytes"] is None
     assert plan["recompute_flops"] == 0
     assert plan["total_flops"] > 0
+    # No --tg-remat: the H100's roofline; the imported loss is one chunk of
+    # the 2 x 32 tokens.
+    assert plan["roofline"] == "h100" and plan["step_seconds"] > 0
+    assert plan["loss_chunk"] == {"tokens": 64, "chunk_tokens": 64, "chunks": 1}
     for b in plan["buffers"]:
         assert set(b) == BUFFER_FIELDS
         assert b["kind"] in KINDS
