@@ -11,8 +11,9 @@
 // read, do not (torch.utils.checkpoint would re-run them).
 
 // CHECK-LABEL: func.func @train_step
-// fc1: 2·4·32·16 = 4096 FLOPs, gelu: 8 per element = 1024.
-// CHECK-SAME: tg.remat = {gpu = "h100", llm = {kept_bytes = 256 : i64, layers = 1 : i64, no_gradient = false, policy = "force", recompute_seconds = {{.*}}, recomputed_flops = 5120 : i64, recomputed_ops = 2 : i64}, prune = true, vision = {kept_bytes = 0 : i64, layers = 0 : i64, no_gradient = false, policy = "force"
+// fc1: 2·4·32·16 = 4096 FLOPs, gelu: 8 per element = 1024. Recomputing
+// them spares keeping their two [4, 32] f32 results for backward: 1024 bytes.
+// CHECK-SAME: tg.remat = {gpu = "h100", llm = {kept_bytes = 256 : i64, layers = 1 : i64, no_gradient = false, policy = "force", recompute_seconds = {{.*}}, recomputed_flops = 5120 : i64, recomputed_ops = 2 : i64, saved_bytes = 1024 : i64}, prune = true, vision = {kept_bytes = 0 : i64, layers = 0 : i64, no_gradient = false, policy = "force"
 // CHECK: %[[H:.*]] = tg.linear %arg0, %arg1 {tg.scope = "language_model.model.layers.0.mlp.fc1"}
 // CHECK: %[[A:.*]] = tg.gelu %[[H]] {tg.scope = "language_model.model.layers.0.mlp.act"}
 // CHECK: %[[DA:.*]] = tg.matmul %{{.*}}, %arg2 {tg.phase = #tg.phase<backward>

@@ -86,10 +86,11 @@ void printRemat(const MemoryPlan &plan, llvm::raw_ostream &os) {
     os << ", whole layers re-run";
   os << ")\n";
   os << llvm::format(
-      "  %-10s %-7s %6s %16s %10s %18s %9s %12s\n",
+      "  %-10s %-7s %6s %16s %16s %10s %18s %9s %12s\n",
       static_cast<const char *>("region"), static_cast<const char *>("policy"),
       static_cast<const char *>("layers"),
-      static_cast<const char *>("kept bytes"), static_cast<const char *>("ops"),
+      static_cast<const char *>("kept bytes"),
+      static_cast<const char *>("saved bytes"), static_cast<const char *>("ops"),
       static_cast<const char *>("FLOPs"), static_cast<const char *>("% step"),
       static_cast<const char *>("est. time"));
   std::vector<std::string> notes;
@@ -105,11 +106,12 @@ void printRemat(const MemoryPlan &plan, llvm::raw_ostream &os) {
     auto seconds = region.getAs<FloatAttr>("recompute_seconds");
     int64_t flops = get("recomputed_flops");
     os << llvm::format(
-        "  %-10s %-7s %6lld %16lld %10lld %18lld %8.2f%% %9.4g ms\n",
+        "  %-10s %-7s %6lld %16lld %16lld %10lld %18lld %8.2f%% %9.4g ms\n",
         name.str().c_str(),
         region.getAs<StringAttr>("policy").getValue().str().c_str(),
         static_cast<long long>(get("layers")),
         static_cast<long long>(get("kept_bytes")),
+        static_cast<long long>(get("saved_bytes")),
         static_cast<long long>(get("recomputed_ops")),
         static_cast<long long>(flops), total ? 100.0 * flops / total : 0.0,
         seconds ? seconds.getValueAsDouble() * 1e3 : 0.0);
@@ -129,15 +131,16 @@ void printRemat(const MemoryPlan &plan, llvm::raw_ostream &os) {
     auto chunked = loss.getAs<BoolAttr>("chunked");
     auto extra = loss.getAs<FloatAttr>("extra_seconds");
     os << llvm::format(
-        "  %-10s %-7s %lld x %lld tokens, workspace %lld bytes (one chunk: "
-        "%lld), %+.4g ms\n",
+        "  %-10s %-7s %lld x %lld tokens, workspace %lld bytes, saves %lld bytes "
+        "against one chunk, %+.4g ms\n",
         static_cast<const char *>("loss"),
         static_cast<const char *>(chunked && chunked.getValue() ? "chunk"
                                                                 : "whole"),
         static_cast<long long>(get("chunks")),
         static_cast<long long>(get("chunk_tokens")),
         static_cast<long long>(get("workspace_bytes")),
-        static_cast<long long>(get("whole_workspace_bytes")),
+        static_cast<long long>(get("whole_workspace_bytes") -
+                               get("workspace_bytes")),
         extra ? extra.getValueAsDouble() * 1e3 : 0.0);
   }
   for (const std::string &note : notes)

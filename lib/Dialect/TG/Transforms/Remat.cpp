@@ -481,6 +481,9 @@ void RematPass::runOnOperation() {
              b.getNamedAttr("no_gradient",
                             b.getBoolAttr(count > 0 && saved == 0)),
              b.getNamedAttr("kept_bytes", b.getI64IntegerAttr(kept)),
+             // What recomputation spared keeping (the activations backward
+             // reads, less those kept).
+             b.getNamedAttr("saved_bytes", b.getI64IntegerAttr(saved - kept)),
              b.getNamedAttr("recomputed_ops", b.getI64IntegerAttr(ops)),
              b.getNamedAttr("recomputed_flops", b.getI64IntegerAttr(flops)),
              b.getNamedAttr("recompute_seconds",
