@@ -101,6 +101,24 @@ __global__ void countLabelledKernel(const int64_t *labels, int64_t ignore,
     *count = static_cast<double>(valid);
 }
 
+/// One row of the logits' gradient, `scale * (softmax - onehot(y))` for a
+/// labelled row and 0 otherwise, written to `out` (which may be `logits`:
+/// each element is read before it is written).
+__device__ void gradientRow(const void *logits, ivl_dtype tz, int64_t base,
+                            int64_t vocab, int64_t y, bool labelled,
+                            float rowLse, float scale, void *out,
+                            ivl_dtype to) {
+  for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
+    float g = 0.0f;
+    if (labelled) {
+      g = expf(load(logits, tz, base + j) - rowLse) * scale;
+      if (j == y)
+        g -= scale;
+    }
+    store(out, to, base + j, g);
+  }
+}
+
 /// count: the labelled tokens, read only without weights.
 __global__ void crossEntropyGradKernel(const void *dloss, ivl_dtype td,
                                        const void *logits, ivl_dtype tz,
@@ -121,16 +139,7 @@ __global__ void crossEntropyGradKernel(const void *dloss, ivl_dtype td,
   bool labelled =
       labelOk(y, ignore, vocab, kCrossEntropyGrad, t,
               threadIdx.x == 0 ? status : nullptr);
-  float rowLse = lse[t];
-  for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
-    float g = 0.0f;
-    if (labelled) {
-      g = expf(load(logits, tz, base + j) - rowLse) * scale;
-      if (j == y)
-        g -= scale;
-    }
-    store(dlogits, tg, base + j, g);
-  }
+  gradientRow(logits, tz, base, vocab, y, labelled, lse[t], scale, dlogits, tg);
 }
 
 /// Token t's target under the next-token shift of rows of `seq` tokens.
@@ -205,16 +214,7 @@ __global__ void chunkGradKernel(const void *dloss, ivl_dtype td, void *logits,
   int64_t y = shiftedTarget(labels, t, seq, ignore);
   bool labelled = labelOk(y, ignore, vocab, kLinearCrossEntropyGrad, t + 1,
                           threadIdx.x == 0 ? status : nullptr);
-  float rowLse = lse[t];
-  for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
-    float g = 0.0f;
-    if (labelled) {
-      g = expf(load(logits, tz, base + j) - rowLse) * scale;
-      if (j == y)
-        g -= scale;
-    }
-    store(logits, tz, base + j, g);
-  }
+  gradientRow(logits, tz, base, vocab, y, labelled, lse[t], scale, logits, tz);
 }
 
 /// An f32 sum rounded into `out`.
@@ -389,7 +389,8 @@ ivl_status linear_cross_entropy_grad(
       return s;
   }
   int64_t rowsMax = std::min(chunk, tokens);
-  bool sums = dweight && chunk < tokens && elementBytes != 4;
+  bool sums = ivl::chunkedLossSumsWeightGrad(tokens, elementBytes, chunk,
+                                             dweight != nullptr);
   float *sum = sums ? reinterpret_cast<float *>(
                           static_cast<char *>(ctx->scratch) +
                           rowsMax * vocab * elementBytes)

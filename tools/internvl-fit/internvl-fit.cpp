@@ -61,8 +61,14 @@ std::string variedNames() {
   return llvm::join(names, ", ");
 }
 
+/// The planner's scratch directory while one exists: die() removes it too,
+/// since exit() runs no destructor of the stack.
+std::string scratchToRemove;
+
 [[noreturn]] void die(const llvm::Twine &message) {
   llvm::errs() << "internvl-fit: error: " << message << "\n";
+  if (!scratchToRemove.empty())
+    llvm::sys::fs::remove_directories(scratchToRemove);
   std::exit(1);
 }
 
@@ -103,8 +109,12 @@ public:
     if (std::error_code ec =
             llvm::sys::fs::createUniqueDirectory("internvl-fit", scratch))
       die("cannot make a scratch directory: " + ec.message());
+    scratchToRemove = scratch.str().str();
   }
-  ~Fitter() { llvm::sys::fs::remove_directories(scratch); }
+  ~Fitter() {
+    llvm::sys::fs::remove_directories(scratch);
+    scratchToRemove.clear();
+  }
 
   /// Plans the step at `value` of the varied flag.
   Row plan(int64_t value);

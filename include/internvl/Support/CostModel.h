@@ -89,16 +89,16 @@ struct ChunkedLoss {
   int64_t tokens = 0, vocab = 0, hidden = 0, elementBytes = 2, chunk = 1;
   bool weighted = false;
 
-  int64_t rows() const { return chunk < tokens ? chunk : tokens; }
   int64_t chunks() const { return chunk > 0 ? (tokens + chunk - 1) / chunk : 0; }
   int64_t logitBytes() const { return tokens * vocab * elementBytes; }
   int64_t weightBytes() const { return vocab * hidden * elementBytes; }
   int64_t hiddenBytes() const { return tokens * hidden * elementBytes; }
   int64_t tokenBytes() const { return tokens * (8 + 4 + (weighted ? 4 : 0)); }
   /// Whether weight_grad is summed across chunks in an f32 buffer of the
-  /// workspace (a weight that is f32 accumulates in place).
+  /// workspace (ivl::chunkedLossSumsWeightGrad).
   bool accumulates(bool weightGrad) const {
-    return weightGrad && chunks() > 1 && elementBytes != 4;
+    return ivl::chunkedLossSumsWeightGrad(tokens, elementBytes, chunk,
+                                          weightGrad);
   }
   /// The kernels' scratch (ivl::chunkedLossWorkspaceBytes).
   int64_t workspace(bool weightGrad) const {

@@ -83,14 +83,22 @@ IVL_HOST_DEVICE long long firstBadSampleBound(const int64_t *c, int64_t rows,
   return -1;
 }
 
+/// Whether tg.linear_cross_entropy_grad sums the weight's gradient in an f32
+/// buffer of its scratch: over several chunks, for a weight narrower than f32
+/// (an f32 weight's gradient accumulates in place).
+inline bool chunkedLossSumsWeightGrad(int64_t tokens, int64_t elementBytes,
+                                      int64_t chunk, bool weightGrad) {
+  return weightGrad && chunk < tokens && elementBytes != 4;
+}
+
 /// Scratch of tg.linear_cross_entropy(_grad) over `tokens` rows: `chunk` rows
-/// of logits of `elementBytes` each and, when `weightGrad` sums over several
-/// chunks in a type narrower than f32, that f32 [vocab, hidden] sum.
+/// of logits of `elementBytes` each and, when the gradient sums the weight's
+/// gradient in f32, that [vocab, hidden] sum.
 inline int64_t chunkedLossWorkspaceBytes(int64_t tokens, int64_t vocab,
                                          int64_t hidden, int64_t elementBytes,
                                          int64_t chunk, bool weightGrad) {
   int64_t rows = chunk < tokens ? chunk : tokens;
-  bool sums = weightGrad && chunk < tokens && elementBytes != 4;
+  bool sums = chunkedLossSumsWeightGrad(tokens, elementBytes, chunk, weightGrad);
   return rows * vocab * elementBytes + (sums ? vocab * hidden * 4 : 0);
 }
 
