@@ -195,7 +195,15 @@ BudgetFit internvl::fitBudget(
     fit.capacity = mostBytes;
     return fit;
   }
-  for (int attempt = 0; attempt < 8 && capacity >= 0; ++attempt) {
+  // The capacity is searched for in a bracket: `lo` is the largest known to
+  // fit (keeping the fewest does), `hi` the smallest known not to (keeping
+  // everything does not). Each round proposes the capacity corrected by the
+  // real peak's overshoot or room, and bisects where that leaves the bracket.
+  int64_t lo = 0, hi = mostBytes;
+  for (int attempt = 0; attempt < 10 && hi - lo > fit.granularity;
+       ++attempt) {
+    if (capacity <= lo || capacity >= hi)
+      capacity = lo + (hi - lo) / 2;
     llvm::Expected<std::vector<int>> points =
         chooseAcrossLayers(fronts, capacity, fit.granularity);
     if (!points) {
@@ -206,7 +214,6 @@ BudgetFit internvl::fitBudget(
     double seconds = 0;
     for (size_t k = 0; k < points->size(); ++k)
       seconds += (*fronts[k])[(*points)[k]].seconds;
-    int64_t next;
     if (peak <= budget) {
       if (seconds < bestSeconds ||
           (seconds == bestSeconds && *points != fit.points)) {
@@ -214,17 +221,16 @@ BudgetFit internvl::fitBudget(
         bestSeconds = seconds;
         fit.capacity = capacity;
       }
-      // Close enough: less than 0.5% of the budget is left unused.
+      // Close enough: less than 0.2% of the budget is left unused.
       if (seconds == 0 ||
-          budget - peak < std::max(fit.granularity, budget / 200))
+          budget - peak < std::max(fit.granularity, budget / 500))
         break;
-      next = capacity + (budget - peak);
+      lo = capacity;
+      capacity += budget - peak;
     } else {
-      next = capacity - (peak - budget) - fit.granularity;
+      hi = capacity;
+      capacity -= peak - budget + fit.granularity;
     }
-    if (next == capacity)
-      break;
-    capacity = next;
   }
   return fit;
 }
@@ -265,5 +271,58 @@ internvl::lossChunkFrontier(const cost::ChunkedLoss &loss, bool backward,
   for (const LossChunk &c : all)
     if (frontier.empty() || c.seconds < frontier.back().seconds)
       frontier.push_back(c);
+  return frontier;
+}
+
+SegmentChoice internvl::evaluateSegments(llvm::ArrayRef<ChainLayer> chain,
+                                         int64_t length) {
+  SegmentChoice choice;
+  int64_t n = static_cast<int64_t>(chain.size());
+  choice.length = std::max<int64_t>(length, 1);
+  choice.dropped.assign(n, false);
+  // Layer k ends a run when k + 1 is a multiple of the length, or at the end.
+  for (int64_t k = 0; k < n; ++k)
+    choice.dropped[k] = (k + 1) % choice.length != 0 && k + 1 < n;
+  int64_t kept = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    if (choice.dropped[k]) {
+      choice.seconds += chain[k].rerunSeconds;
+      choice.flops += chain[k].rerunFlops;
+    } else {
+      kept += chain[k].outputBytes;
+    }
+  }
+  // Backward re-runs the last run first; each earlier run's re-run comes
+  // after the runs behind it, their kept outputs included, were freed.
+  int64_t extra = 0, freed = 0;
+  int64_t runs = (n + choice.length - 1) / choice.length;
+  for (int64_t r = runs; r-- > 0;) {
+    int64_t rerun = 0, own = 0;
+    for (int64_t k = r * choice.length;
+         k < std::min(n, (r + 1) * choice.length); ++k)
+      (choice.dropped[k] ? rerun : own) += chain[k].outputBytes;
+    extra = std::max(extra, rerun - freed);
+    freed += own;
+  }
+  choice.heldBytes = kept + extra;
+  return choice;
+}
+
+std::vector<SegmentChoice>
+internvl::segmentFrontier(llvm::ArrayRef<ChainLayer> chain) {
+  std::vector<SegmentChoice> all;
+  for (int64_t length = 1; length <= std::max<int64_t>(chain.size(), 1);
+       ++length)
+    all.push_back(evaluateSegments(chain, length));
+  std::stable_sort(all.begin(), all.end(),
+                   [](const SegmentChoice &a, const SegmentChoice &b) {
+                     return a.heldBytes != b.heldBytes
+                                ? a.heldBytes < b.heldBytes
+                                : a.seconds < b.seconds;
+                   });
+  std::vector<SegmentChoice> frontier;
+  for (SegmentChoice &c : all)
+    if (frontier.empty() || c.seconds < frontier.back().seconds)
+      frontier.push_back(std::move(c));
   return frontier;
 }

@@ -7,10 +7,12 @@ and the fused loss in chunks of 5 tokens (rows split across chunks)."""
 
 import itertools
 import json
+import re
+import subprocess
 
 import pytest
 
-from internvl_opt.tools import ROOT, run_tool
+from internvl_opt.tools import ROOT, run_tool, tool
 
 CONFIGS = ["tiny-vit300m-qwen2", "tiny-vit6b-internlm2", "tiny-vit6b-llama3",
            "tiny-vit300m-phi3", "tiny-hf-qwen2", "tiny-vit300m-qwen3", "tiny-hf-qwen3"]
@@ -71,3 +73,46 @@ def test_remat_is_bit_identical(tmp_path, config, variant):
              "--tg-plan-memory", "--tg-verify-memory-plan", "-o", rewritten)
     assert "chunk_tokens = 5 : i64" in rewritten.read_text()
     assert run_tool("internvl-run", rewritten) == reference
+
+
+def deep_config(tmp_path, config, llm_layers=5, vision_layers=4):
+    """`config` with more layers, so runs of layers have outputs to drop."""
+    c = json.loads((ROOT / f"models/tiny/{config}.json").read_text())
+    llm = c.get("llm_config", c.get("text_config"))
+    llm["num_hidden_layers"] = llm_layers
+    c["vision_config"]["num_hidden_layers"] = vision_layers
+    path = tmp_path / f"{config}-deep.json"
+    path.write_text(json.dumps(c))
+    return path
+
+
+@pytest.mark.parametrize("config,variant", [
+    ("tiny-vit300m-qwen2", ""), ("tiny-vit6b-internlm2", "llm"),
+    ("tiny-vit300m-phi3", "llm+vision"), ("tiny-hf-qwen3", "packed"),
+    ("tiny-vit6b-llama3", "")])
+def test_segments_are_bit_identical(tmp_path, config, variant):
+    """Segments re-run runs of layers from their first input in backward:
+    fixed run lengths under force and auto, and auto at its floor (where it
+    chooses segments), give the step's bits."""
+    forward = tmp_path / "forward.mlir"
+    run_tool("internvl-import", deep_config(tmp_path, config),
+             "--max_dynamic_patch", "2", "--use_thumbnail", "--max_seq_length", "24",
+             "--per_device_train_batch_size", "2", "--drop_path_rate", "0.3",
+             *VARIANTS.get(variant, []), "-o", forward)
+    step = tmp_path / "step.mlir"
+    run_tool("internvl-opt", forward, "--tg-autodiff", "-o", step)
+    reference = run_tool("internvl-run", step)
+    refused = subprocess.run(
+        [str(tool("internvl-opt")), str(step),
+         "--tg-remat=vision=auto lm=auto budget=1MiB", "-o", "/dev/null"],
+        capture_output=True, text=True)
+    floor = re.search(r"minimum feasible peak (\d+) bytes", refused.stderr).group(1)
+    for remat in ["vision=force lm=force segment-layers=2",
+                  "vision=force lm=force segment-layers=3 prune=false",
+                  "vision=off lm=auto segment-layers=4 budget=1TiB",
+                  f"vision=auto lm=auto budget={floor}"]:
+        rewritten = tmp_path / "segments.mlir"
+        run_tool("internvl-opt", step, f"--tg-remat={remat}", "--tg-plan-memory",
+                 "--tg-verify-memory-plan", "-o", rewritten)
+        assert "segment_layers" in rewritten.read_text(), remat
+        assert run_tool("internvl-run", rewritten) == reference, remat

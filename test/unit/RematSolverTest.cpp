@@ -2,6 +2,8 @@
 
 #include "internvl/Analysis/RematSolver.h"
 
+#include "llvm/ADT/STLExtras.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -251,3 +253,74 @@ TEST(LossChunks, OneChunkBelowTheSmallestCandidate) {
   EXPECT_EQ(front[0].tokens, 100);
   EXPECT_EQ(front[0].workspaceBytes, 100 * 92553 * 2);
 }
+
+namespace {
+
+/// `n` layers of 10 bytes of output, 1 s to re-run each.
+std::vector<ChainLayer> chain(int n) {
+  return std::vector<ChainLayer>(n, ChainLayer{10, 1.0, 100});
+}
+
+TEST(Segments, LengthOneKeepsEveryOutput) {
+  SegmentChoice one = evaluateSegments(chain(9), 1);
+  EXPECT_EQ(one.dropped, std::vector<bool>(9, false));
+  EXPECT_EQ(one.heldBytes, 90);
+  EXPECT_EQ(one.seconds, 0.0);
+}
+
+TEST(Segments, RunsOfThreeKeepTheirFirstInputs) {
+  // Runs [0,1,2] [3,4,5] [6,7,8]: outputs 0,1 / 3,4 / 6,7 dropped; 2, 5 and
+  // 8 kept (8 is the chain's own output). The last run's re-run holds two
+  // dropped outputs with nothing freed yet.
+  SegmentChoice three = evaluateSegments(chain(9), 3);
+  EXPECT_EQ(three.dropped, (std::vector<bool>{true, true, false, true, true,
+                                              false, true, true, false}));
+  EXPECT_EQ(three.heldBytes, 30 + 20);
+  EXPECT_EQ(three.seconds, 6.0);
+  EXPECT_EQ(three.flops, 600);
+}
+
+TEST(Segments, ShortLastRunLetsAnEarlierRunSetTheHeldBytes) {
+  // Runs [0..3] [4..7] [8]: the last run drops nothing; the middle one's
+  // re-run (3 outputs) comes after the last run's kept output was freed.
+  SegmentChoice four = evaluateSegments(chain(9), 4);
+  EXPECT_EQ(four.heldBytes, 30 + (30 - 10));
+  // The whole chain in one run: only its output is kept.
+  SegmentChoice all = evaluateSegments(chain(9), 9);
+  EXPECT_EQ(all.heldBytes, 10 + 80);
+  EXPECT_EQ(all.seconds, 8.0);
+}
+
+TEST(Segments, FrontierIsParetoOptimalAroundTheSquareRoot) {
+  std::vector<SegmentChoice> front = segmentFrontier(chain(16));
+  ASSERT_FALSE(front.empty());
+  for (size_t k = 1; k < front.size(); ++k) {
+    EXPECT_LT(front[k - 1].heldBytes, front[k].heldBytes);
+    EXPECT_GT(front[k - 1].seconds, front[k].seconds);
+  }
+  // Keeping everything is the fastest point. The fewest bytes, 70, are
+  // below Chen et al.'s 2·sqrt(n) outputs and several lengths reach them
+  // (runs of 4 keep 4 outputs and re-run 3); the fastest of those wins:
+  // runs of 3 keep outputs 2, 5, 8, 11, 14 and 15, and the run [12, 14]
+  // re-runs 2 once the last run's kept output is freed.
+  EXPECT_EQ(front.back().length, 1);
+  EXPECT_EQ(front.back().heldBytes, 160);
+  EXPECT_EQ(front.front().length, 3);
+  EXPECT_EQ(front.front().heldBytes, 70);
+  EXPECT_EQ(front.front().seconds, 10.0);
+  // Every length is dominated by or on the frontier.
+  for (int64_t length = 1; length <= 16; ++length) {
+    SegmentChoice c = evaluateSegments(chain(16), length);
+    EXPECT_TRUE(llvm::any_of(front, [&](const SegmentChoice &f) {
+      return f.heldBytes <= c.heldBytes && f.seconds <= c.seconds;
+    })) << "length " << length;
+  }
+}
+
+TEST(Segments, OneLayerHasNothingToDrop) {
+  std::vector<SegmentChoice> front = segmentFrontier(chain(1));
+  ASSERT_EQ(front.size(), 1u);
+  EXPECT_EQ(front[0].dropped, std::vector<bool>{false});
+}
+
+} // namespace

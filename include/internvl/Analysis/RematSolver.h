@@ -99,7 +99,9 @@ struct BudgetFit {
 /// `budget`. The knapsack works on kept bytes, which the real peak does not
 /// add up to exactly (buffers overlap in time), so its capacity is corrected
 /// by each candidate's peak: shrunk by the overshoot, grown by what is left,
-/// at most 8 times; the cheapest candidate that fit is kept.
+/// at most 10 times within a bracket of capacities known to fit and not to
+/// (bisected where a correction leaves it); the cheapest candidate that fit
+/// is kept.
 BudgetFit fitBudget(llvm::ArrayRef<const std::vector<RematChoice> *> frontiers,
                     int64_t budget,
                     llvm::function_ref<int64_t(llvm::ArrayRef<int>)> peakOf);
@@ -122,6 +124,43 @@ std::vector<LossChunk> lossChunkFrontier(const cost::ChunkedLoss &loss,
                                          bool backward, bool hiddenGrad,
                                          bool weightGrad,
                                          const cost::Roofline &gpu);
+
+/// One layer of a chain that segments may span: a region's checkpointed
+/// layers in execution order, each reading the one before.
+struct ChainLayer {
+  /// Bytes of the layer's outputs that backward reads (the next layer's
+  /// checkpoint, kept unless a segment drops it).
+  int64_t outputBytes = 0;
+  /// Re-running the ops that make those outputs from the layer's inputs.
+  double rerunSeconds = 0.0;
+  int64_t rerunFlops = 0;
+};
+
+/// Segment checkpointing of a chain (Chen et al., "Training Deep Nets with
+/// Sublinear Memory Cost"): the chain is cut into runs of `length` layers
+/// from its start (the last run may be shorter); only the first input of a
+/// run is kept, and backward re-runs the run's forward once, from that
+/// input, before it needs the dropped outputs.
+struct SegmentChoice {
+  int64_t length = 1;
+  /// dropped[k]: layer k's outputs are not kept for backward.
+  std::vector<bool> dropped;
+  /// Chain outputs held at the worst moment: those kept, plus the most a
+  /// run's re-run holds beyond what backward freed before it (the runs after
+  /// it, their kept outputs included).
+  int64_t heldBytes = 0;
+  double seconds = 0.0;
+  int64_t flops = 0;
+};
+
+/// `length` applied to `chain`.
+SegmentChoice evaluateSegments(llvm::ArrayRef<ChainLayer> chain,
+                               int64_t length);
+
+/// Every Pareto-optimal run length from 1 (every output kept, nothing
+/// re-run) to the whole chain, sorted by increasing held bytes and strictly
+/// decreasing time.
+std::vector<SegmentChoice> segmentFrontier(llvm::ArrayRef<ChainLayer> chain);
 
 } // namespace internvl
 

@@ -12,13 +12,16 @@
 // DPOPTION: error: --tg-remat (data-parallel=true): reduce-bucket-size must be >= 1 element, got 0
 
 // RUN: not internvl-opt %s --tg-autodiff --tg-remat="lm=auto budget=80GiB levers=offload" -o /dev/null 2>&1 | FileCheck %s --check-prefix=LATER
-// LATER: error: --tg-remat: lever 'offload' is not available yet; the levers are recompute, chunk-loss
+// LATER: error: --tg-remat: lever 'offload' is not available yet; the levers are recompute, segments, chunk-loss
 
 // RUN: not internvl-opt %s --tg-autodiff --tg-remat="lm=auto budget=80GiB levers=recompute,keep" -o /dev/null 2>&1 | FileCheck %s --check-prefix=LEVER
-// LEVER: error: --tg-remat: unknown lever 'keep'; the levers are recompute, chunk-loss
+// LEVER: error: --tg-remat: unknown lever 'keep'; the levers are recompute, segments, chunk-loss
 
 // RUN: not internvl-opt %s --tg-autodiff --tg-remat="loss-chunk=-3" -o /dev/null 2>&1 | FileCheck %s --check-prefix=CHUNK
 // CHUNK: error: --tg-remat: loss-chunk must be >= 1 token (0: not fixed), got -3
+
+// RUN: not internvl-opt %s --tg-autodiff --tg-remat="segment-layers=-1" -o /dev/null 2>&1 | FileCheck %s --check-prefix=SEGMENTS
+// SEGMENTS: error: --tg-remat: segment-layers must be >= 1 layer (0: not fixed), got -1
 
 // RUN: not internvl-opt %s --tg-autodiff --tg-remat="lm=auto budget=1MiB" -o /dev/null 2>&1 | FileCheck %s --check-prefix=SMALL
 // SMALL: error: --tg-remat: budget 1048576 bytes (0.00 GiB) is below the minimum feasible peak {{[0-9]+}} bytes (0.03 GiB) for this graph with vision=force lm=auto

@@ -105,7 +105,22 @@ mlir::tg::collectRematLayers(func::FuncOp func,
       sig << (rop.savedBytes ? "u" : "") << (isOutput[i] ? "o" : "") << ";";
       layer.problem.ops.push_back(rop);
     }
+    // The ops the outputs depend on, walking back from them.
+    std::vector<bool> makesOutput = isOutput;
+    for (size_t i = layer.ops.size(); i-- > 0;) {
+      if (!makesOutput[i])
+        continue;
+      for (Value operand : layer.ops[i]->getOperands())
+        if (Operation *def = operand.getDefiningOp(); inLayer(def))
+          makesOutput[indexOf[def]] = true;
+    }
+    for (size_t i = 0; i < layer.ops.size(); ++i)
+      if (makesOutput[i]) {
+        layer.rerunSeconds += layer.problem.ops[i].seconds;
+        layer.rerunFlops += layer.problem.ops[i].flops;
+      }
     layer.signature = std::move(signature);
+    layer.makesOutput = std::move(makesOutput);
     layer.isOutput = std::move(isOutput);
     layers.push_back(std::move(layer));
   }

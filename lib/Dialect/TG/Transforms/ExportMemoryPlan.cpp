@@ -79,6 +79,27 @@ struct ExportMemoryPlanPass
       });
       j.attribute("step_seconds", seconds);
       j.attribute("roofline", gpu->gpu);
+      // The regions whose layer outputs segments drop (--tg-remat's
+      // segments lever).
+      j.attributeArray("segments", [&] {
+        auto remat = a.getFunction()->getAttrOfType<DictionaryAttr>(kRematAttr);
+        if (!remat)
+          return;
+        for (StringRef region : {"vision", "llm"}) {
+          auto entry = remat.getAs<DictionaryAttr>(region);
+          auto length =
+              entry ? entry.getAs<IntegerAttr>("segment_layers") : IntegerAttr();
+          if (!length)
+            continue;
+          j.object([&] {
+            j.attribute("region", region);
+            j.attribute("segment_layers", length.getInt());
+            for (StringRef key : {"dropped_outputs", "dropped_bytes"})
+              if (auto v = entry.getAs<IntegerAttr>(key))
+                j.attribute(key, v.getInt());
+          });
+        }
+      });
       // The fused loss's chunk (--tg-remat's chunk-loss lever).
       LinearCrossEntropyOp loss;
       a.getFunction().walk([&](LinearCrossEntropyOp op) { loss = op; });

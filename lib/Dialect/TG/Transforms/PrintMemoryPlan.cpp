@@ -115,6 +115,19 @@ void printRemat(const MemoryPlan &plan, llvm::raw_ostream &os) {
         static_cast<long long>(get("recomputed_ops")),
         static_cast<long long>(flops), total ? 100.0 * flops / total : 0.0,
         seconds ? seconds.getValueAsDouble() * 1e3 : 0.0);
+    // The segments lever, within the region's numbers above.
+    if (int64_t length = get("segment_layers"); length > 1) {
+      auto segmentSeconds = region.getAs<FloatAttr>("segment_seconds");
+      os << llvm::format(
+          "  %-10s %-7s runs of %lld layers: %lld layer outputs dropped, "
+          "saves %lld bytes, re-runs %lld FLOPs, %+.4g ms\n",
+          static_cast<const char *>(""), static_cast<const char *>("segment"),
+          static_cast<long long>(length),
+          static_cast<long long>(get("dropped_outputs")),
+          static_cast<long long>(get("dropped_bytes")),
+          static_cast<long long>(get("segment_flops")),
+          segmentSeconds ? segmentSeconds.getValueAsDouble() * 1e3 : 0.0);
+    }
     auto noGradient = region.getAs<BoolAttr>("no_gradient");
     if (noGradient && noGradient.getValue())
       notes.push_back(name.str() +

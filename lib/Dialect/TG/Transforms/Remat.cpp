@@ -52,13 +52,16 @@ std::optional<Policy> parsePolicy(StringRef text) {
 /// What auto may use (the `levers` option).
 struct Levers {
   bool recompute = false;
+  bool segments = false;
   bool chunkLoss = false;
 };
+
+constexpr const char *kLeverList = "recompute, segments, chunk-loss";
 
 /// The levers named in `text` (empty: all), or an error message.
 std::optional<std::string> parseLevers(StringRef text, Levers &levers) {
   if (text.empty()) {
-    levers.recompute = levers.chunkLoss = true;
+    levers.recompute = levers.segments = levers.chunkLoss = true;
     return std::nullopt;
   }
   SmallVector<StringRef> names;
@@ -67,24 +70,29 @@ std::optional<std::string> parseLevers(StringRef text, Levers &levers) {
     name = name.trim();
     if (name == "recompute")
       levers.recompute = true;
+    else if (name == "segments")
+      levers.segments = true;
     else if (name == "chunk-loss")
       levers.chunkLoss = true;
-    else if (name == "segments" || name == "offload")
-      return "lever '" + name.str() +
-             "' is not available yet; the levers are recompute, chunk-loss";
+    else if (name == "offload")
+      return "lever 'offload' is not available yet; the levers are " +
+             std::string(kLeverList);
     else
-      return "unknown lever '" + name.str() +
-             "'; the levers are recompute, chunk-loss";
+      return "unknown lever '" + name.str() + "'; the levers are " +
+             kLeverList;
   }
   return std::nullopt;
 }
 
 std::string leverNames(const Levers &levers) {
   std::string names;
-  if (levers.recompute)
-    names = "recompute";
-  if (levers.chunkLoss)
-    names += names.empty() ? "chunk-loss" : ",chunk-loss";
+  auto add = [&](bool on, StringRef name) {
+    if (on)
+      names += (names.empty() ? "" : ",") + name.str();
+  };
+  add(levers.recompute, "recompute");
+  add(levers.segments, "segments");
+  add(levers.chunkLoss, "chunk-loss");
   return names.empty() ? "none" : names;
 }
 
@@ -110,15 +118,18 @@ struct RematPass : public internvl::PassWithOptionErrors<tg::impl::TGRematBase<R
   void runOnOperation() override;
 
 private:
-  /// Peak of `func` with `recompute` applied, planned on a copy.
+  /// Peak of `func` with `recompute` and `dropped` applied, planned on a
+  /// copy.
   int64_t peakWith(func::FuncOp func,
                    llvm::ArrayRef<std::vector<bool>> recompute,
+                   const std::vector<bool> &dropped,
                    std::optional<int64_t> chunk,
                    const PlanOptions &options,
                    const internvl::cost::Roofline &gpu) {
     auto copy = cast<func::FuncOp>(func->clone());
     std::vector<RematLayer> layers = collectRematLayers(copy, gpu);
     applyRecompute(copy, layers, recompute);
+    applySegments(copy, layers, dropped);
     if (chunk)
       setLossChunk(copy, *chunk);
     // As --tg-data-parallel will lower it: a recomputed layer's parameters
@@ -285,10 +296,12 @@ void RematPass::runOnOperation() {
   bool inBucket = module->hasAttr("tg.bucket");
   bool fits = true;
   std::vector<RematLayer> layers = collectRematLayers(func, *gpuRoofline);
-  // An auto layer without the recompute lever keeps everything.
+  auto regionPolicy = [&](ModelRegion region) {
+    return region == ModelRegion::Vision ? *visionPolicy : *lmPolicy;
+  };
+  // An auto layer without the recompute lever keeps everything inside it.
   auto policyOf = [&](const RematLayer &layer) {
-    Policy p =
-        layer.region == ModelRegion::Vision ? *visionPolicy : *lmPolicy;
+    Policy p = regionPolicy(layer.region);
     return p == Policy::Auto && !allowed.recompute ? Policy::Off : p;
   };
 
@@ -355,10 +368,64 @@ void RematPass::runOnOperation() {
     }
   }
 
-  if (!autoLayers.empty() || !chunkFront.empty()) {
+  // Segments over each auto region's chain of layers: one more choice of
+  // the knapsack per region, its bytes counted above its fewest.
+  struct RegionSegments {
+    std::vector<size_t> layers;
+    std::vector<internvl::SegmentChoice> choices;
+    std::vector<internvl::RematChoice> front;
+  };
+  std::vector<RegionSegments> segments, fixedSegments;
+  std::vector<bool> dropped(layers.size(), false);
+  if (segmentLayers < 0) {
+    (void)fail("segment-layers must be >= 1 layer (0: not fixed), got " +
+               std::to_string(segmentLayers));
+    return;
+  }
+  for (ModelRegion region : {ModelRegion::Vision, ModelRegion::Llm}) {
+    Policy policy = regionPolicy(region);
+    bool fixed = segmentLayers > 0 && policy != Policy::Off;
+    if (!fixed && (!allowed.segments || policy != Policy::Auto ||
+                   segmentLayers > 0))
+      continue;
+    RegionSegments chain;
+    std::vector<internvl::ChainLayer> links;
+    for (auto [i, layer] : llvm::enumerate(layers))
+      if (layer.region == region) {
+        chain.layers.push_back(i);
+        links.push_back(
+            {layer.boundaryBytes, layer.rerunSeconds, layer.rerunFlops});
+      }
+    if (links.size() < 2 ||
+        llvm::all_of(links, [](auto &l) { return l.outputBytes == 0; }))
+      continue;
+    if (fixed) {
+      // Taken out of the solver's hands: applied as it is.
+      internvl::SegmentChoice c =
+          internvl::evaluateSegments(links, segmentLayers);
+      for (auto [j, i] : llvm::enumerate(chain.layers))
+        dropped[i] = c.dropped[j];
+      chain.choices = {c};
+      fixedSegments.push_back(std::move(chain));
+      continue;
+    }
+    chain.choices = internvl::segmentFrontier(links);
+    for (const internvl::SegmentChoice &c : chain.choices) {
+      internvl::RematChoice choice;
+      choice.keptBytes = c.heldBytes - chain.choices.front().heldBytes;
+      choice.seconds = c.seconds;
+      choice.flops = c.flops;
+      chain.front.push_back(choice);
+    }
+    segments.push_back(std::move(chain));
+  }
+
+  if (!autoLayers.empty() || !chunkFront.empty() || !segments.empty()) {
     std::vector<const std::vector<internvl::RematChoice> *> fronts;
     for (size_t i : autoLayers)
       fronts.push_back(&frontiers[layers[i].signature]);
+    for (const RegionSegments &chain : segments)
+      fronts.push_back(&chain.front);
     // The loss chunk is one more choice of the knapsack: its workspace is
     // live at the loss, with every kept activation.
     if (!chunkFront.empty())
@@ -366,13 +433,20 @@ void RematPass::runOnOperation() {
     auto applyPoints = [&](llvm::ArrayRef<int> points) {
       for (auto [k, i] : llvm::enumerate(autoLayers))
         recompute[i] = (*fronts[k])[points[k]].recompute;
+      for (auto [k, chain] : llvm::enumerate(segments)) {
+        const internvl::SegmentChoice &c =
+            chain.choices[points[autoLayers.size() + k]];
+        for (auto [j, i] : llvm::enumerate(chain.layers))
+          dropped[i] = c.dropped[j];
+      }
       if (!chunkFront.empty())
         chosenChunk = chunks[points.back()].tokens;
     };
     internvl::BudgetFit fit = internvl::fitBudget(
         fronts, *budgetBytes, [&](llvm::ArrayRef<int> points) {
           applyPoints(points);
-          return peakWith(func, recompute, chosenChunk, options, *gpuRoofline);
+          return peakWith(func, recompute, dropped, chosenChunk, options,
+                          *gpuRoofline);
         });
     if (candidateFailed)
       return signalPassFailure();
@@ -392,11 +466,11 @@ void RematPass::runOnOperation() {
       return;
     }
     applyPoints(fit.points);
-    // The layers' problem alone: the capacity left to them once the loss
-    // chunk took its bytes.
-    int64_t layerCapacity =
-        fit.capacity -
-        (chunkFront.empty() ? 0 : chunkFront[fit.points.back()].keptBytes);
+    // The layers' problem alone: the capacity left to them once the
+    // segments and the loss chunk took their bytes.
+    int64_t layerCapacity = fit.capacity;
+    for (size_t k = autoLayers.size(); k < fronts.size(); ++k)
+      layerCapacity -= (*fronts[k])[fit.points[k]].keptBytes;
     if (!exportProblem.empty() &&
         failed(writeProblem(
             layers, autoLayers,
@@ -405,8 +479,8 @@ void RematPass::runOnOperation() {
             fit.granularity)))
       return signalPassFailure();
   } else if (budgetBytes) {
-    int64_t peak =
-        peakWith(func, recompute, std::nullopt, options, *gpuRoofline);
+    int64_t peak = peakWith(func, recompute, dropped, std::nullopt, options,
+                            *gpuRoofline);
     if (candidateFailed)
       return signalPassFailure();
     if (peak > *budgetBytes && inBucket) {
@@ -423,6 +497,7 @@ void RematPass::runOnOperation() {
   }
 
   applyRecompute(func, layers, recompute);
+  applySegments(func, layers, dropped);
   if (chosenChunk)
     setLossChunk(func, *chosenChunk);
 
@@ -450,7 +525,7 @@ void RematPass::runOnOperation() {
       if (layer.region != region)
         continue;
       ++count;
-      kept += layer.boundaryBytes;
+      kept += dropped[i] ? 0 : layer.boundaryBytes;
       saved += layer.boundaryBytes;
       for (auto [k, op] : llvm::enumerate(layer.problem.ops)) {
         saved += op.savedBytes;
@@ -473,9 +548,39 @@ void RematPass::runOnOperation() {
             cost.getBytesRead() + cost.getBytesWritten());
       }
     });
-    summary.push_back(b.getNamedAttr(
-        internvl::stringifyRegion(region),
-        b.getDictionaryAttr(
+    SmallVector<NamedAttribute> entries;
+    // The segments lever: how long the runs are and what dropping their
+    // layers' outputs saved and cost.
+    for (const RegionSegments &chain :
+         llvm::concat<const RegionSegments>(segments, fixedSegments)) {
+      if (layers[chain.layers.front()].region != region)
+        continue;
+      const internvl::SegmentChoice *c = nullptr;
+      for (const internvl::SegmentChoice &choice : chain.choices)
+        if (llvm::all_of(llvm::enumerate(chain.layers), [&](auto e) {
+              return choice.dropped[e.index()] == dropped[e.value()];
+            }))
+          c = &choice;
+      if (!c || c->length == 1)
+        continue;
+      int64_t outputs = 0, bytes = 0;
+      for (auto [j, i] : llvm::enumerate(chain.layers))
+        if (c->dropped[j]) {
+          ++outputs;
+          bytes += layers[i].boundaryBytes;
+        }
+      entries.push_back(
+          b.getNamedAttr("segment_layers", b.getI64IntegerAttr(c->length)));
+      entries.push_back(
+          b.getNamedAttr("dropped_outputs", b.getI64IntegerAttr(outputs)));
+      entries.push_back(
+          b.getNamedAttr("dropped_bytes", b.getI64IntegerAttr(bytes)));
+      entries.push_back(
+          b.getNamedAttr("segment_flops", b.getI64IntegerAttr(c->flops)));
+      entries.push_back(
+          b.getNamedAttr("segment_seconds", b.getF64FloatAttr(c->seconds)));
+    }
+    entries.append(
             {b.getNamedAttr("policy", b.getStringAttr(policyName(policy))),
              b.getNamedAttr("layers", b.getI64IntegerAttr(count)),
              b.getNamedAttr("no_gradient",
@@ -487,7 +592,9 @@ void RematPass::runOnOperation() {
              b.getNamedAttr("recomputed_ops", b.getI64IntegerAttr(ops)),
              b.getNamedAttr("recomputed_flops", b.getI64IntegerAttr(flops)),
              b.getNamedAttr("recompute_seconds",
-                            b.getF64FloatAttr(seconds))})));
+                            b.getF64FloatAttr(seconds))});
+    summary.push_back(b.getNamedAttr(internvl::stringifyRegion(region),
+                                     b.getDictionaryAttr(entries)));
   }
   if (lossOp) {
     // The loss lever: the chunk against one chunk of every token.

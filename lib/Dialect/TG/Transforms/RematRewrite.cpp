@@ -1,8 +1,9 @@
 //===- RematRewrite.cpp - recomputation applied to a step -----------------===//
 //
-// The rewrite behind --tg-remat: the ops a layer's choice recomputes are
-// cloned into backward, where backward first needs them (RematLayers.h
-// finds the layers; the solver chooses).
+// The rewrites behind --tg-remat: the ops a layer's choice recomputes are
+// cloned into backward, where backward first needs them, and so are the runs
+// of layers whose outputs a segment drops (RematLayers.h finds the layers;
+// the solver chooses).
 //
 //===----------------------------------------------------------------------===//
 
@@ -87,6 +88,78 @@ int64_t mlir::tg::applyRecompute(func::FuncOp func,
         });
       }
     }
+  }
+  return cloned;
+}
+
+int64_t mlir::tg::applySegments(func::FuncOp func,
+                                llvm::ArrayRef<RematLayer> layers,
+                                const std::vector<bool> &dropped) {
+  int64_t cloned = 0;
+  Block &body = func.getBody().front();
+  for (size_t begin = 0; begin < layers.size();) {
+    if (!dropped[begin]) {
+      ++begin;
+      continue;
+    }
+    size_t end = begin + 1;
+    while (end < layers.size() && dropped[end] &&
+           layers[end].region == layers[begin].region)
+      ++end;
+
+    // The run's ops that make its layers' outputs, and the outputs with the
+    // forward views of them that backward reads (a view keeps its buffer).
+    llvm::SetVector<Operation *> clone;
+    llvm::SetVector<Value> redirect;
+    for (size_t l = begin; l < end; ++l) {
+      const RematLayer &layer = layers[l];
+      for (auto [i, op] : llvm::enumerate(layer.ops))
+        if (layer.makesOutput[i])
+          clone.insert(op);
+      for (auto [i, op] : llvm::enumerate(layer.ops)) {
+        if (!layer.isOutput[i])
+          continue;
+        for (Value r : op->getResults()) {
+          redirect.insert(r);
+          for (Operation *user : r.getUsers())
+            if (auto view = dyn_cast<ReshapeOp>(user))
+              if (!isBackward(view) && readByBackward(view.getResult())) {
+                clone.insert(view);
+                redirect.insert(view.getResult());
+              }
+        }
+      }
+    }
+    begin = end;
+
+    llvm::DenseMap<Operation *, int64_t> step;
+    for (auto [i, op] : llvm::enumerate(body))
+      step[&op] = i;
+    SmallVector<Operation *> ordered(clone.begin(), clone.end());
+    llvm::sort(ordered,
+               [&](Operation *a, Operation *b) { return step[a] < step[b]; });
+    Operation *first = nullptr;
+    for (Value v : redirect)
+      for (Operation *user : v.getUsers())
+        if (isBackward(user) && (!first || step[user] < step[first]))
+          first = user;
+    if (!first)
+      continue;
+
+    OpBuilder b(first);
+    IRMapping mapping;
+    llvm::DenseSet<Operation *> copies;
+    for (Operation *op : ordered) {
+      Operation *copy = b.clone(*op, mapping);
+      setPhase(copy, Phase::Recompute);
+      copies.insert(copy);
+      ++cloned;
+    }
+    for (Value v : redirect)
+      v.replaceUsesWithIf(mapping.lookup(v), [&](OpOperand &use) {
+        Operation *owner = use.getOwner();
+        return isBackward(owner) && !copies.contains(owner);
+      });
   }
   return cloned;
 }

@@ -36,6 +36,12 @@ struct RematLayer {
   /// ops[i] makes a layer output: a checkpoint of the next layer, so even a
   /// clone of it (whole-layer re-runs) never replaces it for backward.
   std::vector<bool> isOutput;
+  /// ops[i] is on the way from the layer's inputs to its outputs: what a
+  /// segment's re-run runs again when it drops this layer's outputs.
+  std::vector<bool> makesOutput;
+  /// Those ops once, on the roofline.
+  double rerunSeconds = 0.0;
+  int64_t rerunFlops = 0;
 };
 
 /// Whether backward reads `v`, directly or through forward reshapes of it.

@@ -87,17 +87,24 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
 
     `levers` names what `auto` may use (comma-separated; default all):
     `recompute` (keep or recompute each activation of an auto layer; without
-    it auto layers keep everything) and `chunk-loss` (the number of tokens
+    it auto layers keep everything inside them), `segments` (runs of auto
+    layers whose outputs are dropped and re-run once in backward from the
+    run's first input, the run length chosen per region) and `chunk-loss`
+    (the number of tokens
     tg.linear_cross_entropy processes at a time, chosen together with the
     layers: the chunk's logits against the time each extra pass over the
     lm_head weight costs on the roofline). Under force and off alone the loss
     stays one chunk. `loss-chunk=N` fixes the chunk at N tokens (at most all
     of them) under any policy, taking the choice from the solver: for
-    experiments and for checking the chunked kernels.
+    experiments and for checking the chunked kernels. `segment-layers=N`
+    likewise fixes the run length of every force or auto region.
   }];
   let options = [
     Option<"levers", "levers", "std::string", "\"\"",
-           "What auto may use: recompute, chunk-loss (default: all)">,
+           "What auto may use: recompute, segments, chunk-loss (default: all)">,
+    Option<"segmentLayers", "segment-layers", "int64_t", "0",
+           "Layers per segment run, fixed, in every force or auto region (0: "
+           "auto's choice with the segments lever, else none)">,
     Option<"lossChunk", "loss-chunk", "int64_t", "0",
            "Tokens per chunk of the fused loss, fixed (0: auto's choice "
            "with the chunk-loss lever, else one chunk)">,

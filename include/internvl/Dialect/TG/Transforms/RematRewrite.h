@@ -14,6 +14,16 @@ namespace mlir::tg {
 int64_t applyRecompute(func::FuncOp func, llvm::ArrayRef<RematLayer> layers,
                        llvm::ArrayRef<std::vector<bool>> recompute);
 
+/// Drops the outputs of the layers `dropped` marks (aligned with
+/// collectRematLayers(func)): each run of consecutive dropped layers of a
+/// region is re-run once in backward (the ops that make their outputs,
+/// cloned with tg.phase = "recompute"), before the first backward op that
+/// reads one of those outputs, and backward, recomputations included, reads
+/// the re-run's outputs instead. Apply after applyRecompute, whose clones
+/// read the layers' inputs. Returns the number of ops cloned.
+int64_t applySegments(func::FuncOp func, llvm::ArrayRef<RematLayer> layers,
+                      const std::vector<bool> &dropped);
+
 } // namespace mlir::tg
 
 #endif // INTERNVL_DIALECT_TG_TRANSFORMS_REMATREWRITE_H
