@@ -374,6 +374,8 @@ void RematPass::runOnOperation() {
     std::vector<size_t> layers;
     std::vector<internvl::SegmentChoice> choices;
     std::vector<internvl::RematChoice> front;
+    /// The choice applied (a fixed run length has only that one).
+    size_t chosen = 0;
   };
   std::vector<RegionSegments> segments, fixedSegments;
   std::vector<bool> dropped(layers.size(), false);
@@ -434,8 +436,8 @@ void RematPass::runOnOperation() {
       for (auto [k, i] : llvm::enumerate(autoLayers))
         recompute[i] = (*fronts[k])[points[k]].recompute;
       for (auto [k, chain] : llvm::enumerate(segments)) {
-        const internvl::SegmentChoice &c =
-            chain.choices[points[autoLayers.size() + k]];
+        chain.chosen = points[autoLayers.size() + k];
+        const internvl::SegmentChoice &c = chain.choices[chain.chosen];
         for (auto [j, i] : llvm::enumerate(chain.layers))
           dropped[i] = c.dropped[j];
       }
@@ -553,15 +555,8 @@ void RematPass::runOnOperation() {
     // layers' outputs saved and cost.
     for (const RegionSegments &chain :
          llvm::concat<const RegionSegments>(segments, fixedSegments)) {
-      if (layers[chain.layers.front()].region != region)
-        continue;
-      const internvl::SegmentChoice *c = nullptr;
-      for (const internvl::SegmentChoice &choice : chain.choices)
-        if (llvm::all_of(llvm::enumerate(chain.layers), [&](auto e) {
-              return choice.dropped[e.index()] == dropped[e.value()];
-            }))
-          c = &choice;
-      if (!c || c->length == 1)
+      const internvl::SegmentChoice *c = &chain.choices[chain.chosen];
+      if (layers[chain.layers.front()].region != region || c->length == 1)
         continue;
       int64_t outputs = 0, bytes = 0;
       for (auto [j, i] : llvm::enumerate(chain.layers))

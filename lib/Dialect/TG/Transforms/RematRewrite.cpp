@@ -96,7 +96,11 @@ int64_t mlir::tg::applySegments(func::FuncOp func,
                                 llvm::ArrayRef<RematLayer> layers,
                                 const std::vector<bool> &dropped) {
   int64_t cloned = 0;
-  Block &body = func.getBody().front();
+  // Steps of the ops before any re-run is inserted: a run's clones read only
+  // forward values and kept outputs, so no later run looks for them here.
+  llvm::DenseMap<Operation *, int64_t> step;
+  for (auto [i, op] : llvm::enumerate(func.getBody().front()))
+    step[&op] = i;
   for (size_t begin = 0; begin < layers.size();) {
     if (!dropped[begin]) {
       ++begin;
@@ -132,9 +136,6 @@ int64_t mlir::tg::applySegments(func::FuncOp func,
     }
     begin = end;
 
-    llvm::DenseMap<Operation *, int64_t> step;
-    for (auto [i, op] : llvm::enumerate(body))
-      step[&op] = i;
     SmallVector<Operation *> ordered(clone.begin(), clone.end());
     llvm::sort(ordered,
                [&](Operation *a, Operation *b) { return step[a] < step[b]; });
