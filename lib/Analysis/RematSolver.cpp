@@ -326,3 +326,60 @@ internvl::segmentFrontier(llvm::ArrayRef<ChainLayer> chain) {
       frontier.push_back(std::move(c));
   return frontier;
 }
+
+/// What a hidden offloaded byte costs the solver: 1 ns per MB, far below
+/// any roofline time, so only ties change.
+static constexpr double kOffloadTieSecondsPerByte = 1e-15;
+
+double internvl::exposedTransferSeconds(int64_t bytes,
+                                        const OffloadWindow &window) {
+  if (bytes <= 0 || window.bytesPerSecond <= 0)
+    return 0.0;
+  double t = static_cast<double>(bytes) / window.bytesPerSecond;
+  return std::max(0.0, t - window.forwardSeconds) +
+         std::max(0.0, t - window.backwardSeconds);
+}
+
+std::vector<RematChoice>
+internvl::offloadFrontier(llvm::ArrayRef<RematChoice> frontier,
+                          int64_t outputBytes, OffloadWindow window) {
+  std::vector<RematChoice> all;
+  for (const RematChoice &choice : frontier) {
+    int64_t held = choice.keptBytes + outputBytes;
+    OffloadWindow own = window;
+    own.backwardSeconds += choice.seconds;
+    // What the window hides costs nothing; beyond it, each byte costs its
+    // transfer time once or twice. Nothing, the hidden share, and four
+    // steps from there to all of the outputs span that line.
+    double hidden = own.bytesPerSecond *
+                    std::min(own.forwardSeconds, own.backwardSeconds);
+    int64_t free = std::min<int64_t>(outputBytes, static_cast<int64_t>(hidden));
+    std::vector<int64_t> amounts = {0, free};
+    for (int k = 1; k <= 4; ++k)
+      amounts.push_back(free + (outputBytes - free) * k / 4);
+    for (int64_t offloaded : amounts) {
+      RematChoice c = choice;
+      c.keptBytes = held - offloaded;
+      c.offloadBytes = offloaded;
+      // A hidden copy is still a copy (host memory, a busy link): ties go
+      // to the device, so auto offloads only what the budget needs.
+      c.seconds = choice.seconds + exposedTransferSeconds(offloaded, own) +
+                  kOffloadTieSecondsPerByte * static_cast<double>(offloaded);
+      all.push_back(std::move(c));
+    }
+  }
+  std::stable_sort(all.begin(), all.end(),
+                   [](const RematChoice &a, const RematChoice &b) {
+                     if (a.keptBytes != b.keptBytes)
+                       return a.keptBytes < b.keptBytes;
+                     return a.seconds < b.seconds;
+                   });
+  std::vector<RematChoice> result;
+  double best = std::numeric_limits<double>::infinity();
+  for (RematChoice &c : all)
+    if (c.seconds < best) {
+      best = c.seconds;
+      result.push_back(std::move(c));
+    }
+  return result;
+}

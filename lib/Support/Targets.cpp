@@ -5,16 +5,20 @@
 using namespace internvl;
 
 // Datasheet figures: dense bf16 tensor-core throughput and HBM bandwidth
-// (SXM parts); memory as nvidia-smi reports it.
+// (SXM parts); memory as nvidia-smi reports it. Host links: the PCIe
+// generation each part has, at the rate pinned cudaMemcpyAsync reaches in
+// one direction (about 80% of the x16 link's 15.75 / 31.5 / 63 GB/s for
+// Gen3 / Gen4 / Gen5 after encoding and packet overhead; docs/remat.md).
 static const GpuTarget kTargets[] = {
-    {"h100", "h100-80gb", 81559, {989e12, 3.35e12}},
-    {"h200", "h200-141gb", 143771, {989e12, 4.8e12}},
-    {"a100", "a100-80gb", 81920, {312e12, 2.0e12}},
-    {"a100", "a100-40gb", 40960, {312e12, 1.555e12}},
+    {"h100", "h100-80gb", 81559, {989e12, 3.35e12}, 50e9, "PCIe Gen5 x16"},
+    {"h200", "h200-141gb", 143771, {989e12, 4.8e12}, 50e9, "PCIe Gen5 x16"},
+    {"a100", "a100-80gb", 81920, {312e12, 2.0e12}, 25e9, "PCIe Gen4 x16"},
+    {"a100", "a100-40gb", 40960, {312e12, 1.555e12}, 25e9, "PCIe Gen4 x16"},
     // Ada: bf16 tensor cores with f32 accumulation, 1008 GB/s GDDR6X.
-    {"rtx4090", "rtx4090-24gb", 24564, {165.2e12, 1.008e12}},
+    {"rtx4090", "rtx4090-24gb", 24564, {165.2e12, 1.008e12}, 25e9,
+     "PCIe Gen4 x16"},
     // Volta has no bf16: its fp16 tensor-core rate, 900 GB/s HBM2.
-    {"v100", "v100-32gb", 32510, {125e12, 0.9e12}},
+    {"v100", "v100-32gb", 32510, {125e12, 0.9e12}, 12e9, "PCIe Gen3 x16"},
 };
 
 llvm::ArrayRef<GpuTarget> internvl::gpuTargets() { return kTargets; }

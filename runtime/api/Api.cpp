@@ -1031,4 +1031,42 @@ ivl_status ivl_comm_wait(ivl_context *ctx, int32_t newer) {
   return a ? backend::comm_wait(ctx, newer) : a.result();
 }
 
+/// tg.offload / tg.prefetch: a copy of the same elements into the other
+/// memory.
+static Args &checkCopy(Args &a, const ivl_tensor *in, const ivl_tensor *out) {
+  a.tensor("in", in).tensor("out", out);
+  if (a)
+    a.sameType("out", out, in).elements("out", out, numel(*in));
+  return a;
+}
+
+ivl_status ivl_offload(ivl_context *ctx, const ivl_tensor *in,
+                       ivl_tensor *out) {
+  Args a(ctx, "offload");
+  return checkCopy(a, in, out) ? backend::offload(ctx, in, out) : a.result();
+}
+
+ivl_status ivl_prefetch(ivl_context *ctx, const ivl_tensor *in,
+                        ivl_tensor *out) {
+  Args a(ctx, "prefetch");
+  return checkCopy(a, in, out) ? backend::prefetch(ctx, in, out) : a.result();
+}
+
+ivl_status ivl_require_host_buffer(ivl_context *ctx, int64_t bytes) {
+  Args a(ctx, "host buffer");
+  int64_t have = 0;
+  void *buffer = ivl_host_buffer(ctx, &have);
+  a.that(bytes <= 0 || (buffer && have >= bytes),
+         "the step offloads %lld bytes of activations to host memory, but "
+         "the buffer set with ivl_set_host_buffer holds %lld bytes",
+         static_cast<long long>(bytes), static_cast<long long>(have));
+  return a.result();
+}
+
+ivl_status ivl_copy_wait(ivl_context *ctx, int32_t newer) {
+  Args a(ctx, "copy_wait");
+  a.that(newer >= 0, "%d copies before the last", newer);
+  return a ? backend::copy_wait(ctx, newer) : a.result();
+}
+
 } // extern "C"

@@ -152,6 +152,9 @@ ivl_status reduce_scatter_mean(ivl_context *ctx, const ivl_tensor *inputs,
 ivl_status all_gather(ivl_context *ctx, const ivl_tensor *shard, void *buffer,
                       int64_t buffer_bytes, ivl_tensor *outputs, int32_t count);
 ivl_status comm_wait(ivl_context *ctx, int32_t newer);
+ivl_status offload(ivl_context *ctx, const ivl_tensor *in, ivl_tensor *out);
+ivl_status prefetch(ivl_context *ctx, const ivl_tensor *in, ivl_tensor *out);
+ivl_status copy_wait(ivl_context *ctx, int32_t newer);
 
 } // namespace ivl::IVL_BACKEND
 

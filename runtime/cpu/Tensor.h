@@ -43,6 +43,10 @@ struct ivl_context {
   std::unordered_map<void *, int64_t> allocations;
   int64_t bytesInUse = 0;
   int64_t peakBytes = 0;
+  /// ivl_set_host_buffer's: where a compiled step's offloaded activations
+  /// live, apart from the "device" allocations above.
+  void *hostBuffer = nullptr;
+  int64_t hostBufferBytes = 0;
 };
 
 namespace ivl::cpu {

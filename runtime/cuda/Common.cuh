@@ -87,6 +87,16 @@ struct ivl_context {
   cudaStream_t commStream = nullptr;
   cudaEvent_t computeReady = nullptr, commDone[kCommEvents] = {};
   int64_t commLaunches = 0;
+  /// Host offload: copies on their own stream (the copy engines), ordered
+  /// after the compute stream's work at their launch (`copyReady`);
+  /// `copyDone[i % kCopyEvents]` marks the end of the i-th copy. The host
+  /// buffer is the step's planned pinned memory (ivl_set_host_buffer).
+  static constexpr int kCopyEvents = 64;
+  cudaStream_t copyStream = nullptr;
+  cudaEvent_t copyReady = nullptr, copyDone[kCopyEvents] = {};
+  int64_t copyLaunches = 0;
+  void *hostBuffer = nullptr;
+  int64_t hostBufferBytes = 0;
   int64_t peakInUse = 0;
   std::string deviceName;
 };

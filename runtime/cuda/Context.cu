@@ -200,6 +200,13 @@ void ivl_context_destroy(ivl_context *ctx) {
   for (cudaEvent_t done : ctx->commDone)
     if (done)
       cudaEventDestroy(done);
+  if (ctx->copyStream)
+    cudaStreamDestroy(ctx->copyStream);
+  if (ctx->copyReady)
+    cudaEventDestroy(ctx->copyReady);
+  for (cudaEvent_t done : ctx->copyDone)
+    if (done)
+      cudaEventDestroy(done);
   if (ctx->stream)
     cudaStreamDestroy(ctx->stream);
   cudaFree(ctx->status);

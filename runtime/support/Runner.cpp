@@ -542,6 +542,20 @@ int main(int argc, char **argv) {
         ", more than the " + ivl::io::formatGiB(capacity) + " it has");
   void *arena = alloc(arenaBytes, "the arena");
   void *grads = alloc(gradsBytes, "the gradient buffer");
+  // Offloaded activations: pinned host memory, apart from the device's.
+  int64_t hostBytes = manifest.value("host_bytes", int64_t(0));
+  if (hostBytes < 0)
+    die("manifest: host_bytes " + std::to_string(hostBytes) +
+        " must be non-negative");
+  void *hostBuffer = nullptr;
+  if (hostBytes > 0) {
+    hostBuffer = ivl_host_alloc(ctx, hostBytes);
+    if (!hostBuffer)
+      die("cannot allocate the " + ivl::io::formatGiB(hostBytes) +
+          " host buffer of offloaded activations: " + ivl_last_error(ctx));
+    check(ivl_set_host_buffer(ctx, hostBuffer, hostBytes),
+          "setting the host buffer");
+  }
   std::vector<void *> pointers;
   int64_t stepArg = -1;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -646,6 +660,7 @@ int main(int argc, char **argv) {
       ivl_device_free(ctx, b.device);
     ivl_device_free(ctx, arena);
     ivl_device_free(ctx, grads);
+    ivl_host_free(ctx, hostBuffer);
     ivl_context_destroy(ctx);
   };
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
@@ -692,9 +707,13 @@ int main(int argc, char **argv) {
   std::fprintf(stderr,
                "\nrun-step: memory: planned peak %.3f GiB (persistent + "
                "arena), allocated %.3f GiB (with the batch), device in use "
-               "%.3f GiB, device peak %.3f GiB\n",
+               "%.3f GiB, device peak %.3f GiB",
                gib(manifest.value("planned_peak_bytes", int64_t(0))),
                gib(allocated), gib(inUse), gib(peak));
+  if (hostBytes > 0)
+    std::fprintf(stderr, "; pinned host buffer %.3f GiB (offloaded "
+                 "activations)", gib(hostBytes));
+  std::fprintf(stderr, "\n");
 
   release();
   return 0;

@@ -101,7 +101,7 @@ class Replay {
 public:
   Replay(func::FuncOp func, MemoryPlanAttr plan)
       : func(func), arena(plan.getArenaBytes()),
-        grads(plan.getGradsBufferBytes()) {
+        grads(plan.getGradsBufferBytes()), host(plan.getHostBytes()) {
     if (AllocAttr ws = plan.getCublasltWorkspace())
       cublas = {ws.getSpace(), ws.getOffset(), ws.getSize(), newOwner()};
   }
@@ -111,7 +111,9 @@ public:
 private:
   int newOwner() { return ++owners; }
   OwnerMap &space(MemorySpace s) {
-    return s == MemorySpace::Arena ? arena : grads;
+    return s == MemorySpace::Arena ? arena
+           : s == MemorySpace::Host ? host
+                                    : grads;
   }
   std::string name(Operation *op) { return op->getName().getStringRef().str(); }
 
@@ -142,7 +144,7 @@ private:
   }
 
   func::FuncOp func;
-  OwnerMap arena, grads;
+  OwnerMap arena, grads, host;
   int owners = 0;
   std::optional<Location> cublas;
   llvm::DenseMap<Value, Location> located;
@@ -160,9 +162,10 @@ void Replay::run() {
         read(op, it->second, "an operand");
         inputs.push_back({static_cast<unsigned>(k), it->second});
       }
-    // A wait is where a collective's operands and buffer are last in use.
+    // A wait is where a collective's (or host copy's) operands and buffer
+    // are last in use.
     if (auto wait = dyn_cast<CommWaitOp>(op))
-      for (Operation *collective : waitedCollectives(wait)) {
+      for (Operation *collective : waitedAsyncOps(wait)) {
         for (Value v : collective->getOperands())
           if (auto it = located.find(v); it != located.end())
             read(op, it->second, "a collective's operand");

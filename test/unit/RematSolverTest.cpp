@@ -323,4 +323,54 @@ TEST(Segments, OneLayerHasNothingToDrop) {
   EXPECT_EQ(front[0].dropped, std::vector<bool>{false});
 }
 
+
+TEST(Offload, ExposedTimeIsWhatTheWindowsDoNotHide) {
+  OffloadWindow w{/*bytesPerSecond=*/100.0, /*forwardSeconds=*/1.0,
+                  /*backwardSeconds=*/2.0};
+  EXPECT_EQ(exposedTransferSeconds(0, w), 0.0);
+  EXPECT_EQ(exposedTransferSeconds(100, w), 0.0); // 1 s each way: hidden
+  EXPECT_EQ(exposedTransferSeconds(150, w), 0.5); // 1.5 s: 0.5 forward
+  EXPECT_EQ(exposedTransferSeconds(400, w), 5.0); // 4 s: 3 + 2
+  w.bytesPerSecond = 0;                           // no link: no lever
+  EXPECT_EQ(exposedTransferSeconds(400, w), 0.0);
+}
+
+TEST(Offload, FrontierMovesOutputsAndKeepsTheFastestPerByte) {
+  // Two recompute choices of a layer: keep 40 bytes in 1 s, or 100 in 0 s;
+  // the layer's outputs are 60 bytes; the link hides 30 bytes each way.
+  RematChoice slow, fast;
+  slow.keptBytes = 40;
+  slow.seconds = 1.0;
+  fast.keptBytes = 100;
+  fast.seconds = 0.0;
+  OffloadWindow w{/*bytesPerSecond=*/10.0, /*forwardSeconds=*/3.0,
+                  /*backwardSeconds=*/6.0};
+  std::vector<RematChoice> front = offloadFrontier({slow, fast}, 60, w);
+  ASSERT_FALSE(front.empty());
+  for (size_t k = 1; k < front.size(); ++k) {
+    EXPECT_LT(front[k - 1].keptBytes, front[k].keptBytes);
+    EXPECT_GT(front[k - 1].seconds, front[k].seconds);
+  }
+  // The fewest device bytes: the slow choice with all 60 output bytes on
+  // the host (6 s each way: 3 s exposed forward, none in its 6 + 1 s
+  // backward window).
+  EXPECT_EQ(front.front().keptBytes, 40);
+  EXPECT_EQ(front.front().offloadBytes, 60);
+  EXPECT_NEAR(front.front().seconds, 1.0 + 3.0, 1e-9);
+  // The most: the fast choice with its outputs on the device.
+  EXPECT_EQ(front.back().keptBytes, 160);
+  EXPECT_EQ(front.back().offloadBytes, 0);
+  EXPECT_EQ(front.back().seconds, 0.0);
+  // The hidden share (30 bytes) costs only the tie-break, far below any
+  // roofline time; nothing beyond the outputs ever moves.
+  auto hidden = llvm::find_if(
+      front, [](const RematChoice &c) { return c.keptBytes == 130; });
+  ASSERT_NE(hidden, front.end());
+  EXPECT_EQ(hidden->offloadBytes, 30);
+  EXPECT_GT(hidden->seconds, 0.0);
+  EXPECT_LT(hidden->seconds, 1e-12);
+  for (const RematChoice &c : front)
+    EXPECT_LE(c.offloadBytes, 60);
+}
+
 } // namespace

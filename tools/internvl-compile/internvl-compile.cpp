@@ -542,10 +542,11 @@ int compileBuckets(ModuleOp top, ArrayRef<ModuleOp> buckets,
     shapes.push_back(bucketModule->getAttrOfType<tg::BucketAttr>("tg.bucket"));
     names.push_back(name);
   }
-  int64_t arena = 0, grads = 0, ranks = steps.front().ranks;
+  int64_t arena = 0, grads = 0, host = 0, ranks = steps.front().ranks;
   for (const CompiledStep &s : steps) {
     arena = std::max(arena, s.arenaBytes);
     grads = std::max(grads, s.gradsBytes);
+    host = std::max(host, s.manifest.getInteger("host_bytes").value_or(0));
   }
   std::vector<std::pair<std::string, std::string>> files;
   std::vector<std::string> sources;
@@ -559,6 +560,7 @@ int compileBuckets(ModuleOp top, ArrayRef<ModuleOp> buckets,
     sources.push_back(source);
     step.manifest["arena_bytes"] = arena;
     step.manifest["grads_buffer_bytes"] = grads;
+    step.manifest["host_bytes"] = host;
     step.manifest["bucket"] =
         llvm::json::Object{{"name", names[i]},
                            {"seq", shapes[i].getSeq()},

@@ -254,7 +254,7 @@ Row Fitter::plan(int64_t value) {
       total > 0 ? 100.0 * plan.getNumber("recompute_flops").value_or(0) / total
                 : 0.0;
   row.seconds = plan.getNumber("step_seconds").value_or(0);
-  row.offloaded = plan.getInteger("offloaded_bytes").value_or(0);
+  row.offloaded = plan.getInteger("host_bytes").value_or(0);
   // Tokens per GPU and step: the micro-batch's rows times their length.
   auto number = [&](StringRef name, int64_t fallback) {
     if (varied.flag == name)

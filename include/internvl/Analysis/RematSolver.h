@@ -50,6 +50,9 @@ struct RematChoice {
   int64_t keptBytes = 0;
   double seconds = 0.0;
   int64_t flops = 0;
+  /// Of the bytes the choice keeps (and the layer's outputs), those kept in
+  /// host memory instead of on the device (offloadFrontier).
+  int64_t offloadBytes = 0;
 };
 
 /// The ops that must run again when `keep` says which units are kept: every
@@ -161,6 +164,39 @@ SegmentChoice evaluateSegments(llvm::ArrayRef<ChainLayer> chain,
 /// re-run) to the whole chain, sorted by increasing held bytes and strictly
 /// decreasing time.
 std::vector<SegmentChoice> segmentFrontier(llvm::ArrayRef<ChainLayer> chain);
+
+/// Host offload of a layer's kept activations over the card's host link
+/// (PCIe): each copy overlaps compute, the one to the host the next
+/// layer's forward, the one back the next layer's backward in backward
+/// order, so only what those do not hide costs time.
+struct OffloadWindow {
+  /// Host link bytes per second, each direction.
+  double bytesPerSecond = 0.0;
+  /// Compute the copy to the host overlaps (a layer's forward), and the
+  /// copy back (a layer's backward, its recomputation included).
+  double forwardSeconds = 0.0;
+  double backwardSeconds = 0.0;
+};
+
+/// Seconds of moving `bytes` to the host and back that `window` does not
+/// hide: max(0, t - forward) + max(0, t - backward), t = bytes / bandwidth.
+double exposedTransferSeconds(int64_t bytes, const OffloadWindow &window);
+
+/// A layer's frontier with the offload lever: each choice of `frontier`
+/// with none of the layer's outputs (`outputBytes`: the next layer's
+/// checkpoint) offloaded, as many as the window hides, and four steps from
+/// there to all of them; reduced to the Pareto frontier of (device bytes,
+/// time). Each choice's `keptBytes` is then what it holds on the device,
+/// its outputs included, and `offloadBytes` what it holds on the host; the
+/// backward window grows by the choice's own recomputation.
+///
+/// Only outputs move: a prefetched value is back on the device while the
+/// next layer's backward runs, which for an output is one tensor beside
+/// that layer's working set, but for a layer's inner activations would be
+/// a second working set, a peak the kept-bytes sum cannot see.
+std::vector<RematChoice> offloadFrontier(llvm::ArrayRef<RematChoice> frontier,
+                                         int64_t outputBytes,
+                                         OffloadWindow window);
 
 } // namespace internvl
 

@@ -25,6 +25,10 @@ struct GpuTarget {
   llvm::StringLiteral card; ///< "h100-80gb": what a budget names
   int64_t memoryMiB;        ///< what the device reports as total memory
   cost::Roofline roofline;  ///< dense bf16 tensor-core FLOP/s, HBM bytes/s
+  /// Effective host link bytes per second, each direction, for pinned
+  /// copies (the offload lever); 0 where the table has no figure.
+  double hostLinkBytesPerSecond;
+  llvm::StringLiteral hostLink; ///< "PCIe Gen5 x16": where that comes from
 };
 
 /// Every card, the first of each GPU being its roofline's source.

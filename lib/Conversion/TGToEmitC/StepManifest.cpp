@@ -35,6 +35,7 @@ FailureOr<json::Object> mlir::tg::stepManifest(func::FuncOp func,
   m["target"] = target.str();
   m["arena_bytes"] = plan.getArenaBytes();
   m["grads_buffer_bytes"] = plan.getGradsBufferBytes();
+  m["host_bytes"] = plan.getHostBytes();
   m["planned_peak_bytes"] = plan.getPeakBytes();
   m["persistent_bytes"] =
       json::Object{{"params", plan.getParamsBytes()},
@@ -130,6 +131,10 @@ FailureOr<json::Object> mlir::tg::stepManifest(func::FuncOp func,
       break;
     case Storage::Space::Grads:
       r["space"] = "grads";
+      r["offset"] = s.offset;
+      break;
+    case Storage::Space::Host:
+      r["space"] = "host";
       r["offset"] = s.offset;
       break;
     case Storage::Space::Argument:

@@ -68,8 +68,17 @@ FailureOr<StepStorage> StepStorage::read(func::FuncOp func) {
         return op.emitError("has a ")
                << kAllocAttr << " entry that is not a #tg.alloc: " << attr;
       Storage s;
-      s.space = alloc.getSpace() == MemorySpace::Grads ? Storage::Space::Grads
-                                                       : Storage::Space::Arena;
+      switch (alloc.getSpace()) {
+      case MemorySpace::Arena:
+        s.space = Storage::Space::Arena;
+        break;
+      case MemorySpace::Grads:
+        s.space = Storage::Space::Grads;
+        break;
+      case MemorySpace::Host:
+        s.space = Storage::Space::Host;
+        break;
+      }
       s.offset = alloc.getOffset();
       s.bytes = tensorBytes(result.getType());
       if (s.bytes > alloc.getSize())

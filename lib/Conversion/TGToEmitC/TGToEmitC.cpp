@@ -172,8 +172,9 @@ private:
   Value ctx, arena, grads, args;
   llvm::DenseMap<Value, Value> views;
   std::string lastScope, lastPhase;
-  /// The asynchronous collectives so far, in launch order.
-  llvm::DenseMap<Operation *, int64_t> launchIndex;
+  /// The asynchronous collectives and host copies so far, each in launch
+  /// order on its stream.
+  llvm::DenseMap<Operation *, int64_t> launchIndex, copyIndex;
 };
 
 } // namespace
@@ -216,19 +217,23 @@ void StepLowering::check(Value status, StringRef text) {
 
 LogicalResult StepLowering::commWait(CommWaitOp wait) {
   // The step is straight-line code, so launch order is program order: the
-  // runtime need only wait for the latest collective named here (and those
-  // before it on the communication stream), not for later launches.
-  int64_t latest = -1;
-  for (Operation *c : waitedCollectives(wait))
-    if (auto it = launchIndex.find(c); it != launchIndex.end())
-      latest = std::max(latest, it->second);
-  if (latest < 0)
-    return success(); // nothing in flight: its results are its operands
-  int64_t newer = static_cast<int64_t>(launchIndex.size()) - 1 - latest;
-  Value status = emitCall("ivl::call<ivl_comm_wait>", statusType(), {lit(newer)},
-                       {ctx});
-  check(status, where(wait));
-  ++kernelCalls;
+  // runtime need only wait for the latest collective (or copy) named here
+  // and those before it on its stream, not for later launches.
+  auto waitFor = [&](const llvm::DenseMap<Operation *, int64_t> &launches,
+                     StringRef callee) {
+    int64_t latest = -1;
+    for (Operation *c : waitedAsyncOps(wait))
+      if (auto it = launches.find(c); it != launches.end())
+        latest = std::max(latest, it->second);
+    if (latest < 0)
+      return; // nothing in flight: its results are its operands
+    int64_t newer = static_cast<int64_t>(launches.size()) - 1 - latest;
+    Value status = emitCall(callee, statusType(), {lit(newer)}, {ctx});
+    check(status, where(wait));
+    ++kernelCalls;
+  };
+  waitFor(launchIndex, "ivl::call<ivl_comm_wait>");
+  waitFor(copyIndex, "ivl::call<ivl_copy_wait>");
   return success();
 }
 
@@ -254,6 +259,10 @@ Value StepLowering::view(Value v) {
       result = emitCall("ivl::view", tensorType(),
                     {lit(s.offset), lit(dtype), lit(dims)},
                     {s.space == Storage::Space::Arena ? arena : grads});
+      break;
+    case Storage::Space::Host:
+      result = emitCall("ivl::hostView", tensorType(),
+                        {lit(s.offset), lit(dtype), lit(dims)}, {ctx});
       break;
     }
   }
@@ -365,6 +374,8 @@ LogicalResult StepLowering::lower(Operation *op) {
   check(status, where(op));
   if (collective)
     launchIndex.try_emplace(op, launchIndex.size());
+  if (isHostCopy(op))
+    copyIndex.try_emplace(op, copyIndex.size());
   ++kernelCalls;
   return success();
 }
@@ -486,6 +497,12 @@ LogicalResult StepLowering::run(ModuleOp module,
   ctx = body->getArgument(0);
   arena = body->getArgument(1);
   b.setInsertionPointToStart(body);
+  if (int64_t hostBytes = getMemoryPlan(func).getHostBytes()) {
+    // Offloaded activations go to the caller's pinned host buffer.
+    Value status = emitCall("ivl_require_host_buffer", statusType(),
+                            {lit(hostBytes)}, {ctx});
+    check(status, "host buffer");
+  }
   if (AllocAttr ws = getMemoryPlan(func).getCublasltWorkspace()) {
     Value status = emitCall("ivl::setWorkspace", statusType(),
                         {lit(ws.getOffset()), lit(ws.getSize())},

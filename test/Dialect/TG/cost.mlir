@@ -60,5 +60,12 @@ func.func @cost(%x: tensor<2x16x64xbf16>, %w: tensor<32x64xbf16>, %b: tensor<32x
   // Elementwise default: one FLOP per result element, a broadcast operand read once.
   // CHECK-NEXT: tg.add flops=1024 bytes_read=2176 bytes_written=2048
   %add = tg.add %h, %hb : tensor<2x8x64xbf16>, tensor<64xbf16> -> tensor<2x8x64xbf16>
+  // Host copies run on the copy engines: nothing on the compute roofline.
+  // CHECK-NEXT: tg.offload flops=0 bytes_read=0 bytes_written=0
+  %off = tg.offload %h : tensor<2x8x64xbf16>
+  // CHECK-NEXT: tg.comm_wait flops=0
+  %ready = tg.comm_wait %off : (tensor<2x8x64xbf16>) -> tensor<2x8x64xbf16>
+  // CHECK-NEXT: tg.prefetch flops=0 bytes_read=0 bytes_written=0
+  %back = tg.prefetch %ready : tensor<2x8x64xbf16>
   return
 }

@@ -963,3 +963,20 @@ module {
   module @seq1_tiles1 attributes {tg.bucket = #tg.bucket<seq = 1, tiles = 1>} {
   }
 }
+
+// -----
+
+func.func @offloaded_value_read(%x: tensor<4xbf16>) -> tensor<4xbf16> {
+  // expected-error @+1 {{'tg.offload' op result may only be read by tg.comm_wait, not by tg.neg}}
+  %h = tg.offload %x : tensor<4xbf16>
+  %y = tg.neg %h : tensor<4xbf16>
+  return %y : tensor<4xbf16>
+}
+
+// -----
+
+func.func @prefetch_of_device_value(%x: tensor<4xbf16>) -> tensor<4xbf16> {
+  // expected-error @+1 {{'tg.prefetch' op expected an offloaded value (tg.offload, through its tg.comm_wait)}}
+  %d = tg.prefetch %x : tensor<4xbf16>
+  return %d : tensor<4xbf16>
+}

@@ -178,3 +178,15 @@ func.func @chunked_loss(%h: tensor<2x8x16xbf16>, %w: tensor<100x16xbf16>, %label
   %dh2 = tg.linear_cross_entropy_grad %one, %h, %w, %labels, %wlse, %lw {chunk_tokens = 16 : i64} : (tensor<f32>, tensor<2x8x16xbf16>, tensor<100x16xbf16>, tensor<2x8xi64>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8x16xbf16>
   return
 }
+
+// CHECK-LABEL: func.func @host_offload
+func.func @host_offload(%x: tensor<2x16x64xbf16>) -> tensor<2x16x64xbf16> {
+  // CHECK: %[[H:.*]] = tg.offload %{{.*}} : tensor<2x16x64xbf16>
+  %h = tg.offload %x : tensor<2x16x64xbf16>
+  // CHECK: %[[W:.*]] = tg.comm_wait %[[H]] : (tensor<2x16x64xbf16>) -> tensor<2x16x64xbf16>
+  %w = tg.comm_wait %h : (tensor<2x16x64xbf16>) -> tensor<2x16x64xbf16>
+  // CHECK: %[[D:.*]] = tg.prefetch %[[W]] : tensor<2x16x64xbf16>
+  %d = tg.prefetch %w : tensor<2x16x64xbf16>
+  %b = tg.comm_wait %d : (tensor<2x16x64xbf16>) -> tensor<2x16x64xbf16>
+  return %b : tensor<2x16x64xbf16>
+}

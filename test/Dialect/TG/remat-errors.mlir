@@ -11,11 +11,12 @@
 // RUN: not internvl-opt %s --tg-autodiff --tg-remat="data-parallel=true world-size=2 reduce-bucket-size=0" -o /dev/null 2>&1 | FileCheck %s --check-prefix=DPOPTION
 // DPOPTION: error: --tg-remat (data-parallel=true): reduce-bucket-size must be >= 1 element, got 0
 
-// RUN: not internvl-opt %s --tg-autodiff --tg-remat="lm=auto budget=80GiB levers=offload" -o /dev/null 2>&1 | FileCheck %s --check-prefix=LATER
-// LATER: error: --tg-remat: lever 'offload' is not available yet; the levers are recompute, segments, chunk-loss
+// A lever named twice, or an empty name between commas, is a typo too.
+// RUN: not internvl-opt %s --tg-autodiff --tg-remat="lm=auto budget=80GiB levers=offload,,recompute" -o /dev/null 2>&1 | FileCheck %s --check-prefix=EMPTY
+// EMPTY: error: --tg-remat: unknown lever ''; the levers are recompute, segments, offload, chunk-loss
 
 // RUN: not internvl-opt %s --tg-autodiff --tg-remat="lm=auto budget=80GiB levers=recompute,keep" -o /dev/null 2>&1 | FileCheck %s --check-prefix=LEVER
-// LEVER: error: --tg-remat: unknown lever 'keep'; the levers are recompute, segments, chunk-loss
+// LEVER: error: --tg-remat: unknown lever 'keep'; the levers are recompute, segments, offload, chunk-loss
 
 // RUN: not internvl-opt %s --tg-autodiff --tg-remat="loss-chunk=-3" -o /dev/null 2>&1 | FileCheck %s --check-prefix=CHUNK
 // CHUNK: error: --tg-remat: loss-chunk must be >= 1 token (0: not fixed), got -3

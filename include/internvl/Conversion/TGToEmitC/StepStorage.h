@@ -1,7 +1,8 @@
 //===- StepStorage.h - where each value of a planned step lives --*- C++ -*-===//
 //
 // The lowering reads the memory plan back from the IR: every value of a
-// planned step is stored at an arena or gradient-buffer offset (tg.alloc),
+// planned step is stored at an arena, gradient-buffer or host-buffer offset
+// (tg.alloc),
 // in a step argument (arguments, and AdamW's in-place updates of masters,
 // moments and parameters), or in its operand's storage (tg.reshape).
 //
@@ -18,9 +19,9 @@
 namespace mlir::tg {
 
 struct Storage {
-  enum class Space { Arena, Grads, Argument };
+  enum class Space { Arena, Grads, Host, Argument };
   Space space = Space::Arena;
-  /// Byte offset in the arena or gradient buffer (0 for an argument).
+  /// Byte offset in the arena, gradient or host buffer (0 for an argument).
   int64_t offset = 0;
   /// The argument index for Space::Argument.
   unsigned argument = 0;

@@ -24,6 +24,8 @@ llvm::StringRef mlir::tg::stringifyBufferKind(BufferKind kind) {
     return "workspace";
   case BufferKind::Output:
     return "output";
+  case BufferKind::Offloaded:
+    return "offloaded";
   }
   return "temporary";
 }
@@ -115,12 +117,12 @@ void BufferAnalysis::buildBuffers(const PlanOptions &options) {
     lastUse[rootOf(v)] = lastStep;
     returnedRoots.insert(rootOf(v));
   }
-  // A collective runs until it is waited for: its operands and its buffer
-  // stay in use until the wait.
+  // A collective or host copy runs until it is waited for: its operands
+  // (and a collective's buffer) stay in use until the wait.
   llvm::DenseMap<Operation *, int64_t> waitStep;
   for (Operation *op : schedule)
     if (auto wait = dyn_cast<CommWaitOp>(op))
-      for (Operation *collective : waitedCollectives(wait)) {
+      for (Operation *collective : waitedAsyncOps(wait)) {
         waitStep[collective] = stepIndex[op];
         for (Value v : collective->getOperands())
           lastUse[rootOf(v)] = std::max(lastUse.lookup(rootOf(v)),
@@ -156,6 +158,12 @@ void BufferAnalysis::buildBuffers(const PlanOptions &options) {
       if (isParameterGradient(result, options.zeroStage)) {
         bufferIndex[result] = newBuffer(result, op, step);
         buffers.back().space = MemorySpace::Grads;
+        continue;
+      }
+      // An offloaded activation lives in the pinned host buffer.
+      if (isa<OffloadOp>(op)) {
+        bufferIndex[result] = newBuffer(result, op, step);
+        buffers.back().space = MemorySpace::Host;
         continue;
       }
       // Write over an operand that dies here, if the kernel allows it.
@@ -259,6 +267,15 @@ void BufferAnalysis::classify() {
   for (auto [i, b] : llvm::enumerate(buffers)) {
     if (b.kind == BufferKind::Workspace)
       continue;
+    // An activation in host memory, and its copy back for backward.
+    if (b.space == MemorySpace::Host) {
+      b.kind = BufferKind::Offloaded;
+      continue;
+    }
+    if (isa<PrefetchOp>(b.op)) {
+      b.kind = BufferKind::SavedActivation;
+      continue;
+    }
     std::optional<Phase> phase = phaseOf(b.op);
     if (phase == Phase::Backward || phase == Phase::Optimizer)
       b.kind = BufferKind::Gradient;

@@ -80,6 +80,7 @@ FailureOr<MemoryPlan> MemoryPlan::read(func::FuncOp func) {
   plan.arenaBytes = summary.getArenaBytes();
   plan.liveLowerBound = summary.getLiveLowerBoundBytes();
   plan.gradsBufferBytes = summary.getGradsBufferBytes();
+  plan.hostBytes = summary.getHostBytes();
   plan.budgetBytes = summary.getBudgetBytes();
   plan.analysis = std::make_unique<BufferAnalysis>(func, plan.options);
 
@@ -118,24 +119,31 @@ MemoryPlan mlir::tg::placeBuffers(func::FuncOp func,
   placed.options = options;
   placed.analysis = std::make_unique<BufferAnalysis>(func, options);
   ArrayRef<PlanBuffer> buffers = placed.analysis->getBuffers();
-  std::vector<internvl::BufferInterval> intervals;
-  std::vector<size_t> arenaIds;
-  for (auto [i, b] : llvm::enumerate(buffers))
-    if (b.space == MemorySpace::Arena) {
-      intervals.push_back({b.bytes, b.start, b.end});
-      arenaIds.push_back(i);
-    }
-  internvl::Placement placement = internvl::placeBestFit(intervals);
   placed.offsets.assign(buffers.size(), 0);
-  for (auto [k, id] : llvm::enumerate(arenaIds))
-    placed.offsets[id] = placement.offsets[k];
+  // The arena and the host buffer are each packed on their own.
+  auto place = [&](MemorySpace space,
+                   std::vector<internvl::BufferInterval> &intervals) {
+    std::vector<size_t> ids;
+    for (auto [i, b] : llvm::enumerate(buffers))
+      if (b.space == space) {
+        intervals.push_back({b.bytes, b.start, b.end});
+        ids.push_back(i);
+      }
+    internvl::Placement placement = internvl::placeBestFit(intervals);
+    for (auto [k, id] : llvm::enumerate(ids))
+      placed.offsets[id] = placement.offsets[k];
+    return placement.arenaBytes;
+  };
+  std::vector<internvl::BufferInterval> intervals, hostIntervals;
+  int64_t arenaBytes = place(MemorySpace::Arena, intervals);
+  placed.hostBytes = place(MemorySpace::Host, hostIntervals);
   // Gradients fill their buffer in the order they are produced.
   for (auto [i, b] : llvm::enumerate(buffers))
     if (b.space == MemorySpace::Grads) {
       placed.offsets[i] = placed.gradsBufferBytes;
       placed.gradsBufferBytes += b.bytes;
     }
-  placed.arenaBytes = placement.arenaBytes;
+  placed.arenaBytes = arenaBytes;
   placed.liveLowerBound = internvl::liveLowerBound(intervals);
   return placed;
 }

@@ -13,8 +13,9 @@
 //  - no two stored values live at the same step share a byte, except an
 //    in-place kernel's result over the operand that dies at that op (a
 //    returned value never dies at an op: the return reads it after all);
-//  - the recorded arena and gradient-buffer sizes, lower bound, persistent
-//    bytes and peak add up.
+//  - offloaded values (and only they) are in the host buffer;
+//  - the recorded arena, gradient-buffer and host-buffer sizes, lower bound,
+//    persistent bytes and peak add up.
 //
 //===----------------------------------------------------------------------===//
 
@@ -204,7 +205,7 @@ LogicalResult PlanChecker::check() {
     // A collective runs until it is waited for: its operands and its buffer
     // are in use until the wait.
     if (auto wait = dyn_cast<CommWaitOp>(op))
-      for (Operation *collective : waitedCollectives(wait)) {
+      for (Operation *collective : waitedAsyncOps(wait)) {
         for (Value v : collective->getOperands())
           if (int id = storage.lookup(v))
             stored[id - 1].end = std::max(stored[id - 1].end, s);
@@ -232,6 +233,14 @@ LogicalResult PlanChecker::check() {
                << "memory plan: result buffer of " << alloc.getSize()
                << " bytes at offset " << alloc.getOffset()
                << " cannot hold the " << need << " bytes of its value";
+      bool offloaded = isa<OffloadOp>(op);
+      if (offloaded != (alloc.getSpace() == MemorySpace::Host))
+        return op->emitError()
+               << "memory plan: " << (offloaded ? "an offloaded" : "a device")
+               << " value planned in the "
+               << stringifyMemorySpace(alloc.getSpace())
+               << " space; offloaded values, and only they, live in the host "
+                  "buffer";
       if (failed(place({result, op, alloc.getSpace(), alloc.getOffset(),
                         alloc.getSize(), s, s},
                        op, /*workspace=*/false)))
@@ -298,10 +307,12 @@ LogicalResult PlanChecker::checkOverlaps() {
 }
 
 LogicalResult PlanChecker::checkTotals() {
-  int64_t arena = 0, grads = 0;
+  int64_t arena = 0, grads = 0, host = 0;
   std::vector<std::pair<int64_t, int64_t>> events;
   for (const Stored &s : stored) {
-    if (s.space == MemorySpace::Arena) {
+    if (s.space == MemorySpace::Host) {
+      host = std::max(host, s.offset + s.size);
+    } else if (s.space == MemorySpace::Arena) {
       arena = std::max(arena, s.offset + s.size);
       int64_t start = s.start + (s.inPlaceSuccessor ? 1 : 0);
       if (start <= s.end) {
@@ -351,6 +362,7 @@ LogicalResult PlanChecker::checkTotals() {
   std::tuple<StringRef, int64_t, int64_t> totals[] = {
       {"arena_bytes", summary.getArenaBytes(), arena},
       {"grads_buffer_bytes", summary.getGradsBufferBytes(), grads},
+      {"host_bytes", summary.getHostBytes(), host},
       {"live_lower_bound_bytes", summary.getLiveLowerBoundBytes(), bound},
       {"params_bytes", summary.getParamsBytes(), shard(params, 3)},
       {"master_params_bytes", summary.getMasterParamsBytes(),

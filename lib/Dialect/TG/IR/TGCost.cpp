@@ -135,6 +135,15 @@ int64_t ReduceScatterMeanOp::getFlops() { return 0; }
 int64_t AllGatherOp::getFlops() { return 0; }
 int64_t CommWaitOp::getFlops() { return 0; }
 
+// Host copies run on the copy engines, not the compute roofline: --tg-remat
+// prices them on the card's host link (docs/remat.md, the offload lever).
+int64_t OffloadOp::getFlops() { return 0; }
+int64_t OffloadOp::getBytesRead() { return 0; }
+int64_t OffloadOp::getBytesWritten() { return 0; }
+int64_t PrefetchOp::getFlops() { return 0; }
+int64_t PrefetchOp::getBytesRead() { return 0; }
+int64_t PrefetchOp::getBytesWritten() { return 0; }
+
 //===----------------------------------------------------------------------===//
 // Matrix products and attention
 //===----------------------------------------------------------------------===//

@@ -88,7 +88,7 @@ LogicalResult MemoryPlanAttr::verify(
     int64_t liveLowerBoundBytes, int64_t paramsBytes, int64_t masterParamsBytes,
     int64_t gradsBytes, int64_t gradsBufferBytes, int64_t optimizerBytes,
     int64_t peakBytes, AllocAttr cublasltWorkspace,
-    std::optional<int64_t> budgetBytes) {
+    std::optional<int64_t> budgetBytes, int64_t hostBytes) {
   // Sizes stay far from overflow when a reader adds a few of them.
   constexpr int64_t kMaxBytes = INT64_MAX / 16;
   StringRef attr = "#tg.memory_plan";
@@ -111,7 +111,8 @@ LogicalResult MemoryPlanAttr::verify(
       {"grads_buffer_bytes", gradsBufferBytes},
       {"optimizer_bytes", optimizerBytes},
       {"peak_bytes", peakBytes},
-      {"budget_bytes", budgetBytes.value_or(0)}};
+      {"budget_bytes", budgetBytes.value_or(0)},
+      {"host_bytes", hostBytes}};
   for (auto [name, value] : sizes)
     if (failed(expectIn(emitError, attr, name, value, 0, kMaxBytes)))
       return failure();

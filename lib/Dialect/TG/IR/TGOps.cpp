@@ -921,6 +921,25 @@ LogicalResult ShardAdamWOp::verify() {
   return verifyAdamWOperands(*this, {shardLength(elements, getWorldSize())});
 }
 
+LogicalResult OffloadOp::verify() {
+  // Once in host memory a value is only waited for and brought back.
+  for (Operation *user : getResult().getUsers())
+    if (!isa<CommWaitOp>(user))
+      return emitOpError() << "result may only be read by tg.comm_wait, not by "
+                           << user->getName();
+  return success();
+}
+
+LogicalResult PrefetchOp::verify() {
+  Value source = getInput();
+  if (auto wait = source.getDefiningOp<CommWaitOp>())
+    source = wait.getOperand(cast<OpResult>(source).getResultNumber());
+  if (!source.getDefiningOp<OffloadOp>())
+    return emitOpError() << "expected an offloaded value (tg.offload, through "
+                            "its tg.comm_wait)";
+  return success();
+}
+
 LogicalResult CommWaitOp::verify() {
   if (getInputs().getTypes() != getResults().getTypes())
     return emitOpError() << "expected each result to have its operand's type";

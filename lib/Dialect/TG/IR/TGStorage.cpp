@@ -111,11 +111,16 @@ bool mlir::tg::isCollective(Operation *op) {
          (isa<GlobalNormOp>(op) && cast<GlobalNormOp>(op).getAcrossRanks());
 }
 
-SmallVector<Operation *> mlir::tg::waitedCollectives(CommWaitOp wait) {
+bool mlir::tg::isHostCopy(Operation *op) {
+  return isa<OffloadOp, PrefetchOp>(op);
+}
+
+SmallVector<Operation *> mlir::tg::waitedAsyncOps(CommWaitOp wait) {
   SmallVector<Operation *> ops;
   for (Value v : wait.getInputs())
     if (Operation *def = v.getDefiningOp();
-        def && isCollective(def) && !llvm::is_contained(ops, def))
+        def && (isCollective(def) || isHostCopy(def)) &&
+        !llvm::is_contained(ops, def))
       ops.push_back(def);
   return ops;
 }

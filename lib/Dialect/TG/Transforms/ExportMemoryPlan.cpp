@@ -77,7 +77,18 @@ struct ExportMemoryPlanPass
             gpu->roofline, op.getFlops(),
             op.getBytesRead() + op.getBytesWritten());
       });
+      // Host copies run beside compute; what it does not hide adds up.
+      double transfer = 0;
+      if (auto remat =
+              a.getFunction()->getAttrOfType<DictionaryAttr>(kRematAttr))
+        for (StringRef region : {"vision", "llm"})
+          if (auto entry = remat.getAs<DictionaryAttr>(region))
+            if (auto t = entry.getAs<FloatAttr>("offload_seconds"))
+              transfer += t.getValueAsDouble();
+      seconds += transfer;
       j.attribute("step_seconds", seconds);
+      j.attribute("host_bytes", plan.hostBytes);
+      j.attribute("offload_seconds", transfer);
       j.attribute("roofline", gpu->gpu);
       // The regions whose layer outputs segments drop (--tg-remat's
       // segments lever).

@@ -100,7 +100,7 @@ struct PlanMemoryPass : public internvl::PassWithOptionErrors<tg::impl::TGPlanMe
             analysis.getSchedule().size(), placed.arenaBytes,
             placed.liveLowerBound, p.params, p.masterParams, p.grads,
             placed.gradsBufferBytes, p.optimizer, placed.peakBytes(), cublas,
-            placed.budgetBytes));
+            placed.budgetBytes, placed.hostBytes));
   }
 };
 

@@ -128,6 +128,17 @@ void printRemat(const MemoryPlan &plan, llvm::raw_ostream &os) {
           static_cast<long long>(get("segment_flops")),
           segmentSeconds ? segmentSeconds.getValueAsDouble() * 1e3 : 0.0);
     }
+    // The offload lever: kept in host memory instead of on the device.
+    if (int64_t host = get("offloaded_bytes"); host > 0) {
+      auto transfer = region.getAs<FloatAttr>("offload_seconds");
+      auto link = remat.getAs<StringAttr>("host_link");
+      os << llvm::format(
+          "  %-10s %-7s %lld bytes in host memory over %s, %+.4g ms exposed\n",
+          static_cast<const char *>(""), static_cast<const char *>("offload"),
+          static_cast<long long>(host),
+          link ? link.getValue().str().c_str() : "the host link",
+          transfer ? transfer.getValueAsDouble() * 1e3 : 0.0);
+    }
     auto noGradient = region.getAs<BoolAttr>("no_gradient");
     if (noGradient && noGradient.getValue())
       notes.push_back(name.str() +
@@ -249,6 +260,10 @@ struct PrintMemoryPlanPass
     line(os, "peak", plan.peakBytes());
     if (plan.budgetBytes) {
       line(os, "budget", *plan.budgetBytes);
+    }
+    if (plan.hostBytes > 0) {
+      os << "host (pinned, outside the device peak)\n";
+      line(os, "offloaded", plan.hostBytes);
     }
     os << "batch inputs, outside the plan: " << a.getBatchBytes() << " bytes\n";
     printRemat(plan, os);

@@ -19,6 +19,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
 #include <limits>
@@ -53,15 +54,19 @@ std::optional<Policy> parsePolicy(StringRef text) {
 struct Levers {
   bool recompute = false;
   bool segments = false;
+  bool offload = false;
   bool chunkLoss = false;
+  /// offload was named, not implied by the default.
+  bool offloadNamed = false;
 };
 
-constexpr const char *kLeverList = "recompute, segments, chunk-loss";
+constexpr const char *kLeverList = "recompute, segments, offload, chunk-loss";
 
 /// The levers named in `text` (empty: all), or an error message.
 std::optional<std::string> parseLevers(StringRef text, Levers &levers) {
   if (text.empty()) {
-    levers.recompute = levers.segments = levers.chunkLoss = true;
+    levers.recompute = levers.segments = levers.offload = levers.chunkLoss =
+        true;
     return std::nullopt;
   }
   SmallVector<StringRef> names;
@@ -75,8 +80,7 @@ std::optional<std::string> parseLevers(StringRef text, Levers &levers) {
     else if (name == "chunk-loss")
       levers.chunkLoss = true;
     else if (name == "offload")
-      return "lever 'offload' is not available yet; the levers are " +
-             std::string(kLeverList);
+      levers.offload = levers.offloadNamed = true;
     else
       return "unknown lever '" + name.str() + "'; the levers are " +
              kLeverList;
@@ -92,6 +96,7 @@ std::string leverNames(const Levers &levers) {
   };
   add(levers.recompute, "recompute");
   add(levers.segments, "segments");
+  add(levers.offload, "offload");
   add(levers.chunkLoss, "chunk-loss");
   return names.empty() ? "none" : names;
 }
@@ -123,6 +128,7 @@ private:
   int64_t peakWith(func::FuncOp func,
                    llvm::ArrayRef<std::vector<bool>> recompute,
                    const std::vector<bool> &dropped,
+                   llvm::ArrayRef<int64_t> offload,
                    std::optional<int64_t> chunk,
                    const PlanOptions &options,
                    const internvl::cost::Roofline &gpu) {
@@ -130,6 +136,7 @@ private:
     std::vector<RematLayer> layers = collectRematLayers(copy, gpu);
     applyRecompute(copy, layers, recompute);
     applySegments(copy, layers, dropped);
+    applyOffload(copy, layers, offload);
     if (chunk)
       setLossChunk(copy, *chunk);
     // As --tg-data-parallel will lower it: a recomputed layer's parameters
@@ -258,6 +265,14 @@ void RematPass::runOnOperation() {
     return;
   }
   const internvl::cost::Roofline *gpuRoofline = &target->roofline;
+  if (allowed.offload && target->hostLinkBytesPerSecond <= 0) {
+    if (allowed.offloadNamed) {
+      (void)fail("the offload lever needs the host link bandwidth of gpu=" +
+                 gpu + ", which the card table (Targets.h) does not give");
+      return;
+    }
+    allowed.offload = false;
+  }
   std::optional<int64_t> budgetBytes;
   if (!budget.empty()) {
     llvm::Expected<int64_t> parsed = internvl::parseMemoryBudget(budget);
@@ -299,10 +314,23 @@ void RematPass::runOnOperation() {
   auto regionPolicy = [&](ModelRegion region) {
     return region == ModelRegion::Vision ? *visionPolicy : *lmPolicy;
   };
-  // An auto layer without the recompute lever keeps everything inside it.
+  // An auto layer without the recompute or offload lever keeps everything
+  // inside it, on the device.
   auto policyOf = [&](const RematLayer &layer) {
     Policy p = regionPolicy(layer.region);
-    return p == Policy::Auto && !allowed.recompute ? Policy::Off : p;
+    return p == Policy::Auto && !allowed.recompute && !allowed.offload
+               ? Policy::Off
+               : p;
+  };
+  // The compute a layer's copies to the host and back overlap: its own
+  // forward and backward (twice the forward, plus what it recomputes).
+  auto windowOf = [&](const RematLayer &layer) {
+    internvl::OffloadWindow window;
+    window.bytesPerSecond = target->hostLinkBytesPerSecond;
+    for (const internvl::RematOp &op : layer.problem.ops)
+      window.forwardSeconds += op.seconds;
+    window.backwardSeconds = 2 * window.forwardSeconds;
+    return window;
   };
 
   // The fused loss's chunk, chosen with the auto layers.
@@ -362,7 +390,15 @@ void RematPass::runOnOperation() {
       autoLayers.push_back(i);
       if (frontiers.count(layer.signature))
         break;
-      frontiers[layer.signature] = internvl::paretoFrontier(layer.problem);
+      std::vector<internvl::RematChoice> front =
+          allowed.recompute
+              ? internvl::paretoFrontier(layer.problem)
+              : std::vector<internvl::RematChoice>{internvl::evaluateChoice(
+                    layer.problem, std::vector<bool>(n, true))};
+      if (allowed.offload)
+        front = internvl::offloadFrontier(front, layer.boundaryBytes,
+                                          windowOf(layer));
+      frontiers[layer.signature] = std::move(front);
       break;
     }
     }
@@ -379,6 +415,7 @@ void RematPass::runOnOperation() {
   };
   std::vector<RegionSegments> segments, fixedSegments;
   std::vector<bool> dropped(layers.size(), false);
+  std::vector<int64_t> offload(layers.size(), 0);
   if (segmentLayers < 0) {
     (void)fail("segment-layers must be >= 1 layer (0: not fixed), got " +
                std::to_string(segmentLayers));
@@ -433,8 +470,10 @@ void RematPass::runOnOperation() {
     if (!chunkFront.empty())
       fronts.push_back(&chunkFront);
     auto applyPoints = [&](llvm::ArrayRef<int> points) {
-      for (auto [k, i] : llvm::enumerate(autoLayers))
+      for (auto [k, i] : llvm::enumerate(autoLayers)) {
         recompute[i] = (*fronts[k])[points[k]].recompute;
+        offload[i] = (*fronts[k])[points[k]].offloadBytes;
+      }
       for (auto [k, chain] : llvm::enumerate(segments)) {
         chain.chosen = points[autoLayers.size() + k];
         const internvl::SegmentChoice &c = chain.choices[chain.chosen];
@@ -447,8 +486,8 @@ void RematPass::runOnOperation() {
     internvl::BudgetFit fit = internvl::fitBudget(
         fronts, *budgetBytes, [&](llvm::ArrayRef<int> points) {
           applyPoints(points);
-          return peakWith(func, recompute, dropped, chosenChunk, options,
-                          *gpuRoofline);
+          return peakWith(func, recompute, dropped, offload, chosenChunk,
+                          options, *gpuRoofline);
         });
     if (candidateFailed)
       return signalPassFailure();
@@ -481,8 +520,8 @@ void RematPass::runOnOperation() {
             fit.granularity)))
       return signalPassFailure();
   } else if (budgetBytes) {
-    int64_t peak = peakWith(func, recompute, dropped, std::nullopt, options,
-                            *gpuRoofline);
+    int64_t peak = peakWith(func, recompute, dropped, offload, std::nullopt,
+                            options, *gpuRoofline);
     if (candidateFailed)
       return signalPassFailure();
     if (peak > *budgetBytes && inBucket) {
@@ -500,6 +539,7 @@ void RematPass::runOnOperation() {
 
   applyRecompute(func, layers, recompute);
   applySegments(func, layers, dropped);
+  std::vector<int64_t> offloaded = applyOffload(func, layers, offload);
   if (chosenChunk)
     setLossChunk(func, *chosenChunk);
 
@@ -508,6 +548,11 @@ void RematPass::runOnOperation() {
   SmallVector<NamedAttribute> summary = {
       b.getNamedAttr("gpu", b.getStringAttr(gpu)),
       b.getNamedAttr("prune", b.getBoolAttr(prune))};
+  if (llvm::any_of(offloaded, [](int64_t bytes) { return bytes > 0; }))
+    summary.push_back(b.getNamedAttr(
+        "host_link", b.getStringAttr(llvm::formatv(
+                         "{0} ({1:F1} GB/s)", target->hostLink,
+                         target->hostLinkBytesPerSecond / 1e9))));
   if (budgetBytes) {
     summary.push_back(
         b.getNamedAttr("budget_bytes", b.getI64IntegerAttr(*budgetBytes)));
@@ -522,11 +567,23 @@ void RematPass::runOnOperation() {
   }
   for (ModelRegion region : {ModelRegion::Vision, ModelRegion::Llm}) {
     Policy policy = region == ModelRegion::Vision ? *visionPolicy : *lmPolicy;
-    int64_t count = 0, kept = 0, saved = 0;
+    int64_t count = 0, kept = 0, saved = 0, hostBytes = 0;
+    double transferSeconds = 0;
     for (auto [i, layer] : llvm::enumerate(layers)) {
       if (layer.region != region)
         continue;
       ++count;
+      // The offload lever: what went to the host, and the transfer time
+      // the layer's compute (recomputation included) does not hide.
+      if (offloaded[i] > 0) {
+        internvl::OffloadWindow window = windowOf(layer);
+        for (auto [k, op] : llvm::enumerate(layer.problem.ops))
+          if (recompute[i][k])
+            window.backwardSeconds += op.seconds;
+        hostBytes += offloaded[i];
+        transferSeconds +=
+            internvl::exposedTransferSeconds(offloaded[i], window);
+      }
       kept += dropped[i] ? 0 : layer.boundaryBytes;
       saved += layer.boundaryBytes;
       for (auto [k, op] : llvm::enumerate(layer.problem.ops)) {
@@ -588,6 +645,12 @@ void RematPass::runOnOperation() {
              b.getNamedAttr("recomputed_flops", b.getI64IntegerAttr(flops)),
              b.getNamedAttr("recompute_seconds",
                             b.getF64FloatAttr(seconds))});
+    if (hostBytes > 0) {
+      entries.push_back(
+          b.getNamedAttr("offloaded_bytes", b.getI64IntegerAttr(hostBytes)));
+      entries.push_back(b.getNamedAttr("offload_seconds",
+                                       b.getF64FloatAttr(transferSeconds)));
+    }
     summary.push_back(b.getNamedAttr(internvl::stringifyRegion(region),
                                      b.getDictionaryAttr(entries)));
   }

@@ -61,7 +61,10 @@
   X(all_reduce_mean)                                                           \
   X(reduce_scatter_mean)                                                       \
   X(all_gather)                                                                \
-  X(comm_wait)
+  X(comm_wait)                                                                 \
+  X(offload)                                                                   \
+  X(prefetch)                                                                  \
+  X(copy_wait)
 
 namespace ivl {
 

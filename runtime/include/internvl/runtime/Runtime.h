@@ -127,6 +127,35 @@ int64_t ivl_device_capacity(ivl_context *ctx);
 /* A short description of the device ("cpu", "NVIDIA H100 80GB HBM3"). */
 const char *ivl_device_name(ivl_context *ctx);
 
+/*===--- Host offload ----------------------------------------------------===*/
+
+/* Page-locked host memory for offloaded activations (cudaHostAlloc on a
+   GPU, so that copies run on the copy engine; aligned host memory on the
+   CPU), zero-filled; null on failure. It is not device memory: the
+   device's bytes in use do not count it. */
+void *ivl_host_alloc(ivl_context *ctx, int64_t bytes);
+void ivl_host_free(ivl_context *ctx, void *ptr);
+/* The host buffer a compiled step's offloaded activations are planned in
+   (its manifest's host_bytes), set before the step runs; the step's host
+   views are offsets into it. */
+ivl_status ivl_set_host_buffer(ivl_context *ctx, void *ptr, int64_t bytes);
+/* That buffer and its size (null and 0 when none was set). */
+void *ivl_host_buffer(ivl_context *ctx, int64_t *bytes);
+/* IVL_OK when that buffer holds at least `bytes` (a step's host_bytes; the
+   step checks it before its first op). */
+ivl_status ivl_require_host_buffer(ivl_context *ctx, int64_t bytes);
+/* tg.offload and tg.prefetch: copy `in` into `out` (the same element type
+   and count), device to host and host to device, after the work queued on
+   the context so far. They may run, on a copy stream of their own, until
+   ivl_copy_wait names them. */
+ivl_status ivl_offload(ivl_context *ctx, const ivl_tensor *in, ivl_tensor *out);
+ivl_status ivl_prefetch(ivl_context *ctx, const ivl_tensor *in,
+                        ivl_tensor *out);
+/* Later work on the context waits for the copy launched `newer` copies
+   before the latest (0: the latest) and those before it, not for the ones
+   after it (as ivl_comm_wait does for collectives, from a ring of 64). */
+ivl_status ivl_copy_wait(ivl_context *ctx, int32_t newer);
+
 /*===--- Constants and elementwise ---------------------------------------===*/
 
 ivl_status ivl_fill(ivl_context *ctx, ivl_tensor *out, double value);

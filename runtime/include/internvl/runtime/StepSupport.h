@@ -66,6 +66,13 @@ inline ivl_tensor reshape(ivl_tensor t, Dims shape) {
   return view(t.data, 0, t.dtype, shape);
 }
 
+/// `offset` bytes into the context's host buffer (an offloaded activation;
+/// requireHostBuffer checked its size when the step began).
+inline ivl_tensor hostView(ivl_context *ctx, int64_t offset, ivl_dtype dtype,
+                           Dims shape) {
+  return view(ivl_host_buffer(ctx, nullptr), offset, dtype, shape);
+}
+
 /// `offset` bytes into `base` (a collective's planned buffer).
 inline void *at(void *base, int64_t offset) {
   return static_cast<char *>(base) + offset;

@@ -31,6 +31,7 @@ enum class BufferKind {
   Recomputed,      // made by a forward op cloned into backward
   Workspace,       // cuBLASLt or attention-backward scratch
   Output,          // returned by the step
+  Offloaded,       // a saved activation in host memory (tg.offload)
 };
 llvm::StringRef stringifyBufferKind(BufferKind kind);
 

@@ -36,6 +36,9 @@ struct MemoryPlan {
   int64_t liveLowerBound = 0;
   /// Bytes of the buffer the gradients fill in the order they are made.
   int64_t gradsBufferBytes = 0;
+  /// Bytes of the pinned host buffer of offloaded activations (not part of
+  /// the device peak).
+  int64_t hostBytes = 0;
   /// The budget --tg-remat planned for, when it had one.
   std::optional<int64_t> budgetBytes;
 

@@ -85,9 +85,13 @@ FailureOr<unsigned> updatedParameterArgument(func::FuncOp func, AdamWOp op);
 /// Ops that communicate across data-parallel ranks.
 bool isCollective(Operation *op);
 
-/// The collectives whose results `wait` waits for: their operands and
-/// buffers are in use until `wait`.
-SmallVector<Operation *> waitedCollectives(CommWaitOp wait);
+/// Host copies (tg.offload, tg.prefetch), which run on a copy stream until
+/// a tg.comm_wait takes their results.
+bool isHostCopy(Operation *op);
+
+/// The collectives and host copies whose results `wait` waits for: their
+/// operands (and a collective's buffer) are in use until `wait`.
+SmallVector<Operation *> waitedAsyncOps(CommWaitOp wait);
 
 /// Emits an error naming `pass` when `func` is only a declaration: the
 /// passes read and rewrite a body.

@@ -78,7 +78,8 @@ def TG_LossReductionAttr : EnumAttr<TG_Dialect, TG_LossReduction,
 def TG_MemorySpace : I32EnumAttr<"MemorySpace",
     "where a planned buffer lives", [
       I32EnumAttrCase<"Arena", 0, "arena">,
-      I32EnumAttrCase<"Grads", 1, "grads">
+      I32EnumAttrCase<"Grads", 1, "grads">,
+      I32EnumAttrCase<"Host", 2, "host">
     ]> {
   let genSpecializedAttr = 0;
   let cppNamespace = "::mlir::tg";
@@ -90,7 +91,8 @@ def TG_AllocAttr : AttrDef<TG_Dialect, "Alloc"> {
   let description = [{
     Set by `--tg-plan-memory` (in the `tg.alloc` array of an op, one entry
     per result): the buffer holding the result lives in `space` (the step's
-    transient arena, or the persistent buffer of parameter gradients) at byte
+    transient arena, the persistent buffer of parameter gradients, or the
+    pinned host buffer of offloaded activations) at byte
     `offset`, `size` bytes long. Reshape results alias their operand and
     AdamW writes the optimizer state in place, so those carry no entry.
 
@@ -115,7 +117,9 @@ def TG_MemoryPlanAttr : AttrDef<TG_Dialect, "MemoryPlan"> {
     bytes by category (after ZeRO sharding), the gradient buffer, the peak
     (persistent + arena). `cublaslt_workspace` is the GEMM library's
     workspace in the arena (absent when the step has no GEMM),
-    `budget_bytes` the budget --tg-remat planned for (absent without one).
+    `budget_bytes` the budget --tg-remat planned for (absent without one),
+    `host_bytes` the pinned host buffer of offloaded activations (absent when
+    nothing is offloaded; not part of the peak).
 
     Example:
     `tg.memory_plan = #tg.memory_plan<zero_stage = 0, world_size = 1,
@@ -130,7 +134,8 @@ def TG_MemoryPlanAttr : AttrDef<TG_Dialect, "MemoryPlan"> {
     "int64_t":$grads_bytes, "int64_t":$grads_buffer_bytes,
     "int64_t":$optimizer_bytes, "int64_t":$peak_bytes,
     OptionalParameter<"AllocAttr">:$cublaslt_workspace,
-    OptionalParameter<"std::optional<int64_t>">:$budget_bytes);
+    OptionalParameter<"std::optional<int64_t>">:$budget_bytes,
+    DefaultValuedParameter<"int64_t", "0">:$host_bytes);
   let assemblyFormat = "`<` struct(params) `>`";
   // Each field in its range; that the fields agree with the IR is
   // verifyMemoryPlan's check.
@@ -1598,12 +1603,12 @@ def TG_ShardAdamWOp : TG_Op<"shard_adamw", [], ["getFlops"]> {
 }
 
 def TG_CommWaitOp : TG_Op<"comm_wait", [], ["getFlops"]> {
-  let summary = "the point where collective results are needed";
+  let summary = "the point where collective or copy results are needed";
   let description = [{
     Returns its operands (same storage): the results of asynchronous
-    collectives are used through it, so the lowering waits for them here and
-    the memory plan keeps a collective's operands and buffer alive until
-    here.
+    collectives and host copies (`tg.offload`, `tg.prefetch`) are used
+    through it, so the lowering waits for them here and the memory plan
+    keeps their operands (and a collective's buffer) alive until here.
   }];
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs);
   let results = (outs Variadic<AnyRankedTensor>:$results);
@@ -1611,6 +1616,67 @@ def TG_CommWaitOp : TG_Op<"comm_wait", [], ["getFlops"]> {
   let hasVerifier = 1;
   let storageSource = [{
     return getOperand(result);
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Host offload
+//
+// --tg-remat's offload lever keeps an activation in pinned host memory from
+// forward until backward needs it. Both copies run on a copy stream of their
+// own, overlapping compute, until the `tg.comm_wait` that takes their
+// results: the memory plan keeps a copy's source alive until that wait.
+// They cost nothing on the compute roofline; --tg-remat prices the transfer
+// on the card's host link and counts only what compute does not hide.
+//===----------------------------------------------------------------------===//
+
+def TG_OffloadOp : TG_Op<"offload", [SameOperandsAndResultType],
+                         ["getFlops", "getBytesRead", "getBytesWritten"]> {
+  let summary = "a device tensor copied into host memory";
+  let description = [{
+    The result holds the operand's elements in the step's pinned host
+    buffer (`#tg.alloc<host, ...>` once planned); only `tg.comm_wait` and
+    `tg.prefetch` may read it.
+
+    Example:
+    ```mlir
+    %h = tg.offload %x : tensor<2x16x64xbf16>
+    %w = tg.comm_wait %h : (tensor<2x16x64xbf16>) -> tensor<2x16x64xbf16>
+    ```
+  }];
+  let arguments = (ins TG_Tensor:$input);
+  let results = (outs TG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::offload)
+        .in(getInput())
+        .out(getResult())
+  }];
+}
+
+def TG_PrefetchOp : TG_Op<"prefetch", [SameOperandsAndResultType],
+                          ["getFlops", "getBytesRead", "getBytesWritten"]> {
+  let summary = "an offloaded tensor copied back into device memory";
+  let description = [{
+    The inverse of `tg.offload`: its operand is an offloaded value (through
+    the `tg.comm_wait` of the offload), its result a device tensor that
+    backward reads through the `tg.comm_wait` of the prefetch.
+
+    Example:
+    ```mlir
+    %d = tg.prefetch %w : tensor<2x16x64xbf16>
+    %x2 = tg.comm_wait %d : (tensor<2x16x64xbf16>) -> tensor<2x16x64xbf16>
+    ```
+  }];
+  let arguments = (ins TG_Tensor:$input);
+  let results = (outs TG_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+  let kernelCall = [{
+    call.kernel(Kernel::prefetch)
+        .in(getInput())
+        .out(getResult())
   }];
 }
 

@@ -89,7 +89,11 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
     `recompute` (keep or recompute each activation of an auto layer; without
     it auto layers keep everything inside them), `segments` (runs of auto
     layers whose outputs are dropped and re-run once in backward from the
-    run's first input, the run length chosen per region) and `chunk-loss`
+    run's first input, the run length chosen per region), `offload` (an auto
+    layer's kept activations, its outputs included, copied to pinned host
+    memory during forward and back before backward reads them, on a copy
+    stream; priced as the transfer time at the `gpu`'s host link, Targets.h,
+    that the layer's forward and backward do not hide) and `chunk-loss`
     (the number of tokens
     tg.linear_cross_entropy processes at a time, chosen together with the
     layers: the chunk's logits against the time each extra pass over the
@@ -101,7 +105,8 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"levers", "levers", "std::string", "\"\"",
-           "What auto may use: recompute, segments, chunk-loss (default: all)">,
+           "What auto may use: recompute, segments, offload, chunk-loss "
+           "(default: all)">,
     Option<"segmentLayers", "segment-layers", "int64_t", "0",
            "Layers per segment run, fixed, in every force or auto region (0: "
            "auto's choice with the segments lever, else none)">,

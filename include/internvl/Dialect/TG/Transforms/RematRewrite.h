@@ -24,6 +24,20 @@ int64_t applyRecompute(func::FuncOp func, llvm::ArrayRef<RematLayer> layers,
 int64_t applySegments(func::FuncOp func, llvm::ArrayRef<RematLayer> layers,
                       const std::vector<bool> &dropped);
 
+/// Moves layer outputs (the next layers' checkpoints) to host memory between
+/// forward and backward. Of each layer's outputs that backward
+/// (recomputations included) still reads, the largest are taken first while
+/// their sum stays
+/// within `offloadBytes[i]` (aligned with collectRematLayers(func)). Each is
+/// copied to the host right after it is made (`tg.offload`), waited for
+/// (`tg.comm_wait`) once the next layer's forward has run, copied back
+/// (`tg.prefetch`) when the next layer's backward begins and waited for
+/// before its first backward reader, which then reads the copy. Apply after
+/// applySegments. Returns the bytes offloaded per layer.
+std::vector<int64_t> applyOffload(func::FuncOp func,
+                                  llvm::ArrayRef<RematLayer> layers,
+                                  llvm::ArrayRef<int64_t> offloadBytes);
+
 } // namespace mlir::tg
 
 #endif // INTERNVL_DIALECT_TG_TRANSFORMS_REMATREWRITE_H
