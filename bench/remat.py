@@ -16,8 +16,9 @@ sweep: budgets from the smallest feasible peak (every lever) to the
   included) must never grow with the budget; also the solve time of
   --tg-remat (-mlir-timing) for the model.
 floors: every model at its published settings: the minimum feasible peak
-  per GPU (everything in the auto regions recomputed) with each set of
-  levers, and where the floor's peak step is.
+  per GPU with each set of levers added in turn (recompute, chunk-loss,
+  segments, offload), the host bytes at the floor with every lever, and
+  where the floor's peak step is.
 ilp: tiny models, a sweep of budgets: the knapsack's choice against the exact
   optimum of the same keep/recompute problem as a 0-1 ILP solved by HiGHS.
 """
@@ -222,21 +223,30 @@ def floor(step, levers):
 def floors(args):
     settings = published_settings()
     models = args.models.split(",") if args.models else list(settings)
-    print("| model | recompute: floor | + chunk-loss: floor | saved | chunk at the floor |")
-    print("|---|---:|---:|---:|---:|")
+    lever_sets = ["recompute", "recompute,chunk-loss",
+                  "recompute,chunk-loss,segments",
+                  "recompute,chunk-loss,segments,offload"]
+    print("| model | recompute | + chunk-loss | + segments | + offload "
+          "(every lever) | saved by the levers | fits 80 GB | offloaded at "
+          "the floor | peak step at the floor |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|---|")
+    budget = 81559 * (1 << 20) - (2 << 30)  # h100-80gb less the 2 GiB reserve
     for model in models:
         with tempfile.TemporaryDirectory() as tmp:
             step = train_step(tmp, ROOT / "models" / f"{model}.json",
                               import_flags(settings[model]))
-            base = floor(step, "recompute")
-            both = floor(step, "recompute,chunk-loss")
-            at = plan(tmp, step, f"vision=auto lm=auto budget={both}")
-            chunk = json.loads((Path(tmp) / "plan.json").read_text()).get(
-                "loss_chunk", {})
-        print(f"| {model} | {base / GIB:.2f} GiB | {both / GIB:.2f} GiB | "
-              f"{(base - both) / GIB:.2f} GiB | {chunk.get('chunks', '-')} x "
-              f"{chunk.get('chunk_tokens', '-')} of {chunk.get('tokens', '-')} |",
-              flush=True)
+            peaks = [floor(step, levers) for levers in lever_sets]
+            out = Path(tmp) / "plan.json"
+            report = run(BIN / "internvl-opt", step,
+                         f"--tg-remat=vision=auto lm=auto budget={peaks[-1]}",
+                         "--tg-plan-memory", "--tg-print-memory-plan",
+                         f"--tg-export-memory-plan={out}", "-o", "/dev/null")
+            host = json.loads(out.read_text()).get("host_bytes", 0)
+            at = re.search(r"^peak step \d+ of \d+: (.*?),", report, re.M)
+        cells = " | ".join(f"{p / GIB:.2f} GiB" for p in peaks)
+        print(f"| {model} | {cells} | {(peaks[0] - peaks[-1]) / GIB:.2f} GiB | "
+              f"{'yes' if peaks[-1] <= budget else 'no'} | {host / GIB:.2f} GiB | "
+              f"{at.group(1) if at else '-'} |", flush=True)
 
 
 def main():

@@ -20,6 +20,8 @@ no MLIR and no network:
     sample, InternVL's weighted loss) against its CPU twin;
   - tiny-chunked: the tiny step with the fused lm_head + cross-entropy in
     chunks of 5 tokens against its CPU twin;
+  - tiny-offload: the tiny step with every layer output offloaded to pinned
+    host memory on the copy stream, against its CPU twin;
   - both: step time, tokens/s, planned peak against measured device memory;
   - mid: the loss and gradients of PyTorch (transformers' InternVL, eager,
     bf16 autocast over f32 weights) at the very same weights and batch, and
@@ -68,6 +70,9 @@ CONFIGS = {
     # The fused loss in chunks of 5 tokens (rows split across chunks, dW
     # summed in f32 across them) against its CPU twin.
     "tiny-chunked": ("models/tiny/tiny-hf-qwen2.json", TINY_FLAGS, 20),
+    # Every layer output offloaded to pinned host memory and prefetched back
+    # on the copy stream (events, ivl_copy_wait) against its CPU twin.
+    "tiny-offload": ("models/tiny/tiny-hf-qwen2.json", TINY_FLAGS, 20),
     "mid": ("models/mid/mid-hf-qwen2.json",
             ["--per_device_train_batch_size", "2", "--max_dynamic_patch", "1",
              "--max_seq_length", "1024"], 6),
@@ -76,7 +81,8 @@ CONFIGS = {
 # encoder and (with --grad_checkpoint True) every LLM layer.
 AUTODIFF = "emit-gradients=true lr=4e-5 weight-decay=0.05"
 REMAT = "vision=force lm=force"
-REMAT_FOR = {"tiny-chunked": REMAT + " loss-chunk=5"}
+REMAT_FOR = {"tiny-chunked": REMAT + " loss-chunk=5",
+             "tiny-offload": REMAT + " offload-outputs=true"}
 DATA_PARALLEL = {"tiny-zero3": ["--world-size=1", "--zero-stage=3",
                                 "--reduce-bucket-size=20000"]}
 

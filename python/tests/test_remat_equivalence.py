@@ -116,3 +116,48 @@ def test_segments_are_bit_identical(tmp_path, config, variant):
                  "--tg-verify-memory-plan", "-o", rewritten)
         assert "segment_layers" in rewritten.read_text(), remat
         assert run_tool("internvl-run", rewritten) == reference, remat
+
+
+@pytest.mark.parametrize("config,variant", [
+    ("tiny-vit300m-qwen2", ""), ("tiny-vit6b-internlm2", "llm"),
+    ("tiny-vit300m-phi3", "llm+vision"), ("tiny-hf-qwen3", "packed"),
+    ("tiny-vit6b-llama3", "")])
+def test_offload_is_bit_identical(tmp_path, config, variant):
+    """The offload lever copies layer outputs to host memory and back: auto
+    at its floor with every lever (where it offloads) gives the step's bits,
+    and so does the offload lever alone under a budget between its floor and
+    keeping everything."""
+    forward = tmp_path / "forward.mlir"
+    run_tool("internvl-import", deep_config(tmp_path, config),
+             "--max_dynamic_patch", "2", "--use_thumbnail", "--max_seq_length", "24",
+             "--per_device_train_batch_size", "2", "--drop_path_rate", "0.3",
+             *VARIANTS.get(variant, []), "-o", forward)
+    step = tmp_path / "step.mlir"
+    run_tool("internvl-opt", forward, "--tg-autodiff", "-o", step)
+    reference = run_tool("internvl-run", step)
+
+    def floor(levers):
+        refused = subprocess.run(
+            [str(tool("internvl-opt")), str(step),
+             f"--tg-remat=vision=auto lm=auto budget=1MiB levers={levers}",
+             "-o", "/dev/null"], capture_output=True, text=True)
+        return int(re.search(r"minimum feasible peak (\d+) bytes",
+                             refused.stderr).group(1))
+
+    everything = floor("recompute,segments,offload,chunk-loss")
+    alone = floor("offload")
+    keep = peak(step, tmp_path, "vision=off lm=off")
+    # A lever more never raises the floor; alone, offload must move
+    # something to get below keeping everything.
+    assert everything <= floor("recompute,segments,chunk-loss")
+    assert alone < keep
+    for remat, moves in [(f"vision=auto lm=auto budget={everything}", False),
+                         (f"vision=auto lm=auto levers=offload budget={alone}",
+                          True)]:
+        rewritten = tmp_path / "offload.mlir"
+        run_tool("internvl-opt", step, f"--tg-remat={remat}", "--tg-plan-memory",
+                 "--tg-verify-memory-plan", "-o", rewritten)
+        text = rewritten.read_text()
+        if moves:
+            assert "tg.offload" in text and "tg.prefetch" in text, remat
+        assert run_tool("internvl-run", rewritten) == reference, remat

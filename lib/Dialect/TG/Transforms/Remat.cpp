@@ -265,6 +265,9 @@ void RematPass::runOnOperation() {
     return;
   }
   const internvl::cost::Roofline *gpuRoofline = &target->roofline;
+  // A fixed offload takes the lever out of the solver's hands.
+  if (offloadOutputs)
+    allowed.offload = false;
   if (allowed.offload && target->hostLinkBytesPerSecond <= 0) {
     if (allowed.offloadNamed) {
       (void)fail("the offload lever needs the host link bandwidth of gpu=" +
@@ -416,6 +419,10 @@ void RematPass::runOnOperation() {
   std::vector<RegionSegments> segments, fixedSegments;
   std::vector<bool> dropped(layers.size(), false);
   std::vector<int64_t> offload(layers.size(), 0);
+  if (offloadOutputs)
+    for (auto [i, layer] : llvm::enumerate(layers))
+      if (regionPolicy(layer.region) != Policy::Off)
+        offload[i] = std::numeric_limits<int64_t>::max();
   if (segmentLayers < 0) {
     (void)fail("segment-layers must be >= 1 layer (0: not fixed), got " +
                std::to_string(segmentLayers));
@@ -472,7 +479,8 @@ void RematPass::runOnOperation() {
     auto applyPoints = [&](llvm::ArrayRef<int> points) {
       for (auto [k, i] : llvm::enumerate(autoLayers)) {
         recompute[i] = (*fronts[k])[points[k]].recompute;
-        offload[i] = (*fronts[k])[points[k]].offloadBytes;
+        if (!offloadOutputs)
+          offload[i] = (*fronts[k])[points[k]].offloadBytes;
       }
       for (auto [k, chain] : llvm::enumerate(segments)) {
         chain.chosen = points[autoLayers.size() + k];

@@ -101,7 +101,9 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
     stays one chunk. `loss-chunk=N` fixes the chunk at N tokens (at most all
     of them) under any policy, taking the choice from the solver: for
     experiments and for checking the chunked kernels. `segment-layers=N`
-    likewise fixes the run length of every force or auto region.
+    likewise fixes the run length of every force or auto region, and
+    `offload-outputs=true` moves every layer output of those regions to the
+    host.
   }];
   let options = [
     Option<"levers", "levers", "std::string", "\"\"",
@@ -110,6 +112,9 @@ def TGRemat : Pass<"tg-remat", "::mlir::ModuleOp"> {
     Option<"segmentLayers", "segment-layers", "int64_t", "0",
            "Layers per segment run, fixed, in every force or auto region (0: "
            "auto's choice with the segments lever, else none)">,
+    Option<"offloadOutputs", "offload-outputs", "bool", "false",
+           "Offload every layer output of the force and auto regions, fixed "
+           "(for experiments and checks of the host copies)">,
     Option<"lossChunk", "loss-chunk", "int64_t", "0",
            "Tokens per chunk of the fused loss, fixed (0: auto's choice "
            "with the chunk-loss lever, else one chunk)">,
