@@ -12,7 +12,7 @@ from internvl_opt.tools import ROOT, run_tool
 FIELDS = {"function", "steps", "arena_bytes", "live_lower_bound_bytes",
           "persistent_bytes", "peak_bytes", "budget_bytes", "recompute_flops",
           "total_flops", "step_seconds", "roofline", "loss_chunk", "segments",
-          "buffers"}
+          "host_bytes", "offload_seconds", "buffers"}
 BUFFER_FIELDS = {"name", "scope", "kind", "bytes", "offset", "start", "end"}
 KINDS = {"saved_activation", "temporary", "gradient", "recomputed", "workspace",
          "output"}
@@ -48,8 +48,10 @@ def test_schema(plan):
     # the 2 x 32 tokens.
     assert plan["roofline"] == "h100" and plan["step_seconds"] > 0
     assert plan["loss_chunk"] == {"tokens": 64, "chunk_tokens": 64, "chunks": 1}
-    # No segments without --tg-remat's segments lever.
+    # No segments without --tg-remat's segments lever, and nothing in host
+    # memory without its offload lever.
     assert plan["segments"] == []
+    assert plan["host_bytes"] == 0 and plan["offload_seconds"] == 0
     for b in plan["buffers"]:
         assert set(b) == BUFFER_FIELDS
         assert b["kind"] in KINDS

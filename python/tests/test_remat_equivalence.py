@@ -104,13 +104,15 @@ def test_segments_are_bit_identical(tmp_path, config, variant):
     reference = run_tool("internvl-run", step)
     refused = subprocess.run(
         [str(tool("internvl-opt")), str(step),
-         "--tg-remat=vision=auto lm=auto budget=1MiB", "-o", "/dev/null"],
+         "--tg-remat=vision=auto lm=auto budget=1MiB "
+         "levers=recompute,segments,chunk-loss", "-o", "/dev/null"],
         capture_output=True, text=True)
     floor = re.search(r"minimum feasible peak (\d+) bytes", refused.stderr).group(1)
     for remat in ["vision=force lm=force segment-layers=2",
                   "vision=force lm=force segment-layers=3 prune=false",
                   "vision=off lm=auto segment-layers=4 budget=1TiB",
-                  f"vision=auto lm=auto budget={floor}"]:
+                  f"vision=auto lm=auto budget={floor} "
+                  "levers=recompute,segments,chunk-loss"]:
         rewritten = tmp_path / "segments.mlir"
         run_tool("internvl-opt", step, f"--tg-remat={remat}", "--tg-plan-memory",
                  "--tg-verify-memory-plan", "-o", rewritten)
