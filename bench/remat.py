@@ -121,13 +121,13 @@ def sweep(args):
     with tempfile.TemporaryDirectory() as tmp:
         step = train_step(tmp, ROOT / "models" / f"{args.model}.json",
                           import_flags(settings[args.model]))
-        low = floor(step, "recompute,chunk-loss")
+        low = floor(step, "recompute,segments,offload,chunk-loss")
         high = plan(tmp, step, "vision=off lm=off")["peak"]
         print(f"{args.model}: budgets from {low / GIB:.2f} GiB (the minimum with "
               f"every lever) to {high / GIB:.2f} GiB (nothing recomputed)\n")
         print("| budget (GiB) | peak (GiB) | recompute time (ms) | recompute FLOPs | "
-              "loss chunk | est. step (ms) | --tg-remat time (s) |")
-        print("|---:|---:|---:|---:|---:|---:|---:|")
+              "loss chunk | offloaded (GiB) | est. step (ms) | --tg-remat time (s) |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         previous = float("inf")
         monotone = True
         for k in range(args.points):
@@ -142,7 +142,8 @@ def sweep(args):
             previous = seconds
             print(f"| {budget / GIB:.2f} | {p['peak'] / GIB:.2f} | "
                   f"{p['seconds'] * 1e3:.2f} | {p['flops']:.3e} | "
-                  f"{chunk.get('chunk_tokens', '-')} | {seconds * 1e3:.1f} | "
+                  f"{chunk.get('chunk_tokens', '-')} | "
+                  f"{exported.get('host_bytes', 0) / GIB:.2f} | {seconds * 1e3:.1f} | "
                   f"{solve.group(1) if solve else '?'} |", flush=True)
         print(f"\nestimated step time never grows with the budget: {monotone}")
 
@@ -194,7 +195,11 @@ def ilp(args):
             problem_file = Path(tmp) / "problem.json"
             for k in range(args.points):
                 budget = low + (high - low) * k // (args.points - 1)
+                # The layer problem this ILP models: keep or recompute (and
+                # the loss's chunk, whose bytes come off the capacity);
+                # bench/checkmate.py checks every lever on the whole graph.
                 plan(tmp, step, f"vision=auto lm=auto budget={budget} "
+                                f"levers=recompute,chunk-loss "
                                 f"export-problem={problem_file}")
                 problem = json.loads(problem_file.read_text())
                 optimum = ilp_optimum(problem, problem["capacity_bytes"])

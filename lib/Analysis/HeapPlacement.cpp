@@ -34,20 +34,19 @@ Placement placeInOrder(llvm::ArrayRef<BufferInterval> buffers,
                        const std::vector<size_t> &order) {
   Placement result;
   result.offsets.assign(buffers.size(), -1);
+  // The placed buffers by offset, so that those overlapping a new one in
+  // time come in address order without a sort per buffer (O(n^2) in all;
+  // the order among equal offsets does not change the gaps found).
   std::vector<size_t> placed;
   placed.reserve(buffers.size());
-  std::vector<std::pair<int64_t, int64_t>> busy; // [offset, end) in bytes
   for (size_t i : order) {
     const BufferInterval &b = buffers[i];
-    busy.clear();
+    int64_t bestOffset = -1, bestGap = INT64_MAX, cursor = 0;
     for (size_t j : placed) {
       const BufferInterval &o = buffers[j];
-      if (o.start <= b.end && b.start <= o.end)
-        busy.push_back({result.offsets[j], result.offsets[j] + o.size});
-    }
-    std::sort(busy.begin(), busy.end());
-    int64_t bestOffset = -1, bestGap = INT64_MAX, cursor = 0;
-    for (auto &[begin, end] : busy) {
+      if (o.start > b.end || b.start > o.end)
+        continue;
+      int64_t begin = result.offsets[j], end = begin + o.size;
       if (begin > cursor) {
         int64_t gap = begin - cursor;
         if (gap >= b.size && gap < bestGap) {
@@ -61,7 +60,10 @@ Placement placeInOrder(llvm::ArrayRef<BufferInterval> buffers,
       bestOffset = cursor; // on top of everything live at the same time
     result.offsets[i] = bestOffset;
     result.arenaBytes = std::max(result.arenaBytes, bestOffset + b.size);
-    placed.push_back(i);
+    auto at = std::upper_bound(
+        placed.begin(), placed.end(), bestOffset,
+        [&](int64_t offset, size_t j) { return offset < result.offsets[j]; });
+    placed.insert(at, i);
   }
   return result;
 }

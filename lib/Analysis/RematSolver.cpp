@@ -2,6 +2,8 @@
 
 #include "internvl/Analysis/RematSolver.h"
 
+#include "llvm/ADT/DenseMap.h"
+
 #include <algorithm>
 #include <limits>
 
@@ -109,18 +111,68 @@ std::vector<RematChoice> internvl::paretoFrontier(const LayerProblem &layer,
   return frontier;
 }
 
-llvm::Expected<std::vector<int>> internvl::chooseAcrossLayers(
+internvl::KnapsackTable::KnapsackTable(
     llvm::ArrayRef<const std::vector<RematChoice> *> frontiers,
-    int64_t capacity, int64_t granularity) {
-  granularity = std::max<int64_t>(granularity, 1);
-  auto units = [&](int64_t bytes) {
-    return (bytes + granularity - 1) / granularity;
-  };
-  int64_t minimum = 0;
+    int64_t maxCapacity, int64_t granularity)
+    : frontiers(frontiers.begin(), frontiers.end()),
+      granularity(std::max<int64_t>(granularity, 1)) {
   for (const std::vector<RematChoice> *f : frontiers)
-    minimum += units(f->front().keptBytes);
-  if (capacity < 0 || units(capacity) < minimum) {
-    // Rounding up may not exceed the capacity: check with the exact bytes.
+    minimumUnits += units(f->front().keptBytes);
+  int64_t cap = std::max<int64_t>(maxCapacity, 0) / this->granularity;
+  // Points that round to the same units are one point, the fastest; a
+  // point no faster than a lighter one after rounding never helps. (Layers
+  // of one type share a frontier, and so its reduction.)
+  struct Item {
+    int64_t units;
+    double seconds;
+    int point;
+  };
+  llvm::DenseMap<const std::vector<RematChoice> *, std::vector<Item>> reduced;
+  for (const std::vector<RematChoice> *f : frontiers) {
+    std::vector<Item> &items = reduced[f];
+    if (!items.empty())
+      continue;
+    for (auto [p, choice] : llvm::enumerate(*f)) {
+      Item item{units(choice.keptBytes), choice.seconds, static_cast<int>(p)};
+      if (!items.empty() && items.back().units == item.units) {
+        if (item.seconds < items.back().seconds)
+          items.back() = item;
+      } else if (items.empty() || item.seconds < items.back().seconds) {
+        items.push_back(item);
+      }
+    }
+  }
+  // best[c]: least time with at most c units over the layers so far;
+  // pick[l][c]: the point layer l takes there. The values at c do not
+  // depend on the largest capacity, so one table answers every capacity.
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> best(cap + 1, 0.0), next(cap + 1);
+  pick.assign(frontiers.size(), std::vector<int>(cap + 1, -1));
+  for (size_t l = 0; l < frontiers.size(); ++l) {
+    std::fill(next.begin(), next.end(), inf);
+    const std::vector<Item> &items = reduced[frontiers[l]];
+    for (int64_t c = 0; c <= cap; ++c) {
+      for (const Item &item : items) {
+        if (item.units > c)
+          break; // sorted by bytes
+        double t = best[c - item.units] + item.seconds;
+        if (t < next[c]) {
+          next[c] = t;
+          pick[l][c] = item.point;
+        }
+      }
+    }
+    best.swap(next);
+  }
+}
+
+llvm::Expected<std::vector<int>>
+internvl::KnapsackTable::choose(int64_t capacity) const {
+  int64_t cap = capacity / granularity;
+  if (capacity < 0 || units(capacity) < minimumUnits ||
+      (!pick.empty() && cap >= static_cast<int64_t>(pick.front().size())) ||
+      (!pick.empty() && pick.back()[cap] < 0)) {
+    // Rounding up may not exceed the capacity: report the exact bytes.
     int64_t exact = 0;
     for (const std::vector<RematChoice> *f : frontiers)
       exact += f->front().keptBytes;
@@ -130,39 +182,20 @@ llvm::Expected<std::vector<int>> internvl::chooseAcrossLayers(
         "available",
         static_cast<long long>(exact), static_cast<long long>(capacity));
   }
-  int64_t cap = capacity / granularity;
-  // best[c]: least time with exactly at most c units over the layers so far;
-  // pick[l][c]: the point layer l takes there.
-  const double inf = std::numeric_limits<double>::infinity();
-  std::vector<double> best(cap + 1, 0.0), next(cap + 1);
-  std::vector<std::vector<int>> pick(frontiers.size(),
-                                     std::vector<int>(cap + 1, -1));
-  for (size_t l = 0; l < frontiers.size(); ++l) {
-    std::fill(next.begin(), next.end(), inf);
-    const std::vector<RematChoice> &f = *frontiers[l];
-    for (int64_t c = 0; c <= cap; ++c) {
-      for (size_t p = 0; p < f.size(); ++p) {
-        int64_t w = units(f[p].keptBytes);
-        if (w > c)
-          break; // frontier is sorted by bytes
-        double t = best[c - w] + f[p].seconds;
-        if (t < next[c]) {
-          next[c] = t;
-          pick[l][c] = p;
-        }
-      }
-    }
-    best.swap(next);
-  }
-  // Walk back from the full capacity.
+  // Walk back from the capacity.
   std::vector<int> choice(frontiers.size());
-  int64_t c = cap;
   for (size_t l = frontiers.size(); l-- > 0;) {
-    int p = pick[l][c];
+    int p = pick[l][cap];
     choice[l] = p;
-    c -= units((*frontiers[l])[p].keptBytes);
+    cap -= units((*frontiers[l])[p].keptBytes);
   }
   return choice;
+}
+
+llvm::Expected<std::vector<int>> internvl::chooseAcrossLayers(
+    llvm::ArrayRef<const std::vector<RematChoice> *> frontiers,
+    int64_t capacity, int64_t granularity) {
+  return KnapsackTable(frontiers, capacity, granularity).choose(capacity);
 }
 
 BudgetFit internvl::fitBudget(
@@ -200,12 +233,13 @@ BudgetFit internvl::fitBudget(
   // everything does not). Each round proposes the capacity corrected by the
   // real peak's overshoot or room, and bisects where that leaves the bracket.
   int64_t lo = 0, hi = mostBytes;
+  // One knapsack table serves every round's capacity (all below `hi`).
+  KnapsackTable table(fronts, hi, fit.granularity);
   for (int attempt = 0; attempt < 10 && hi - lo > fit.granularity;
        ++attempt) {
     if (capacity <= lo || capacity >= hi)
       capacity = lo + (hi - lo) / 2;
-    llvm::Expected<std::vector<int>> points =
-        chooseAcrossLayers(fronts, capacity, fit.granularity);
+    llvm::Expected<std::vector<int>> points = table.choose(capacity);
     if (!points) {
       llvm::consumeError(points.takeError());
       break;
@@ -349,14 +383,13 @@ internvl::offloadFrontier(llvm::ArrayRef<RematChoice> frontier,
     OffloadWindow own = window;
     own.backwardSeconds += choice.seconds;
     // What the window hides costs nothing; beyond it, each byte costs its
-    // transfer time once or twice. Nothing, the hidden share, and four
-    // steps from there to all of the outputs span that line.
+    // transfer time once or twice. Nothing, the hidden share, half-way
+    // from there and all of the outputs span that line.
     double hidden = own.bytesPerSecond *
                     std::min(own.forwardSeconds, own.backwardSeconds);
     int64_t free = std::min<int64_t>(outputBytes, static_cast<int64_t>(hidden));
-    std::vector<int64_t> amounts = {0, free};
-    for (int k = 1; k <= 4; ++k)
-      amounts.push_back(free + (outputBytes - free) * k / 4);
+    std::vector<int64_t> amounts = {0, free, free + (outputBytes - free) / 2,
+                                    outputBytes};
     for (int64_t offloaded : amounts) {
       RematChoice c = choice;
       c.keptBytes = held - offloaded;

@@ -74,6 +74,29 @@ std::vector<RematChoice> paretoFrontier(const LayerProblem &layer,
 /// `maxUnits` largest), in op order.
 std::vector<int> alwaysKeptUnits(const LayerProblem &layer, int maxUnits = 22);
 
+/// The multiple-choice knapsack below, solved once for every capacity up
+/// to `maxCapacity` (dynamic programming over kept bytes in units of
+/// `granularity`): choose() then answers any of them by walking back, as
+/// fitBudget's rounds need.
+class KnapsackTable {
+public:
+  KnapsackTable(llvm::ArrayRef<const std::vector<RematChoice> *> frontiers,
+                int64_t maxCapacity, int64_t granularity);
+  /// chooseAcrossLayers(frontiers, capacity, granularity), for a capacity
+  /// up to the table's.
+  llvm::Expected<std::vector<int>> choose(int64_t capacity) const;
+
+private:
+  int64_t units(int64_t bytes) const {
+    return (bytes + granularity - 1) / granularity;
+  }
+  std::vector<const std::vector<RematChoice> *> frontiers;
+  int64_t granularity;
+  int64_t minimumUnits = 0;
+  /// pick[l][c]: the point layer l takes with c units for layers 0..l.
+  std::vector<std::vector<int>> pick;
+};
+
 /// Multiple-choice knapsack: one point from each layer's frontier such that
 /// the kept bytes sum to at most `capacity` at the least total time. Bytes are
 /// counted in units of `granularity` (rounded up, so a solution never
@@ -184,8 +207,8 @@ double exposedTransferSeconds(int64_t bytes, const OffloadWindow &window);
 
 /// A layer's frontier with the offload lever: each choice of `frontier`
 /// with none of the layer's outputs (`outputBytes`: the next layer's
-/// checkpoint) offloaded, as many as the window hides, and four steps from
-/// there to all of them; reduced to the Pareto frontier of (device bytes,
+/// checkpoint) offloaded, as many as the window hides, half-way from there
+/// to all of them, and all of them; reduced to the Pareto frontier of (device bytes,
 /// time). Each choice's `keptBytes` is then what it holds on the device,
 /// its outputs included, and `offloadBytes` what it holds on the host; the
 /// backward window grows by the choice's own recomputation.
