@@ -113,6 +113,9 @@ def plan_seeds(out: pathlib.Path, tools) -> None:
                  "step": ["--tg-plan-memory"],
                  "remat": ["--tg-autodiff", "--tg-remat=vision=force lm=force",
                            "--tg-plan-memory"],
+                 "offload": ["--tg-autodiff",
+                             "--tg-remat=vision=force lm=force offload-outputs=true",
+                             "--tg-plan-memory"],
                  "zero3": ["--tg-autodiff",
                            "--tg-data-parallel=world-size=2 zero-stage=3",
                            "--tg-plan-memory"]}

@@ -106,10 +106,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bool planned = step && tg::getMemoryPlan(step);
   if (step && !planned && !step->hasAttr("tg.data_parallel")) {
     OwningOpRef<ModuleOp> rematted = module->clone();
-    if (run(*rematted,
-            size % 2 ? "tg-remat{vision=force lm=force}"
-                     : "tg-remat{lm=auto budget=1GiB}",
-            diagnostic))
+    // InternVL's checkpointing, auto under a budget, and every layer output
+    // in host memory.
+    const char *remats[] = {"tg-remat{vision=force lm=force}",
+                            "tg-remat{lm=auto budget=1GiB}",
+                            "tg-remat{vision=force lm=force "
+                            "offload-outputs=true}"};
+    if (run(*rematted, remats[(size / 3) % 3], diagnostic))
       module = std::move(rematted);
     interpretIfSmall(*module);
     if (dataParallel)
