@@ -108,10 +108,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     OwningOpRef<ModuleOp> rematted = module->clone();
     // InternVL's checkpointing, auto under a budget, and every layer output
     // in host memory.
-    const char *remats[] = {"tg-remat{vision=force lm=force}",
-                            "tg-remat{lm=auto budget=1GiB}",
-                            "tg-remat{vision=force lm=force "
-                            "offload-outputs=true}"};
+    const char *remats[] = {
+        "tg-remat{vision=force lm=force}", "tg-remat{lm=auto budget=1GiB}",
+        "tg-remat{vision=force lm=force offload-outputs=true}"};
     if (run(*rematted, remats[(size / 3) % 3], diagnostic))
       module = std::move(rematted);
     interpretIfSmall(*module);

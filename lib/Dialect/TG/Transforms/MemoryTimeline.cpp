@@ -53,6 +53,9 @@ std::string colour(BufferKind kind, ModelRegion region) {
   case BufferKind::Output:
     hue = 55;
     break;
+  case BufferKind::Offloaded: // in host memory: not on the device timeline
+    hue = 185;
+    break;
   }
   int light = region == ModelRegion::Vision      ? 72
               : region == ModelRegion::Projector ? 60
