@@ -215,7 +215,13 @@ BudgetFit internvl::fitBudget(
   std::vector<int> most;
   for (const std::vector<RematChoice> *f : fronts)
     most.push_back(static_cast<int>(f->size()) - 1);
-  bool keepAll = peakOf(most) <= budget;
+  int64_t mostPeak = peakOf(most);
+  bool keepAll = mostPeak <= budget;
+  // Close enough once less than 0.2% of what the choices span (or of the
+  // budget, if less) is left unused: a tiny step's budget is mostly
+  // persistent bytes and workspaces the choices do not touch.
+  int64_t slack = std::max<int64_t>(
+      256, std::min(budget, mostPeak - fit.minimumPeak) / 500);
   // Room for kept activations beyond the all-recompute plan.
   fit.granularity = std::max<int64_t>(256, mostBytes / 16384);
   int64_t capacity = budget - fit.minimumPeak;
@@ -255,9 +261,7 @@ BudgetFit internvl::fitBudget(
         bestSeconds = seconds;
         fit.capacity = capacity;
       }
-      // Close enough: less than 0.2% of the budget is left unused.
-      if (seconds == 0 ||
-          budget - peak < std::max(fit.granularity, budget / 500))
+      if (seconds == 0 || budget - peak < std::max(fit.granularity, slack))
         break;
       lo = capacity;
       capacity += budget - peak;
