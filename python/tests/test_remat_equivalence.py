@@ -86,14 +86,14 @@ def deep_config(tmp_path, config, llm_layers=5, vision_layers=4):
     return path
 
 
-@pytest.mark.parametrize("config,variant", [
-    ("tiny-vit300m-qwen2", ""), ("tiny-vit6b-internlm2", "llm"),
-    ("tiny-vit300m-phi3", "llm+vision"), ("tiny-hf-qwen3", "packed"),
-    ("tiny-vit6b-llama3", "")])
-def test_segments_are_bit_identical(tmp_path, config, variant):
-    """Segments re-run runs of layers from their first input in backward:
-    fixed run lengths under force and auto, and auto at its floor (where it
-    chooses segments), give the step's bits."""
+DEEP_CASES = [("tiny-vit300m-qwen2", ""), ("tiny-vit6b-internlm2", "llm"),
+              ("tiny-vit300m-phi3", "llm+vision"), ("tiny-hf-qwen3", "packed"),
+              ("tiny-vit6b-llama3", "")]
+
+
+def deep_step(tmp_path, config, variant):
+    """The training step of `config` with more layers, and its output lines
+    without recomputation."""
     forward = tmp_path / "forward.mlir"
     run_tool("internvl-import", deep_config(tmp_path, config),
              "--max_dynamic_patch", "2", "--use_thumbnail", "--max_seq_length", "24",
@@ -101,17 +101,31 @@ def test_segments_are_bit_identical(tmp_path, config, variant):
              *VARIANTS.get(variant, []), "-o", forward)
     step = tmp_path / "step.mlir"
     run_tool("internvl-opt", forward, "--tg-autodiff", "-o", step)
-    reference = run_tool("internvl-run", step)
+    return step, run_tool("internvl-run", step)
+
+
+def floor(step, levers):
+    """The minimum feasible peak of `step` with `levers`, from --tg-remat's
+    refusal of a 1 MiB budget."""
     refused = subprocess.run(
         [str(tool("internvl-opt")), str(step),
-         "--tg-remat=vision=auto lm=auto budget=1MiB "
-         "levers=recompute,segments,chunk-loss", "-o", "/dev/null"],
-        capture_output=True, text=True)
-    floor = re.search(r"minimum feasible peak (\d+) bytes", refused.stderr).group(1)
+         f"--tg-remat=vision=auto lm=auto budget=1MiB levers={levers}",
+         "-o", "/dev/null"], capture_output=True, text=True)
+    return int(re.search(r"minimum feasible peak (\d+) bytes",
+                         refused.stderr).group(1))
+
+
+@pytest.mark.parametrize("config,variant", DEEP_CASES)
+def test_segments_are_bit_identical(tmp_path, config, variant):
+    """Segments re-run runs of layers from their first input in backward:
+    fixed run lengths under force and auto, and auto at its floor (where it
+    chooses segments), give the step's bits."""
+    step, reference = deep_step(tmp_path, config, variant)
+    lowest = floor(step, "recompute,segments,chunk-loss")
     for remat in ["vision=force lm=force segment-layers=2",
                   "vision=force lm=force segment-layers=3 prune=false",
                   "vision=off lm=auto segment-layers=4 budget=1TiB",
-                  f"vision=auto lm=auto budget={floor} "
+                  f"vision=auto lm=auto budget={lowest} "
                   "levers=recompute,segments,chunk-loss"]:
         rewritten = tmp_path / "segments.mlir"
         run_tool("internvl-opt", step, f"--tg-remat={remat}", "--tg-plan-memory",
@@ -120,38 +134,19 @@ def test_segments_are_bit_identical(tmp_path, config, variant):
         assert run_tool("internvl-run", rewritten) == reference, remat
 
 
-@pytest.mark.parametrize("config,variant", [
-    ("tiny-vit300m-qwen2", ""), ("tiny-vit6b-internlm2", "llm"),
-    ("tiny-vit300m-phi3", "llm+vision"), ("tiny-hf-qwen3", "packed"),
-    ("tiny-vit6b-llama3", "")])
+@pytest.mark.parametrize("config,variant", DEEP_CASES)
 def test_offload_is_bit_identical(tmp_path, config, variant):
     """The offload lever copies layer outputs to host memory and back: auto
     at its floor with every lever (where it offloads) gives the step's bits,
     and so does the offload lever alone under a budget between its floor and
     keeping everything."""
-    forward = tmp_path / "forward.mlir"
-    run_tool("internvl-import", deep_config(tmp_path, config),
-             "--max_dynamic_patch", "2", "--use_thumbnail", "--max_seq_length", "24",
-             "--per_device_train_batch_size", "2", "--drop_path_rate", "0.3",
-             *VARIANTS.get(variant, []), "-o", forward)
-    step = tmp_path / "step.mlir"
-    run_tool("internvl-opt", forward, "--tg-autodiff", "-o", step)
-    reference = run_tool("internvl-run", step)
-
-    def floor(levers):
-        refused = subprocess.run(
-            [str(tool("internvl-opt")), str(step),
-             f"--tg-remat=vision=auto lm=auto budget=1MiB levers={levers}",
-             "-o", "/dev/null"], capture_output=True, text=True)
-        return int(re.search(r"minimum feasible peak (\d+) bytes",
-                             refused.stderr).group(1))
-
-    everything = floor("recompute,segments,offload,chunk-loss")
-    alone = floor("offload")
+    step, reference = deep_step(tmp_path, config, variant)
+    everything = floor(step, "recompute,segments,offload,chunk-loss")
+    alone = floor(step, "offload")
     keep = peak(step, tmp_path, "vision=off lm=off")
     # A lever more never raises the floor; alone, offload must move
     # something to get below keeping everything.
-    assert everything <= floor("recompute,segments,chunk-loss")
+    assert everything <= floor(step, "recompute,segments,chunk-loss")
     assert alone < keep
     for remat, moves in [(f"vision=auto lm=auto budget={everything}", False),
                          (f"vision=auto lm=auto levers=offload budget={alone}",

@@ -1052,6 +1052,13 @@ ivl_status ivl_prefetch(ivl_context *ctx, const ivl_tensor *in,
   return checkCopy(a, in, out) ? backend::prefetch(ctx, in, out) : a.result();
 }
 
+ivl_status ivl_set_host_buffer(ivl_context *ctx, void *ptr, int64_t bytes) {
+  Args a(ctx, "set_host_buffer");
+  a.that(bytes >= 0, "%lld bytes", static_cast<long long>(bytes))
+      .pointer("the buffer", ptr, bytes > 0);
+  return a ? backend::set_host_buffer(ctx, ptr, bytes) : a.result();
+}
+
 ivl_status ivl_require_host_buffer(ivl_context *ctx, int64_t bytes) {
   Args a(ctx, "host buffer");
   int64_t have = 0;

@@ -155,6 +155,8 @@ ivl_status comm_wait(ivl_context *ctx, int32_t newer);
 ivl_status offload(ivl_context *ctx, const ivl_tensor *in, ivl_tensor *out);
 ivl_status prefetch(ivl_context *ctx, const ivl_tensor *in, ivl_tensor *out);
 ivl_status copy_wait(ivl_context *ctx, int32_t newer);
+/// Records the step's pinned host buffer (ivl_host_buffer returns it).
+ivl_status set_host_buffer(ivl_context *ctx, void *ptr, int64_t bytes);
 
 } // namespace ivl::IVL_BACKEND
 

@@ -1,6 +1,7 @@
 //===- Device.cpp - memory of the CPU runtime (host memory) -----------------===//
 
 #include "Tensor.h"
+#include "internvl/runtime/CheckedMath.h"
 #include "internvl/runtime/HostMemory.h"
 
 #include <algorithm>
@@ -20,9 +21,7 @@ void *ivl_device_alloc(ivl_context *ctx, int64_t bytes) {
     return nullptr;
   }
   // 256-byte alignment, as the memory plan assumes.
-  size_t rounded = (static_cast<size_t>(bytes) + 255) & ~size_t(255);
-  if (!rounded)
-    rounded = 256;
+  size_t rounded = ivl::allocationBytes(bytes);
   void *ptr = std::aligned_alloc(256, rounded);
   if (!ptr) {
     fail(ctx, IVL_ERROR_RUNTIME, "device_alloc: out of host memory for %lld bytes",

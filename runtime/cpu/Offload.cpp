@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Tensor.h"
+#include "internvl/runtime/CheckedMath.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +33,12 @@ ivl_status prefetch(ivl_context *, const ivl_tensor *in, ivl_tensor *out) {
 
 ivl_status copy_wait(ivl_context *, int32_t) { return IVL_OK; }
 
+ivl_status set_host_buffer(ivl_context *ctx, void *ptr, int64_t bytes) {
+  ctx->hostBuffer = ptr;
+  ctx->hostBufferBytes = bytes;
+  return IVL_OK;
+}
+
 } // namespace ivl::cpu
 
 extern "C" {
@@ -42,9 +49,7 @@ void *ivl_host_alloc(ivl_context *ctx, int64_t bytes) {
                    static_cast<long long>(bytes));
     return nullptr;
   }
-  size_t rounded = (static_cast<size_t>(bytes) + 255) & ~size_t(255);
-  if (!rounded)
-    rounded = 256;
+  size_t rounded = ivl::allocationBytes(bytes);
   void *ptr = std::aligned_alloc(256, rounded);
   if (!ptr) {
     ivl::cpu::fail(ctx, IVL_ERROR_RUNTIME,
@@ -57,16 +62,6 @@ void *ivl_host_alloc(ivl_context *ctx, int64_t bytes) {
 }
 
 void ivl_host_free(ivl_context *, void *ptr) { std::free(ptr); }
-
-ivl_status ivl_set_host_buffer(ivl_context *ctx, void *ptr, int64_t bytes) {
-  if (bytes < 0 || (!ptr && bytes > 0))
-    return ivl::cpu::fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                          "set_host_buffer: %lld bytes at %p",
-                          static_cast<long long>(bytes), ptr);
-  ctx->hostBuffer = ptr;
-  ctx->hostBufferBytes = bytes;
-  return IVL_OK;
-}
 
 void *ivl_host_buffer(ivl_context *ctx, int64_t *bytes) {
   if (bytes)

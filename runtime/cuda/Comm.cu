@@ -3,8 +3,8 @@
 // Buckets are packed as f32 into the op's planned buffer, reduced with NCCL
 // on the context's communication stream (after the compute stream has
 // produced them), divided by the world size and unpacked with the usual
-// rounding, all on that stream; ivl_comm_wait makes the compute stream wait
-// for the end of one collective (an event per launch, from a ring), not for
+// rounding, all on that stream (a SideStream, Common.cuh); ivl_comm_wait
+// makes the compute stream wait for the end of one collective, not for
 // those launched after it. Gathers move raw bytes.
 //
 //===----------------------------------------------------------------------===//
@@ -31,21 +31,8 @@ ivl_status checkNccl(ivl_context *ctx, ncclResult_t r, const char *what) {
 ivl_status ensureComm(ivl_context *ctx, const ncclUniqueId *given) {
   if (ctx->nccl)
     return IVL_OK;
-  if (ivl_status s = check(ctx,
-                           cudaStreamCreateWithFlags(&ctx->commStream,
-                                                     cudaStreamNonBlocking),
-                           "comm_init"))
+  if (ivl_status s = createSideStream(ctx, ctx->comm, "comm_init"))
     return s;
-  if (ivl_status s = check(ctx,
-                           cudaEventCreateWithFlags(&ctx->computeReady,
-                                                    cudaEventDisableTiming),
-                           "comm_init"))
-    return s;
-  for (cudaEvent_t &done : ctx->commDone)
-    if (ivl_status s = check(
-            ctx, cudaEventCreateWithFlags(&done, cudaEventDisableTiming),
-            "comm_init"))
-      return s;
   ncclUniqueId id;
   if (given)
     id = *given;
@@ -60,22 +47,13 @@ ivl_status ensureComm(ivl_context *ctx, const ncclUniqueId *given) {
 ivl_status beginCollective(ivl_context *ctx, const char *what) {
   if (ivl_status s = ensureComm(ctx, nullptr))
     return s;
-  if (ivl_status s =
-          check(ctx, cudaEventRecord(ctx->computeReady, ctx->stream), what))
-    return s;
-  return check(ctx,
-               cudaStreamWaitEvent(ctx->commStream, ctx->computeReady, 0),
-               what);
+  return beginOnSide(ctx, ctx->comm, what);
 }
 
 ivl_status endCollective(ivl_context *ctx, const char *what) {
   if (ivl_status s = launched(ctx, what))
     return s;
-  cudaEvent_t done = ctx->commDone[ctx->commLaunches % ivl_context::kCommEvents];
-  if (ivl_status s = check(ctx, cudaEventRecord(done, ctx->commStream), what))
-    return s;
-  ++ctx->commLaunches;
-  return IVL_OK;
+  return endOnSide(ctx, ctx->comm, what);
 }
 
 __global__ void packKernel(const void *in, ivl_dtype t, float *out,
@@ -107,7 +85,7 @@ int64_t pack(ivl_context *ctx, const ivl_tensor *tensors, int32_t count,
   for (int32_t k = 0; k < count; ++k) {
     int64_t n = numel(tensors[k]);
     if (n)
-      packKernel<<<gridFor(n), kBlock, 0, ctx->commStream>>>(
+      packKernel<<<gridFor(n), kBlock, 0, ctx->comm.stream>>>(
           tensors[k].data, tensors[k].dtype, out + offset, n);
     offset += n;
   }
@@ -186,7 +164,7 @@ ivl_status all_reduce_mean(ivl_context *ctx, ivl_tensor *tensors,
   if (ivl_status s = checkNccl(ctx,
                                ncclAllReduce(values, values, n, ncclFloat,
                                              ncclSum, ctx->nccl,
-                                             ctx->commStream),
+                                             ctx->comm.stream),
                                "all_reduce_mean"))
     return s;
   float scale = 1.0f / static_cast<float>(ctx->size);
@@ -194,7 +172,7 @@ ivl_status all_reduce_mean(ivl_context *ctx, ivl_tensor *tensors,
   for (int32_t k = 0; k < count; ++k) {
     int64_t m = numel(tensors[k]);
     if (m)
-      unpackKernel<<<gridFor(m), kBlock, 0, ctx->commStream>>>(
+      unpackKernel<<<gridFor(m), kBlock, 0, ctx->comm.stream>>>(
           values + offset, scale, tensors[k].data, tensors[k].dtype, m);
     offset += m;
   }
@@ -214,18 +192,18 @@ ivl_status reduce_scatter_mean(ivl_context *ctx, const ivl_tensor *inputs,
   float *mine = bucket + size * c;
   if (ivl_status s = check(ctx,
                            cudaMemsetAsync(bucket, 0, 4 * size * c,
-                                           ctx->commStream),
+                                           ctx->comm.stream),
                            "reduce_scatter_mean"))
     return s;
   pack(ctx, inputs, count, bucket);
   if (ivl_status s = checkNccl(ctx,
                                ncclReduceScatter(bucket, mine, c, ncclFloat,
                                                  ncclSum, ctx->nccl,
-                                                 ctx->commStream),
+                                                 ctx->comm.stream),
                                "reduce_scatter_mean"))
     return s;
   if (c)
-    unpackKernel<<<gridFor(c), kBlock, 0, ctx->commStream>>>(
+    unpackKernel<<<gridFor(c), kBlock, 0, ctx->comm.stream>>>(
         mine, 1.0f / static_cast<float>(size), shard->data, shard->dtype, c);
   return endCollective(ctx, "reduce_scatter_mean");
 }
@@ -243,7 +221,7 @@ ivl_status all_gather(ivl_context *ctx, const ivl_tensor *shard,
   if (ivl_status s = checkNccl(ctx,
                                ncclAllGather(shard->data, all, shardBytes,
                                              ncclUint8, ctx->nccl,
-                                             ctx->commStream),
+                                             ctx->comm.stream),
                                "all_gather"))
     return s;
   for (int32_t k = 0; k < count; ++k) {
@@ -251,7 +229,7 @@ ivl_status all_gather(ivl_context *ctx, const ivl_tensor *shard,
     if (ivl_status s = check(ctx,
                              cudaMemcpyAsync(outputs[k].data, all, bytes,
                                              cudaMemcpyDeviceToDevice,
-                                             ctx->commStream),
+                                             ctx->comm.stream),
                              "all_gather"))
       return s;
     all += bytes;
@@ -260,19 +238,7 @@ ivl_status all_gather(ivl_context *ctx, const ivl_tensor *shard,
 }
 
 ivl_status comm_wait(ivl_context *ctx, int32_t newer) {
-  if (newer < 0)
-    return fail(ctx, IVL_ERROR_INVALID_ARGUMENT,
-                "comm_wait: %d launches before the last is not a collective",
-                newer);
-  if (ctx->commLaunches == 0)
-    return IVL_OK;
-  // The stream is in order: waiting for a later launch than the one named
-  // (the oldest the ring still holds) also waits for it.
-  int64_t back = std::min<int64_t>(
-      {newer, ivl_context::kCommEvents - 1, ctx->commLaunches - 1});
-  int64_t launch = ctx->commLaunches - 1 - back;
-  cudaEvent_t done = ctx->commDone[launch % ivl_context::kCommEvents];
-  return check(ctx, cudaStreamWaitEvent(ctx->stream, done, 0), "comm_wait");
+  return waitOnSide(ctx, ctx->comm, newer, "comm_wait");
 }
 
 } // namespace ivl::cuda

@@ -57,6 +57,18 @@ struct GemmPlan {
 /// two million tokens per step.
 constexpr int64_t kTokenScratchBytes = 16ll << 20;
 
+/// A stream beside the compute stream (collectives, host copies): each
+/// launch on it starts after what the compute stream has queued (`ready`)
+/// and ends with an event of a ring, `done[i % kEvents]` for the i-th of
+/// `launches`, so that a wait needs only the launch it names, not those
+/// after it.
+struct SideStream {
+  static constexpr int kEvents = 64;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t ready = nullptr, done[kEvents] = {};
+  int64_t launches = 0;
+};
+
 } // namespace ivl::cuda
 
 struct ivl_context {
@@ -78,23 +90,13 @@ struct ivl_context {
   std::map<std::string, ivl::cuda::GemmPlan> gemmPlans;
   std::unordered_map<void *, int64_t> allocations;
   /// The data-parallel group: NCCL on its own stream, so that collectives
-  /// overlap backward. `commDone[i % kCommEvents]` marks the end of the
-  /// i-th collective launched (`commLaunches` so far), so that a wait needs
-  /// only the collective it names, not those launched after it.
-  static constexpr int kCommEvents = 64;
+  /// overlap backward.
   int32_t rank = 0, size = 1;
   ncclComm_t nccl = nullptr;
-  cudaStream_t commStream = nullptr;
-  cudaEvent_t computeReady = nullptr, commDone[kCommEvents] = {};
-  int64_t commLaunches = 0;
-  /// Host offload: copies on their own stream (the copy engines), ordered
-  /// after the compute stream's work at their launch (`copyReady`);
-  /// `copyDone[i % kCopyEvents]` marks the end of the i-th copy. The host
-  /// buffer is the step's planned pinned memory (ivl_set_host_buffer).
-  static constexpr int kCopyEvents = 64;
-  cudaStream_t copyStream = nullptr;
-  cudaEvent_t copyReady = nullptr, copyDone[kCopyEvents] = {};
-  int64_t copyLaunches = 0;
+  ivl::cuda::SideStream comm;
+  /// Host offload: copies on their own stream (the copy engines), into and
+  /// out of the step's planned pinned memory (ivl_set_host_buffer).
+  ivl::cuda::SideStream copy;
   void *hostBuffer = nullptr;
   int64_t hostBufferBytes = 0;
   int64_t peakInUse = 0;
@@ -124,6 +126,20 @@ inline ivl_status launched(ivl_context *ctx, const char *what) {
 }
 
 std::string describe(const ivl_tensor &t);
+
+/// Creates `side`'s stream and events, once.
+ivl_status createSideStream(ivl_context *ctx, SideStream &side,
+                            const char *what);
+void destroySideStream(SideStream &side);
+/// Orders `side` after the work queued on the compute stream so far.
+ivl_status beginOnSide(ivl_context *ctx, SideStream &side, const char *what);
+/// Marks the end of the launch just queued on `side`.
+ivl_status endOnSide(ivl_context *ctx, SideStream &side, const char *what);
+/// Later work on the compute stream waits for the launch `newer` launches
+/// before the latest on `side` (and, the stream being in order, those
+/// before it).
+ivl_status waitOnSide(ivl_context *ctx, SideStream &side, int32_t newer,
+                      const char *what);
 
 /// Sums `n` doubles over the data-parallel ranks in place, in the compute
 /// stream's order (Comm.cu).

@@ -1,9 +1,11 @@
 //===- Context.cu - context, device memory, errors of the CUDA runtime ----===//
 
 #include "Common.cuh"
+#include "internvl/runtime/CheckedMath.h"
 
 #include <nccl.h>
 
+#include <algorithm>
 #include <cstdio>
 
 using namespace ivl::cuda;
@@ -75,6 +77,62 @@ IndexMap broadcastMap(const ivl_tensor &in, const ivl_tensor &out) {
         id >= 0 && in.shape[id] != 1 ? inStrides[id] : 0;
   }
   return map;
+}
+
+ivl_status createSideStream(ivl_context *ctx, SideStream &side,
+                            const char *what) {
+  if (side.stream)
+    return IVL_OK;
+  if (ivl_status s = check(
+          ctx, cudaStreamCreateWithFlags(&side.stream, cudaStreamNonBlocking),
+          what))
+    return s;
+  if (ivl_status s = check(
+          ctx, cudaEventCreateWithFlags(&side.ready, cudaEventDisableTiming),
+          what))
+    return s;
+  for (cudaEvent_t &done : side.done)
+    if (ivl_status s = check(
+            ctx, cudaEventCreateWithFlags(&done, cudaEventDisableTiming), what))
+      return s;
+  return IVL_OK;
+}
+
+void destroySideStream(SideStream &side) {
+  if (side.stream)
+    cudaStreamDestroy(side.stream);
+  if (side.ready)
+    cudaEventDestroy(side.ready);
+  for (cudaEvent_t done : side.done)
+    if (done)
+      cudaEventDestroy(done);
+}
+
+ivl_status beginOnSide(ivl_context *ctx, SideStream &side, const char *what) {
+  if (ivl_status s = check(ctx, cudaEventRecord(side.ready, ctx->stream), what))
+    return s;
+  return check(ctx, cudaStreamWaitEvent(side.stream, side.ready, 0), what);
+}
+
+ivl_status endOnSide(ivl_context *ctx, SideStream &side, const char *what) {
+  cudaEvent_t done = side.done[side.launches % SideStream::kEvents];
+  if (ivl_status s = check(ctx, cudaEventRecord(done, side.stream), what))
+    return s;
+  ++side.launches;
+  return IVL_OK;
+}
+
+ivl_status waitOnSide(ivl_context *ctx, SideStream &side, int32_t newer,
+                      const char *what) {
+  if (side.launches == 0)
+    return IVL_OK;
+  // Waiting for a later launch than the one named (the oldest the ring
+  // still holds) also waits for it.
+  int64_t back = std::min<int64_t>(
+      {newer, SideStream::kEvents - 1, side.launches - 1});
+  cudaEvent_t done =
+      side.done[(side.launches - 1 - back) % SideStream::kEvents];
+  return check(ctx, cudaStreamWaitEvent(ctx->stream, done, 0), what);
 }
 
 } // namespace ivl::cuda
@@ -193,20 +251,8 @@ void ivl_context_destroy(ivl_context *ctx) {
     cublasLtDestroy(ctx->lt);
   if (ctx->nccl)
     ncclCommDestroy(ctx->nccl);
-  if (ctx->commStream)
-    cudaStreamDestroy(ctx->commStream);
-  if (ctx->computeReady)
-    cudaEventDestroy(ctx->computeReady);
-  for (cudaEvent_t done : ctx->commDone)
-    if (done)
-      cudaEventDestroy(done);
-  if (ctx->copyStream)
-    cudaStreamDestroy(ctx->copyStream);
-  if (ctx->copyReady)
-    cudaEventDestroy(ctx->copyReady);
-  for (cudaEvent_t done : ctx->copyDone)
-    if (done)
-      cudaEventDestroy(done);
+  destroySideStream(ctx->comm);
+  destroySideStream(ctx->copy);
   if (ctx->stream)
     cudaStreamDestroy(ctx->stream);
   cudaFree(ctx->status);
@@ -231,9 +277,7 @@ void *ivl_device_alloc(ivl_context *ctx, int64_t bytes) {
     return nullptr;
   }
   void *ptr = nullptr;
-  size_t rounded = (static_cast<size_t>(bytes) + 255) & ~size_t(255);
-  if (!rounded)
-    rounded = 256;
+  size_t rounded = ivl::allocationBytes(bytes);
   // cudaMalloc aligns to at least 256 bytes, as the memory plan assumes.
   if (check(ctx, cudaMalloc(&ptr, rounded), "device_alloc") != IVL_OK)
     return nullptr;

@@ -121,3 +121,27 @@ CONFORMANCE_CASE(copy_wait, negative_rejected) {
 CONFORMANCE_CASE(copy_wait, nothing_in_flight) {
   c.check(c.call(ivl_copy_wait(c.context(), 0)), "copy_wait with no copy");
 }
+
+CONFORMANCE_CASE(set_host_buffer, refusals_and_the_step_check) {
+  c.expectStatus(ivl_set_host_buffer(c.context(), nullptr, -1),
+                 IVL_ERROR_INVALID_ARGUMENT, "set_host_buffer(-1 bytes)");
+  c.expectStatus(ivl_set_host_buffer(c.context(), nullptr, 256),
+                 IVL_ERROR_INVALID_ARGUMENT, "set_host_buffer(null, 256)");
+  // A step that offloads 512 bytes refuses a 256-byte buffer, takes 512.
+  void *buffer = ivl_host_alloc(c.context(), 512);
+  c.check(buffer != nullptr, "ivl_host_alloc(512) returned null");
+  if (!buffer)
+    return;
+  if (c.call(ivl_set_host_buffer(c.context(), buffer, 256))) {
+    c.expectStatus(ivl_require_host_buffer(c.context(), 512),
+                   IVL_ERROR_INVALID_ARGUMENT, "a 256-byte buffer for 512");
+    int64_t bytes = 0;
+    c.check(ivl_host_buffer(c.context(), &bytes) == buffer && bytes == 256,
+            "ivl_host_buffer returns what was set");
+  }
+  if (c.call(ivl_set_host_buffer(c.context(), buffer, 512)))
+    c.check(c.call(ivl_require_host_buffer(c.context(), 512)),
+            "a 512-byte buffer for 512");
+  ivl_set_host_buffer(c.context(), nullptr, 0);
+  ivl_host_free(c.context(), buffer);
+}

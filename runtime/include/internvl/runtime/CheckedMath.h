@@ -23,6 +23,13 @@ namespace ivl {
 inline constexpr int64_t kMaxTensorBytes = int64_t(1) << 40;
 
 /// a * b, or nothing on int64 overflow.
+/// What an allocation of `bytes` (>= 0) reserves: a multiple of 256 bytes,
+/// at least 256, the alignment the memory plan assumes of every buffer.
+inline size_t allocationBytes(int64_t bytes) {
+  size_t rounded = (static_cast<size_t>(bytes) + 255) & ~size_t(255);
+  return rounded ? rounded : 256;
+}
+
 inline std::optional<int64_t> checkedMul(int64_t a, int64_t b) {
   int64_t r;
   if (__builtin_mul_overflow(a, b, &r))
